@@ -1,0 +1,67 @@
+import { type Scope, isScopeId } from "../tenant/scope";
+import { readJson } from "./body";
+import { tenant, unwrap } from "./csr-routes";
+import { ApiError } from "./errors";
+import { success } from "./envelope";
+import type { ApiRequest, ApiRouter } from "./request";
+
+const ADMIN_BASE = "/admin/v1/:kind/:scopeId";
+
+async function digest(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+}
+
+/**
+ * The operator's routes are guarded by ADMIN_SECRET alone (no API token can
+ * reach them). Comparing digests keeps the comparison constant-time and
+ * independent of the secret's length.
+ */
+async function requireAdmin(request: ApiRequest, env: Env): Promise<Scope> {
+  const header = request.headers.get("authorization");
+  if (!header) throw new ApiError("no_authorization");
+  const presented = header.startsWith("Bearer ") ? header.slice(7) : "";
+  if (!env.ADMIN_SECRET) throw new ApiError("forbidden");
+  const [a, b] = await Promise.all([digest(presented), digest(env.ADMIN_SECRET)]);
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  if (diff !== 0) throw new ApiError("forbidden");
+
+  const kind = request.params.kind;
+  const id = request.params.scopeId ?? "";
+  if (kind !== "accounts" && kind !== "zones") throw new ApiError("no_route");
+  if (!isScopeId(id)) throw new ApiError("invalid_scope_id");
+  return { kind, id };
+}
+
+async function getEntitlement(request: ApiRequest, env: Env): Promise<Response> {
+  const scope = await requireAdmin(request, env);
+  return success(unwrap(await tenant(env, scope).getEntitlement(scope)));
+}
+
+/** Body: {"granted": boolean, "quota": integer ≥ 0}; both required. */
+async function putEntitlement(request: ApiRequest, env: Env): Promise<Response> {
+  const scope = await requireAdmin(request, env);
+  const body = unwrap(await readJson(request));
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("invalid_json");
+  const { granted, quota } = body as Record<string, unknown>;
+  if (typeof granted !== "boolean") throw new ApiError("invalid_field_type", { pointer: "/granted" });
+  if (typeof quota !== "number" || !Number.isSafeInteger(quota) || quota < 0) {
+    throw new ApiError("invalid_field_type", { pointer: "/quota" });
+  }
+  return success(unwrap(await tenant(env, scope).setEntitlement(scope, { granted, quota })));
+}
+
+/** Proves a stored key still unwraps and matches its CSR's public key. */
+async function verifyKey(request: ApiRequest, env: Env): Promise<Response> {
+  const scope = await requireAdmin(request, env);
+  const id = (request.params.csrId ?? "").toLowerCase();
+  if (!/^[0-9a-f-]{36}$/.test(id)) throw new ApiError("invalid_csr_id");
+  return success(unwrap(await tenant(env, scope).verifyCsrKey(scope, id)));
+}
+
+/** Registers the operator's routes; returns their path patterns. */
+export function adminRoutes(router: ApiRouter): RegExp[] {
+  router.get(`${ADMIN_BASE}/entitlement`, getEntitlement).put(`${ADMIN_BASE}/entitlement`, putEntitlement);
+  router.post(`${ADMIN_BASE}/custom_csrs/:csrId/verify`, verifyKey);
+  return [/^\/admin\/v1\/[^/]+\/[^/]+\/entitlement\/?$/, /^\/admin\/v1\/[^/]+\/[^/]+\/custom_csrs\/[^/]+\/verify\/?$/];
+}

@@ -1,0 +1,39 @@
+import { type Result, fail, ok } from "./errors";
+
+/** The largest request body accepted: 150 SANs of 255 characters fit with room to spare. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * Reads and parses a JSON body, refusing more than MAX_BODY_BYTES without
+ * buffering it (a Content-Length is not trusted: the stream is counted).
+ */
+export async function readJson(request: Request): Promise<Result<unknown>> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > MAX_BODY_BYTES) return fail("body_too_large");
+  if (!request.body) return fail("invalid_json");
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel();
+      return fail("body_too_large");
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  try {
+    return ok(JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes)));
+  } catch {
+    // Not UTF-8, not JSON, or nested beyond the parser's depth.
+    return fail("invalid_json");
+  }
+}

@@ -1,0 +1,89 @@
+import { parseCsrInput } from "../pki/csr-input";
+import type { Scope } from "../tenant/scope";
+import { scopeName } from "../tenant/scope";
+import type { TenantStore } from "../tenant/tenant-store";
+import { readJson } from "./body";
+import { ApiError, MESSAGES, type Result } from "./errors";
+import { success } from "./envelope";
+import { parseListQuery } from "./list-query";
+import { API_PREFIXES, type ApiRequest, type ApiRouter, tenantContext } from "./request";
+
+// Custom CSR ids are UUIDs (Cloudflare's schema: at most 36 characters).
+const CSR_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The scope's Durable Object: one per account or zone, named by its scope. */
+export function tenant(env: Env, scope: Scope): DurableObjectStub<TenantStore> {
+  return env.TENANTS.get(env.TENANTS.idFromName(scopeName(scope)));
+}
+
+/** Unwraps a Durable Object's Result, turning a refusal into the error reply. */
+export function unwrap<T>(result: Result<T>): T {
+  if (!result.ok) throw new ApiError(result.reason, { pointer: result.pointer, detail: result.detail });
+  return result.value;
+}
+
+function csrId(request: ApiRequest): string {
+  let raw: string;
+  try {
+    raw = decodeURIComponent(request.params.csrId ?? "");
+  } catch {
+    throw new ApiError("invalid_csr_id");
+  }
+  const id = raw.toLowerCase();
+  if (!CSR_ID.test(id)) throw new ApiError("invalid_csr_id");
+  return id;
+}
+
+async function createCsr(request: ApiRequest, env: Env): Promise<Response> {
+  const { scope } = tenantContext(request, "write");
+  const body = await readJson(request);
+  // A body that fails to parse or validate is still sent, as a refusal, so
+  // the object can answer entitlement (1403/1404) before body errors.
+  const input = body.ok ? parseCsrInput(body.value) : body;
+  const accountTag = scope.kind === "accounts" ? scope.id : null;
+  const record = unwrap(await tenant(env, scope).createCsr(scope, input, accountTag));
+  const messages = record.sans.some((san) => san.toLowerCase() === record.common_name.toLowerCase())
+    ? []
+    : [MESSAGES.common_name_not_in_sans];
+  return success(record, { status: 201, messages: messages.map((m) => ({ ...m })) });
+}
+
+async function listCsrs(request: ApiRequest, env: Env): Promise<Response> {
+  const { scope } = tenantContext(request, "read");
+  const query = unwrap(parseListQuery(new URL(request.url).searchParams, scope));
+  const page = unwrap(await tenant(env, scope).listCsrs(scope, query));
+  return success(page.items, {
+    resultInfo: {
+      count: page.items.length,
+      page: query.page,
+      per_page: query.per_page,
+      total_count: page.total,
+      total_pages: Math.ceil(page.total / query.per_page),
+    },
+  });
+}
+
+async function getCsr(request: ApiRequest, env: Env): Promise<Response> {
+  const { scope } = tenantContext(request, "read");
+  return success(unwrap(await tenant(env, scope).getCsr(scope, csrId(request))));
+}
+
+async function deleteCsr(request: ApiRequest, env: Env): Promise<Response> {
+  const { scope } = tenantContext(request, "write");
+  return success(unwrap(await tenant(env, scope).deleteCsr(scope, csrId(request))));
+}
+
+/** Registers the four Custom CSR endpoints under both API prefixes; returns their path patterns. */
+export function csrRoutes(router: ApiRouter): RegExp[] {
+  for (const prefix of API_PREFIXES) {
+    for (const kind of ["accounts", "zones"]) {
+      const base = `${prefix}/${kind}/:scopeId/custom_csrs`;
+      router.post(base, createCsr).get(base, listCsrs);
+      router.get(`${base}/:csrId`, getCsr).delete(`${base}/:csrId`, deleteCsr);
+    }
+  }
+  return [
+    /^\/(?:client|api)\/v4\/(?:accounts|zones)\/[^/]*\/custom_csrs\/?$/,
+    /^\/(?:client|api)\/v4\/(?:accounts|zones)\/[^/]*\/custom_csrs\/[^/]+\/?$/,
+  ];
+}

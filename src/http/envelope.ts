@@ -1,0 +1,65 @@
+import { ERRORS, type Failure } from "./errors";
+
+/** One entry of `errors` or `messages` in Cloudflare's v4 envelope. */
+export interface ResponseInfo {
+  code: number;
+  message: string;
+  source?: { pointer: string };
+}
+
+export interface ResultInfo {
+  count: number;
+  page: number;
+  per_page: number;
+  total_count: number;
+  total_pages: number;
+}
+
+// Applied to every response: the API only ever returns JSON, and nothing in
+// it may be cached, sniffed or framed.
+const SECURITY_HEADERS: Record<string, string> = {
+  "content-type": "application/json; charset=utf-8",
+  "cache-control": "no-store",
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+  "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+  "strict-transport-security": "max-age=31536000; includeSubDomains",
+};
+
+function json(body: unknown, status: number, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { ...SECURITY_HEADERS, ...headers } });
+}
+
+/** A success envelope, as every Cloudflare v4 endpoint answers. */
+export function success(
+  result: unknown,
+  options: { status?: number; messages?: ResponseInfo[]; resultInfo?: ResultInfo } = {},
+): Response {
+  const body: Record<string, unknown> = {
+    success: true,
+    errors: [],
+    messages: options.messages ?? [],
+    result,
+  };
+  if (options.resultInfo) body.result_info = options.resultInfo;
+  return json(body, options.status ?? 200);
+}
+
+/** Renders a catalog entry as the error info Cloudflare returns. */
+export function errorInfo(failure: Failure): ResponseInfo {
+  const entry = ERRORS[failure.reason];
+  const message = failure.detail === undefined ? entry.message : entry.message.replace(":reason", failure.detail);
+  const info: ResponseInfo = { code: entry.code, message };
+  if (failure.pointer !== undefined) info.source = { pointer: failure.pointer };
+  return info;
+}
+
+/**
+ * The one builder of every error reply: the status and code come from the
+ * catalog, `result` is null, and nothing internal (stack, exception text)
+ * is ever included.
+ */
+export function failure(f: Failure, headers: Record<string, string> = {}): Response {
+  return json({ success: false, errors: [errorInfo(f)], messages: [], result: null }, ERRORS[f.reason].status, headers);
+}

@@ -1,0 +1,168 @@
+/**
+ * Every error this API can return, by reason. Codes and messages of the
+ * Custom CSR table are Cloudflare's, verbatim; codes the seeds do not give are
+ * ours, listed in the README, and never reused for another meaning.
+ */
+export const ERRORS = {
+  // Cloudflare's authentication codes (seeds' table, 401).
+  no_bearer_token: { status: 401, code: 1000, message: "Unable to extract bearer token" },
+  unparseable_jwt: { status: 401, code: 1001, message: "Unable to parse JWT token" },
+  bad_jwt_header: { status: 401, code: 1002, message: "Bad JWT header" },
+  jwt_verification_failed: { status: 401, code: 1003, message: "Failed to verify JWT token" },
+  unusable_jwt_claims: { status: 401, code: 1004, message: "Failed to get claims from JWT token" },
+  missing_jwt_claims: { status: 401, code: 1005, message: "JWT token does not have required claims" },
+  // Cloudflare's generic codes for credentials and routing.
+  invalid_legacy_credentials: { status: 401, code: 9103, message: "Unknown X-Auth-Key or X-Auth-Email" },
+  forbidden: { status: 403, code: 10000, message: "Authentication error" },
+  no_route: { status: 404, code: 7000, message: "No route for that URI" },
+  method_not_allowed: { status: 405, code: 7001, message: "Method not allowed for this endpoint" },
+
+  // The Custom CSR table (seeds), verbatim.
+  invalid_json: { status: 400, code: 1400, message: "Unable to decode the JSON request body. Check your input and try again." },
+  missing_scope_id: { status: 400, code: 1401, message: "Zone ID is required. Check your input and try again." },
+  no_authorization: { status: 400, code: 1402, message: "The request has no Authorization header. Check your input and try again." },
+  no_quota: {
+    status: 403,
+    code: 1403,
+    message:
+      "No quota has been allocated for this zone. If you are already a paid Cloudflare for SaaS customer, contact your Customer Success Manager for additional provisioning. If you are not yet enrolled, fill out this contact form and our sales team will contact you.",
+  },
+  not_entitled: {
+    status: 403,
+    code: 1404,
+    message:
+      "Access to generating CSRs has not been granted for this zone. If you are already a paid Cloudflare for SaaS customer, contact your Customer Success Manager for additional provisioning. If you are not yet enrolled, fill out this contact form and our sales team will contact you.",
+  },
+  missing_country: { status: 400, code: 1405, message: "Country field is required. Check your input and try again." },
+  missing_state: { status: 400, code: 1406, message: "State field is required. Check your input and try again." },
+  missing_locality: { status: 400, code: 1407, message: "Locality field is required. Check your input and try again." },
+  missing_organization: { status: 400, code: 1408, message: "Organization field is required. Check your input and try again." },
+  missing_common_name: { status: 400, code: 1409, message: "Common Name field is required. Check your input and try again." },
+  common_name_too_long: {
+    status: 400,
+    code: 1410,
+    message: "The specified Common Name is too long. Maximum allowed length is 64 characters. Check your input and try again.",
+  },
+  missing_sans: {
+    status: 400,
+    code: 1411,
+    message: "At least one subject alternative name (SAN) is required. Check your input and try again.",
+  },
+  invalid_san: {
+    status: 400,
+    code: 1412,
+    message:
+      "Invalid subject alternative name(s) (SAN). SANs have to be smaller than 256 characters in length, cannot be IP addresses, cannot contain any special characters such as ~`!@#$%^&*()=+{}[] \\;:’\",<>/? and cannot begin or end with a ‘-’ character. Check your input and try again.",
+  },
+  non_ascii_san: {
+    status: 400,
+    code: 1413,
+    message: "Subject Alternative Names (SANs) with non-ASCII characters are not supported. Check your input and try again.",
+  },
+  reserved_tld_san: {
+    status: 400,
+    code: 1414,
+    message:
+      "Reserved top domain subject alternative names (SAN), such as ’test’, ’example’, ‘invalid’ or ’localhost’, is not supported. Check your input and try again.",
+  },
+  unparseable_san: {
+    status: 400,
+    code: 1415,
+    message: "Unable to parse subject alternative name(s) (SAN) - :reason. Check your input and try again.",
+  },
+  example_domain_san: {
+    status: 400,
+    code: 1416,
+    message:
+      "Subject Alternative Names (SANs) ending in example.com, example.net, or example.org are prohibited. Check your input and try again.",
+  },
+  invalid_key_type: {
+    status: 400,
+    code: 1417,
+    message: "Invalid key type. Only ‘rsa2048’ or ‘p256v1’ is accepted. Check your input and try again.",
+  },
+  invalid_csr_id: { status: 400, code: 1418, message: "The custom CSR ID is invalid. Check your input and try again." },
+  csr_not_found: { status: 404, code: 1419, message: "The custom CSR was not found." },
+  csr_in_use: {
+    status: 409,
+    code: 1420,
+    message:
+      "The custom CSR is associated with an active certificate pack. You will need to delete all associated active certificate packs before you can delete the custom CSR.",
+  },
+
+  // Ours (1430–1439): input the seeds do not cover.
+  invalid_field_type: { status: 400, code: 1430, message: "The field has the wrong type. Check your input and try again." },
+  invalid_country: {
+    status: 400,
+    code: 1431,
+    message: "Country must be a two-letter ISO 3166-1 alpha-2 code. Check your input and try again.",
+  },
+  too_many_sans: {
+    status: 400,
+    code: 1432,
+    message: "Too many subject alternative names (SANs). At most 150 are allowed. Check your input and try again.",
+  },
+  body_too_large: { status: 413, code: 1433, message: "The request body is too large. The limit is 64 KiB." },
+  invalid_scope_id: {
+    status: 400,
+    code: 1434,
+    message: "The account or zone ID is invalid: it must be 1 to 32 letters, digits, '-' or '_'. Check your input and try again.",
+  },
+  invalid_query: { status: 400, code: 1435, message: "Invalid query parameter: :reason. Check your input and try again." },
+  field_too_long: { status: 400, code: 1436, message: "The field is too long. Check your input and try again." },
+  invalid_field_characters: {
+    status: 400,
+    code: 1437,
+    message: "The field contains control characters or is blank. Check your input and try again.",
+  },
+
+  internal: { status: 500, code: 1500, message: "Internal Server Error" },
+  // Ours: the deployment's KEY_ENCRYPTION_KEYS secret is missing, malformed or
+  // lacks a key a stored record needs. Nothing is written or changed.
+  key_encryption_unavailable: {
+    status: 503,
+    code: 1501,
+    message: "Key encryption is not available on this deployment. The operator must configure KEY_ENCRYPTION_KEYS.",
+  },
+} as const satisfies Record<string, { status: number; code: number; message: string }>;
+
+export type ErrorReason = keyof typeof ERRORS;
+
+/**
+ * A refusal as it crosses RPC and module boundaries: a reason from the
+ * catalog plus optional detail (a JSON pointer into the body, or text that
+ * replaces the catalog message's `:reason`/limit placeholders).
+ */
+export interface Failure {
+  readonly reason: ErrorReason;
+  readonly pointer?: string;
+  readonly detail?: string;
+}
+
+export type Result<T> = { readonly ok: true; readonly value: T } | ({ readonly ok: false } & Failure);
+
+export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
+export const fail = (reason: ErrorReason, extra: Omit<Failure, "reason"> = {}): { ok: false } & Failure => ({
+  ok: false,
+  reason,
+  ...extra,
+});
+
+/** Thrown inside the Worker for a refusal; caught and rendered by the router. */
+export class ApiError extends Error {
+  readonly failure: Failure;
+  constructor(reason: ErrorReason, extra: Omit<Failure, "reason"> = {}) {
+    super(reason);
+    this.name = "ApiError";
+    this.failure = { reason, ...extra };
+  }
+}
+
+/** Informational `messages` entries (success responses), ours: 1460–1469. */
+export const MESSAGES = {
+  common_name_not_in_sans: {
+    code: 1460,
+    message:
+      "The common name is not among the subject alternative names (SANs); most certificate authorities will require it there. The CSR was created as requested.",
+  },
+} as const;

@@ -1,0 +1,46 @@
+import type { ListQuery } from "../tenant/records";
+import type { Scope } from "../tenant/scope";
+import { type Result, fail, ok } from "./errors";
+
+const ORDERS = ["name", "account_tag", "created_at"] as const;
+const DIRECTIONS = ["asc", "desc"] as const;
+
+// Cloudflare's schema: per_page 5–50, default 50 for accounts and 20 for zones.
+export const PER_PAGE = { min: 5, max: 50, default: { accounts: 50, zones: 20 } } as const;
+
+function integer(raw: string, name: string, min: number, max: number): Result<number> {
+  if (!/^\d{1,9}$/.test(raw)) return fail("invalid_query", { detail: `${name} must be an integer from ${min} to ${max}` });
+  const n = Number(raw);
+  if (n < min || n > max) return fail("invalid_query", { detail: `${name} must be an integer from ${min} to ${max}` });
+  return ok(n);
+}
+
+function oneOf<T extends string>(raw: string, name: string, allowed: readonly T[]): Result<T> {
+  return (allowed as readonly string[]).includes(raw)
+    ? ok(raw as T)
+    : fail("invalid_query", { detail: `${name} must be one of ${allowed.join(", ")}` });
+}
+
+/**
+ * page, per_page, order and direction, validated: anything out of range is a
+ * 400 naming the parameter, never a silent clamp. Unknown parameters are
+ * ignored, as Cloudflare's API does.
+ */
+export function parseListQuery(params: URLSearchParams, scope: Scope): Result<ListQuery> {
+  for (const name of ["page", "per_page", "order", "direction"]) {
+    if (params.getAll(name).length > 1) return fail("invalid_query", { detail: `${name} is given more than once` });
+  }
+  const page = params.has("page") ? integer(params.get("page")!, "page", 1, 100_000_000) : ok(1);
+  if (!page.ok) return page;
+  const perPage = params.has("per_page")
+    ? integer(params.get("per_page")!, "per_page", PER_PAGE.min, PER_PAGE.max)
+    : ok<number>(PER_PAGE.default[scope.kind]);
+  if (!perPage.ok) return perPage;
+  const order = params.has("order") ? oneOf(params.get("order")!, "order", ORDERS) : ok<ListQuery["order"]>("created_at");
+  if (!order.ok) return order;
+  const direction = params.has("direction")
+    ? oneOf(params.get("direction")!, "direction", DIRECTIONS)
+    : ok<ListQuery["direction"]>("asc");
+  if (!direction.ok) return direction;
+  return ok({ page: page.value, per_page: perPage.value, order: order.value, direction: direction.value });
+}

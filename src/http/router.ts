@@ -1,0 +1,102 @@
+import { Router } from "itty-router";
+import { authenticate } from "../auth/authenticate";
+import { type Scope, isScopeId } from "../tenant/scope";
+import { adminRoutes } from "./admin";
+import { csrRoutes } from "./csr-routes";
+import { ApiError } from "./errors";
+import { failure } from "./envelope";
+import type { ApiRequest, ApiRouter, RouterArgs } from "./request";
+
+// Resources served per scope kind; anything else under a scope is 404.
+const RESOURCES: Record<Scope["kind"], readonly string[]> = {
+  accounts: ["custom_csrs"],
+  zones: ["custom_csrs"],
+};
+const SCOPED_PATH = /^\/(?:client|api)\/v4\/(accounts|zones)\/([^/]*)\/([^/]+)(?:\/.*)?$/;
+
+/**
+ * First stage: the path. A tenant route gets its scope, checked before any
+ * credential (an empty id is 1401, a malformed one 1434).
+ */
+function withScope(request: ApiRequest): Response | undefined {
+  const match = SCOPED_PATH.exec(new URL(request.url).pathname);
+  if (!match) return undefined;
+  const kind = match[1] as Scope["kind"];
+  if (!RESOURCES[kind].includes(match[3]!)) return undefined;
+  let id: string;
+  try {
+    id = decodeURIComponent(match[2]!);
+  } catch {
+    return failure({ reason: "invalid_scope_id" });
+  }
+  if (id === "") return failure({ reason: "missing_scope_id" });
+  if (!isScopeId(id)) return failure({ reason: "invalid_scope_id" });
+  request.scope = { kind, id };
+  return undefined;
+}
+
+/** Second stage: credentials, only for tenant routes (admin routes check their own secret). */
+async function withPrincipal(request: ApiRequest, env: Env): Promise<Response | undefined> {
+  if (!request.scope) return undefined;
+  const principal = await authenticate(request, env);
+  if (!principal.ok) return failure(principal);
+  request.principal = principal.value;
+  return undefined;
+}
+
+const router: ApiRouter = Router<ApiRequest, RouterArgs>({
+  before: [withScope, withPrincipal],
+  catch: (error: unknown, raw) => {
+    const request = raw as ApiRequest;
+    if (error instanceof ApiError) return failure(error.failure);
+    // Internal detail goes to the log only, never into the response.
+    console.error(
+      JSON.stringify({
+        level: "error",
+        request_id: request.requestId,
+        error: error instanceof Error ? error.name : "unknown",
+        message: error instanceof Error ? error.message : String(error),
+      }),
+    );
+    return failure({ reason: "internal" });
+  },
+  finally: [
+    (response: Response | undefined, request: ApiRequest) => {
+      const final = response ?? failure({ reason: "internal" });
+      final.headers.set("x-request-id", request.requestId);
+      console.log(
+        JSON.stringify({
+          level: "info",
+          request_id: request.requestId,
+          method: request.method,
+          route: request.route ?? null,
+          scope: request.scope ? `${request.scope.kind}:${request.scope.id}` : null,
+          principal: request.principal ? `${request.principal.kind}:${request.principal.subject}` : null,
+          status: final.status,
+          duration_ms: Date.now() - request.started,
+        }),
+      );
+      return final;
+    },
+  ],
+});
+
+const known: RegExp[] = [];
+for (const register of [csrRoutes, adminRoutes]) {
+  for (const route of register(router)) known.push(route);
+}
+
+// Last: an unknown path is 404; a known path with another method is 405.
+router.all("*", (request: ApiRequest) => {
+  const path = new URL(request.url).pathname;
+  return failure({ reason: known.some((pattern) => pattern.test(path)) ? "method_not_allowed" : "no_route" });
+});
+
+/** Serves one request; never throws. */
+export function handle(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const apiRequest = request as ApiRequest;
+  apiRequest.requestId = crypto.randomUUID();
+  apiRequest.started = Date.now();
+  return router.fetch(apiRequest, env, ctx);
+}
+

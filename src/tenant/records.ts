@@ -1,0 +1,84 @@
+import type { KeyType } from "../pki/csr-input";
+
+/** A custom CSR as the API returns it (the seeds' CustomCsr object). */
+export interface CsrRecord {
+  id: string;
+  created_at: string;
+  key_type: KeyType;
+  account_tag?: string;
+  common_name: string;
+  country: string;
+  csr: string;
+  description?: string;
+  locality: string;
+  name?: string;
+  organization: string;
+  organizational_unit?: string;
+  sans: string[];
+  state: string;
+}
+
+export type CsrRow = {
+  id: string;
+  created_at: string;
+  key_type: string;
+  account_tag: string | null;
+  common_name: string;
+  country: string;
+  csr: string;
+  description: string | null;
+  locality: string;
+  name: string | null;
+  organization: string;
+  organizational_unit: string | null;
+  sans: string;
+  state: string;
+};
+
+export const CSR_COLUMNS =
+  "id, created_at, key_type, account_tag, common_name, country, csr, description, locality, name, organization, organizational_unit, sans, state";
+
+/** Row to API object, in the seeds' field order; absent optional fields are left out. */
+export function toRecord(row: CsrRow): CsrRecord {
+  const record: CsrRecord = {
+    id: row.id,
+    created_at: row.created_at,
+    key_type: row.key_type as KeyType,
+    common_name: row.common_name,
+    country: row.country,
+    csr: row.csr,
+    locality: row.locality,
+    organization: row.organization,
+    sans: JSON.parse(row.sans) as string[],
+    state: row.state,
+  };
+  if (row.account_tag !== null) record.account_tag = row.account_tag;
+  if (row.description !== null) record.description = row.description;
+  if (row.name !== null) record.name = row.name;
+  if (row.organizational_unit !== null) record.organizational_unit = row.organizational_unit;
+  return orderFields(record);
+}
+
+const FIELD_ORDER = CSR_COLUMNS.split(", ");
+
+function orderFields(record: CsrRecord): CsrRecord {
+  const out: Record<string, unknown> = {};
+  for (const key of FIELD_ORDER) {
+    const value = (record as unknown as Record<string, unknown>)[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out as unknown as CsrRecord;
+}
+
+/** One page request, already validated by the Worker. */
+export interface ListQuery {
+  page: number;
+  per_page: number;
+  order: "name" | "account_tag" | "created_at";
+  direction: "asc" | "desc";
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+}

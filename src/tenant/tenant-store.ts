@@ -1,0 +1,239 @@
+import { DurableObject } from "cloudflare:workers";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { CertificationRequest } from "@peculiar/asn1-csr";
+import { type Result, fail, ok } from "../http/errors";
+import { buildCsr } from "../pki/csr-builder";
+import type { CsrInput, KeyType } from "../pki/csr-input";
+import { type Keyring, KeyringError, loadKeyring, unwrapPrivateKey, wrapContext, wrapPrivateKey } from "../pki/key-wrap";
+import { KEY_ALGORITHMS, generateKeyPair } from "../pki/keys";
+import { fromPemBlocks } from "../pki/pem";
+import { CSR_COLUMNS, type CsrRecord, type CsrRow, type ListQuery, type Page, toRecord } from "./records";
+import { migrate } from "./schema";
+import { type Scope, scopeName } from "./scope";
+import { Sql } from "./sql";
+
+export interface Entitlement {
+  granted: boolean;
+  quota: number;
+}
+
+export interface KeyCheck {
+  id: string;
+  kek_id: string;
+  ok: boolean;
+}
+
+/**
+ * One account's or zone's custom CSRs: metadata and wrapped private keys in
+ * this object's SQLite storage. Keys are generated, used and wrapped here and
+ * nowhere else. Every public method is an RPC entry point and returns a
+ * tagged Result, since thrown errors do not cross RPC intact.
+ */
+export class TenantStore extends DurableObject<Env> {
+  readonly #sql: Sql;
+  #keyring: Promise<Keyring> | null = null;
+  #scope: string | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#sql = new Sql(ctx.storage.sql);
+    migrate(this.#sql, (fn) => ctx.storage.transactionSync(fn));
+  }
+
+  /** Generates a key and CSR for a validated request, within the scope's entitlement. */
+  async createCsr(scope: Scope, input: Result<CsrInput>, accountTag: string | null): Promise<Result<CsrRecord>> {
+    const name = this.#bind(scope);
+    const entitlement = this.#entitlement();
+    // Entitlement before the body, as Cloudflare orders its checks.
+    if (!entitlement.granted) return fail("not_entitled");
+    if (!input.ok) return input;
+    if (this.#count("csrs") >= entitlement.quota) return fail("no_quota");
+
+    const keyring = await this.#loadKeyring();
+    if (!keyring.ok) return keyring;
+    const request = input.value;
+    const keys = await generateKeyPair(request.key_type);
+    const csr = await buildCsr(request, keys);
+    const id = crypto.randomUUID();
+    const wrapped = await wrapPrivateKey(keys.privateKey, keyring.value, wrapContext(name, id));
+
+    // The quota is checked again inside the transaction: creates that were
+    // generating keys concurrently cannot overshoot it.
+    return this.ctx.storage.transactionSync((): Result<CsrRecord> => {
+      if (this.#count("csrs") >= this.#entitlement().quota) return fail("no_quota");
+      const createdAt = new Date().toISOString();
+      this.#sql.run(
+        `INSERT INTO csrs (id, created_at, key_type, account_tag, common_name, country, state, locality,
+           organization, organizational_unit, name, description, sans, csr)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        id,
+        createdAt,
+        request.key_type,
+        accountTag,
+        request.common_name,
+        request.country,
+        request.state,
+        request.locality,
+        request.organization,
+        request.organizational_unit,
+        request.name,
+        request.description,
+        JSON.stringify(request.sans),
+        csr,
+      );
+      this.#sql.run(
+        `INSERT INTO wrapped_keys (csr_id, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`,
+        id,
+        wrapped.kekId,
+        wrapped.iv,
+        wrapped.wrapped,
+      );
+      this.#bump("csrs", 1);
+      return ok(this.#row(id)!);
+    });
+  }
+
+  /** One CSR by id. */
+  getCsr(scope: Scope, id: string): Result<CsrRecord> {
+    this.#bind(scope);
+    const record = this.#row(id);
+    return record ? ok(record) : fail("csr_not_found");
+  }
+
+  /**
+   * One page, in the requested order with `seq` as tie-break. Both ends of
+   * the list cost the same at any size: a page past the middle is read from
+   * the other end of the index, so OFFSET never walks more than half of it.
+   */
+  listCsrs(scope: Scope, query: ListQuery): Result<Page<CsrRecord>> {
+    this.#bind(scope);
+    const total = this.#count("csrs");
+    const offset = (query.page - 1) * query.per_page;
+    if (offset >= total) return ok({ items: [], total });
+    const limit = Math.min(query.per_page, total - offset);
+    const fromEnd = offset + limit > total / 2 && offset > 0;
+    const forward = query.direction === "asc" ? "ASC" : "DESC";
+    const backward = query.direction === "asc" ? "DESC" : "ASC";
+    const dir = fromEnd ? backward : forward;
+    const rows = this.#sql.all<CsrRow>(
+      `SELECT ${CSR_COLUMNS} FROM csrs ORDER BY ${query.order} ${dir}, seq ${dir} LIMIT ? OFFSET ?`,
+      limit,
+      fromEnd ? total - offset - limit : offset,
+    );
+    if (fromEnd) rows.reverse();
+    return ok({ items: rows.map(toRecord), total });
+  }
+
+  /** Deletes a CSR and its wrapped key together. */
+  deleteCsr(scope: Scope, id: string): Result<{ id: string }> {
+    this.#bind(scope);
+    return this.ctx.storage.transactionSync((): Result<{ id: string }> => {
+      if (!this.#sql.one(`SELECT 1 AS found FROM csrs WHERE id = ?`, id)) return fail("csr_not_found");
+      this.#sql.run(`DELETE FROM wrapped_keys WHERE csr_id = ?`, id);
+      this.#sql.run(`DELETE FROM csrs WHERE id = ?`, id);
+      this.#bump("csrs", -1);
+      return ok({ id });
+    });
+  }
+
+  /**
+   * Self-check: the stored wrap unwraps under its KEK and context, and the
+   * key signs a fresh challenge that the CSR's own public key verifies.
+   */
+  async verifyCsrKey(scope: Scope, id: string): Promise<Result<KeyCheck>> {
+    const name = this.#bind(scope);
+    const row = this.#sql.one<{ key_type: string; csr: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
+      `SELECT c.key_type, c.csr, k.kek_id, k.iv, k.wrapped FROM csrs c JOIN wrapped_keys k ON k.csr_id = c.id WHERE c.id = ?`,
+      id,
+    );
+    if (!row) return fail("csr_not_found");
+    const keyring = await this.#loadKeyring();
+    if (!keyring.ok) return keyring;
+    const keyType = row.key_type as KeyType;
+    const algorithm = KEY_ALGORITHMS[keyType];
+    let matches = false;
+    try {
+      const key = await unwrapPrivateKey(
+        { kekId: row.kek_id, iv: row.iv, wrapped: row.wrapped },
+        keyType,
+        keyring.value,
+        wrapContext(name, id),
+      );
+      const der = fromPemBlocks("CERTIFICATE REQUEST", row.csr)![0]!;
+      const spki = AsnConvert.serialize(AsnConvert.parse(der, CertificationRequest).certificationRequestInfo.subjectPKInfo);
+      const publicKey = await crypto.subtle.importKey("spki", spki, algorithm.import, false, ["verify"]);
+      const challenge = crypto.getRandomValues(new Uint8Array(32));
+      const signature = await crypto.subtle.sign(algorithm.sign, key, challenge);
+      matches = await crypto.subtle.verify(algorithm.sign, publicKey, signature, challenge);
+    } catch (error) {
+      if (error instanceof KeyringError) return fail("key_encryption_unavailable");
+      matches = false;
+    }
+    return ok({ id, kek_id: row.kek_id, ok: matches });
+  }
+
+  /** The entitlement in force for this scope. */
+  getEntitlement(scope: Scope): Result<Entitlement & { used: number }> {
+    this.#bind(scope);
+    return ok({ ...this.#entitlement(), used: this.#count("csrs") });
+  }
+
+  /** Sets this scope's entitlement (admin only; the Worker checks the admin secret). */
+  setEntitlement(scope: Scope, entitlement: Entitlement): Result<Entitlement & { used: number }> {
+    this.#bind(scope);
+    this.#sql.run(
+      `INSERT INTO entitlement (singleton, granted, quota) VALUES (1, ?, ?)
+       ON CONFLICT (singleton) DO UPDATE SET granted = excluded.granted, quota = excluded.quota`,
+      entitlement.granted ? 1 : 0,
+      entitlement.quota,
+    );
+    return this.getEntitlement(scope);
+  }
+
+  // An object serves exactly one scope; a call naming another is a routing
+  // bug, and must not read or write this tenant's data.
+  #bind(scope: Scope): string {
+    const name = scopeName(scope);
+    if (this.#scope === null) {
+      const stored = this.#sql.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'scope'`)?.value;
+      if (stored === undefined) this.#sql.run(`INSERT INTO meta (key, value) VALUES ('scope', ?)`, name);
+      this.#scope = stored ?? name;
+    }
+    if (this.#scope !== name) throw new Error("Durable Object called for a scope it does not hold");
+    return name;
+  }
+
+  #row(id: string): CsrRecord | null {
+    const row = this.#sql.one<CsrRow>(`SELECT ${CSR_COLUMNS} FROM csrs WHERE id = ?`, id);
+    return row ? toRecord(row) : null;
+  }
+
+  #count(counter: string): number {
+    return this.#sql.one<{ value: number }>(`SELECT value FROM counters WHERE name = ?`, counter)?.value ?? 0;
+  }
+
+  #bump(counter: string, by: number): void {
+    this.#sql.run(`UPDATE counters SET value = value + ? WHERE name = ?`, by, counter);
+  }
+
+  #entitlement(): Entitlement {
+    const row = this.#sql.one<{ granted: number; quota: number }>(`SELECT granted, quota FROM entitlement`);
+    if (row) return { granted: row.granted === 1, quota: row.quota };
+    const quota = Number.parseInt(this.env.DEFAULT_CSR_QUOTA, 10);
+    return { granted: this.env.DEFAULT_CSR_ACCESS === "granted", quota: Number.isFinite(quota) ? quota : 0 };
+  }
+
+  async #loadKeyring(): Promise<Result<Keyring>> {
+    this.#keyring ??= loadKeyring(this.env.KEY_ENCRYPTION_KEYS);
+    try {
+      return ok(await this.#keyring);
+    } catch (error) {
+      this.#keyring = null;
+      if (error instanceof KeyringError) {
+        console.error(JSON.stringify({ event: "keyring_error", message: error.message }));
+        return fail("key_encryption_unavailable");
+      }
+      throw error;
+    }
+  }
+}
