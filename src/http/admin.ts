@@ -59,9 +59,29 @@ async function verifyKey(request: ApiRequest, env: Env): Promise<Response> {
   return success(unwrap(await tenant(env, scope).verifyCsrKey(scope, id)));
 }
 
+/**
+ * Re-wraps the scope's keys under the current KEK, one batch per call
+ * (`?limit=` 1–500, default 100; `?after=` the previous call's next_after).
+ */
+async function rewrap(request: ApiRequest, env: Env): Promise<Response> {
+  const scope = await requireAdmin(request, env);
+  const params = new URL(request.url).searchParams;
+  const limit = Number(params.get("limit") ?? "100");
+  if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+    throw new ApiError("invalid_query", { detail: "limit must be an integer from 1 to 500" });
+  }
+  const after = params.get("after") ?? "";
+  return success(unwrap(await tenant(env, scope).rewrapKeys(scope, limit, after)));
+}
+
 /** Registers the operator's routes; returns their path patterns. */
 export function adminRoutes(router: ApiRouter): RegExp[] {
   router.get(`${ADMIN_BASE}/entitlement`, getEntitlement).put(`${ADMIN_BASE}/entitlement`, putEntitlement);
   router.post(`${ADMIN_BASE}/custom_csrs/:csrId/verify`, verifyKey);
-  return [/^\/admin\/v1\/[^/]+\/[^/]+\/entitlement\/?$/, /^\/admin\/v1\/[^/]+\/[^/]+\/custom_csrs\/[^/]+\/verify\/?$/];
+  router.post(`${ADMIN_BASE}/rewrap`, rewrap);
+  return [
+    /^\/admin\/v1\/[^/]+\/[^/]+\/entitlement\/?$/,
+    /^\/admin\/v1\/[^/]+\/[^/]+\/custom_csrs\/[^/]+\/verify\/?$/,
+    /^\/admin\/v1\/[^/]+\/[^/]+\/rewrap\/?$/,
+  ];
 }

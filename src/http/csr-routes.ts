@@ -18,7 +18,7 @@ export function tenant(env: Env, scope: Scope): DurableObjectStub<TenantStore> {
 
 /** Unwraps a Durable Object's Result, turning a refusal into the error reply. */
 export function unwrap<T>(result: Result<T>): T {
-  if (!result.ok) throw new ApiError(result.reason, { pointer: result.pointer, detail: result.detail });
+  if (!result.ok) throw ApiError.from(result);
   return result.value;
 }
 

@@ -5,6 +5,8 @@ export interface ResponseInfo {
   code: number;
   message: string;
   source?: { pointer: string };
+  /** On errors: the request's id, as in the x-request-id header and the log. */
+  request_id?: string;
 }
 
 export interface ResultInfo {
@@ -47,11 +49,12 @@ export function success(
 }
 
 /** Renders a catalog entry as the error info Cloudflare returns. */
-export function errorInfo(failure: Failure): ResponseInfo {
+export function errorInfo(failure: Failure, requestId?: string): ResponseInfo {
   const entry = ERRORS[failure.reason];
   const message = failure.detail === undefined ? entry.message : entry.message.replace(":reason", failure.detail);
   const info: ResponseInfo = { code: entry.code, message };
   if (failure.pointer !== undefined) info.source = { pointer: failure.pointer };
+  if (requestId !== undefined) info.request_id = requestId;
   return info;
 }
 
@@ -60,6 +63,7 @@ export function errorInfo(failure: Failure): ResponseInfo {
  * catalog, `result` is null, and nothing internal (stack, exception text)
  * is ever included.
  */
-export function failure(f: Failure, headers: Record<string, string> = {}): Response {
-  return json({ success: false, errors: [errorInfo(f)], messages: [], result: null }, ERRORS[f.reason].status, headers);
+export function failure(f: Failure, requestId?: string): Response {
+  const headers: Record<string, string> = requestId === undefined ? {} : { "x-request-id": requestId };
+  return json({ success: false, errors: [errorInfo(f, requestId)], messages: [], result: null }, ERRORS[f.reason].status, headers);
 }

@@ -156,6 +156,11 @@ export class ApiError extends Error {
     this.name = "ApiError";
     this.failure = { reason, ...extra };
   }
+
+  /** The refusal carried by a failed Result (for instance one returned over RPC). */
+  static from(failure: Failure): ApiError {
+    return new ApiError(failure.reason, { pointer: failure.pointer, detail: failure.detail });
+  }
 }
 
 /** Informational `messages` entries (success responses), ours: 1460–1469. */

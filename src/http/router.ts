@@ -18,7 +18,7 @@ const SCOPED_PATH = /^\/(?:client|api)\/v4\/(accounts|zones)\/([^/]*)\/([^/]+)(?
  * First stage: the path. A tenant route gets its scope, checked before any
  * credential (an empty id is 1401, a malformed one 1434).
  */
-function withScope(request: ApiRequest): Response | undefined {
+function withScope(request: ApiRequest): undefined {
   const match = SCOPED_PATH.exec(new URL(request.url).pathname);
   if (!match) return undefined;
   const kind = match[1] as Scope["kind"];
@@ -27,19 +27,19 @@ function withScope(request: ApiRequest): Response | undefined {
   try {
     id = decodeURIComponent(match[2]!);
   } catch {
-    return failure({ reason: "invalid_scope_id" });
+    throw new ApiError("invalid_scope_id");
   }
-  if (id === "") return failure({ reason: "missing_scope_id" });
-  if (!isScopeId(id)) return failure({ reason: "invalid_scope_id" });
+  if (id === "") throw new ApiError("missing_scope_id");
+  if (!isScopeId(id)) throw new ApiError("invalid_scope_id");
   request.scope = { kind, id };
   return undefined;
 }
 
 /** Second stage: credentials, only for tenant routes (admin routes check their own secret). */
-async function withPrincipal(request: ApiRequest, env: Env): Promise<Response | undefined> {
+async function withPrincipal(request: ApiRequest, env: Env): Promise<undefined> {
   if (!request.scope) return undefined;
   const principal = await authenticate(request, env);
-  if (!principal.ok) return failure(principal);
+  if (!principal.ok) throw ApiError.from(principal);
   request.principal = principal.value;
   return undefined;
 }
@@ -48,7 +48,7 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
   before: [withScope, withPrincipal],
   catch: (error: unknown, raw) => {
     const request = raw as ApiRequest;
-    if (error instanceof ApiError) return failure(error.failure);
+    if (error instanceof ApiError) return failure(error.failure, request.requestId);
     // Internal detail goes to the log only, never into the response.
     console.error(
       JSON.stringify({
@@ -58,11 +58,11 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
         message: error instanceof Error ? error.message : String(error),
       }),
     );
-    return failure({ reason: "internal" });
+    return failure({ reason: "internal" }, request.requestId);
   },
   finally: [
     (response: Response | undefined, request: ApiRequest) => {
-      const final = response ?? failure({ reason: "internal" });
+      const final = response ?? failure({ reason: "internal" }, request.requestId);
       final.headers.set("x-request-id", request.requestId);
       console.log(
         JSON.stringify({
@@ -89,7 +89,7 @@ for (const register of [csrRoutes, adminRoutes]) {
 // Last: an unknown path is 404; a known path with another method is 405.
 router.all("*", (request: ApiRequest) => {
   const path = new URL(request.url).pathname;
-  return failure({ reason: known.some((pattern) => pattern.test(path)) ? "method_not_allowed" : "no_route" });
+  throw new ApiError(known.some((pattern) => pattern.test(path)) ? "method_not_allowed" : "no_route");
 });
 
 /** Serves one request; never throws. */

@@ -68,7 +68,8 @@ export async function wrapPrivateKey(
 }
 
 /**
- * Unwraps a stored key into a non-extractable signing key. Throws
+ * Unwraps a stored key into a signing key, non-extractable unless it is
+ * being re-wrapped under another KEK. Throws
  * KeyringError when its KEK is not configured; WebCrypto's OperationError
  * when the wrap, its context or the KEK is wrong.
  */
@@ -77,7 +78,7 @@ export async function unwrapPrivateKey(
   keyType: KeyType,
   keyring: Keyring,
   context: Uint8Array,
-  subtle: SubtleCrypto = crypto.subtle,
+  { extractable = false, subtle = crypto.subtle }: { extractable?: boolean; subtle?: SubtleCrypto } = {},
 ): Promise<CryptoKey> {
   const kek = keyring.keys.get(stored.kekId);
   if (!kek) throw new KeyringError(`key-encryption key ${stored.kekId} is not configured`);
@@ -87,7 +88,7 @@ export async function unwrapPrivateKey(
     kek,
     { name: "AES-GCM", iv: stored.iv, additionalData: context },
     KEY_ALGORITHMS[keyType].import,
-    false,
+    extractable,
     ["sign"],
   );
 }

@@ -5,7 +5,7 @@ import type { Sql } from "./sql";
  * step runs once, in order, in the constructor (docs/storage.md lists every
  * table and column).
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const MIGRATIONS: readonly string[][] = [
   [
@@ -49,6 +49,26 @@ const MIGRATIONS: readonly string[][] = [
       quota INTEGER NOT NULL
     )`,
     `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+  ],
+  [
+    // Custom certificates uploaded against a custom CSR (zones only); a CSR
+    // with a certificate cannot be deleted (1420).
+    `CREATE TABLE certificates (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      id TEXT NOT NULL UNIQUE,
+      custom_csr_id TEXT NOT NULL REFERENCES csrs (id),
+      certificate TEXT NOT NULL,
+      hosts TEXT NOT NULL,
+      issuer TEXT NOT NULL,
+      signature TEXT NOT NULL,
+      bundle_method TEXT NOT NULL,
+      priority INTEGER NOT NULL,
+      expires_on TEXT NOT NULL,
+      uploaded_on TEXT NOT NULL,
+      modified_on TEXT NOT NULL
+    )`,
+    `CREATE INDEX certificates_by_csr ON certificates (custom_csr_id)`,
+    `CREATE INDEX certificates_by_uploaded_on ON certificates (uploaded_on, seq)`,
   ],
 ];
 

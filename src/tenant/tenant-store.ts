@@ -4,17 +4,39 @@ import { CertificationRequest } from "@peculiar/asn1-csr";
 import { type Result, fail, ok } from "../http/errors";
 import { buildCsr } from "../pki/csr-builder";
 import type { CsrInput, KeyType } from "../pki/csr-input";
-import { type Keyring, KeyringError, loadKeyring, unwrapPrivateKey, wrapContext, wrapPrivateKey } from "../pki/key-wrap";
+import {
+  type Keyring,
+  KeyringError,
+  type WrappedKey,
+  loadKeyring,
+  unwrapPrivateKey,
+  wrapContext,
+  wrapPrivateKey,
+} from "../pki/key-wrap";
 import { KEY_ALGORITHMS, generateKeyPair } from "../pki/keys";
 import { fromPemBlocks } from "../pki/pem";
 import { CSR_COLUMNS, type CsrRecord, type CsrRow, type ListQuery, type Page, toRecord } from "./records";
+import { readPage } from "./paging";
 import { migrate } from "./schema";
 import { type Scope, scopeName } from "./scope";
 import { Sql } from "./sql";
 
+const CSR_ORDERS: readonly string[] = ["name", "account_tag", "created_at"];
+
 export interface Entitlement {
   granted: boolean;
   quota: number;
+}
+
+export interface RewrapReport {
+  kek_id: string;
+  rewrapped: number;
+  /** CSR ids whose wrap did not unwrap: left untouched, for the operator to look at. */
+  failed: string[];
+  /** Keys still under another KEK, failed ones included. */
+  remaining: number;
+  /** Pass as `after` to continue past this batch; null when the scan is done. */
+  next_after: string | null;
 }
 
 export interface KeyCheck {
@@ -100,27 +122,21 @@ export class TenantStore extends DurableObject<Env> {
     return record ? ok(record) : fail("csr_not_found");
   }
 
-  /**
-   * One page, in the requested order with `seq` as tie-break. Both ends of
-   * the list cost the same at any size: a page past the middle is read from
-   * the other end of the index, so OFFSET never walks more than half of it.
-   */
+  /** One page of CSRs, in the requested order. */
   listCsrs(scope: Scope, query: ListQuery): Result<Page<CsrRecord>> {
     this.#bind(scope);
+    // The order is spliced into SQL: only the indexed columns may pass.
+    if (!CSR_ORDERS.includes(query.order)) return fail("invalid_query", { detail: "order is not supported" });
     const total = this.#count("csrs");
-    const offset = (query.page - 1) * query.per_page;
-    if (offset >= total) return ok({ items: [], total });
-    const limit = Math.min(query.per_page, total - offset);
-    const fromEnd = offset + limit > total / 2 && offset > 0;
-    const forward = query.direction === "asc" ? "ASC" : "DESC";
-    const backward = query.direction === "asc" ? "DESC" : "ASC";
-    const dir = fromEnd ? backward : forward;
-    const rows = this.#sql.all<CsrRow>(
-      `SELECT ${CSR_COLUMNS} FROM csrs ORDER BY ${query.order} ${dir}, seq ${dir} LIMIT ? OFFSET ?`,
-      limit,
-      fromEnd ? total - offset - limit : offset,
-    );
-    if (fromEnd) rows.reverse();
+    const rows = readPage<CsrRow>(this.#sql, {
+      table: "csrs",
+      columns: CSR_COLUMNS,
+      order: query.order,
+      direction: query.direction,
+      page: query.page,
+      perPage: query.per_page,
+      total,
+    });
     return ok({ items: rows.map(toRecord), total });
   }
 
@@ -170,6 +186,59 @@ export class TenantStore extends DurableObject<Env> {
       matches = false;
     }
     return ok({ id, kek_id: row.kek_id, ok: matches });
+  }
+
+  /**
+   * Re-wraps up to `limit` keys that are not under the current KEK, in
+   * csr_id order after `after`. Each key is written in its own statement,
+   * guarded by its old KEK id, so an interrupted run loses nothing and
+   * resumes with the cursor; a wrap that fails to unwrap is never touched.
+   */
+  async rewrapKeys(scope: Scope, limit: number, after: string): Promise<Result<RewrapReport>> {
+    const name = this.#bind(scope);
+    const keyring = await this.#loadKeyring();
+    if (!keyring.ok) return keyring;
+    const current = keyring.value.currentId;
+    const rows = this.#sql.all<{ csr_id: string; key_type: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
+      `SELECT k.csr_id, c.key_type, k.kek_id, k.iv, k.wrapped FROM wrapped_keys k JOIN csrs c ON c.id = k.csr_id
+       WHERE k.kek_id != ? AND k.csr_id > ? ORDER BY k.csr_id LIMIT ?`,
+      current,
+      after,
+      limit,
+    );
+    let rewrapped = 0;
+    const failed: string[] = [];
+    for (const row of rows) {
+      const context = wrapContext(name, row.csr_id);
+      let fresh: WrappedKey;
+      try {
+        const key = await unwrapPrivateKey(
+          { kekId: row.kek_id, iv: row.iv, wrapped: row.wrapped },
+          row.key_type as KeyType,
+          keyring.value,
+          context,
+          { extractable: true },
+        );
+        fresh = await wrapPrivateKey(key, keyring.value, context);
+      } catch {
+        failed.push(row.csr_id);
+        continue;
+      }
+      // rowsWritten also counts index entries: any write means this key moved.
+      const written = this.#sql.run(
+        `UPDATE wrapped_keys SET kek_id = ?, iv = ?, wrapped = ? WHERE csr_id = ? AND kek_id = ?`,
+        fresh.kekId,
+        fresh.iv,
+        fresh.wrapped,
+        row.csr_id,
+        row.kek_id,
+      );
+      if (written > 0) rewrapped++;
+    }
+    const remaining =
+      this.#sql.one<{ n: number }>(`SELECT count(*) AS n FROM wrapped_keys WHERE kek_id != ?`, current)?.n ?? 0;
+    const nextAfter = rows.length === limit ? rows[rows.length - 1]!.csr_id : null;
+    return ok({ kek_id: current, rewrapped, failed, remaining, next_after: nextAfter });
   }
 
   /** The entitlement in force for this scope. */

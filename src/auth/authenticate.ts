@@ -1,0 +1,46 @@
+import { type Result, fail, ok } from "../http/errors";
+import type { Scope } from "../tenant/scope";
+import { verifyJwt } from "./jwt";
+import { verifyLegacyKey } from "./legacy";
+import { type Grant, type Permission, allows, fullGrants, grantsFromPolicies } from "./policies";
+
+export type { Permission };
+
+/** Who is calling, and what they may do. `subject` is safe to log (token id or email), never a secret. */
+export interface Principal {
+  readonly kind: "token" | "legacy";
+  readonly subject: string;
+  readonly grants: readonly Grant[];
+}
+
+/**
+ * Authenticates a request with the seeds' two schemes. `Authorization` wins
+ * when both are sent. No credentials at all is 1402; a bearer problem is
+ * 1000–1005; a bad global API key pair is 9103. Never throws on bad input.
+ */
+export async function authenticate(request: Request, env: Env, now: number = Date.now()): Promise<Result<Principal>> {
+  const authorization = request.headers.get("authorization");
+  const email = request.headers.get("x-auth-email");
+  const key = request.headers.get("x-auth-key");
+
+  if (authorization !== null) {
+    const match = /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(authorization);
+    if (!match) return fail("no_bearer_token");
+    const claims = await verifyJwt(match[1]!, { hmacSecret: env.API_TOKEN_SECRET, jwks: env.API_TOKEN_JWKS }, now);
+    if (!claims.ok) return claims;
+    const grants = grantsFromPolicies(claims.value.policies);
+    if (!grants) return fail("unusable_jwt_claims");
+    const subject = claims.value.jti ?? claims.value.sub ?? "anonymous";
+    return ok({ kind: "token", subject: subject.slice(0, 64), grants });
+  }
+
+  if (email === null && key === null) return fail("no_authorization");
+  const legacy = await verifyLegacyKey(email, key, env.GLOBAL_API_KEYS);
+  if (!legacy.ok) return legacy;
+  return ok({ kind: "legacy", subject: legacy.value.email, grants: fullGrants(legacy.value.accounts, legacy.value.zones) });
+}
+
+/** ok when the principal holds `permission` on `scope`; otherwise 403 (10000). */
+export function authorize(principal: Principal, scope: Scope, permission: Permission): Result<void> {
+  return allows(principal.grants, scope, permission) ? ok(undefined) : fail("forbidden");
+}

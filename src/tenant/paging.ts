@@ -1,0 +1,26 @@
+import type { Sql } from "./sql";
+
+/**
+ * One page of `table` in `order` (an indexed column) with `seq` as the
+ * tie-break. A page past the middle is read from the other end of the index,
+ * so OFFSET never walks more than half of it: the first and the last page
+ * cost the same at any size.
+ */
+export function readPage<Row extends Record<string, SqlStorageValue>>(
+  sql: Sql,
+  query: { table: string; columns: string; order: string; direction: "asc" | "desc"; page: number; perPage: number; total: number },
+): Row[] {
+  const offset = (query.page - 1) * query.perPage;
+  if (offset >= query.total) return [];
+  const limit = Math.min(query.perPage, query.total - offset);
+  const fromEnd = offset > 0 && offset + limit > query.total / 2;
+  const ascending = (query.direction === "asc") !== fromEnd;
+  const dir = ascending ? "ASC" : "DESC";
+  const rows = sql.all<Row>(
+    `SELECT ${query.columns} FROM ${query.table} ORDER BY ${query.order} ${dir}, seq ${dir} LIMIT ? OFFSET ?`,
+    limit,
+    fromEnd ? query.total - offset - limit : offset,
+  );
+  if (fromEnd) rows.reverse();
+  return rows;
+}

@@ -1,0 +1,90 @@
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { parseCsrInput } from "../src/pki/csr-input";
+import { TenantStore } from "../src/tenant/tenant-store";
+import { adminHeaders, call, csrBody, scope, tenantStub } from "./shared";
+
+const OLD = env.KEY_ENCRYPTION_KEYS; // "test1:…", what the Worker runs with in tests
+const NEW_KEY = `k2:${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
+const WRONG_OLD = `test1:${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
+
+/** The same object's storage, served by an instance that sees other KEKs: a redeploy with new secrets. */
+function withKeys(state: DurableObjectState, keys: string): TenantStore {
+  return new TenantStore(state, { ...env, KEY_ENCRYPTION_KEYS: keys });
+}
+
+const dump = (state: DurableObjectState) =>
+  state.storage.sql.exec("SELECT csr_id, kek_id, hex(iv) AS iv, hex(wrapped) AS wrapped FROM wrapped_keys ORDER BY csr_id").toArray();
+
+describe("key-encryption-key rotation", () => {
+  it("reads old wraps, wraps new records with the current key, and rewraps in resumable batches", async () => {
+    const s = await scope();
+    for (let i = 0; i < 3; i++) expect((await s.create(csrBody({ key_type: i ? "p256v1" : "rsa2048" }))).status).toBe(201);
+    const where = { kind: s.kind, id: s.id };
+
+    await runInDurableObject(tenantStub(s.kind, s.id), async (_, state) => {
+      const rotated = withKeys(state, `${NEW_KEY},${OLD}`);
+      const ids = state.storage.sql.exec("SELECT id FROM csrs ORDER BY id").toArray().map((r) => String(r.id));
+      for (const id of ids) expect(await rotated.verifyCsrKey(where, id)).toMatchObject({ ok: true, value: { ok: true, kek_id: "test1" } });
+
+      const created = await rotated.createCsr(where, parseCsrInput(csrBody({ key_type: "p256v1" })), null);
+      expect(created.ok).toBe(true);
+      const newId = created.ok ? created.value.id : "";
+      expect(await rotated.verifyCsrKey(where, newId)).toMatchObject({ value: { ok: true, kek_id: "k2" } });
+
+      // Batch one, as if the operator's run were interrupted after it.
+      const first = await rotated.rewrapKeys(where, 2, "");
+      expect(first).toMatchObject({ ok: true, value: { kek_id: "k2", rewrapped: 2, failed: [], remaining: 1 } });
+      const next = first.ok ? first.value.next_after : null;
+      expect(next).toBe(ids[1]);
+      const second = await rotated.rewrapKeys(where, 2, next!);
+      expect(second).toMatchObject({ ok: true, value: { rewrapped: 1, remaining: 0, next_after: null } });
+
+      for (const id of [...ids, newId]) expect(await rotated.verifyCsrKey(where, id)).toMatchObject({ value: { ok: true, kek_id: "k2" } });
+      // With only the old key configured, the new wraps cannot be read: a clear error, nothing changed.
+      const before = dump(state);
+      expect(await withKeys(state, OLD).verifyCsrKey(where, ids[0]!)).toMatchObject({ ok: false, reason: "key_encryption_unavailable" });
+      expect(dump(state)).toEqual(before);
+    });
+  });
+
+  it("a wrong key under a known id never overwrites a wrap", async () => {
+    const s = await scope();
+    for (let i = 0; i < 2; i++) await s.create(csrBody({ key_type: "p256v1" }));
+    const where = { kind: s.kind, id: s.id };
+    await runInDurableObject(tenantStub(s.kind, s.id), async (_, state) => {
+      const before = dump(state);
+      const wrong = withKeys(state, `${NEW_KEY},${WRONG_OLD}`);
+      const id = String(before[0]!.csr_id);
+      expect(await wrong.verifyCsrKey(where, id)).toMatchObject({ ok: true, value: { ok: false } });
+      const report = await wrong.rewrapKeys(where, 10, "");
+      expect(report).toMatchObject({ ok: true, value: { rewrapped: 0, remaining: 2 } });
+      expect(report.ok && [...report.value.failed].sort()).toEqual(before.map((r) => String(r.csr_id)).sort());
+      expect(dump(state)).toEqual(before);
+    });
+  });
+
+  it("a missing key-encryption key is 503 with 1501 and writes nothing", async () => {
+    const s = await scope();
+    const where = { kind: s.kind, id: s.id };
+    await runInDurableObject(tenantStub(s.kind, s.id), async (_, state) => {
+      for (const keys of ["", "nocolon", "k:bm90MzJieXRlcw==", `a:${"A".repeat(44)},a:${"A".repeat(44)}`]) {
+        const result = await withKeys(state, keys).createCsr(where, parseCsrInput(csrBody({ key_type: "p256v1" })), null);
+        expect(result).toMatchObject({ ok: false, reason: "key_encryption_unavailable" });
+      }
+      expect(state.storage.sql.exec("SELECT count(*) AS n FROM csrs").one().n).toBe(0);
+    });
+  });
+
+  it("the admin rewrap endpoint reports a batch and refuses a bad limit", async () => {
+    const s = await scope();
+    await s.create(csrBody({ key_type: "p256v1" }));
+    const reply = await call("POST", `/admin/v1/${s.kind}/${s.id}/rewrap?limit=10`, { headers: adminHeaders });
+    expect(reply.status).toBe(200);
+    expect(reply.body.result).toEqual({ kek_id: "test1", rewrapped: 0, failed: [], remaining: 0, next_after: null });
+    const bad = await call("POST", `/admin/v1/${s.kind}/${s.id}/rewrap?limit=0`, { headers: adminHeaders });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors[0]!.code).toBe(1435);
+  });
+});
