@@ -1,0 +1,101 @@
+// npm run --silent token -- --account ID [--account ID ...] [--zone ID ...] [--read-only] [--ttl SECONDS]
+//   prints one HS256 API token for `Authorization: Bearer` (default ttl one day)
+// npm run --silent token -- --legacy --email EMAIL --account ID [--zone ID ...]
+//   registers a global API key for EMAIL in .dev.vars (its SHA-256 only) and prints the key
+// Both use (and, when missing, create) the secrets in .dev.vars, as `npm start` does.
+import { createHash, createHmac, randomBytes, randomUUID } from "node:crypto";
+import { ensureDevVars, writeDevVars } from "./dev-vars.mjs";
+
+const USAGE = `usage:
+  npm run --silent token -- --account ID [--account ID ...] [--zone ID ...] [--read-only] [--ttl SECONDS]
+  npm run --silent token -- --legacy --email EMAIL --account ID [--zone ID ...]`;
+
+function usage(message) {
+  process.stderr.write(`token: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+const SCOPE_ID = /^[A-Za-z0-9_-]{1,32}$|^\*$/;
+
+function parseArgs(argv) {
+  const opts = { accounts: [], zones: [], readOnly: false, ttl: 86400, legacy: false, email: null };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined || v.startsWith("--")) usage(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === "--account") opts.accounts.push(value());
+    else if (arg === "--zone") opts.zones.push(value());
+    else if (arg === "--read-only") opts.readOnly = true;
+    else if (arg === "--ttl") {
+      const ttl = Number(value());
+      if (!Number.isInteger(ttl) || ttl < 1 || ttl > 366 * 86400) usage("--ttl takes whole seconds from 1 to 31622400");
+      opts.ttl = ttl;
+    } else if (arg === "--legacy") opts.legacy = true;
+    else if (arg === "--email") opts.email = value();
+    else usage(`unknown argument ${arg}`);
+  }
+  for (const id of [...opts.accounts, ...opts.zones]) {
+    if (!SCOPE_ID.test(id)) usage(`invalid id ${JSON.stringify(id)}: 1-32 of A-Z a-z 0-9 - _`);
+  }
+  if (opts.accounts.length + opts.zones.length === 0) usage("name at least one --account or --zone");
+  if (opts.legacy) {
+    if (!opts.email || !/^[^\s@]+@[^\s@]+$/.test(opts.email)) usage("--legacy needs --email EMAIL");
+    if (opts.accounts.length === 0) usage("--legacy needs --account ID");
+    if (opts.readOnly) usage("global API keys always have full rights; --read-only does not apply");
+  } else if (opts.email) usage("--email goes with --legacy");
+  return opts;
+}
+
+const b64url = (buf) => Buffer.from(buf).toString("base64url");
+
+/** An HS256 JWT with Cloudflare-shaped policies (docs/auth.md). */
+function signToken(secret, { accounts, zones, readOnly, ttl }, now = Date.now()) {
+  const iat = Math.floor(now / 1000);
+  const resources = {};
+  for (const id of accounts) resources[`com.cloudflare.api.account.${id}`] = "*";
+  for (const id of zones) resources[`com.cloudflare.api.account.zone.${id}`] = "*";
+  const claims = {
+    iss: "custom-csr-api",
+    jti: randomUUID(),
+    iat,
+    nbf: iat,
+    exp: iat + ttl,
+    policies: [
+      {
+        effect: "allow",
+        resources,
+        permission_groups: [{ name: readOnly ? "SSL and Certificates Read" : "SSL and Certificates Write" }],
+      },
+    ],
+  };
+  const signingInput = `${b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${b64url(JSON.stringify(claims))}`;
+  return `${signingInput}.${createHmac("sha256", Buffer.from(secret, "utf8")).update(signingInput).digest("base64url")}`;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const vars = ensureDevVars();
+if (opts.legacy) {
+  const key = randomBytes(24).toString("hex");
+  let keys = [];
+  try {
+    keys = JSON.parse(vars.GLOBAL_API_KEYS || "[]");
+    if (!Array.isArray(keys)) keys = [];
+  } catch {
+    usage(".dev.vars has a GLOBAL_API_KEYS that is not JSON; fix or remove it");
+  }
+  // One key per email: registering again replaces the old key.
+  keys = keys.filter((k) => String(k.email).toLowerCase() !== opts.email.toLowerCase());
+  keys.push({
+    email: opts.email,
+    key_sha256: createHash("sha256").update(key).digest("hex"),
+    accounts: opts.accounts,
+    zones: opts.zones,
+  });
+  writeDevVars({ ...vars, GLOBAL_API_KEYS: JSON.stringify(keys) });
+  process.stdout.write(`${key}\n`);
+} else {
+  process.stdout.write(`${signToken(vars.API_TOKEN_SECRET, opts)}\n`);
+}
