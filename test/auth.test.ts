@@ -133,12 +133,13 @@ describe("global API keys (X-Auth-Email + X-Auth-Key)", () => {
 
   it("9103 for a wrong key, an unknown email, or only one header", async () => {
     const path = "/client/v4/zones/legacyzone/custom_csrs";
-    for (const headers of [
+    const cases: Array<Record<string, string>> = [
       { ...legacy, "x-auth-key": `${LEGACY_TEST_KEY.slice(0, -1)}5` },
       { ...legacy, "x-auth-email": "someone@customer-one.com" },
       { "x-auth-email": LEGACY_EMAIL },
       { "x-auth-key": LEGACY_TEST_KEY },
-    ]) {
+    ];
+    for (const headers of cases) {
       expectError(await call("GET", path, { headers }), 401, 9103);
     }
   });

@@ -8,8 +8,8 @@ import { success } from "./envelope";
 import { parseListQuery } from "./list-query";
 import { API_PREFIXES, type ApiRequest, type ApiRouter, tenantContext } from "./request";
 
-// Custom CSR ids are UUIDs (Cloudflare's schema: at most 36 characters).
-const CSR_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+// Custom CSR (and certificate) ids are UUIDs (Cloudflare's schema: at most 36 characters).
+export const CSR_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The scope's Durable Object: one per account or zone, named by its scope. */
 export function tenant(env: Env, scope: Scope): DurableObjectStub<TenantStore> {

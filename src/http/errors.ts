@@ -116,6 +116,42 @@ export const ERRORS = {
     message: "The field contains control characters or is blank. Check your input and try again.",
   },
 
+  // Ours (1440–1449): custom certificates uploaded against a custom CSR.
+  invalid_certificate: {
+    status: 400,
+    code: 1440,
+    message: "The certificate could not be parsed. Send the leaf certificate, optionally followed by its chain, as PEM.",
+  },
+  certificate_key_mismatch: {
+    status: 400,
+    code: 1441,
+    message: "The certificate's public key does not match the custom CSR's key.",
+  },
+  certificate_expired: { status: 400, code: 1442, message: "The certificate has expired." },
+  certificate_not_yet_valid: { status: 400, code: 1443, message: "The certificate is not valid yet." },
+  invalid_chain: {
+    status: 400,
+    code: 1444,
+    message: "The certificate chain is invalid: each certificate must be issued and signed by the one that follows it.",
+  },
+  missing_custom_csr_id: {
+    status: 400,
+    code: 1445,
+    message: "custom_csr_id is required: this service installs certificates only for keys it generated.",
+  },
+  private_key_not_accepted: {
+    status: 400,
+    code: 1446,
+    message: "A private key is not accepted with custom_csr_id: the custom CSR's own key is used.",
+  },
+  invalid_bundle_method: {
+    status: 400,
+    code: 1447,
+    message: "Invalid bundle_method. Only 'ubiquitous', 'optimal' or 'force' is accepted.",
+  },
+  invalid_certificate_id: { status: 400, code: 1448, message: "The custom certificate ID is invalid." },
+  certificate_not_found: { status: 404, code: 1449, message: "The custom certificate was not found." },
+
   internal: { status: 500, code: 1500, message: "Internal Server Error" },
   // Ours: the deployment's KEY_ENCRYPTION_KEYS secret is missing, malformed or
   // lacks a key a stored record needs. Nothing is written or changed.

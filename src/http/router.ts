@@ -2,6 +2,7 @@ import { Router } from "itty-router";
 import { authenticate } from "../auth/authenticate";
 import { type Scope, isScopeId } from "../tenant/scope";
 import { adminRoutes } from "./admin";
+import { certificateRoutes } from "./certificate-routes";
 import { csrRoutes } from "./csr-routes";
 import { ApiError } from "./errors";
 import { failure } from "./envelope";
@@ -10,7 +11,7 @@ import type { ApiRequest, ApiRouter, RouterArgs } from "./request";
 // Resources served per scope kind; anything else under a scope is 404.
 const RESOURCES: Record<Scope["kind"], readonly string[]> = {
   accounts: ["custom_csrs"],
-  zones: ["custom_csrs"],
+  zones: ["custom_csrs", "custom_certificates"],
 };
 const SCOPED_PATH = /^\/(?:client|api)\/v4\/(accounts|zones)\/([^/]*)\/([^/]+)(?:\/.*)?$/;
 
@@ -82,7 +83,7 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
 });
 
 const known: RegExp[] = [];
-for (const register of [csrRoutes, adminRoutes]) {
+for (const register of [csrRoutes, certificateRoutes, adminRoutes]) {
   for (const route of register(router)) known.push(route);
 }
 

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificationRequest } from "@peculiar/asn1-csr";
 import { type Result, fail, ok } from "../http/errors";
+import { checkCertificate } from "../pki/certificate-check";
 import { buildCsr } from "../pki/csr-builder";
 import type { CsrInput, KeyType } from "../pki/csr-input";
 import {
@@ -16,6 +17,13 @@ import {
 import { KEY_ALGORITHMS, generateKeyPair } from "../pki/keys";
 import { fromPemBlocks } from "../pki/pem";
 import { CSR_COLUMNS, type CsrRecord, type CsrRow, type ListQuery, type Page, toRecord } from "./records";
+import {
+  CERTIFICATE_COLUMNS,
+  type CertificateRecord,
+  type CertificateRow,
+  type CertificateUpload,
+  toCertificateRecord,
+} from "./certificate-records";
 import { readPage } from "./paging";
 import { migrate } from "./schema";
 import { type Scope, scopeName } from "./scope";
@@ -145,9 +153,81 @@ export class TenantStore extends DurableObject<Env> {
     this.#bind(scope);
     return this.ctx.storage.transactionSync((): Result<{ id: string }> => {
       if (!this.#sql.one(`SELECT 1 AS found FROM csrs WHERE id = ?`, id)) return fail("csr_not_found");
+      if (this.#sql.one(`SELECT 1 AS found FROM certificates WHERE custom_csr_id = ? LIMIT 1`, id)) return fail("csr_in_use");
       this.#sql.run(`DELETE FROM wrapped_keys WHERE csr_id = ?`, id);
       this.#sql.run(`DELETE FROM csrs WHERE id = ?`, id);
       this.#bump("csrs", -1);
+      return ok({ id });
+    });
+  }
+
+  /**
+   * Installs a CA-signed certificate for one of this zone's CSRs. The check
+   * (parse, key match, validity, chain) runs first; the row is written in a
+   * transaction that finds the CSR still there, and from then on the CSR
+   * cannot be deleted (1420) until the certificate is.
+   */
+  async uploadCertificate(scope: Scope, upload: CertificateUpload): Promise<Result<CertificateRecord>> {
+    this.#bind(scope);
+    const csr = this.#sql.one<{ csr: string }>(`SELECT csr FROM csrs WHERE id = ?`, upload.custom_csr_id);
+    if (!csr) return fail("csr_not_found", { pointer: "/custom_csr_id" });
+    const checked = await checkCertificate(upload.certificate, csr.csr, new Date());
+    if (!checked.ok) return checked;
+    const id = crypto.randomUUID();
+    return this.ctx.storage.transactionSync((): Result<CertificateRecord> => {
+      if (!this.#sql.one(`SELECT 1 AS found FROM csrs WHERE id = ?`, upload.custom_csr_id)) {
+        return fail("csr_not_found", { pointer: "/custom_csr_id" });
+      }
+      const now = new Date().toISOString();
+      this.#sql.run(
+        `INSERT INTO certificates (id, custom_csr_id, certificate, hosts, issuer, signature, bundle_method, priority,
+           expires_on, uploaded_on, modified_on)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+        id,
+        upload.custom_csr_id,
+        checked.value.pem,
+        JSON.stringify(checked.value.hosts),
+        checked.value.issuer,
+        checked.value.signature,
+        upload.bundle_method,
+        checked.value.expires_on,
+        now,
+        now,
+      );
+      this.#bump("certificates", 1);
+      return ok(this.#certificate(scope, id)!);
+    });
+  }
+
+  getCertificate(scope: Scope, id: string): Result<CertificateRecord> {
+    this.#bind(scope);
+    const record = this.#certificate(scope, id);
+    return record ? ok(record) : fail("certificate_not_found");
+  }
+
+  /** One page of certificates in upload order. */
+  listCertificates(scope: Scope, query: Pick<ListQuery, "page" | "per_page" | "direction">): Result<Page<CertificateRecord>> {
+    this.#bind(scope);
+    const total = this.#count("certificates");
+    const rows = readPage<CertificateRow>(this.#sql, {
+      table: "certificates",
+      columns: CERTIFICATE_COLUMNS,
+      order: "uploaded_on",
+      direction: query.direction,
+      page: query.page,
+      perPage: query.per_page,
+      total,
+    });
+    const now = Date.now();
+    return ok({ items: rows.map((row) => toCertificateRecord(row, scope.id, now)), total });
+  }
+
+  /** Deletes a certificate; its CSR becomes deletable again. */
+  deleteCertificate(scope: Scope, id: string): Result<{ id: string }> {
+    this.#bind(scope);
+    return this.ctx.storage.transactionSync((): Result<{ id: string }> => {
+      if (this.#sql.run(`DELETE FROM certificates WHERE id = ?`, id) === 0) return fail("certificate_not_found");
+      this.#bump("certificates", -1);
       return ok({ id });
     });
   }
@@ -270,6 +350,11 @@ export class TenantStore extends DurableObject<Env> {
     }
     if (this.#scope !== name) throw new Error("Durable Object called for a scope it does not hold");
     return name;
+  }
+
+  #certificate(scope: Scope, id: string): CertificateRecord | null {
+    const row = this.#sql.one<CertificateRow>(`SELECT ${CERTIFICATE_COLUMNS} FROM certificates WHERE id = ?`, id);
+    return row ? toCertificateRecord(row, scope.id, Date.now()) : null;
   }
 
   #row(id: string): CsrRecord | null {
