@@ -1,6 +1,6 @@
 import { type Scope, isScopeId } from "../tenant/scope";
 import { readJson } from "./body";
-import { tenant, unwrap } from "./csr-routes";
+import { tenant, unwrap, uuidParam } from "./csr-routes";
 import { ApiError } from "./errors";
 import { success } from "./envelope";
 import type { ApiRequest, ApiRouter } from "./request";
@@ -54,8 +54,7 @@ async function putEntitlement(request: ApiRequest, env: Env): Promise<Response> 
 /** Proves a stored key still unwraps and matches its CSR's public key. */
 async function verifyKey(request: ApiRequest, env: Env): Promise<Response> {
   const scope = await requireAdmin(request, env);
-  const id = (request.params.csrId ?? "").toLowerCase();
-  if (!/^[0-9a-f-]{36}$/.test(id)) throw new ApiError("invalid_csr_id");
+  const id = uuidParam(request, "csrId", "invalid_csr_id");
   return success(unwrap(await tenant(env, scope).verifyCsrKey(scope, id)));
 }
 

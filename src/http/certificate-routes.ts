@@ -1,16 +1,12 @@
 import { BUNDLE_METHODS, type CertificateUpload } from "../tenant/certificate-records";
 import { readJson } from "./body";
-import { CSR_ID, tenant, unwrap } from "./csr-routes";
+import { CSR_ID, tenant, unwrap, uuidParam } from "./csr-routes";
 import { ApiError } from "./errors";
-import { success } from "./envelope";
+import { pageOf, success } from "./envelope";
 import { parseListQuery } from "./list-query";
 import { API_PREFIXES, type ApiRequest, type ApiRouter, tenantContext } from "./request";
 
-function certificateId(request: ApiRequest): string {
-  const id = (request.params.certificateId ?? "").toLowerCase();
-  if (!CSR_ID.test(id)) throw new ApiError("invalid_certificate_id");
-  return id;
-}
+const certificateId = (request: ApiRequest) => uuidParam(request, "certificateId", "invalid_certificate_id");
 
 /**
  * The body of an upload: `certificate` and `custom_csr_id` (required here,
@@ -48,15 +44,7 @@ async function list(request: ApiRequest, env: Env): Promise<Response> {
   const { scope } = tenantContext(request, "read");
   const query = unwrap(parseListQuery(new URL(request.url).searchParams, scope));
   const page = unwrap(await tenant(env, scope).listCertificates(scope, query));
-  return success(page.items, {
-    resultInfo: {
-      count: page.items.length,
-      page: query.page,
-      per_page: query.per_page,
-      total_count: page.total,
-      total_pages: Math.ceil(page.total / query.per_page),
-    },
-  });
+  return pageOf(page.items, page.total, query);
 }
 
 async function get(request: ApiRequest, env: Env): Promise<Response> {

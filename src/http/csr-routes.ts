@@ -3,8 +3,8 @@ import type { Scope } from "../tenant/scope";
 import { scopeName } from "../tenant/scope";
 import type { TenantStore } from "../tenant/tenant-store";
 import { readJson } from "./body";
-import { ApiError, MESSAGES, type Result } from "./errors";
-import { success } from "./envelope";
+import { ApiError, type ErrorReason, MESSAGES, type Result } from "./errors";
+import { pageOf, success } from "./envelope";
 import { parseListQuery } from "./list-query";
 import { API_PREFIXES, type ApiRequest, type ApiRouter, tenantContext } from "./request";
 
@@ -22,17 +22,20 @@ export function unwrap<T>(result: Result<T>): T {
   return result.value;
 }
 
-function csrId(request: ApiRequest): string {
+/** A UUID path parameter, lower-cased; malformed (or badly escaped) is `reason`. */
+export function uuidParam(request: ApiRequest, name: string, reason: ErrorReason): string {
   let raw: string;
   try {
-    raw = decodeURIComponent(request.params.csrId ?? "");
+    raw = decodeURIComponent(request.params[name] ?? "");
   } catch {
-    throw new ApiError("invalid_csr_id");
+    throw new ApiError(reason);
   }
   const id = raw.toLowerCase();
-  if (!CSR_ID.test(id)) throw new ApiError("invalid_csr_id");
+  if (!CSR_ID.test(id)) throw new ApiError(reason);
   return id;
 }
+
+const csrId = (request: ApiRequest) => uuidParam(request, "csrId", "invalid_csr_id");
 
 async function createCsr(request: ApiRequest, env: Env): Promise<Response> {
   const { scope } = tenantContext(request, "write");
@@ -52,15 +55,7 @@ async function listCsrs(request: ApiRequest, env: Env): Promise<Response> {
   const { scope } = tenantContext(request, "read");
   const query = unwrap(parseListQuery(new URL(request.url).searchParams, scope));
   const page = unwrap(await tenant(env, scope).listCsrs(scope, query));
-  return success(page.items, {
-    resultInfo: {
-      count: page.items.length,
-      page: query.page,
-      per_page: query.per_page,
-      total_count: page.total,
-      total_pages: Math.ceil(page.total / query.per_page),
-    },
-  });
+  return pageOf(page.items, page.total, query);
 }
 
 async function getCsr(request: ApiRequest, env: Env): Promise<Response> {

@@ -48,6 +48,19 @@ export function success(
   return json(body, options.status ?? 200);
 }
 
+/** A list reply: the page's items and Cloudflare's `result_info`. */
+export function pageOf(items: unknown[], total: number, query: { page: number; per_page: number }): Response {
+  return success(items, {
+    resultInfo: {
+      count: items.length,
+      page: query.page,
+      per_page: query.per_page,
+      total_count: total,
+      total_pages: Math.ceil(total / query.per_page),
+    },
+  });
+}
+
 /** Renders a catalog entry as the error info Cloudflare returns. */
 export function errorInfo(failure: Failure, requestId?: string): ResponseInfo {
   const entry = ERRORS[failure.reason];
