@@ -3,8 +3,9 @@
 // npm run --silent token -- --legacy --email EMAIL --account ID [--zone ID ...]
 //   registers a global API key for EMAIL in .dev.vars (its SHA-256 only) and prints the key
 // Both use (and, when missing, create) the secrets in .dev.vars, as `npm start` does.
-import { createHash, createHmac, randomBytes, randomUUID } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { ensureDevVars, writeDevVars } from "./dev-vars.mjs";
+import { signToken } from "./sign-token.mjs";
 
 const USAGE = `usage:
   npm run --silent token -- --account ID [--account ID ...] [--zone ID ...] [--read-only] [--ttl SECONDS]
@@ -47,32 +48,6 @@ function parseArgs(argv) {
     if (opts.readOnly) usage("global API keys always have full rights; --read-only does not apply");
   } else if (opts.email) usage("--email goes with --legacy");
   return opts;
-}
-
-const b64url = (buf) => Buffer.from(buf).toString("base64url");
-
-/** An HS256 JWT with Cloudflare-shaped policies (docs/auth.md). */
-function signToken(secret, { accounts, zones, readOnly, ttl }, now = Date.now()) {
-  const iat = Math.floor(now / 1000);
-  const resources = {};
-  for (const id of accounts) resources[`com.cloudflare.api.account.${id}`] = "*";
-  for (const id of zones) resources[`com.cloudflare.api.account.zone.${id}`] = "*";
-  const claims = {
-    iss: "custom-csr-api",
-    jti: randomUUID(),
-    iat,
-    nbf: iat,
-    exp: iat + ttl,
-    policies: [
-      {
-        effect: "allow",
-        resources,
-        permission_groups: [{ name: readOnly ? "SSL and Certificates Read" : "SSL and Certificates Write" }],
-      },
-    ],
-  };
-  const signingInput = `${b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${b64url(JSON.stringify(claims))}`;
-  return `${signingInput}.${createHmac("sha256", Buffer.from(secret, "utf8")).update(signingInput).digest("base64url")}`;
 }
 
 const opts = parseArgs(process.argv.slice(2));

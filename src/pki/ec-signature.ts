@@ -1,3 +1,5 @@
+import { concat, readTlv, tlv } from "./der";
+
 /**
  * WebCrypto's ECDSA signs as IEEE P1363 (r‖s, fixed width); PKCS#10 and X.509
  * want the DER ECDSA-Sig-Value SEQUENCE { r INTEGER, s INTEGER } (RFC 3279
@@ -10,7 +12,7 @@ export function p1363ToDer(signature: ArrayBuffer | Uint8Array): Uint8Array {
   const half = raw.length / 2;
   const r = derInteger(raw.subarray(0, half));
   const s = derInteger(raw.subarray(half));
-  return derTlv(0x30, concat(r, s));
+  return tlv(0x30, r, s);
 }
 
 /** The inverse, for verifying a DER signature with WebCrypto: r‖s, each `size` bytes. */
@@ -31,28 +33,7 @@ function derInteger(unsigned: Uint8Array): Uint8Array {
   while (i < unsigned.length - 1 && unsigned[i] === 0) i++;
   let body = unsigned.subarray(i);
   if ((body[0] ?? 0) & 0x80) body = concat(Uint8Array.of(0), body);
-  return derTlv(0x02, body);
-}
-
-function derTlv(tag: number, body: Uint8Array): Uint8Array {
-  // Bodies here are at most a few hundred bytes: short or one-byte long form.
-  const length = body.length < 0x80 ? Uint8Array.of(body.length) : Uint8Array.of(0x81, body.length);
-  return concat(Uint8Array.of(tag), length, body);
-}
-
-function readTlv(bytes: Uint8Array, offset: number, tag: number): { start: number; end: number } {
-  if (bytes[offset] !== tag) throw new Error("unexpected DER tag");
-  let length = bytes[offset + 1] ?? 0;
-  let start = offset + 2;
-  if (length === 0x81) {
-    length = bytes[offset + 2] ?? 0;
-    start = offset + 3;
-  } else if (length > 0x80) {
-    throw new Error("DER length too long for an ECDSA signature");
-  }
-  const end = start + length;
-  if (end > bytes.length) throw new Error("DER length beyond input");
-  return { start, end };
+  return tlv(0x02, body);
 }
 
 function fixedWidth(integer: Uint8Array, size: number): Uint8Array {
@@ -62,15 +43,5 @@ function fixedWidth(integer: Uint8Array, size: number): Uint8Array {
   if (body.length > size) throw new Error("ECDSA integer wider than the curve");
   const out = new Uint8Array(size);
   out.set(body, size - body.length);
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }

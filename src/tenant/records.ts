@@ -59,11 +59,12 @@ export function toRecord(row: CsrRow): CsrRecord {
   return orderFields(record);
 }
 
-const FIELD_ORDER = CSR_COLUMNS.split(", ");
+/** The columns in the seeds' field order, which is also the API's. */
+export const CSR_COLUMN_NAMES = CSR_COLUMNS.split(", ") as Array<keyof CsrRow>;
 
 function orderFields(record: CsrRecord): CsrRecord {
   const out: Record<string, unknown> = {};
-  for (const key of FIELD_ORDER) {
+  for (const key of CSR_COLUMN_NAMES) {
     const value = (record as unknown as Record<string, unknown>)[key];
     if (value !== undefined) out[key] = value;
   }

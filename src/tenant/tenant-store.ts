@@ -16,7 +16,7 @@ import {
 } from "../pki/key-wrap";
 import { KEY_ALGORITHMS, generateKeyPair } from "../pki/keys";
 import { fromPemBlocks } from "../pki/pem";
-import { CSR_COLUMNS, type CsrRecord, type CsrRow, type ListQuery, type Page, toRecord } from "./records";
+import { CSR_COLUMNS, CSR_COLUMN_NAMES, type CsrRecord, type CsrRow, type ListQuery, type Page, toRecord } from "./records";
 import {
   CERTIFICATE_COLUMNS,
   type CertificateRecord,
@@ -63,6 +63,9 @@ export class TenantStore extends DurableObject<Env> {
   readonly #sql: Sql;
   #keyring: Promise<Keyring> | null = null;
   #scope: string | null = null;
+  // This object is the only writer of its entitlement row, so a copy in
+  // memory stays true; it is dropped whenever the row is written.
+  #entitlementCache: Entitlement | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -91,25 +94,25 @@ export class TenantStore extends DurableObject<Env> {
     // generating keys concurrently cannot overshoot it.
     return this.ctx.storage.transactionSync((): Result<CsrRecord> => {
       if (this.#count("csrs") >= this.#entitlement().quota) return fail("no_quota");
-      const createdAt = new Date().toISOString();
-      this.#sql.run(
-        `INSERT INTO csrs (id, created_at, key_type, account_tag, common_name, country, state, locality,
-           organization, organizational_unit, name, description, sans, csr)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      const row: CsrRow = {
         id,
-        createdAt,
-        request.key_type,
-        accountTag,
-        request.common_name,
-        request.country,
-        request.state,
-        request.locality,
-        request.organization,
-        request.organizational_unit,
-        request.name,
-        request.description,
-        JSON.stringify(request.sans),
+        created_at: new Date().toISOString(),
+        key_type: request.key_type,
+        account_tag: accountTag,
+        common_name: request.common_name,
+        country: request.country,
         csr,
+        description: request.description,
+        locality: request.locality,
+        name: request.name,
+        organization: request.organization,
+        organizational_unit: request.organizational_unit,
+        sans: JSON.stringify(request.sans),
+        state: request.state,
+      };
+      this.#sql.run(
+        `INSERT INTO csrs (${CSR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ...CSR_COLUMN_NAMES.map((column) => row[column]),
       );
       this.#sql.run(
         `INSERT INTO wrapped_keys (csr_id, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`,
@@ -119,7 +122,7 @@ export class TenantStore extends DurableObject<Env> {
         wrapped.wrapped,
       );
       this.#bump("csrs", 1);
-      return ok(this.#row(id)!);
+      return ok(toRecord(row));
     });
   }
 
@@ -336,6 +339,7 @@ export class TenantStore extends DurableObject<Env> {
       entitlement.granted ? 1 : 0,
       entitlement.quota,
     );
+    this.#entitlementCache = null;
     return this.getEntitlement(scope);
   }
 
@@ -371,6 +375,11 @@ export class TenantStore extends DurableObject<Env> {
   }
 
   #entitlement(): Entitlement {
+    this.#entitlementCache ??= this.#readEntitlement();
+    return this.#entitlementCache;
+  }
+
+  #readEntitlement(): Entitlement {
     const row = this.#sql.one<{ granted: number; quota: number }>(`SELECT granted, quota FROM entitlement`);
     if (row) return { granted: row.granted === 1, quota: row.quota };
     const quota = Number.parseInt(this.env.DEFAULT_CSR_QUOTA, 10);

@@ -1,0 +1,34 @@
+// Bench-only: fills a scope through the real TenantStore.createCsr RPC (real
+// keys, real CSRs, real wraps), skipping only HTTP and authentication, so a
+// scope of 100,000 CSRs takes minutes, not hours. Bound to the API worker's
+// Durable Object namespace; never part of the deployed Worker.
+const INPUT = {
+  key_type: "p256v1",
+  common_name: "app.customer-one.com",
+  country: "US",
+  state: "California",
+  locality: "San Francisco",
+  organization: "Customer One",
+  organizational_unit: null,
+  name: null,
+  description: null,
+  sans: ["app.customer-one.com", "www.customer-one.com"],
+};
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const kind = url.searchParams.get("kind");
+    const id = url.searchParams.get("id");
+    const count = Number(url.searchParams.get("count"));
+    const keyType = url.searchParams.get("key_type") ?? "p256v1";
+    const stub = env.TENANTS.get(env.TENANTS.idFromName(`${kind}:${id}`));
+    const scope = { kind, id };
+    const input = { ok: true, value: { ...INPUT, key_type: keyType, name: `n${count}` } };
+    const results = await Promise.all(
+      Array.from({ length: count }, () => stub.createCsr(scope, input, kind === "accounts" ? id : null)),
+    );
+    const failed = results.filter((r) => !r.ok).length;
+    return Response.json({ created: count - failed, failed });
+  },
+};
