@@ -216,6 +216,18 @@ describe("secrets stay secret", () => {
     }
   });
 
+  it("a token verified once is still refused once it expires", async () => {
+    const now = Date.now();
+    const token = await mintToken({ zones: ["z"], now, ttlSeconds: 600 });
+    const request = () => new Request("https://x/", { headers: authHeaders(token) });
+    expect((await authenticate(request(), env, now)).ok).toBe(true);
+    expect((await authenticate(request(), env, now + 60_000)).ok).toBe(true);
+    expect(await authenticate(request(), env, now + 600_000 + (CLOCK_SKEW_SECONDS + 1) * 1000)).toMatchObject({
+      ok: false,
+      reason: "jwt_verification_failed",
+    });
+  });
+
   it("authenticate never throws on hostile headers", async () => {
     for (const authorization of ["Bearer " + "a".repeat(20_000), "Bearer ..", "Bearer \u00ff.\u00ff.\u00ff", `Bearer ${b64url("{}")}.${b64url("{}")}.`]) {
       const result = await authenticate(new Request("https://x/", { headers: { authorization } }), env);

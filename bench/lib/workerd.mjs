@@ -69,8 +69,9 @@ const seed :Workerd.Worker = (
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
+  // workerd writes the Worker's request logs here: keep only the tail, for errors.
   child.stderr.on("data", (d) => {
-    stderr += d;
+    stderr = (stderr + d).slice(-4000);
   });
   await waitForHttp(`http://127.0.0.1:${ports.floor}/`, 20_000).catch((e) => {
     throw new Error(`workerd did not start: ${e.message}\n${stderr.slice(-2000)}`);

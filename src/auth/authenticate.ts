@@ -1,6 +1,6 @@
 import { type Result, fail, ok } from "../http/errors";
 import type { Scope } from "../tenant/scope";
-import { verifyJwt } from "./jwt";
+import { CLOCK_SKEW_SECONDS, type TokenClaims, verifyJwt } from "./jwt";
 import { verifyLegacyKey } from "./legacy";
 import { type Grant, type Permission, allows, fullGrants, grantsFromPolicies } from "./policies";
 
@@ -11,6 +11,25 @@ export interface Principal {
   readonly kind: "token" | "legacy";
   readonly subject: string;
   readonly grants: readonly Grant[];
+}
+
+// Verified tokens, by their exact text, so a client's repeated requests skip
+// the HMAC and JSON work; the time checks still run on every use. Bounded,
+// oldest first out; per isolate, so a new secret starts empty.
+const VERIFIED_CACHE_SIZE = 1024;
+const verified = new Map<string, { principal: Principal; exp: number; nbf: number }>();
+
+function cached(token: string, now: number): Principal | null {
+  const hit = verified.get(token);
+  if (!hit) return null;
+  const seconds = now / 1000;
+  if (hit.exp <= seconds - CLOCK_SKEW_SECONDS || hit.nbf > seconds + CLOCK_SKEW_SECONDS) return null;
+  return hit.principal;
+}
+
+function remember(token: string, principal: Principal, claims: TokenClaims): void {
+  if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+  verified.set(token, { principal, exp: claims.exp, nbf: Math.max(claims.nbf ?? 0, claims.iat ?? 0) });
 }
 
 /**
@@ -26,12 +45,17 @@ export async function authenticate(request: Request, env: Env, now: number = Dat
   if (authorization !== null) {
     const match = /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(authorization);
     if (!match) return fail("no_bearer_token");
-    const claims = await verifyJwt(match[1]!, { hmacSecret: env.API_TOKEN_SECRET, jwks: env.API_TOKEN_JWKS }, now);
+    const token = match[1]!;
+    const hit = cached(token, now);
+    if (hit) return ok(hit);
+    const claims = await verifyJwt(token, { hmacSecret: env.API_TOKEN_SECRET, jwks: env.API_TOKEN_JWKS }, now);
     if (!claims.ok) return claims;
     const grants = grantsFromPolicies(claims.value.policies);
     if (!grants) return fail("unusable_jwt_claims");
     const subject = claims.value.jti ?? claims.value.sub ?? "anonymous";
-    return ok({ kind: "token", subject: subject.slice(0, 64), grants });
+    const principal: Principal = { kind: "token", subject: subject.slice(0, 64), grants };
+    remember(token, principal, claims.value);
+    return ok(principal);
   }
 
   if (email === null && key === null) return fail("no_authorization");
