@@ -19,7 +19,7 @@ function usage(message) {
 const SCOPE_ID = /^[A-Za-z0-9_-]{1,32}$|^\*$/;
 
 function parseArgs(argv) {
-  const opts = { accounts: [], zones: [], readOnly: false, ttl: 86400, legacy: false, email: null };
+  const opts = { accounts: [], zones: [], readOnly: false, ttl: 86400, ttlSet: false, legacy: false, email: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -34,6 +34,7 @@ function parseArgs(argv) {
       const ttl = Number(value());
       if (!Number.isInteger(ttl) || ttl < 1 || ttl > 366 * 86400) usage("--ttl takes whole seconds from 1 to 31622400");
       opts.ttl = ttl;
+      opts.ttlSet = true;
     } else if (arg === "--legacy") opts.legacy = true;
     else if (arg === "--email") opts.email = value();
     else usage(`unknown argument ${arg}`);
@@ -43,9 +44,12 @@ function parseArgs(argv) {
   }
   if (opts.accounts.length + opts.zones.length === 0) usage("name at least one --account or --zone");
   if (opts.legacy) {
-    if (!opts.email || !/^[^\s@]+@[^\s@]+$/.test(opts.email)) usage("--legacy needs --email EMAIL");
+    if (!opts.email) usage("--legacy needs --email EMAIL");
+    // No quotes or backslashes: the entry is stored in a single-quoted .dev.vars line.
+    if (!/^[^\s@'"\\]+@[^\s@'"\\]+$/.test(opts.email)) usage(`invalid email ${JSON.stringify(opts.email)}: user@domain, no spaces or quotes`);
     if (opts.accounts.length === 0) usage("--legacy needs --account ID");
     if (opts.readOnly) usage("global API keys always have full rights; --read-only does not apply");
+    if (opts.ttlSet) usage("global API keys do not expire; --ttl does not apply");
   } else if (opts.email) usage("--email goes with --legacy");
   return opts;
 }
@@ -53,7 +57,8 @@ function parseArgs(argv) {
 const opts = parseArgs(process.argv.slice(2));
 const vars = ensureDevVars();
 if (opts.legacy) {
-  const key = randomBytes(24).toString("hex");
+  // 32 random bytes as 64 hex characters: unguessable, so a plain SHA-256 is a safe hash to store.
+  const key = randomBytes(32).toString("hex");
   let keys = [];
   try {
     keys = JSON.parse(vars.GLOBAL_API_KEYS || "[]");

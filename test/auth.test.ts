@@ -19,6 +19,14 @@ function tamperSignature(token: string): string {
   return `${h}.${p}.${first}${s.slice(1)}`;
 }
 
+/** An ES256 token naming the configured issuer's kid but signed with some other P-256 key. */
+async function signEs256WithStrangerKey(claims: unknown): Promise<string> {
+  const pair = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"])) as CryptoKeyPair;
+  const input = `${b64url(JSON.stringify({ alg: "ES256", typ: "JWT", kid: "issuer-es256" }))}.${b64url(JSON.stringify(claims))}`;
+  const signature = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, pair.privateKey, new TextEncoder().encode(input));
+  return `${input}.${b64url(new Uint8Array(signature))}`;
+}
+
 function withPayload(token: string, claims: unknown): string {
   const [h, , s] = token.split(".") as [string, string, string];
   return `${h}.${b64url(JSON.stringify(claims))}.${s}`;
@@ -55,6 +63,9 @@ describe("credentials: which case gives which code", () => {
       await mintToken({ zones: ["z"], header: { kid: "issuer-es256" } }),
       await mintIssuerToken("ES256", { zones: ["z"], header: { kid: "nobody" } }),
       await mintIssuerToken("EdDSA", { zones: ["z"], header: { kid: "issuer-es256" } }),
+      await mintIssuerToken("ES256", { zones: ["z"], header: { kid: undefined } }),
+      await mintToken({ zones: ["z"], header: { crit: ["b64"], b64: false } }),
+      await mintIssuerToken("EdDSA", { zones: ["z"], header: { crit: ["exp"] } }),
     ]) {
       expectError(await listAs(authHeaders(token)), 401, 1002);
     }
@@ -79,6 +90,9 @@ describe("credentials: which case gives which code", () => {
       await mintToken({ zones: ["z"], claims: { ...claimsFor({ zones: ["z"] }), iat: Math.floor((now + skewMs + 60_000) / 1000) } }),
       tamperSignature(await mintIssuerToken("ES256", { zones: ["z"] })),
       tamperSignature(await mintIssuerToken("EdDSA", { zones: ["z"] })),
+      await signEs256WithStrangerKey(claimsFor({ zones: ["z"] })),
+      // A DER-encoded ECDSA signature is not a JWS one (r‖s, 64 bytes).
+      `${(await mintIssuerToken("ES256", { zones: ["z"] })).split(".").slice(0, 2).join(".")}.${b64url(new Uint8Array(70))}`,
     ];
     for (const token of cases) expectError(await listAs(authHeaders(token)), 401, 1003);
   });
@@ -91,6 +105,13 @@ describe("credentials: which case gives which code", () => {
     expect((await listAs(authHeaders(justExpired), path)).status).toBe(200);
     const longExpired = await mintToken({ zones: [s], now: now - 3600_000 - 90_000, ttlSeconds: 3600 });
     expectError(await listAs(authHeaders(longExpired), path), 401, 1003);
+  });
+
+  it("accepts nbf and iat up to the clock skew ahead", async () => {
+    const now = Date.now();
+    const ahead = Math.floor(now / 1000) + CLOCK_SKEW_SECONDS - 5;
+    const token = await mintToken({ claims: { ...claimsFor({ zones: ["z"], now }), nbf: ahead, iat: ahead } });
+    expect((await authenticate(new Request("https://x/", { headers: authHeaders(token) }), env, now)).ok).toBe(true);
   });
 
   it("1004 when the claims are not usable, 1005 when required ones are missing", async () => {
@@ -216,6 +237,9 @@ describe("secrets stay secret", () => {
     }
   });
 
+});
+
+describe("verified-token cache, JWKS and hostile input", () => {
   it("a token verified once is still refused once it expires", async () => {
     const now = Date.now();
     const token = await mintToken({ zones: ["z"], now, ttlSeconds: 600 });
@@ -226,6 +250,35 @@ describe("secrets stay secret", () => {
       ok: false,
       reason: "jwt_verification_failed",
     });
+  });
+
+  it("a rotated secret or JWKS empties the verified-token cache", async () => {
+    const request = (token: string) => new Request("https://x/", { headers: authHeaders(token) });
+    const token = await mintToken({ zones: ["z"] });
+    expect((await authenticate(request(token), env)).ok).toBe(true);
+    const rotated = { ...env, API_TOKEN_SECRET: "a-rotated-secret" } as Env;
+    expect(await authenticate(request(token), rotated)).toMatchObject({ ok: false, reason: "jwt_verification_failed" });
+    expect((await authenticate(request(token), env)).ok).toBe(true);
+
+    const issued = await mintIssuerToken("ES256", { zones: ["z"] });
+    expect((await authenticate(request(issued), env)).ok).toBe(true);
+    const jwks = JSON.parse(env.API_TOKEN_JWKS) as { keys: Array<Record<string, unknown>> };
+    const withdrawn = { ...env, API_TOKEN_JWKS: JSON.stringify({ keys: jwks.keys.filter((k) => k.kid !== "issuer-es256") }) } as Env;
+    expect(await authenticate(request(issued), withdrawn)).toMatchObject({ ok: false, reason: "bad_jwt_header" });
+  });
+
+  it("ignores JWKS keys published for encryption, and a missing or broken JWKS", async () => {
+    const request = (token: string) => new Request("https://x/", { headers: authHeaders(token) });
+    const issued = await mintIssuerToken("ES256", { zones: ["z"] });
+    const jwks = JSON.parse(env.API_TOKEN_JWKS) as { keys: Array<Record<string, unknown>> };
+    const forEncryption = JSON.stringify({ keys: jwks.keys.map((k) => ({ ...k, use: "enc" })) });
+    for (const API_TOKEN_JWKS of [forEncryption, "", "{not json", undefined]) {
+      const result = await authenticate(request(issued), { ...env, API_TOKEN_JWKS } as Env);
+      expect(result).toMatchObject({ ok: false, reason: "bad_jwt_header" });
+    }
+    // HS256 tokens keep working without any JWKS.
+    const own = await mintToken({ zones: ["z"] });
+    expect((await authenticate(request(own), { ...env, API_TOKEN_JWKS: undefined } as unknown as Env)).ok).toBe(true);
   });
 
   it("authenticate never throws on hostile headers", async () => {

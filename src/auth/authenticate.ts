@@ -15,11 +15,19 @@ export interface Principal {
 
 // Verified tokens, by their exact text, so a client's repeated requests skip
 // the HMAC and JSON work; the time checks still run on every use. Bounded,
-// oldest first out; per isolate, so a new secret starts empty.
+// oldest first out. Emptied whenever the secret or JWKS it was filled under
+// differs, so a rotated secret or a withdrawn issuer key takes effect even
+// in an isolate that outlives the change.
 const VERIFIED_CACHE_SIZE = 1024;
 const verified = new Map<string, { principal: Principal; exp: number; nbf: number }>();
+let verifiedUnder: { secret: string | undefined; jwks: string | undefined } = { secret: undefined, jwks: undefined };
 
-function cached(token: string, now: number): Principal | null {
+function cached(token: string, now: number, secret: string | undefined, jwks: string | undefined): Principal | null {
+  if (verifiedUnder.secret !== secret || verifiedUnder.jwks !== jwks) {
+    verified.clear();
+    verifiedUnder = { secret, jwks };
+    return null;
+  }
   const hit = verified.get(token);
   if (!hit) return null;
   const seconds = now / 1000;
@@ -46,9 +54,11 @@ export async function authenticate(request: Request, env: Env, now: number = Dat
     const match = /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(authorization);
     if (!match) return fail("no_bearer_token");
     const token = match[1]!;
-    const hit = cached(token, now);
+    // Read defensively: a deployment may leave the optional JWKS var out.
+    const jwks = (env as { API_TOKEN_JWKS?: string }).API_TOKEN_JWKS;
+    const hit = cached(token, now, env.API_TOKEN_SECRET, jwks);
     if (hit) return ok(hit);
-    const claims = await verifyJwt(token, { hmacSecret: env.API_TOKEN_SECRET, jwks: env.API_TOKEN_JWKS }, now);
+    const claims = await verifyJwt(token, { hmacSecret: env.API_TOKEN_SECRET, jwks }, now);
     if (!claims.ok) return claims;
     const grants = grantsFromPolicies(claims.value.policies);
     if (!grants) return fail("unusable_jwt_claims");

@@ -9,8 +9,9 @@ let cached: { text: string; keys: Promise<Map<string, IssuerKey>> } | null = nul
 
 /**
  * The configured public keys by `kid`. Only EC P-256 (ES256) and OKP
- * Ed25519 (EdDSA) keys with a kid are taken; private members are ignored;
- * malformed entries are skipped, so one bad key cannot disable the others.
+ * Ed25519 (EdDSA) keys with a kid (and `use` absent or "sig") are taken;
+ * private members are ignored; malformed entries are skipped, so one bad key
+ * cannot disable the others.
  */
 export function issuerKeys(jwksText: string | undefined): Promise<Map<string, IssuerKey>> {
   const text = jwksText ?? "";
@@ -34,6 +35,8 @@ async function importJwks(text: string): Promise<Map<string, IssuerKey>> {
     if (typeof entry !== "object" || entry === null) continue;
     const jwk = entry as Record<string, unknown>;
     if (typeof jwk.kid !== "string" || keys.has(jwk.kid)) continue;
+    // A key published for encryption must not verify signatures.
+    if (jwk.use !== undefined && jwk.use !== "sig") continue;
     try {
       if (jwk.kty === "EC" && jwk.crv === "P-256" && (jwk.alg === undefined || jwk.alg === "ES256")) {
         const key = await crypto.subtle.importKey("jwk", publicPart(jwk, ["x", "y"]), { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);

@@ -30,7 +30,7 @@ function hmacKey(secret: string): Promise<CryptoKey> {
 /**
  * Verifies a compact JWS and returns its claims. The steps and their codes
  * (seeds' table): segments, base64url and JSON (1001); header: alg among
- * HS256, ES256, EdDSA, typ JWT if present, known kid (1002); signature (1003);
+ * HS256, ES256, EdDSA, typ JWT if present, no crit, known kid (1002); signature (1003);
  * claims an object of the right types (1004); exp and policies present
  * (1005); exp, nbf and iat against the clock (1003).
  */
@@ -51,6 +51,9 @@ export async function verifyJwt(
   const { alg, typ, kid } = header as Record<string, unknown>;
   if (typ !== undefined && (typeof typ !== "string" || typ.toUpperCase() !== "JWT")) return fail("bad_jwt_header");
   if (kid !== undefined && typeof kid !== "string") return fail("bad_jwt_header");
+  // We implement no JWS extensions, so any critical one must be refused
+  // (RFC 7515 §4.1.11); this also rules out unencoded payloads (RFC 7797).
+  if ((header as Record<string, unknown>).crit !== undefined) return fail("bad_jwt_header");
 
   const signed = new TextEncoder().encode(`${headerPart}.${payloadPart}`);
   let valid: boolean;
