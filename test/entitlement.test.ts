@@ -67,3 +67,16 @@ describe("entitlements (1403, 1404) and the admin endpoint", () => {
     expect((await s.list()).body.result_info?.total_count).toBe(7);
   });
 });
+
+describe("admin stats", () => {
+  it("counts what the scope holds and how large its database is", async () => {
+    const s = await scope();
+    const before = await call<{ csrs: number; certificates: number; database_bytes: number }>("GET", `/admin/v1/${s.kind}/${s.id}/stats`, { headers: adminHeaders });
+    expect(before.body.result).toMatchObject({ csrs: 0, certificates: 0 });
+    for (let i = 0; i < 20; i++) await s.create(csrBody({ key_type: "p256v1" }));
+    const after = await call<{ csrs: number; database_bytes: number }>("GET", `/admin/v1/${s.kind}/${s.id}/stats`, { headers: adminHeaders });
+    expect(after.body.result.csrs).toBe(20);
+    expect(after.body.result.database_bytes).toBeGreaterThan(before.body.result.database_bytes);
+    expectError(await call("GET", `/admin/v1/${s.kind}/${s.id}/stats`, { token: s.token }), 403, 10000);
+  });
+});

@@ -76,7 +76,7 @@ const seed :Workerd.Worker = (
   await waitForHttp(`http://127.0.0.1:${ports.floor}/`, 20_000).catch((e) => {
     throw new Error(`workerd did not start: ${e.message}\n${stderr.slice(-2000)}`);
   });
-  return { ports, pid: child.pid, storage, stop: () => stopProcess(child) };
+  return { ports, pid: child.pid, storage, stop: () => stopProcess(child), logTail: () => stderr, exited: () => child.exitCode ?? child.signalCode };
 }
 
 /** Stops a child process and waits for it to exit. */

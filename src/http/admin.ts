@@ -58,6 +58,12 @@ async function verifyKey(request: ApiRequest, env: Env): Promise<Response> {
   return success(unwrap(await tenant(env, scope).verifyCsrKey(scope, id)));
 }
 
+/** Counts and database size of a scope. */
+async function stats(request: ApiRequest, env: Env): Promise<Response> {
+  const scope = await requireAdmin(request, env);
+  return success(unwrap(await tenant(env, scope).getStats(scope)));
+}
+
 /**
  * Re-wraps the scope's keys under the current KEK, one batch per call
  * (`?limit=` 1–500, default 100; `?after=` the previous call's next_after).
@@ -78,9 +84,11 @@ export function adminRoutes(router: ApiRouter): RegExp[] {
   router.get(`${ADMIN_BASE}/entitlement`, getEntitlement).put(`${ADMIN_BASE}/entitlement`, putEntitlement);
   router.post(`${ADMIN_BASE}/custom_csrs/:csrId/verify`, verifyKey);
   router.post(`${ADMIN_BASE}/rewrap`, rewrap);
+  router.get(`${ADMIN_BASE}/stats`, stats);
   return [
     /^\/admin\/v1\/[^/]+\/[^/]+\/entitlement\/?$/,
     /^\/admin\/v1\/[^/]+\/[^/]+\/custom_csrs\/[^/]+\/verify\/?$/,
     /^\/admin\/v1\/[^/]+\/[^/]+\/rewrap\/?$/,
+    /^\/admin\/v1\/[^/]+\/[^/]+\/stats\/?$/,
   ];
 }

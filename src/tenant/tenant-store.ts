@@ -324,6 +324,16 @@ export class TenantStore extends DurableObject<Env> {
     return ok({ kek_id: current, rewrapped, failed, remaining, next_after: nextAfter });
   }
 
+  /** What this scope holds, and the size of its database (for operators and the benchmark). */
+  getStats(scope: Scope): Result<{ csrs: number; certificates: number; database_bytes: number }> {
+    this.#bind(scope);
+    return ok({
+      csrs: this.#count("csrs"),
+      certificates: this.#count("certificates"),
+      database_bytes: this.ctx.storage.sql.databaseSize,
+    });
+  }
+
   /** The entitlement in force for this scope. */
   getEntitlement(scope: Scope): Result<Entitlement & { used: number }> {
     this.#bind(scope);
