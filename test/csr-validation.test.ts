@@ -50,6 +50,9 @@ const cases: Case[] = [
   ["organization of 65 characters", csrBody({ organization: "o".repeat(65) }), 400, 1436, "/organization"],
   ["description of 1025 characters", csrBody({ description: "d".repeat(1025) }), 400, 1436, "/description"],
   ["control character in locality", csrBody({ locality: "San\nFrancisco" }), 400, 1437, "/locality"],
+  ["lone high surrogate in organization", csrBody({ organization: "Acme \ud800" }), 400, 1437, "/organization"],
+  ["lone low surrogate in description", csrBody({ description: "x\udfffy" }), 400, 1437, "/description"],
+  ["organization of only a zero-width space", csrBody({ organization: "\u200b" }), 400, 1408, "/organization"],
 ];
 
 describe("create validation (seeds' table; ours where the seeds are silent)", () => {
@@ -86,11 +89,12 @@ describe("create validation (seeds' table; ours where the seeds are silent)", ()
   it("accepts 150 SANs, a lower-case country, trims values, and ignores unknown fields", async () => {
     const s = await scope();
     const sans = Array.from({ length: 150 }, (_, i) => `h${i}.customer-one.com`);
-    const reply = await s.create(csrBody({ key_type: "p256v1", sans, country: "gb", state: "  Kent ", unknown: true }));
+    const reply = await s.create(csrBody({ key_type: "p256v1", sans, country: "gb", state: "  Kent ", unknown: true, organization: "Emoji 😀 Co" }));
     expect(reply.status).toBe(201);
     expect(reply.body.result.sans).toHaveLength(150);
     expect(reply.body.result.country).toBe("GB");
     expect(reply.body.result.state).toBe("Kent");
+    expect(reply.body.result.organization).toBe("Emoji 😀 Co");
   });
 
   it("writes nothing for a refused request", async () => {

@@ -3,6 +3,20 @@ import { type Result, fail, ok } from "./errors";
 /** The largest request body accepted: 150 SANs of 255 characters fit with room to spare. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
+// Past the limit the rest is read and dropped, up to this much, rather than
+// cancelled: wrangler dev's proxy can lose the connection when a Worker
+// answers before consuming a chunked body. Beyond it, cancel.
+const DISCARD_LIMIT = 1024 * 1024;
+
+async function discardRest(reader: ReadableStreamDefaultReader<Uint8Array>, seen: number): Promise<void> {
+  for (let size = seen; size <= DISCARD_LIMIT; ) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    size += value.byteLength;
+  }
+  await reader.cancel();
+}
+
 /**
  * Reads and parses a JSON body, refusing more than MAX_BODY_BYTES without
  * buffering it (a Content-Length is not trusted: the stream is counted).
@@ -19,7 +33,7 @@ export async function readJson(request: Request): Promise<Result<unknown>> {
     if (done) break;
     size += value.byteLength;
     if (size > MAX_BODY_BYTES) {
-      await reader.cancel();
+      await discardRest(reader, size);
       return fail("body_too_large");
     }
     chunks.push(value);

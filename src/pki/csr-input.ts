@@ -45,7 +45,13 @@ const REQUIRED: ReadonlyArray<[TextField, ErrorReason]> = [
 // certificate subject.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
-const isBlank = (v: unknown): boolean => v === undefined || v === null || (typeof v === "string" && v.trim() === "");
+// Lone UTF-16 surrogates are not text: they have no UTF-8 encoding to put in a certificate.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// Whitespace and the invisible format characters trim() keeps: a value of only these is blank.
+const INVISIBLE = /[\s\u200B-\u200D\u2060\uFEFF]/g;
+
+const isBlank = (v: unknown): boolean =>
+  v === undefined || v === null || (typeof v === "string" && v.replace(INVISIBLE, "") === "");
 
 /** A text field: absent, null or blank is null; a non-string is 1430. */
 function text(body: Record<string, unknown>, field: TextField): Result<string | null> {
@@ -54,8 +60,8 @@ function text(body: Record<string, unknown>, field: TextField): Result<string | 
   if (raw === undefined || raw === null) return ok(null);
   if (typeof raw !== "string") return fail("invalid_field_type", { pointer });
   const value = raw.trim();
-  if (value === "") return ok(null);
-  if (CONTROL.test(value)) return fail("invalid_field_characters", { pointer });
+  if (value.replace(INVISIBLE, "") === "") return ok(null);
+  if (CONTROL.test(value) || LONE_SURROGATE.test(value)) return fail("invalid_field_characters", { pointer });
   if (value.length > LIMITS[field]) {
     return fail(field === "common_name" ? "common_name_too_long" : "field_too_long", { pointer });
   }

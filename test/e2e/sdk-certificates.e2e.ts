@@ -1,0 +1,120 @@
+// The SDK's customCertificates.create with custom_csr_id: a certificate
+// issued for one of our CSRs is uploaded without a private key, the service
+// pairs it with the stored key, and the CSR can no longer be deleted (409,
+// 1420) until the certificate is.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import Cloudflare, { APIError, ConflictError } from "cloudflare";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { OPENSSL } from "./checkers";
+import { mintToken, scopeId } from "./credentials";
+import { type TestServer, startServer } from "./server";
+import { expectCsrsVerified } from "./verify";
+
+const ZONE = scopeId("cert");
+
+let server: TestServer;
+let client: Cloudflare;
+let workdir: string;
+
+/** Issues a 30-day certificate for `csrPem` from a throwaway CA made with OpenSSL. */
+function issue(csrPem: string, name: string): string {
+  const csrPath = join(workdir, `${name}.csr.pem`);
+  const certPath = join(workdir, `${name}.cert.pem`);
+  writeFileSync(csrPath, csrPem);
+  execFileSync(OPENSSL, [
+    "x509", "-req", "-in", csrPath, "-CA", join(workdir, "ca.pem"), "-CAkey", join(workdir, "ca.key"),
+    "-CAcreateserial", "-days", "30", "-sha256", "-copy_extensions", "copy", "-out", certPath,
+  ], { stdio: "pipe" });
+  return readFileSync(certPath, "utf8");
+}
+
+describe("cloudflare SDK: customCertificates with custom_csr_id", () => {
+  beforeAll(async () => {
+    server = await startServer({ root: inject("e2eRoot"), name: "sdk-certificates" });
+    client = new Cloudflare({
+      baseURL: server.baseURL,
+      apiToken: mintToken(server.secrets.API_TOKEN_SECRET, { zones: [ZONE] }),
+      apiKey: null,
+      apiEmail: null,
+      userServiceKey: null,
+      // The SDK retries 409 by default; the conflict is the answer here.
+      maxRetries: 0,
+    });
+    workdir = join(server.dir, "pki");
+    mkdirSync(workdir, { recursive: true });
+    execFileSync(OPENSSL, [
+      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+      "-keyout", join(workdir, "ca.key"), "-out", join(workdir, "ca.pem"), "-subj", "/CN=e2e throwaway CA", "-days", "2",
+    ], { stdio: "pipe" });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  for (const keyType of ["p256v1", "rsa2048"] as const) {
+    it(`uploads a certificate for a ${keyType} custom CSR without a private key; the CSR is then in use`, async () => {
+      const csr = await client.customCsrs.create({
+        zone_id: ZONE,
+        common_name: `secure-${keyType}.customer-seven.com`,
+        country: "CA",
+        state: "Ontario",
+        locality: "Toronto",
+        organization: "Customer Seven",
+        sans: [`secure-${keyType}.customer-seven.com`],
+        key_type: keyType,
+      });
+      await expectCsrsVerified([csr]);
+      const certificate = issue(csr.csr!, csr.id);
+
+      const uploaded = await client.customCertificates.create({ zone_id: ZONE, certificate, custom_csr_id: csr.id });
+      expect(uploaded.custom_csr_id).toBe(csr.id);
+      expect(uploaded.zone_id).toBe(ZONE);
+      const fetched = await client.customCertificates.get(uploaded.id, { zone_id: ZONE });
+      expect(fetched.custom_csr_id).toBe(csr.id);
+
+      // In use: the CSR and its key stay until the certificate goes.
+      try {
+        await client.customCsrs.delete(csr.id, { zone_id: ZONE });
+        throw new Error("deleting a CSR in use succeeded");
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConflictError);
+        expect((error as ConflictError).errors.map((e) => e.code)).toEqual([1420]);
+      }
+      expect((await client.customCsrs.get(csr.id, { zone_id: ZONE })).id).toBe(csr.id);
+
+      await client.customCertificates.delete(uploaded.id, { zone_id: ZONE });
+      expect(await client.customCsrs.delete(csr.id, { zone_id: ZONE })).toEqual({ id: csr.id });
+    });
+  }
+
+  it("refuses a certificate whose public key is not the custom CSR's", async () => {
+    const [a, b] = await Promise.all(
+      ["a", "b"].map((n) =>
+        client.customCsrs.create({
+          zone_id: ZONE,
+          common_name: `${n}.customer-seven.com`,
+          country: "CA",
+          state: "Ontario",
+          locality: "Toronto",
+          organization: "Customer Seven",
+          sans: [`${n}.customer-seven.com`],
+          key_type: "p256v1",
+        }),
+      ),
+    );
+    const forB = issue(b!.csr!, `${b!.id}-mismatch`);
+    try {
+      await client.customCertificates.create({ zone_id: ZONE, certificate: forB, custom_csr_id: a!.id });
+      throw new Error("a certificate for another key was accepted");
+    } catch (error) {
+      // README: 1441, the certificate's public key is not the custom CSR's.
+      expect(error).toBeInstanceOf(APIError);
+      expect([(error as APIError).status, (error as APIError).errors.map((e) => e.code)]).toEqual([400, [1441]]);
+    }
+    // Nothing attached: a is still deletable.
+    expect(await client.customCsrs.delete(a!.id, { zone_id: ZONE })).toEqual({ id: a!.id });
+  });
+});
