@@ -2,16 +2,10 @@
 // handler, valid request bodies, and typed envelopes.
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
-import type { CsrRecord } from "../src/tenant/records";
+import type { CsrRecord, Envelope } from "./envelope";
 import { authHeaders, mintToken } from "./tokens";
 
-export interface Envelope<T = unknown> {
-  success: boolean;
-  errors: Array<{ code: number; message: string; source?: { pointer: string } }>;
-  messages: Array<{ code: number; message: string }>;
-  result: T;
-  result_info?: { count: number; page: number; per_page: number; total_count: number; total_pages: number };
-}
+export type { Envelope };
 
 export interface Reply<T = unknown> {
   status: number;

@@ -4,32 +4,8 @@ import { join } from "node:path";
 import { expect } from "vitest";
 import { REPO_ROOT } from "./server";
 
-/** A custom CSR as the API returns it. */
-export interface CsrRecord {
-  id: string;
-  created_at: string;
-  key_type: "rsa2048" | "p256v1";
-  account_tag?: string;
-  common_name: string;
-  country: string;
-  csr: string;
-  description?: string;
-  locality: string;
-  name?: string;
-  organization: string;
-  organizational_unit?: string;
-  sans: string[];
-  state: string;
-}
-
-/** Cloudflare's v4 envelope. */
-export interface Envelope<T = unknown> {
-  success: boolean;
-  errors: Array<{ code: number; message: string; source?: { pointer: string } }>;
-  messages: Array<{ code: number; message: string }>;
-  result: T;
-  result_info?: { count: number; page: number; per_page: number; total_count: number; total_pages: number };
-}
+export type { CsrRecord, Envelope } from "../envelope";
+import type { CsrRecord, Envelope } from "../envelope";
 
 /** One HTTP exchange: status, headers, the raw text and the parsed body (null if not JSON). */
 export interface Reply<T = unknown> {
