@@ -1,7 +1,49 @@
-// The floor: the same workerd runtime path with no work behind it, and the
-// runtime's own key generation rate, to compare the API against.
+// The floors, on the same workerd runtime path as the API:
+//   GET /                 a small JSON reply and nothing else;
+//   GET /keygen/p256v1    only crypto.subtle.generateKey(ECDSA P-256);
+//   GET /keygen/rsa2048   only crypto.subtle.generateKey(RSASSA-PKCS1-v1_5, 2048 bits);
+//   GET /do/noop          one RPC to a Durable Object that does nothing;
+//   GET /do/record        one RPC to a Durable Object returning a CSR-sized
+//                         record from memory, in the API's envelope: the
+//                         least a get can cost when the data lives in an object;
+//   GET /do/sql           the same record, read from the object's SQLite.
+import { DurableObject } from "cloudflare:workers";
+
+const RECORD = {
+  id: "7b163417-1d2b-4c84-a38a-2fb7a0cd7752",
+  created_at: "2026-11-22T23:04:05.678Z",
+  key_type: "p256v1",
+  common_name: "app.customer-one.com",
+  country: "US",
+  csr: `-----BEGIN CERTIFICATE REQUEST-----\n${"MIIBRzCB7gIBADBOMQswCQYDVQQGEwJVUzETMBEGA1UECAwKQ2FsaWZvcm5pYTEW\n".repeat(9)}-----END CERTIFICATE REQUEST-----\n`,
+  locality: "San Francisco",
+  organization: "Customer One",
+  sans: ["app.customer-one.com", "www.customer-one.com"],
+  state: "California",
+};
+
+export class FloorObject extends DurableObject {
+  noop() {
+    return 1;
+  }
+
+  record() {
+    return RECORD;
+  }
+
+  sqlRecord() {
+    const sql = this.ctx.storage.sql;
+    if (!this.ready) {
+      sql.exec("CREATE TABLE IF NOT EXISTS r (id TEXT PRIMARY KEY, body TEXT NOT NULL)");
+      sql.exec("INSERT OR REPLACE INTO r (id, body) VALUES (?, ?)", RECORD.id, JSON.stringify(RECORD));
+      this.ready = true;
+    }
+    return JSON.parse(sql.exec("SELECT body FROM r WHERE id = ?", RECORD.id).one().body);
+  }
+}
+
 export default {
-  async fetch(request) {
+  async fetch(request, env) {
     const { pathname } = new URL(request.url);
     if (pathname === "/keygen/rsa2048") {
       await crypto.subtle.generateKey(
@@ -11,6 +53,10 @@ export default {
       );
     } else if (pathname === "/keygen/p256v1") {
       await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
+    } else if (pathname.startsWith("/do/")) {
+      const stub = env.FLOOR.get(env.FLOOR.idFromName("floor"));
+      const result = pathname === "/do/noop" ? await stub.noop() : pathname === "/do/sql" ? await stub.sqlRecord() : await stub.record();
+      return Response.json({ success: true, errors: [], messages: [], result });
     }
     return Response.json({ success: true, errors: [], messages: [], result: { ok: true } });
   },

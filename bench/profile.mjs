@@ -1,34 +1,199 @@
-// npm run bench:profile -- <create-p256v1|create-rsa2048|get|list> : where the
-// Worker's CPU time goes. Runs the built Worker in workerd with V8's sampling
-// profiler on (via workerd's inspector), drives one scenario for a few
-// seconds, and prints self time by function, heaviest first.
+// npm run bench:profile [-- --no-perf] [--no-slices] [--lists=100,10000,100000]
+//
+// Where the time of create p256v1, create rsa2048, get and list goes.
+//  1. Slices: bench/profile/slices.ts imports the real src/ modules and times
+//     each step (validation, auth, key generation, export and wrap, ASN.1,
+//     SQL statements and commits, the RPC hop, JSON envelopes) in a loop
+//     inside workerd: µs per operation, wall and CPU.
+//  2. perf: Linux perf samples the workerd process (all threads, call graphs,
+//     JavaScript names from V8's perf map) under load on each endpoint, and
+//     splits the CPU per request into JavaScript, GC, SQLite, WebCrypto,
+//     HTTP, RPC and runtime glue, plus the heaviest JavaScript functions.
+//     Without perf (not root, or not installed) it falls back to V8's own
+//     sampling profiler through workerd's inspector (JavaScript only; note
+//     that with an inspector attached console.log costs far more than usual).
+// Writes bench/out/profile.{md,json}. Bounded: about 3–5 minutes.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { signToken } from "../scripts/sign-token.mjs";
+import { cleanup, guard, onCleanup, tempDir } from "./lib/lifecycle.mjs";
 import { load } from "./lib/load.mjs";
+import { machine as describeMachine } from "./lib/machine.mjs";
 import { freePort } from "./lib/net.mjs";
-import { buildWorker, startWorkerd } from "./lib/workerd.mjs";
+import { perfAvailable, perfRecord, perfReport } from "./lib/perf.mjs";
+import { bundleSlices, runSlices } from "./lib/slices.mjs";
+import { straceAvailable, syscallsPer } from "./lib/syscalls.mjs";
+import { mintToken } from "./lib/token.mjs";
+import { ROOT, bundle, startWorkerd } from "./lib/workerd.mjs";
 
-const ROOT = new URL("..", import.meta.url).pathname;
-const scenario = process.argv[2] ?? "create-p256v1";
-const work = mkdtempSync(join(tmpdir(), "csr-profile-"));
-const secrets = {
-  KEY_ENCRYPTION_KEYS: `p:${randomBytes(32).toString("base64")}`,
-  API_TOKEN_SECRET: randomBytes(32).toString("base64url"),
-  ADMIN_SECRET: randomBytes(24).toString("base64url"),
-  GLOBAL_API_KEYS: "[]",
-  API_TOKEN_JWKS: "",
-  DEFAULT_CSR_ACCESS: "granted",
-  DEFAULT_CSR_QUOTA: "1000000",
+const argv = process.argv.slice(2);
+const USE_PERF = !argv.includes("--no-perf") && perfAvailable();
+const WITH_SLICES = !argv.includes("--no-slices");
+const LIST_SIZES = (argv.find((a) => a.startsWith("--lists="))?.slice(8) ?? "100,10000,100000").split(",").map(Number);
+const OUT = join(ROOT, "bench/out");
+const log = (...args) => console.error(`[profile ${new Date().toISOString().slice(11, 19)}]`, ...args);
+const BODY = {
+  common_name: "app.customer-one.com",
+  country: "US",
+  state: "California",
+  locality: "San Francisco",
+  organization: "Customer One",
+  sans: ["app.customer-one.com", "www.customer-one.com"],
 };
-const compatibilityDate = /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, "wrangler.toml"), "utf8"))[1];
-const auth = { authorization: `Bearer ${signToken(secrets.API_TOKEN_SECRET, { accounts: ["*"], zones: ["*"], ttl: 3600 })}` };
-const BODY = { common_name: "app.customer-one.com", country: "US", state: "California", locality: "San Francisco", organization: "Customer One", sans: ["app.customer-one.com", "www.customer-one.com"] };
 
-/** A minimal DevTools-protocol client over workerd's inspector socket. */
-function inspector(url) {
+async function main() {
+  const machine = describeMachine();
+  const work = tempDir("csr-profile-");
+  const secrets = {
+    KEY_ENCRYPTION_KEYS: `prof:${randomBytes(32).toString("base64")}`,
+    API_TOKEN_SECRET: randomBytes(32).toString("base64url"),
+    ADMIN_SECRET: randomBytes(24).toString("base64url"),
+    GLOBAL_API_KEYS: "[]",
+    API_TOKEN_JWKS: "",
+    DEFAULT_CSR_ACCESS: "granted",
+    DEFAULT_CSR_QUOTA: "1000000",
+  };
+  const token = mintToken(secrets.API_TOKEN_SECRET, { ttlSeconds: 3600 });
+  log(`minted an HS256 API token; perf ${USE_PERF ? "available" : "not available: V8 inspector fallback"}`);
+  const text = Object.entries(secrets).map(([name, value]) => ({ name, text: value }));
+  log("bundling the Worker and the slice Worker");
+  const apiModule = bundle(join(work, "build-api"));
+  const slicesModule = bundleSlices(join(work, "build-slices"));
+  const inspectorPort = USE_PERF ? undefined : await freePort();
+  const w = await startWorkerd({
+    dir: join(work, "workerd"),
+    inspectorPort,
+    // JavaScript function names for perf; harmless otherwise.
+    v8Flags: USE_PERF ? ["--perf-basic-prof-only-functions"] : [],
+    workers: [
+      { name: "api", module: apiModule, bindings: [...text, { name: "TENANTS", durableObject: "TenantStore" }], durableObjects: ["TenantStore"] },
+      { name: "floor", module: join(ROOT, "bench/floor-worker.js"), bindings: [{ name: "FLOOR", durableObject: "FloorObject" }], durableObjects: ["FloorObject"] },
+      {
+        name: "slices",
+        module: slicesModule,
+        bindings: [...text, { name: "TENANTS", durableObject: "TenantStore" }, { name: "PROBE", durableObject: "Probe" }, { name: "LEAN", durableObject: "LeanProbe" }],
+        durableObjects: ["TenantStore", "Probe", "LeanProbe"],
+      },
+    ],
+  });
+  onCleanup(w.stop);
+  if (USE_PERF) onCleanup(async () => rmSync(`/tmp/perf-${w.pid}.map`, { force: true }));
+
+  const report = { machine, date: new Date().toISOString(), slices: [], profiles: [] };
+
+  if (WITH_SLICES) {
+    log("timing slices");
+    report.slices = await runSlices(`http://127.0.0.1:${w.ports.slices}`, { token, pid: w.pid, listSizes: LIST_SIZES, log: (m) => log(m) });
+  }
+
+  // WAL writes and fsyncs per committed create, current schema vs the leaner layout.
+  report.commits = [];
+  if (straceAvailable()) {
+    const base = `http://127.0.0.1:${w.ports.slices}/worker`;
+    for (const step of ["rpc create-like write, current schema", "rpc create-like write, no account_tag/kek indexes", "rpc create-like write, lean schema (experiment)"]) {
+      const run = (n) => fetch(`${base}?step=${encodeURIComponent(step)}&n=${n}`).then((r) => r.json());
+      await run(20); // tables exist, pages warm
+      const n = 300;
+      let extra;
+      const counts = await syscallsPer(w.pid, n, async () => ({ extra } = await run(n)), work, report.commits.length);
+      report.commits.push({ step, ...counts, ...extra });
+      log(`${step}: ${counts.pwrite64.toFixed(1)} pwrite64 and ${counts.fsync.toFixed(2)} fsync per create, ${extra.rowsWritten} rows written`);
+    }
+  }
+
+  // Endpoints under load, each profiled for a few seconds after a warm-up.
+  const api = `http://127.0.0.1:${w.ports.api}/client/v4`;
+  const auth = { authorization: `Bearer ${token}` };
+  const create = (keyType) => ({ url: `${api}/zones/prof/custom_csrs`, method: "POST", headers: auth, body: { ...BODY, key_type: keyType } });
+  const made = await (await fetch(create("p256v1").url, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(create("p256v1").body) })).json();
+  for (let i = 0; i < 60; i++) {
+    await fetch(`${api}/zones/prof-list/custom_csrs`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ ...BODY, key_type: "p256v1" }) });
+  }
+  const lean = await (await fetch(`http://127.0.0.1:${w.ports.slices}/lean-setup`)).json();
+  const scenarios = [
+    ["floor Worker", { url: `http://127.0.0.1:${w.ports.floor}/` }, 4],
+    ["floor Worker + Durable Object RPC (noop)", { url: `http://127.0.0.1:${w.ports.floor}/do/noop` }, 4],
+    ["floor Worker + Durable Object RPC (a CSR-sized record)", { url: `http://127.0.0.1:${w.ports.floor}/do/record` }, 4],
+    ["floor Worker + Durable Object RPC (the record read from SQLite)", { url: `http://127.0.0.1:${w.ports.floor}/do/sql` }, 4],
+    ["get one CSR", { url: `${api}/zones/prof/custom_csrs/${made.result.id}`, headers: auth }, 5],
+    ["get one CSR without the router (experiment, slice Worker)", { url: `http://127.0.0.1:${w.ports.slices}${lean.path}`, headers: auth }, 5],
+    ["list 50 (scope of 60)", { url: `${api}/zones/prof-list/custom_csrs?per_page=50`, headers: auth }, 5],
+    ["create p256v1", create("p256v1"), 5],
+    ["create rsa2048", create("rsa2048"), 10],
+  ];
+  for (const [name, target, seconds] of scenarios) {
+    await load({ ...target, connections: 8, duration: 1 }); // warm-up
+    const file = join(work, `${name.replace(/\W+/g, "-")}.perf.data`);
+    let profile;
+    let result;
+    if (USE_PERF) {
+      const recording = perfRecord(w.pid, seconds, file);
+      result = await load({ ...target, connections: 8, duration: seconds, pid: w.pid });
+      await recording;
+      profile = perfReport(file);
+    } else {
+      const service = Object.entries(w.ports).find(([, port]) => target.url.includes(`:${port}/`))?.[0] ?? "api";
+      const session = await startV8Profile(`ws://127.0.0.1:${inspectorPort}/${service}`);
+      result = await load({ ...target, connections: 8, duration: seconds, pid: w.pid });
+      profile = await session.stop();
+    }
+    report.profiles.push({ name, rps: result.rps, cpuUsPerRequest: result.cpuUsPerRequest, cores: result.cores, ...profile });
+    log(`${name}: ${result.rps.toFixed(0)} req/s, ${result.cpuUsPerRequest?.toFixed(0)} µs CPU/req`);
+  }
+
+  mkdirSync(OUT, { recursive: true });
+  const md = profileMarkdown(report, USE_PERF);
+  writeFileSync(join(OUT, "profile.json"), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(OUT, "profile.md"), md);
+  process.stdout.write(md);
+}
+
+function profileMarkdown(report, perf) {
+  const lines = [`# Profile, ${report.date.slice(0, 16).replace("T", " ")} UTC`, "", `Machine: ${report.machine.summary}.`, ""];
+  if (report.slices.length) {
+    lines.push(
+      "## Slices (µs per operation, inside workerd)",
+      "",
+      "Each step runs n times in a loop in the slice Worker (`worker`) or in a probe Durable Object (`object`); wall is the loop's own clock, CPU is the workerd process's user+system time over the loop (it includes V8's GC helper threads, so it can exceed wall).",
+      "",
+      "| where | step | wall µs | CPU µs | n | note |",
+      "|---|---|---:|---:|---:|---|",
+      ...report.slices.map((s) => `| ${s.where} | ${s.step} | ${s.us.toFixed(1)} | ${s.cpuUs === null ? "–" : s.cpuUs.toFixed(0)} | ${s.n} | ${s.bytesPerRow ? `${s.bytesPerRow.toFixed(0)} B and ${s.rowsWritten} rows written per create` : ""} |`),
+      "",
+    );
+  }
+  if (report.commits?.length) {
+    lines.push(
+      "## One create's commit (strace)",
+      "",
+      "The SQL of one createCsr in its own transaction, 300 times over RPC, with strace counting workerd's syscalls. SQLite writes each WAL frame as two pwrite64 calls (header, then the 4 KiB page).",
+      "",
+      "| layout | pwrite64 per create | ≈ WAL pages per create | fsync per create | rows written per create | database bytes per create |",
+      "|---|---:|---:|---:|---:|---:|",
+      ...report.commits.map((c) => `| ${c.step.replace("rpc create-like write, ", "")} | ${c.pwrite64.toFixed(1)} | ${(c.pwrite64 / 2).toFixed(1)} | ${c.fsync.toFixed(2)} | ${c.rowsWritten} | ${c.bytesPerRow.toFixed(0)} |`),
+      "",
+    );
+  }
+  for (const p of report.profiles) {
+    lines.push(`## ${p.name}: ${p.rps.toFixed(0)} req/s at 8 connections, ${p.cpuUsPerRequest?.toFixed(0) ?? "–"} µs of workerd CPU per request`, "");
+    if (perf) {
+      lines.push("| where the CPU goes | share | µs per request | of which in the kernel |", "|---|---:|---:|---:|");
+      for (const c of p.categories) {
+        lines.push(`| ${c.name} | ${(100 * c.share).toFixed(1)}% | ${p.cpuUsPerRequest ? (c.share * p.cpuUsPerRequest).toFixed(0) : "–"} | ${(100 * c.kernel).toFixed(1)}% |`);
+      }
+      lines.push("", "JavaScript functions, inclusive (their callees, native ones included):", "", "| function | share | µs per request |", "|---|---:|---:|");
+      for (const f of p.jsFunctions.slice(0, 15)) lines.push(`| ${f.name} | ${(100 * f.share).toFixed(1)}% | ${p.cpuUsPerRequest ? (f.share * p.cpuUsPerRequest).toFixed(0) : "–"} |`);
+    } else {
+      lines.push("| function (self time, V8 sampling) | share |", "|---|---:|");
+      for (const f of p.self.slice(0, 20)) lines.push(`| ${f.name} | ${(100 * f.share).toFixed(1)}% |`);
+    }
+    lines.push("");
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** V8's sampling profiler over workerd's inspector (DevTools protocol), for machines without perf. */
+async function startV8Profile(url) {
   const ws = new WebSocket(url);
   let next = 1;
   const pending = new Map();
@@ -39,76 +204,41 @@ function inspector(url) {
       pending.delete(msg.id);
     }
   };
-  const ready = new Promise((resolve, reject) => {
+  await new Promise((resolve, reject) => {
     ws.onopen = resolve;
     ws.onerror = reject;
   });
+  const send = (method, params = {}) =>
+    new Promise((resolve) => {
+      const id = next++;
+      pending.set(id, resolve);
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  await send("Profiler.enable");
+  await send("Profiler.setSamplingInterval", { interval: 100 });
+  await send("Profiler.start");
   return {
-    ready,
-    send: (method, params = {}) =>
-      new Promise((resolve) => {
-        const id = next++;
-        pending.set(id, resolve);
-        ws.send(JSON.stringify({ id, method, params }));
-      }),
-    close: () => ws.close(),
-  };
-}
-
-const port = await freePort();
-const w = await startWorkerd({ dir: work, bundle: buildWorker(join(work, "build")), secrets, compatibilityDate, inspectorPort: port });
-try {
-  const api = `http://127.0.0.1:${w.ports.api}`;
-  const create = (keyType) => ({ url: `${api}/client/v4/zones/prof/custom_csrs`, method: "POST", headers: auth, body: { ...BODY, key_type: keyType } });
-  const first = await (await fetch(create("p256v1").url, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ ...BODY, key_type: "p256v1" }) })).json();
-  const scenarios = {
-    "create-p256v1": create("p256v1"),
-    "create-rsa2048": create("rsa2048"),
-    get: { url: `${api}/client/v4/zones/prof/custom_csrs/${first.result.id}`, headers: auth },
-    list: { url: `${api}/client/v4/zones/prof/custom_csrs?per_page=50`, headers: auth },
-  };
-  const target = scenarios[scenario];
-  if (!target) throw new Error(`unknown scenario ${scenario}: one of ${Object.keys(scenarios).join(", ")}`);
-  await load({ ...target, duration: 2 }); // warm up (and give list a few rows)
-
-  const client = inspector(`ws://127.0.0.1:${port}/api`);
-  await client.ready;
-  await client.send("Profiler.enable");
-  await client.send("Profiler.setSamplingInterval", { interval: 100 });
-  await client.send("Profiler.start");
-  const result = await load({ ...target, duration: 6, pid: w.pid });
-  const { result: { profile } } = await client.send("Profiler.stop");
-  client.close();
-
-  const total = profile.samples.length;
-  const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
-  const counts = new Map();
-  for (const id of profile.samples) {
-    const frame = byNode.get(id).callFrame;
-    const key = `${frame.functionName || "(anonymous)"} ${frame.url ? frame.url.split("/").pop() : ""}:${frame.lineNumber + 1}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  // Inclusive time: each sample counts once for every function on its stack.
-  const parent = new Map();
-  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-  const inclusive = new Map();
-  for (const id of profile.samples) {
-    const seen = new Set();
-    for (let at = id; at !== undefined; at = parent.get(at)) {
-      const name = byNode.get(at).callFrame.functionName;
-      if (name && !seen.has(name)) {
-        seen.add(name);
-        inclusive.set(name, (inclusive.get(name) ?? 0) + 1);
+    async stop() {
+      const { result } = await send("Profiler.stop");
+      ws.close();
+      const { nodes, samples } = result.profile;
+      const byId = new Map(nodes.map((n) => [n.id, n]));
+      const counts = new Map();
+      for (const id of samples) {
+        const f = byId.get(id).callFrame;
+        const key = `${f.functionName || "(anonymous)"} ${f.url ? f.url.split("/").pop() : ""}:${f.lineNumber + 1}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
       }
-    }
-  }
-  const pct = (n) => `${((100 * n) / total).toFixed(1).padStart(5)}%`;
-  console.log(`${scenario}: ${result.rps.toFixed(1)} req/s, p50 ${result.p50} ms, ${result.cores.toFixed(2)} cores; ${total} samples`);
-  console.log("\nself time");
-  for (const [key, n] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`${pct(n)}  ${key}`);
-  console.log("\ninclusive time");
-  for (const [key, n] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${pct(n)}  ${key}`);
-} finally {
-  await w.stop();
-  rmSync(work, { recursive: true, force: true });
+      const total = samples.length || 1;
+      return { self: [...counts].sort((a, b) => b[1] - a[1]).map(([name, n]) => ({ name, share: n / total })) };
+    },
+  };
 }
+
+guard(12 * 60_000, log);
+main()
+  .catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  })
+  .finally(cleanup);

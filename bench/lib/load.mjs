@@ -1,45 +1,112 @@
-// Load from this process (workerd and cfssl run in their own), bounded in
-// duration and connections, on loopback only.
-import { readFileSync } from "node:fs";
+// Load from this process (workerd, cfssl and wrangler run in their own),
+// bounded in duration or request count, on loopback only. Latencies are
+// taken from autocannon's per-response timings (fractional milliseconds), not
+// its histogram, which rounds to whole milliseconds.
+import { readFileSync, readdirSync } from "node:fs";
 import autocannon from "autocannon";
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
-/** CPU seconds (user + system) a process has used so far, children included. */
+/** CPU seconds (user + system) a process has used so far, all its threads. */
 export function cpuSeconds(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  // utime, stime, cutime, cstime are fields 14–17 (1-based) of stat; index 11–14 here.
-  return fields.slice(11, 15).reduce((sum, v) => sum + Number(v), 0) / CLOCK_TICKS;
+  // utime and stime are fields 14 and 15 of stat (1-based): index 11 and 12 after the name.
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** The pids of a process group (e.g. `npm start` with its wrangler, node and workerd children). */
+export function groupPids(pgid) {
+  const pids = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const fields = readFileSync(`/proc/${entry}/stat`, "utf8").split(") ")[1].split(" ");
+      if (Number(fields[2]) === pgid) pids.push(Number(entry)); // field 5 of stat: pgrp
+    } catch {}
+  }
+  return pids;
+}
+
+/** CPU seconds of one pid, or summed over a list (processes that are gone count as 0). */
+function cpuOf(pid) {
+  const pids = typeof pid === "function" ? pid() : [pid];
+  let total = 0;
+  for (const p of pids) {
+    try {
+      total += cpuSeconds(p);
+    } catch {}
+  }
+  return total;
+}
+
+/** The q-quantile (0..1) of a sorted array, nearest rank. */
+export function quantile(sorted, q) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
 /**
- * Runs one load scenario and returns rps, p50/p99 latency (ms), the share of
- * non-2xx answers, and, given a server pid, the cores it used.
+ * Runs one load scenario. Returns requests/s, p50/p99 latency (ms, of 2xx
+ * answers), counts, and, given a server pid, the cores that process used and
+ * its CPU time per request.
  */
-export async function load({ url, method = "GET", headers = {}, body, connections = 8, duration = 8, pid, requests }) {
-  const before = pid ? cpuSeconds(pid) : 0;
+export async function load({ url, method = "GET", headers = {}, body, connections = 8, duration = 8, amount, pid }) {
+  // pid: a number, or a function returning the pids to sum (a process group).
+  const before = pid ? cpuOf(pid) : 0;
   const started = process.hrtime.bigint();
-  const result = await autocannon({
+  const latencies = [];
+  const instance = autocannon({
     url,
     method,
     headers: body ? { "content-type": "application/json", ...headers } : headers,
     body: body ? JSON.stringify(body) : undefined,
     connections,
-    duration,
-    requests,
-    timeout: 30,
+    ...(amount ? { amount } : { duration }),
+    timeout: 60,
   });
+  instance.on("response", (_client, status, _bytes, responseTime) => {
+    if (status >= 200 && status < 300) latencies.push(responseTime);
+  });
+  const result = await instance;
   const wall = Number(process.hrtime.bigint() - started) / 1e9;
-  const cores = pid ? (cpuSeconds(pid) - before) / wall : null;
-  const total = result.requests.total || 1;
+  const cpu = pid ? cpuOf(pid) - before : null;
+  latencies.sort((a, b) => a - b);
+  const completed = result.requests.total;
   return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    requests: result.requests.total,
+    latencies, // dropped from reports; kept for combine()
+    rps: completed / wall,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    requests: completed,
+    ok: latencies.length,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
-    errorShare: (result.non2xx + result.errors + result.timeouts) / total,
-    cores,
+    connections,
+    seconds: wall,
+    cores: cpu === null ? null : cpu / wall,
+    cpuUsPerRequest: cpu === null || completed === 0 ? null : (cpu * 1e6) / completed,
+  };
+}
+
+/** Merges loads of one scenario run in several rounds (interleaved with another, to cancel drift). */
+export function combine(parts) {
+  const latencies = parts.flatMap((p) => p.latencies).sort((a, b) => a - b);
+  const sum = (k) => parts.reduce((n, p) => n + (p[k] ?? 0), 0);
+  const seconds = sum("seconds");
+  const requests = sum("requests");
+  const cpu = parts.every((p) => p.cores !== null) ? parts.reduce((n, p) => n + p.cores * p.seconds, 0) : null;
+  return {
+    latencies,
+    rps: requests / seconds,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    requests,
+    ok: latencies.length,
+    non2xx: sum("non2xx"),
+    errors: sum("errors"),
+    connections: parts[0].connections,
+    seconds,
+    cores: cpu === null ? null : cpu / seconds,
+    cpuUsPerRequest: cpu === null || requests === 0 ? null : (cpu * 1e6) / requests,
   };
 }

@@ -12,13 +12,15 @@ export function freePort() {
   });
 }
 
-/** Polls `url` until it answers (any status) or `timeoutMs` passes. */
-export async function waitForHttp(url, timeoutMs, init = {}) {
+/** Polls `url` until it answers (any status), `timeoutMs` passes, or `gaveUp()` says the server died. */
+export async function waitForHttp(url, timeoutMs, gaveUp = () => false) {
   const deadline = Date.now() + timeoutMs;
   let last;
   while (Date.now() < deadline) {
+    if (gaveUp()) throw new Error(`the server exited before answering ${url}`);
     try {
-      await fetch(url, init);
+      const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+      await response.arrayBuffer();
       return;
     } catch (error) {
       last = error;
