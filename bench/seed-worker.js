@@ -26,7 +26,7 @@ export default {
     const scope = { kind, id };
     const input = { ok: true, value: { ...INPUT, key_type: keyType, name: `n${count}` } };
     const results = await Promise.all(
-      Array.from({ length: count }, () => stub.createCsr(scope, input, kind === "accounts" ? id : null)),
+      Array.from({ length: count }, () => stub.createCsr(scope, input)),
     );
     const failed = results.filter((r) => !r.ok).length;
     return Response.json({ created: count - failed, failed });

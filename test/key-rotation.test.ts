@@ -15,7 +15,7 @@ function withKeys(state: DurableObjectState, keys: string): TenantStore {
 }
 
 const dump = (state: DurableObjectState) =>
-  state.storage.sql.exec("SELECT csr_id, kek_id, hex(iv) AS iv, hex(wrapped) AS wrapped FROM wrapped_keys ORDER BY csr_id").toArray();
+  state.storage.sql.exec("SELECT id AS csr_id, kek_id, hex(iv) AS iv, hex(wrapped) AS wrapped FROM csrs ORDER BY id").toArray();
 
 describe("key-encryption-key rotation", () => {
   it("reads old wraps, wraps new records with the current key, and rewraps in resumable batches", async () => {
@@ -28,7 +28,7 @@ describe("key-encryption-key rotation", () => {
       const ids = state.storage.sql.exec("SELECT id FROM csrs ORDER BY id").toArray().map((r) => String(r.id));
       for (const id of ids) expect(await rotated.verifyCsrKey(where, id)).toMatchObject({ ok: true, value: { ok: true, kek_id: "test1" } });
 
-      const created = await rotated.createCsr(where, parseCsrInput(csrBody({ key_type: "p256v1" })), null);
+      const created = await rotated.createCsr(where, parseCsrInput(csrBody({ key_type: "p256v1" })));
       expect(created.ok).toBe(true);
       const newId = created.ok ? created.value.id : "";
       expect(await rotated.verifyCsrKey(where, newId)).toMatchObject({ value: { ok: true, kek_id: "k2" } });
@@ -70,7 +70,7 @@ describe("key-encryption-key rotation", () => {
     const where = { kind: s.kind, id: s.id };
     await runInDurableObject(tenantStub(s.kind, s.id), async (_, state) => {
       for (const keys of ["", "nocolon", "k:bm90MzJieXRlcw==", `a:${"A".repeat(44)},a:${"A".repeat(44)}`]) {
-        const result = await withKeys(state, keys).createCsr(where, parseCsrInput(csrBody({ key_type: "p256v1" })), null);
+        const result = await withKeys(state, keys).createCsr(where, parseCsrInput(csrBody({ key_type: "p256v1" })));
         expect(result).toMatchObject({ ok: false, reason: "key_encryption_unavailable" });
       }
       expect(state.storage.sql.exec("SELECT count(*) AS n FROM csrs").one().n).toBe(0);

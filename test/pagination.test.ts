@@ -86,20 +86,23 @@ describe("list pagination", () => {
     expect(reply.body.errors[0]!.message).toMatch(/page|per_page|order|direction/);
   });
 
-  it("uses an index for every order, never a full scan or a sort", async () => {
+  it("walks an index (or the table in seq order) for every order, never a sort", async () => {
+    // account_tag is the same on every row of an object, so that order is the seq walk.
+    const orders = { created_at: "created_at DIR, seq DIR", name: "name DIR, seq DIR", account_tag: "seq DIR" };
     const plans = await runInDurableObject(tenantStub(s.kind, s.id), (_, state) =>
-      ["created_at", "name", "account_tag"].flatMap((order) =>
-        ["ASC", "DESC"].map((dir) =>
-          state.storage.sql
-            .exec(`EXPLAIN QUERY PLAN SELECT id FROM csrs ORDER BY ${order} ${dir}, seq ${dir} LIMIT 5 OFFSET 5`)
+      Object.entries(orders).flatMap(([order, by]) =>
+        ["ASC", "DESC"].map((dir) => ({
+          order,
+          plan: state.storage.sql
+            .exec(`EXPLAIN QUERY PLAN SELECT id FROM csrs ORDER BY ${by.replaceAll("DIR", dir)} LIMIT 5 OFFSET 5`)
             .toArray()
             .map((row) => String(row.detail))
             .join(" | "),
-        ),
+        })),
       ),
     );
-    for (const plan of plans) {
-      expect(plan).toMatch(/USING INDEX csrs_by_/);
+    for (const { order, plan } of plans) {
+      expect(plan).toMatch(order === "account_tag" ? /^SCAN csrs$/ : /USING INDEX csrs_by_/);
       expect(plan).not.toMatch(/TEMP B-TREE/);
     }
   });

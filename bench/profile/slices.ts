@@ -114,7 +114,7 @@ function loopSync(n: number, fn: (i: number) => unknown): number {
 
 // SQL fixtures: each probe table set is the real schema (src/tenant/schema.ts);
 // the variant drops the secondary indexes to price them.
-const SECONDARY_INDEXES = ["csrs_by_name", "csrs_by_account_tag", "wrapped_keys_by_kek"];
+const SECONDARY_INDEXES = ["csrs_by_name"];
 
 export class Probe extends DurableObject<AnyEnv> {
   #sql: Sql;
@@ -143,15 +143,20 @@ export class Probe extends DurableObject<AnyEnv> {
     return this.#sql.all(`SELECT value FROM counters WHERE name = 'csrs'`).length;
   }
 
-  /** The SQL of one createCsr (quota read twice, two inserts, counter bump), in its own transaction and commit. */
+  /** The SQL of one createCsr (quota read twice, the insert, counter bump), in its own transaction and commit. */
   /** Returns the rows SQLite reports written (table and index rows: what Durable Objects bill). */
   createLike(csr: string): number {
     const row = sampleRow(0, csr);
     this.#sql.one(`SELECT value FROM counters WHERE name = ?`, "csrs");
     return this.ctx.storage.transactionSync(() => {
       this.#sql.one(`SELECT value FROM counters WHERE name = ?`, "csrs");
-      let written = this.#sql.run(`INSERT INTO csrs (${CSR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, ...CSR_COLUMN_NAMES.map((c) => (row as any)[c]));
-      written += this.#sql.run(`INSERT INTO wrapped_keys (csr_id, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`, row.id, "bench", crypto.getRandomValues(new Uint8Array(12)), crypto.getRandomValues(new Uint8Array(154)));
+      let written = this.#sql.run(
+        `INSERT INTO csrs (${CSR_COLUMNS}, kek_id, iv, wrapped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ...CSR_COLUMN_NAMES.map((c) => (row as any)[c]),
+        "bench",
+        crypto.getRandomValues(new Uint8Array(12)),
+        crypto.getRandomValues(new Uint8Array(154)),
+      );
       written += this.#sql.run(`UPDATE counters SET value = value + 1 WHERE name = ?`, "csrs");
       return written;
     });
@@ -216,8 +221,13 @@ export class Probe extends DurableObject<AnyEnv> {
     const insert = (row: ReturnType<typeof sampleRow>) =>
       this.ctx.storage.transactionSync(() => {
         sql.one(`SELECT value FROM counters WHERE name = ?`, "csrs");
-        sql.run(`INSERT INTO csrs (${CSR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, ...CSR_COLUMN_NAMES.map((c) => (row as any)[c]));
-        sql.run(`INSERT INTO wrapped_keys (csr_id, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`, row.id, "bench", new Uint8Array(12), new Uint8Array(154));
+        sql.run(
+          `INSERT INTO csrs (${CSR_COLUMNS}, kek_id, iv, wrapped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          ...CSR_COLUMN_NAMES.map((c) => (row as any)[c]),
+          "bench",
+          new Uint8Array(12),
+          new Uint8Array(154),
+        );
         sql.run(`UPDATE counters SET value = value + 1 WHERE name = ?`, "csrs");
       });
     const total = () => sql.one<{ value: number }>(`SELECT value FROM counters WHERE name = 'csrs'`)!.value;
@@ -381,7 +391,7 @@ export default {
     const probe = env.PROBE.get(env.PROBE.idFromName(probeName));
     if (url.pathname.startsWith("/lean/")) return leanGet(request, env);
     if (url.pathname === "/lean-setup") {
-      const made = await env.TENANTS.get(env.TENANTS.idFromName(`${SCOPE.kind}:${SCOPE.id}`)).createCsr(SCOPE, parseCsrInput(BODY), null);
+      const made = await env.TENANTS.get(env.TENANTS.idFromName(`${SCOPE.kind}:${SCOPE.id}`)).createCsr(SCOPE, parseCsrInput(BODY));
       return Response.json({ path: `/lean/${SCOPE.kind}/${SCOPE.id}/custom_csrs/${made.value.id}` });
     }
     if (url.pathname === "/do") return Response.json(await probe.run(step, n));
@@ -422,12 +432,12 @@ export default {
           await (await handle(new Request("http://127.0.0.1/nope"), env as any, ctx)).arrayBuffer();
         }),
       "handle(): get": async () => {
-        const made = await store.createCsr(SCOPE, parseCsrInput(BODY), null);
+        const made = await store.createCsr(SCOPE, parseCsrInput(BODY));
         return loop(n, () => serve(() => new Request(`${api}/${made.value.id}`, { headers })));
       },
       "handle(): list 50": async () => {
         const have = (await store.getStats(SCOPE)).value.csrs;
-        for (let i = have; i < 60; i++) await store.createCsr(SCOPE, parseCsrInput(BODY), null);
+        for (let i = have; i < 60; i++) await store.createCsr(SCOPE, parseCsrInput(BODY));
         return loop(n, () => serve(() => new Request(`${api}?per_page=50`, { headers })));
       },
       "handle(): create p256v1": () =>
@@ -458,7 +468,7 @@ export default {
       "rpc echo 50 records": () => loop(n, () => probe.echo(recs)),
       "rpc write one row (commit)": () => loop(n, () => probe.writeOne()),
       "rpc create-like write, current schema": () => createLike(env.PROBE.get(env.PROBE.idFromName("write-current"))),
-      "rpc create-like write, no account_tag/kek indexes": async () => {
+      "rpc create-like write, without the name index": async () => {
         const target = env.PROBE.get(env.PROBE.idFromName("write-trimmed"));
         await target.dropIndexes();
         return createLike(target);
@@ -466,16 +476,16 @@ export default {
       "rpc create-like write, lean schema (experiment)": () => createLike(env.LEAN.get(env.LEAN.idFromName("write-lean"))),
       "rpc read one row": () => loop(n, () => probe.readOne()),
       "rpc TenantStore.getCsr": async () => {
-        const made = await store.createCsr(SCOPE, parseCsrInput(BODY), null);
+        const made = await store.createCsr(SCOPE, parseCsrInput(BODY));
         return loop(n, () => store.getCsr(SCOPE, made.value.id));
       },
       "rpc TenantStore.listCsrs (50)": async () => {
         const have = (await store.getStats(SCOPE)).value.csrs;
-        for (let i = have; i < 60; i++) await store.createCsr(SCOPE, parseCsrInput(BODY), null);
+        for (let i = have; i < 60; i++) await store.createCsr(SCOPE, parseCsrInput(BODY));
         return loop(n, () => store.listCsrs(SCOPE, { page: 1, per_page: 50, order: "created_at", direction: "asc" }));
       },
-      "rpc TenantStore.createCsr p256v1": () => loop(n, () => store.createCsr(SCOPE, parseCsrInput(BODY), null)),
-      "rpc TenantStore.createCsr rsa2048": () => loop(n, () => store.createCsr(SCOPE, parseCsrInput({ ...BODY, key_type: "rsa2048" }), null)),
+      "rpc TenantStore.createCsr p256v1": () => loop(n, () => store.createCsr(SCOPE, parseCsrInput(BODY))),
+      "rpc TenantStore.createCsr rsa2048": () => loop(n, () => store.createCsr(SCOPE, parseCsrInput({ ...BODY, key_type: "rsa2048" }))),
     };
     const fn = steps[step];
     if (!fn) return Response.json({ error: `unknown step ${step}` }, { status: 404 });

@@ -43,8 +43,7 @@ async function createCsr(request: ApiRequest, env: Env): Promise<Response> {
   // A body that fails to parse or validate is still sent, as a refusal, so
   // the object can answer entitlement (1403/1404) before body errors.
   const input = body.ok ? parseCsrInput(body.value) : body;
-  const accountTag = scope.kind === "accounts" ? scope.id : null;
-  const record = unwrap(await tenant(env, scope).createCsr(scope, input, accountTag));
+  const record = unwrap(await tenant(env, scope).createCsr(scope, input));
   const messages = record.sans.some((san) => san.toLowerCase() === record.common_name.toLowerCase())
     ? []
     : [MESSAGES.common_name_not_in_sans];

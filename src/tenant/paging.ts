@@ -16,8 +16,9 @@ export function readPage<Row extends Record<string, SqlStorageValue>>(
   const fromEnd = offset > 0 && offset + limit > query.total / 2;
   const ascending = (query.direction === "asc") !== fromEnd;
   const dir = ascending ? "ASC" : "DESC";
+  const orderBy = query.order === "seq" ? `seq ${dir}` : `${query.order} ${dir}, seq ${dir}`;
   const rows = sql.all<Row>(
-    `SELECT ${query.columns} FROM ${query.table} ORDER BY ${query.order} ${dir}, seq ${dir} LIMIT ? OFFSET ?`,
+    `SELECT ${query.columns} FROM ${query.table} ORDER BY ${orderBy} LIMIT ? OFFSET ?`,
     limit,
     fromEnd ? query.total - offset - limit : offset,
   );

@@ -74,7 +74,7 @@ export class TenantStore extends DurableObject<Env> {
   }
 
   /** Generates a key and CSR for a validated request, within the scope's entitlement. */
-  async createCsr(scope: Scope, input: Result<CsrInput>, accountTag: string | null): Promise<Result<CsrRecord>> {
+  async createCsr(scope: Scope, input: Result<CsrInput>): Promise<Result<CsrRecord>> {
     const name = this.#bind(scope);
     const entitlement = this.#entitlement();
     // Entitlement before the body, as Cloudflare orders its checks.
@@ -98,7 +98,8 @@ export class TenantStore extends DurableObject<Env> {
         id,
         created_at: new Date().toISOString(),
         key_type: request.key_type,
-        account_tag: accountTag,
+        // The account's CSRs carry its tag; a zone's have none (no zone -> account mapping here).
+        account_tag: scope.kind === "accounts" ? scope.id : null,
         common_name: request.common_name,
         country: request.country,
         csr,
@@ -111,12 +112,8 @@ export class TenantStore extends DurableObject<Env> {
         state: request.state,
       };
       this.#sql.run(
-        `INSERT INTO csrs (${CSR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO csrs (${CSR_COLUMNS}, kek_id, iv, wrapped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ...CSR_COLUMN_NAMES.map((column) => row[column]),
-      );
-      this.#sql.run(
-        `INSERT INTO wrapped_keys (csr_id, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`,
-        id,
         wrapped.kekId,
         wrapped.iv,
         wrapped.wrapped,
@@ -142,7 +139,8 @@ export class TenantStore extends DurableObject<Env> {
     const rows = readPage<CsrRow>(this.#sql, {
       table: "csrs",
       columns: CSR_COLUMNS,
-      order: query.order,
+      // Every row of an object has the same account_tag: its order is the tie-break's.
+      order: query.order === "account_tag" ? "seq" : query.order,
       direction: query.direction,
       page: query.page,
       perPage: query.per_page,
@@ -151,13 +149,12 @@ export class TenantStore extends DurableObject<Env> {
     return ok({ items: rows.map(toRecord), total });
   }
 
-  /** Deletes a CSR and its wrapped key together. */
+  /** Deletes a CSR, and with its row its wrapped key. */
   deleteCsr(scope: Scope, id: string): Result<{ id: string }> {
     this.#bind(scope);
     return this.ctx.storage.transactionSync((): Result<{ id: string }> => {
       if (!this.#sql.one(`SELECT 1 AS found FROM csrs WHERE id = ?`, id)) return fail("csr_not_found");
       if (this.#sql.one(`SELECT 1 AS found FROM certificates WHERE custom_csr_id = ? LIMIT 1`, id)) return fail("csr_in_use");
-      this.#sql.run(`DELETE FROM wrapped_keys WHERE csr_id = ?`, id);
       this.#sql.run(`DELETE FROM csrs WHERE id = ?`, id);
       this.#bump("csrs", -1);
       return ok({ id });
@@ -242,7 +239,7 @@ export class TenantStore extends DurableObject<Env> {
   async verifyCsrKey(scope: Scope, id: string): Promise<Result<KeyCheck>> {
     const name = this.#bind(scope);
     const row = this.#sql.one<{ key_type: string; csr: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
-      `SELECT c.key_type, c.csr, k.kek_id, k.iv, k.wrapped FROM csrs c JOIN wrapped_keys k ON k.csr_id = c.id WHERE c.id = ?`,
+      `SELECT key_type, csr, kek_id, iv, wrapped FROM csrs WHERE id = ? AND wrapped IS NOT NULL`,
       id,
     );
     if (!row) return fail("csr_not_found");
@@ -283,8 +280,7 @@ export class TenantStore extends DurableObject<Env> {
     if (!keyring.ok) return keyring;
     const current = keyring.value.currentId;
     const rows = this.#sql.all<{ csr_id: string; key_type: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
-      `SELECT k.csr_id, c.key_type, k.kek_id, k.iv, k.wrapped FROM wrapped_keys k JOIN csrs c ON c.id = k.csr_id
-       WHERE k.kek_id != ? AND k.csr_id > ? ORDER BY k.csr_id LIMIT ?`,
+      `SELECT id AS csr_id, key_type, kek_id, iv, wrapped FROM csrs WHERE kek_id != ? AND id > ? ORDER BY id LIMIT ?`,
       current,
       after,
       limit,
@@ -309,7 +305,7 @@ export class TenantStore extends DurableObject<Env> {
       }
       // rowsWritten also counts index entries: any write means this key moved.
       const written = this.#sql.run(
-        `UPDATE wrapped_keys SET kek_id = ?, iv = ?, wrapped = ? WHERE csr_id = ? AND kek_id = ?`,
+        `UPDATE csrs SET kek_id = ?, iv = ?, wrapped = ? WHERE id = ? AND kek_id = ?`,
         fresh.kekId,
         fresh.iv,
         fresh.wrapped,
@@ -319,7 +315,7 @@ export class TenantStore extends DurableObject<Env> {
       if (written > 0) rewrapped++;
     }
     const remaining =
-      this.#sql.one<{ n: number }>(`SELECT count(*) AS n FROM wrapped_keys WHERE kek_id != ?`, current)?.n ?? 0;
+      this.#sql.one<{ n: number }>(`SELECT count(*) AS n FROM csrs WHERE kek_id != ?`, current)?.n ?? 0;
     const nextAfter = rows.length === limit ? rows[rows.length - 1]!.csr_id : null;
     return ok({ kek_id: current, rewrapped, failed, remaining, next_after: nextAfter });
   }

@@ -1,0 +1,88 @@
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { SCHEMA_VERSION, migrate } from "../src/tenant/schema";
+import { Sql } from "../src/tenant/sql";
+import { TenantStore } from "../src/tenant/tenant-store";
+import type { CsrRecord } from "./envelope";
+import { csrBody, scope, tenantStub } from "./shared";
+
+const V2_CSR_COLUMNS =
+  "seq, id, created_at, key_type, account_tag, common_name, country, state, locality, organization, organizational_unit, name, description, sans, csr";
+
+const objects = (state: DurableObjectState) =>
+  state.storage.sql
+    .exec("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY name")
+    .toArray()
+    .map((row) => `${row.type} ${row.name}`)
+    .sort();
+
+describe("schema migrations", () => {
+  it("moves a version-2 store's wrapped keys into their rows, keeping every CSR, key and certificate link", async () => {
+    const s = await scope("accounts");
+    const where = { kind: s.kind, id: s.id };
+    const made: CsrRecord[] = [];
+    for (const key_type of ["p256v1", "rsa2048", "p256v1"]) made.push((await s.create(csrBody({ key_type }))).body.result);
+    const before = await Promise.all(made.map(async (csr) => (await s.get(csr.id)).body.result));
+
+    await runInDurableObject(tenantStub(s.kind, s.id), async (_, state) => {
+      const sql = new Sql(state.storage.sql);
+      const rows = state.storage.sql.exec(`SELECT ${V2_CSR_COLUMNS}, kek_id, iv, wrapped FROM csrs ORDER BY seq`).toArray();
+      expect(rows).toHaveLength(3);
+
+      // Rebuild this object's database as version 2 stored the same CSRs: rows and a separate wrapped_keys table.
+      state.storage.transactionSync(() => {
+        for (const table of ["certificates", "csrs", "counters", "entitlement", "meta", "schema_version"]) sql.run(`DROP TABLE ${table}`);
+      });
+      migrate(sql, (fn) => state.storage.transactionSync(fn), 2);
+      expect(objects(state)).toContain("table wrapped_keys");
+      expect(objects(state)).toContain("index csrs_by_account_tag");
+      state.storage.transactionSync(() => {
+        for (const row of rows) {
+          const { kek_id, iv, wrapped, ...csr } = row;
+          sql.run(`INSERT INTO csrs (${V2_CSR_COLUMNS}) VALUES (${V2_CSR_COLUMNS.split(", ").map(() => "?").join(", ")})`, ...Object.values(csr));
+          sql.run(`INSERT INTO wrapped_keys (csr_id, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`, csr.id!, kek_id!, iv!, wrapped!);
+        }
+        sql.run(`UPDATE counters SET value = 3 WHERE name = 'csrs'`);
+        sql.run(`INSERT INTO meta (key, value) VALUES ('scope', ?)`, `accounts:${s.id}`);
+      });
+
+      // The next instance (a deploy of this version) migrates in its constructor.
+      const store = new TenantStore(state, env);
+      expect(state.storage.sql.exec("SELECT version FROM schema_version").one().version).toBe(SCHEMA_VERSION);
+      expect(objects(state)).not.toContain("table wrapped_keys");
+      expect(objects(state)).not.toContain("index csrs_by_account_tag");
+      expect(state.storage.sql.exec(`SELECT ${V2_CSR_COLUMNS}, kek_id, iv, wrapped FROM csrs ORDER BY seq`).toArray()).toEqual(rows);
+      for (const csr of made) {
+        expect(await store.verifyCsrKey(where, csr.id)).toMatchObject({ ok: true, value: { id: csr.id, ok: true } });
+      }
+    });
+
+    expect(await Promise.all(made.map(async (csr) => (await s.get(csr.id)).body.result))).toEqual(before);
+    expect((await s.list("?order=account_tag")).body.result.map((r) => r.id)).toEqual(made.map((r) => r.id));
+    expect((await s.remove(made[0]!.id)).status).toBe(200);
+    expect((await s.list()).body.result_info).toMatchObject({ total_count: 2 });
+  });
+
+  it("a fresh object is at the current version with the wrap in the CSR row", async () => {
+    const s = await scope();
+    await s.create(csrBody({ key_type: "p256v1" }));
+    await runInDurableObject(tenantStub(s.kind, s.id), (_, state) => {
+      expect(state.storage.sql.exec("SELECT version FROM schema_version").one().version).toBe(SCHEMA_VERSION);
+      expect(objects(state)).toEqual([
+        "index certificates_by_csr",
+        "index certificates_by_uploaded_on",
+        "index csrs_by_created_at",
+        "index csrs_by_name",
+        "table certificates",
+        "table counters",
+        "table csrs",
+        "table entitlement",
+        "table meta",
+        "table schema_version",
+      ]);
+      const row = state.storage.sql.exec("SELECT kek_id, length(iv) AS iv, length(wrapped) AS wrapped FROM csrs").one();
+      expect(row).toEqual({ kek_id: "test1", iv: 12, wrapped: expect.any(Number) });
+    });
+  });
+});
