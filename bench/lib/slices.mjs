@@ -44,7 +44,7 @@ export const WORKER_STEPS = [
   "rpc read one row",
   "rpc write one row (commit)",
   "rpc create-like write, current schema",
-  "rpc create-like write, no account_tag/kek indexes",
+  "rpc create-like write, without the name index",
   "rpc create-like write, lean schema (experiment)",
   "rpc TenantStore.getCsr",
   "rpc TenantStore.listCsrs (50)",
@@ -78,6 +78,7 @@ export const DO_STEPS = [
   "sql get by id",
   "JSON.stringify 50 records",
   "toRecord x50",
+  "raw page 50 + recordJson (what listCsrs does)",
 ];
 
 /**

@@ -20,7 +20,7 @@ import { loadKeyring, wrapContext, wrapPrivateKey } from "../../src/pki/key-wrap
 import { KEY_ALGORITHMS, generateKeyPair } from "../../src/pki/keys";
 import { toPem } from "../../src/pki/pem";
 import { readPage } from "../../src/tenant/paging";
-import { CSR_COLUMNS, CSR_COLUMN_NAMES, toRecord } from "../../src/tenant/records";
+import { CSR_COLUMNS, CSR_COLUMN_NAMES, type JsonText, recordJson, toRecord } from "../../src/tenant/records";
 import { migrate } from "../../src/tenant/schema";
 import { Sql } from "../../src/tenant/sql";
 import { TenantStore } from "../../src/tenant/tenant-store";
@@ -234,7 +234,7 @@ export class Probe extends DurableObject<AnyEnv> {
     const page = (which: "first" | "last") => {
       const t = total();
       const last = Math.max(1, Math.ceil(t / 50));
-      return readPage(sql, { table: "csrs", columns: CSR_COLUMNS, order: "created_at", direction: "asc", page: which === "first" ? 1 : last, perPage: 50, total: t });
+      return readPage((q, ...v) => sql.all(q, ...v), { table: "csrs", columns: CSR_COLUMNS, order: "created_at", direction: "asc", page: which === "first" ? 1 : last, perPage: 50, total: t });
     };
     const someId = () => sql.one<{ id: string }>(`SELECT id FROM csrs ORDER BY seq DESC LIMIT 1`)?.id ?? "none";
     const steps: Record<string, () => Promise<number> | number> = {
@@ -281,7 +281,7 @@ export class Probe extends DurableObject<AnyEnv> {
       "sql list page 50, middle": () => {
         const t = total();
         const middle = Math.max(1, Math.ceil(t / 100));
-        return loopSync(n, () => readPage(sql, { table: "csrs", columns: CSR_COLUMNS, order: "created_at", direction: "asc", page: middle, perPage: 50, total: t }));
+        return loopSync(n, () => readPage((q, ...v) => sql.all(q, ...v), { table: "csrs", columns: CSR_COLUMNS, order: "created_at", direction: "asc", page: middle, perPage: 50, total: t }));
       },
       "sql list page 50, csr column only (experiment)": () =>
         loopSync(n, () => sql.all(`SELECT csr FROM csrs ORDER BY created_at ASC, seq ASC LIMIT 50`)),
@@ -295,6 +295,10 @@ export class Probe extends DurableObject<AnyEnv> {
         const rows = page("first");
         return loopSync(n, () => rows.map((r) => toRecord(r as any)));
       },
+      "raw page 50 + recordJson (what listCsrs does)": () =>
+        loopSync(n, () =>
+          [...this.ctx.storage.sql.exec(`SELECT ${CSR_COLUMNS} FROM csrs ORDER BY created_at ASC, seq ASC LIMIT 50`).raw()].map(recordJson),
+        ),
     };
     const fn = steps[step];
     if (!fn) throw new Error(`unknown DO step ${step}`);
@@ -373,7 +377,7 @@ async function leanGet(request: Request, env: AnyEnv): Promise<Response> {
   const result = await env.TENANTS.get(env.TENANTS.idFromName(`${scope.kind}:${scope.id}`)).getCsr(scope, match[3]!);
   if (!result.ok) return new Response("{}", { status: 404 });
   console.log(JSON.stringify({ level: "info", request_id: requestId, method: "GET", route: "lean", scope: `${scope.kind}:${scope.id}`, status: 200, duration_ms: Date.now() - started }));
-  return new Response(JSON.stringify({ success: true, errors: [], messages: [], result: result.value }), {
+  return new Response(`{"success":true,"errors":[],"messages":[],"result":${result.value}}`, {
     headers: [...LEAN_HEADERS, ["x-request-id", requestId]],
   });
 }
@@ -452,7 +456,7 @@ export default {
       "JSON.parse body": () => loopSync(n, () => JSON.parse(BODY_TEXT)),
       "parseCsrInput (validation, tldts)": () => loopSync(n, () => parseCsrInput(BODY)),
       "envelope: success(record), built not sent": () => loopSync(n, () => success(rec)),
-      "envelope: pageOf(50 records), built not sent": () => loopSync(n, () => pageOf(recs, 100000, { page: 1, per_page: 50 })),
+      "envelope: pageOf(50 records), built not sent": () => loopSync(n, () => pageOf({ items: JSON.stringify(recs) as JsonText, count: recs.length, total: 100000 }, { page: 1, per_page: 50 })),
       "Response.json(record) (floor-style reply)": () => loopSync(n, () => Response.json({ success: true, errors: [], messages: [], result: rec })),
       "response.headers.set on a built Response": () => {
         const r = success(rec);

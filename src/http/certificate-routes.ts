@@ -44,7 +44,7 @@ async function list(request: ApiRequest, env: Env): Promise<Response> {
   const { scope } = tenantContext(request, "read");
   const query = unwrap(parseListQuery(new URL(request.url).searchParams, scope));
   const page = unwrap(await tenant(env, scope).listCertificates(scope, query));
-  return pageOf(page.items, page.total, query);
+  return pageOf(page, query);
 }
 
 async function get(request: ApiRequest, env: Env): Promise<Response> {

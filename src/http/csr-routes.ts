@@ -4,7 +4,7 @@ import { scopeName } from "../tenant/scope";
 import type { TenantStore } from "../tenant/tenant-store";
 import { readJson } from "./body";
 import { ApiError, type ErrorReason, MESSAGES, type Result } from "./errors";
-import { pageOf, success } from "./envelope";
+import { pageOf, success, successJson } from "./envelope";
 import { parseListQuery } from "./list-query";
 import { API_PREFIXES, type ApiRequest, type ApiRouter, tenantContext } from "./request";
 
@@ -54,12 +54,12 @@ async function listCsrs(request: ApiRequest, env: Env): Promise<Response> {
   const { scope } = tenantContext(request, "read");
   const query = unwrap(parseListQuery(new URL(request.url).searchParams, scope));
   const page = unwrap(await tenant(env, scope).listCsrs(scope, query));
-  return pageOf(page.items, page.total, query);
+  return pageOf(page, query);
 }
 
 async function getCsr(request: ApiRequest, env: Env): Promise<Response> {
   const { scope } = tenantContext(request, "read");
-  return success(unwrap(await tenant(env, scope).getCsr(scope, csrId(request))));
+  return successJson(unwrap(await tenant(env, scope).getCsr(scope, csrId(request))));
 }
 
 async function deleteCsr(request: ApiRequest, env: Env): Promise<Response> {

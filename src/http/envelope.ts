@@ -1,3 +1,4 @@
+import type { JsonText, Page } from "../tenant/records";
 import { ERRORS, type Failure } from "./errors";
 
 /** One entry of `errors` or `messages` in Cloudflare's v4 envelope. */
@@ -30,7 +31,11 @@ const SECURITY_HEADERS: Record<string, string> = {
 };
 
 function json(body: unknown, status: number, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { ...SECURITY_HEADERS, ...headers } });
+  return reply(JSON.stringify(body), status, headers);
+}
+
+function reply(text: string, status: number, headers: Record<string, string> = {}): Response {
+  return new Response(text, { status, headers: { ...SECURITY_HEADERS, ...headers } });
 }
 
 /** A success envelope, as every Cloudflare v4 endpoint answers. */
@@ -38,25 +43,28 @@ export function success(
   result: unknown,
   options: { status?: number; messages?: ResponseInfo[]; resultInfo?: ResultInfo } = {},
 ): Response {
-  const body: Record<string, unknown> = {
-    success: true,
-    errors: [],
-    messages: options.messages ?? [],
-    result,
-  };
-  if (options.resultInfo) body.result_info = options.resultInfo;
-  return json(body, options.status ?? 200);
+  return successJson(JSON.stringify(result) as JsonText, options);
+}
+
+/** The same envelope around a result that is already JSON (records rendered by the tenant object). */
+export function successJson(
+  result: JsonText,
+  options: { status?: number; messages?: ResponseInfo[]; resultInfo?: ResultInfo } = {},
+): Response {
+  const info = options.resultInfo ? `,"result_info":${JSON.stringify(options.resultInfo)}` : "";
+  const messages = JSON.stringify(options.messages ?? []);
+  return reply(`{"success":true,"errors":[],"messages":${messages},"result":${result}${info}}`, options.status ?? 200);
 }
 
 /** A list reply: the page's items and Cloudflare's `result_info`. */
-export function pageOf(items: unknown[], total: number, query: { page: number; per_page: number }): Response {
-  return success(items, {
+export function pageOf(page: Page<JsonText>, query: { page: number; per_page: number }): Response {
+  return successJson(page.items, {
     resultInfo: {
-      count: items.length,
+      count: page.count,
       page: query.page,
       per_page: query.per_page,
-      total_count: total,
-      total_pages: Math.ceil(total / query.per_page),
+      total_count: page.total,
+      total_pages: Math.ceil(page.total / query.per_page),
     },
   });
 }

@@ -1,13 +1,11 @@
-import type { Sql } from "./sql";
-
 /**
  * One page of `table` in `order` (an indexed column) with `seq` as the
  * tie-break. A page past the middle is read from the other end of the index,
  * so OFFSET never walks more than half of it: the first and the last page
  * cost the same at any size.
  */
-export function readPage<Row extends Record<string, SqlStorageValue>>(
-  sql: Sql,
+export function readPage<Row>(
+  read: (statement: string, ...params: SqlStorageValue[]) => Row[],
   query: { table: string; columns: string; order: string; direction: "asc" | "desc"; page: number; perPage: number; total: number },
 ): Row[] {
   const offset = (query.page - 1) * query.perPage;
@@ -17,7 +15,7 @@ export function readPage<Row extends Record<string, SqlStorageValue>>(
   const ascending = (query.direction === "asc") !== fromEnd;
   const dir = ascending ? "ASC" : "DESC";
   const orderBy = query.order === "seq" ? `seq ${dir}` : `${query.order} ${dir}, seq ${dir}`;
-  const rows = sql.all<Row>(
+  const rows = read(
     `SELECT ${query.columns} FROM ${query.table} ORDER BY ${orderBy} LIMIT ? OFFSET ?`,
     limit,
     fromEnd ? query.total - offset - limit : offset,

@@ -62,6 +62,33 @@ export function toRecord(row: CsrRow): CsrRecord {
 /** The columns in the seeds' field order, which is also the API's. */
 export const CSR_COLUMN_NAMES = CSR_COLUMNS.split(", ") as Array<keyof CsrRow>;
 
+/** JSON text of API objects, rendered where the rows are read so that it crosses RPC as one string. */
+export type JsonText = string & { readonly __brand: "JsonText" };
+
+const SANS = CSR_COLUMN_NAMES.indexOf("sans");
+const KEYS = CSR_COLUMN_NAMES.map((column) => `${JSON.stringify(column)}:`);
+
+/**
+ * A row read with `.raw()` (values in CSR_COLUMNS order) as the record's
+ * JSON, the same text as JSON.stringify(toRecord(row)) without building
+ * the object: reads are the API's hot path (bench/PROFILE.md).
+ */
+export function recordJson(values: readonly unknown[]): JsonText {
+  let out = "{";
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (value === null) continue;
+    // sans is stored as JSON by createCsr: spliced as it is.
+    out += `${out.length > 1 ? "," : ""}${KEYS[i]}${i === SANS ? String(value) : JSON.stringify(value)}`;
+  }
+  return `${out}}` as JsonText;
+}
+
+/** Records' JSON texts as one JSON array. */
+export function jsonArray(items: JsonText[]): JsonText {
+  return `[${items.join(",")}]` as JsonText;
+}
+
 function orderFields(record: CsrRecord): CsrRecord {
   const out: Record<string, unknown> = {};
   for (const key of CSR_COLUMN_NAMES) {
@@ -79,7 +106,9 @@ export interface ListQuery {
   direction: "asc" | "desc";
 }
 
+/** One page: `count` items (a JSON array) of `total`. */
 export interface Page<T> {
-  items: T[];
+  items: T;
+  count: number;
   total: number;
 }

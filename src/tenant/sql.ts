@@ -26,6 +26,15 @@ export class Sql {
     }
   }
 
+  /** Rows as arrays of values in the statement's column order (no object per row). */
+  raw(statement: string, ...params: SqlStorageValue[]): SqlStorageValue[][] {
+    try {
+      return Array.from(this.storage.exec(statement, ...params).raw());
+    } catch (error) {
+      throw new SqlError(statement, error);
+    }
+  }
+
   one<T extends Row>(statement: string, ...params: SqlStorageValue[]): T | null {
     return this.all<T>(statement, ...params)[0] ?? null;
   }

@@ -16,7 +16,18 @@ import {
 } from "../pki/key-wrap";
 import { KEY_ALGORITHMS, generateKeyPair } from "../pki/keys";
 import { fromPemBlocks } from "../pki/pem";
-import { CSR_COLUMNS, CSR_COLUMN_NAMES, type CsrRecord, type CsrRow, type ListQuery, type Page, toRecord } from "./records";
+import {
+  CSR_COLUMNS,
+  CSR_COLUMN_NAMES,
+  type CsrRecord,
+  type CsrRow,
+  type JsonText,
+  type ListQuery,
+  type Page,
+  jsonArray,
+  recordJson,
+  toRecord,
+} from "./records";
 import {
   CERTIFICATE_COLUMNS,
   type CertificateRecord,
@@ -123,20 +134,20 @@ export class TenantStore extends DurableObject<Env> {
     });
   }
 
-  /** One CSR by id. */
-  getCsr(scope: Scope, id: string): Result<CsrRecord> {
+  /** One CSR by id, as the API's JSON. */
+  getCsr(scope: Scope, id: string): Result<JsonText> {
     this.#bind(scope);
-    const record = this.#row(id);
-    return record ? ok(record) : fail("csr_not_found");
+    const row = this.#sql.raw(`SELECT ${CSR_COLUMNS} FROM csrs WHERE id = ?`, id)[0];
+    return row ? ok(recordJson(row)) : fail("csr_not_found");
   }
 
-  /** One page of CSRs, in the requested order. */
-  listCsrs(scope: Scope, query: ListQuery): Result<Page<CsrRecord>> {
+  /** One page of CSRs in the requested order, as the API's JSON array. */
+  listCsrs(scope: Scope, query: ListQuery): Result<Page<JsonText>> {
     this.#bind(scope);
     // The order is spliced into SQL: only the indexed columns may pass.
     if (!CSR_ORDERS.includes(query.order)) return fail("invalid_query", { detail: "order is not supported" });
     const total = this.#count("csrs");
-    const rows = readPage<CsrRow>(this.#sql, {
+    const rows = readPage((statement, ...params) => this.#sql.raw(statement, ...params), {
       table: "csrs",
       columns: CSR_COLUMNS,
       // Every row of an object has the same account_tag: its order is the tie-break's.
@@ -146,7 +157,7 @@ export class TenantStore extends DurableObject<Env> {
       perPage: query.per_page,
       total,
     });
-    return ok({ items: rows.map(toRecord), total });
+    return ok({ items: jsonArray(rows.map(recordJson)), count: rows.length, total });
   }
 
   /** Deletes a CSR, and with its row its wrapped key. */
@@ -206,10 +217,10 @@ export class TenantStore extends DurableObject<Env> {
   }
 
   /** One page of certificates in upload order. */
-  listCertificates(scope: Scope, query: Pick<ListQuery, "page" | "per_page" | "direction">): Result<Page<CertificateRecord>> {
+  listCertificates(scope: Scope, query: Pick<ListQuery, "page" | "per_page" | "direction">): Result<Page<JsonText>> {
     this.#bind(scope);
     const total = this.#count("certificates");
-    const rows = readPage<CertificateRow>(this.#sql, {
+    const rows = readPage((statement, ...params) => this.#sql.all<CertificateRow>(statement, ...params), {
       table: "certificates",
       columns: CERTIFICATE_COLUMNS,
       order: "uploaded_on",
@@ -219,7 +230,8 @@ export class TenantStore extends DurableObject<Env> {
       total,
     });
     const now = Date.now();
-    return ok({ items: rows.map((row) => toCertificateRecord(row, scope.id, now)), total });
+    const items = rows.map((row) => toCertificateRecord(row, scope.id, now));
+    return ok({ items: JSON.stringify(items) as JsonText, count: items.length, total });
   }
 
   /** Deletes a certificate; its CSR becomes deletable again. */
@@ -365,11 +377,6 @@ export class TenantStore extends DurableObject<Env> {
   #certificate(scope: Scope, id: string): CertificateRecord | null {
     const row = this.#sql.one<CertificateRow>(`SELECT ${CERTIFICATE_COLUMNS} FROM certificates WHERE id = ?`, id);
     return row ? toCertificateRecord(row, scope.id, Date.now()) : null;
-  }
-
-  #row(id: string): CsrRecord | null {
-    const row = this.#sql.one<CsrRow>(`SELECT ${CSR_COLUMNS} FROM csrs WHERE id = ?`, id);
-    return row ? toRecord(row) : null;
   }
 
   #count(counter: string): number {
