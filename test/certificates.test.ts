@@ -67,7 +67,7 @@ describe("custom certificates against a custom CSR", () => {
     expectError(await certs.get(cert.id), 404, 1449);
     expect((await s.remove(csr.id)).status).toBe(200);
     const left = await runInDurableObject(tenantStub(s.kind, s.id), (_, state) =>
-      state.storage.sql.exec("SELECT (SELECT count(*) FROM certificates) + (SELECT count(*) FROM csrs) AS n").one().n,
+      state.storage.sql.exec("SELECT (SELECT count(*) FROM certificates) + (SELECT count(*) FROM csrs) + (SELECT count(*) FROM wrapped_keys) AS n").one().n,
     );
     expect(left).toBe(0);
   });

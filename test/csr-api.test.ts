@@ -108,14 +108,14 @@ describe("GET and DELETE custom_csrs/{id}", () => {
     const { id } = (await s.create(csrBody({ key_type: "p256v1" }))).body.result;
     const stub = tenantStub(s.kind, s.id);
     const before = await runInDurableObject(stub, (_, state) =>
-      state.storage.sql.exec("SELECT count(wrapped) AS n FROM csrs WHERE id = ?", id).one().n,
+      state.storage.sql.exec("SELECT count(*) AS n FROM wrapped_keys WHERE seq = (SELECT seq FROM csrs WHERE id = ?)", id).one().n,
     );
     expect(before).toBe(1);
     const deleted = await s.remove(id);
     expect(deleted.status).toBe(200);
     expect(deleted.body.result).toEqual({ id });
     const after = await runInDurableObject(stub, (_, state) => ({
-      keys: state.storage.sql.exec("SELECT count(wrapped) AS n FROM csrs").one().n,
+      keys: state.storage.sql.exec("SELECT count(*) AS n FROM wrapped_keys").one().n,
       rows: state.storage.sql.exec("SELECT count(*) AS n FROM csrs").one().n,
       counter: state.storage.sql.exec("SELECT value FROM counters WHERE name = 'csrs'").one().value,
     }));
@@ -155,9 +155,14 @@ describe("tenancy and key custody", () => {
     }
 
     // Every stored column is metadata or ciphertext: no PKCS#8 DER (30 81/82 .. 02 01 00) and no PEM key.
-    const rows = await runInDurableObject(stubA, (_, state) => state.storage.sql.exec("SELECT * FROM csrs").toArray());
-    for (const row of rows) {
+    const [csrRows, rows] = await runInDurableObject(stubA, (_, state) =>
+      ["csrs", "wrapped_keys"].map((table) => state.storage.sql.exec(`SELECT * FROM ${table}`).toArray()),
+    );
+    for (const row of [...csrRows!, ...rows!]) {
       for (const value of Object.values(row)) expect(String(value)).not.toMatch(/PRIVATE KEY/);
+    }
+    expect(rows).toHaveLength(2);
+    for (const row of rows!) {
       const wrapped = new Uint8Array(row.wrapped as ArrayBuffer);
       expect(wrapped[0] === 0x30 && wrapped[2] === 0x02 && wrapped[3] === 0x01 && wrapped[4] === 0x00).toBe(false);
       expect(new Uint8Array(row.iv as ArrayBuffer)).toHaveLength(12);
@@ -165,10 +170,10 @@ describe("tenancy and key custody", () => {
 
     // Swap the two wraps within scope A: both now fail their self-check.
     await runInDurableObject(stubA, (_, state) => {
-      const one = state.storage.sql.exec("SELECT iv, wrapped FROM csrs WHERE id = ?", first).one();
-      const two = state.storage.sql.exec("SELECT iv, wrapped FROM csrs WHERE id = ?", second).one();
-      state.storage.sql.exec("UPDATE csrs SET iv = ?, wrapped = ? WHERE id = ?", two.iv, two.wrapped, first);
-      state.storage.sql.exec("UPDATE csrs SET iv = ?, wrapped = ? WHERE id = ?", one.iv, one.wrapped, second);
+      const one = state.storage.sql.exec("SELECT iv, wrapped FROM wrapped_keys WHERE seq = (SELECT seq FROM csrs WHERE id = ?)", first).one();
+      const two = state.storage.sql.exec("SELECT iv, wrapped FROM wrapped_keys WHERE seq = (SELECT seq FROM csrs WHERE id = ?)", second).one();
+      state.storage.sql.exec("UPDATE wrapped_keys SET iv = ?, wrapped = ? WHERE seq = (SELECT seq FROM csrs WHERE id = ?)", two.iv, two.wrapped, first);
+      state.storage.sql.exec("UPDATE wrapped_keys SET iv = ?, wrapped = ? WHERE seq = (SELECT seq FROM csrs WHERE id = ?)", one.iv, one.wrapped, second);
     });
     for (const id of [first, second]) {
       const check = await runInDurableObject(stubA, (store) => store.verifyCsrKey({ kind: a.kind, id: a.id }, id));
@@ -177,10 +182,10 @@ describe("tenancy and key custody", () => {
 
     // Copy B's wrap into B under A's CSR id: the additional data no longer matches.
     const wrapB = await runInDurableObject(stubB, (_, state) =>
-      state.storage.sql.exec("SELECT iv, wrapped FROM csrs WHERE id = ?", inB).one(),
+      state.storage.sql.exec("SELECT iv, wrapped FROM wrapped_keys WHERE seq = (SELECT seq FROM csrs WHERE id = ?)", inB).one(),
     );
     await runInDurableObject(stubA, (_, state) => {
-      state.storage.sql.exec("UPDATE csrs SET iv = ?, wrapped = ? WHERE id = ?", wrapB.iv, wrapB.wrapped, first);
+      state.storage.sql.exec("UPDATE wrapped_keys SET iv = ?, wrapped = ? WHERE seq = (SELECT seq FROM csrs WHERE id = ?)", wrapB.iv, wrapB.wrapped, first);
     });
     const moved = await runInDurableObject(stubA, (store) => store.verifyCsrKey({ kind: a.kind, id: a.id }, first));
     expect(moved).toMatchObject({ ok: true, value: { ok: false } });

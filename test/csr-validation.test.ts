@@ -102,7 +102,7 @@ describe("create validation (seeds' table; ours where the seeds are silent)", ()
     for (const [, body] of cases) await s.create(body);
     const stored = await runInDurableObject(tenantStub(s.kind, s.id), (_, state) => ({
       rows: state.storage.sql.exec("SELECT count(*) AS n FROM csrs").one().n,
-      keys: state.storage.sql.exec("SELECT count(wrapped) AS n FROM csrs").one().n,
+      keys: state.storage.sql.exec("SELECT count(*) AS n FROM wrapped_keys").one().n,
     }));
     expect(stored).toEqual({ rows: 0, keys: 0 });
   });

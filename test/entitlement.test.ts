@@ -60,7 +60,7 @@ describe("entitlements (1403, 1404) and the admin endpoint", () => {
     for (const r of replies.filter((r) => r.status !== 201)) expectError(r, 403, 1403);
     const stored = await runInDurableObject(tenantStub(s.kind, s.id), (_, state) => ({
       rows: state.storage.sql.exec("SELECT count(*) AS n FROM csrs").one().n,
-      keys: state.storage.sql.exec("SELECT count(wrapped) AS n FROM csrs").one().n,
+      keys: state.storage.sql.exec("SELECT count(*) AS n FROM wrapped_keys").one().n,
       counter: state.storage.sql.exec("SELECT value FROM counters WHERE name = 'csrs'").one().value,
     }));
     expect(stored).toEqual({ rows: 7, keys: 7, counter: 7 });

@@ -15,7 +15,7 @@ function withKeys(state: DurableObjectState, keys: string): TenantStore {
 }
 
 const dump = (state: DurableObjectState) =>
-  state.storage.sql.exec("SELECT id AS csr_id, kek_id, hex(iv) AS iv, hex(wrapped) AS wrapped FROM csrs ORDER BY id").toArray();
+  state.storage.sql.exec("SELECT c.id AS csr_id, k.kek_id, hex(k.iv) AS iv, hex(k.wrapped) AS wrapped FROM wrapped_keys k JOIN csrs c ON c.seq = k.seq ORDER BY c.id").toArray();
 
 describe("key-encryption-key rotation", () => {
   it("reads old wraps, wraps new records with the current key, and rewraps in resumable batches", async () => {

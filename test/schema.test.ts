@@ -10,6 +10,9 @@ import { csrBody, scope, tenantStub } from "./shared";
 const V2_CSR_COLUMNS =
   "seq, id, created_at, key_type, account_tag, common_name, country, state, locality, organization, organizational_unit, name, description, sans, csr";
 
+// Each key with its CSR's id (version 3 links them by seq).
+const KEYS_BY_ID = "SELECT c.id, k.kek_id, k.iv, k.wrapped FROM csrs c JOIN wrapped_keys k ON k.seq = c.seq ORDER BY c.id";
+
 const objects = (state: DurableObjectState) =>
   state.storage.sql
     .exec("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY name")
@@ -18,7 +21,7 @@ const objects = (state: DurableObjectState) =>
     .sort();
 
 describe("schema migrations", () => {
-  it("moves a version-2 store's wrapped keys into their rows, keeping every CSR, key and certificate link", async () => {
+  it("re-keys a version-2 store's wrapped keys by seq, keeping every CSR and key", async () => {
     const s = await scope("accounts");
     const where = { kind: s.kind, id: s.id };
     const made: CsrRecord[] = [];
@@ -27,21 +30,24 @@ describe("schema migrations", () => {
 
     await runInDurableObject(tenantStub(s.kind, s.id), async (_, state) => {
       const sql = new Sql(state.storage.sql);
-      const rows = state.storage.sql.exec(`SELECT ${V2_CSR_COLUMNS}, kek_id, iv, wrapped FROM csrs ORDER BY seq`).toArray();
+      const rows = state.storage.sql.exec(`SELECT ${V2_CSR_COLUMNS} FROM csrs ORDER BY seq`).toArray();
+      const keys = state.storage.sql.exec(KEYS_BY_ID).toArray();
       expect(rows).toHaveLength(3);
+      expect(keys).toHaveLength(3);
 
       // Rebuild this object's database as version 2 stored the same CSRs: rows and a separate wrapped_keys table.
       state.storage.transactionSync(() => {
-        for (const table of ["certificates", "csrs", "counters", "entitlement", "meta", "schema_version"]) sql.run(`DROP TABLE ${table}`);
+        for (const table of ["certificates", "wrapped_keys", "csrs", "counters", "entitlement", "meta", "schema_version"]) sql.run(`DROP TABLE ${table}`);
       });
       migrate(sql, (fn) => state.storage.transactionSync(fn), 2);
       expect(objects(state)).toContain("table wrapped_keys");
       expect(objects(state)).toContain("index csrs_by_account_tag");
       state.storage.transactionSync(() => {
         for (const row of rows) {
-          const { kek_id, iv, wrapped, ...csr } = row;
-          sql.run(`INSERT INTO csrs (${V2_CSR_COLUMNS}) VALUES (${V2_CSR_COLUMNS.split(", ").map(() => "?").join(", ")})`, ...Object.values(csr));
-          sql.run(`INSERT INTO wrapped_keys (csr_id, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`, csr.id!, kek_id!, iv!, wrapped!);
+          sql.run(`INSERT INTO csrs (${V2_CSR_COLUMNS}) VALUES (${V2_CSR_COLUMNS.split(", ").map(() => "?").join(", ")})`, ...Object.values(row));
+        }
+        for (const key of keys) {
+          sql.run(`INSERT INTO wrapped_keys (csr_id, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`, key.id!, key.kek_id!, key.iv!, key.wrapped!);
         }
         sql.run(`UPDATE counters SET value = 3 WHERE name = 'csrs'`);
         sql.run(`INSERT INTO meta (key, value) VALUES ('scope', ?)`, `accounts:${s.id}`);
@@ -50,9 +56,11 @@ describe("schema migrations", () => {
       // The next instance (a deploy of this version) migrates in its constructor.
       const store = new TenantStore(state, env);
       expect(state.storage.sql.exec("SELECT version FROM schema_version").one().version).toBe(SCHEMA_VERSION);
-      expect(objects(state)).not.toContain("table wrapped_keys");
       expect(objects(state)).not.toContain("index csrs_by_account_tag");
-      expect(state.storage.sql.exec(`SELECT ${V2_CSR_COLUMNS}, kek_id, iv, wrapped FROM csrs ORDER BY seq`).toArray()).toEqual(rows);
+      expect(objects(state)).not.toContain("table wrapped_keys_v3");
+      expect(state.storage.sql.exec("SELECT sql FROM sqlite_master WHERE name = 'wrapped_keys'").one().sql).toMatch(/seq INTEGER PRIMARY KEY/);
+      expect(state.storage.sql.exec(`SELECT ${V2_CSR_COLUMNS} FROM csrs ORDER BY seq`).toArray()).toEqual(rows);
+      expect(state.storage.sql.exec(KEYS_BY_ID).toArray()).toEqual(keys);
       for (const csr of made) {
         expect(await store.verifyCsrKey(where, csr.id)).toMatchObject({ ok: true, value: { id: csr.id, ok: true } });
       }
@@ -64,7 +72,7 @@ describe("schema migrations", () => {
     expect((await s.list()).body.result_info).toMatchObject({ total_count: 2 });
   });
 
-  it("a fresh object is at the current version with the wrap in the CSR row", async () => {
+  it("a fresh object is at the current version, its keys keyed by their CSR's seq", async () => {
     const s = await scope();
     await s.create(csrBody({ key_type: "p256v1" }));
     await runInDurableObject(tenantStub(s.kind, s.id), (_, state) => {
@@ -74,15 +82,17 @@ describe("schema migrations", () => {
         "index certificates_by_uploaded_on",
         "index csrs_by_created_at",
         "index csrs_by_name",
+        "index wrapped_keys_by_kek",
         "table certificates",
         "table counters",
         "table csrs",
         "table entitlement",
         "table meta",
         "table schema_version",
+        "table wrapped_keys",
       ]);
-      const row = state.storage.sql.exec("SELECT kek_id, length(iv) AS iv, length(wrapped) AS wrapped FROM csrs").one();
-      expect(row).toEqual({ kek_id: "test1", iv: 12, wrapped: expect.any(Number) });
+      const row = state.storage.sql.exec("SELECT k.kek_id, length(k.iv) AS iv FROM wrapped_keys k JOIN csrs c ON c.seq = k.seq").one();
+      expect(row).toEqual({ kek_id: "test1", iv: 12 });
     });
   });
 });

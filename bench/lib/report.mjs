@@ -30,6 +30,23 @@ export function markdown({ machine, command, date, rows, targets, storage, seedi
   return `${lines.join("\n")}\n`;
 }
 
+const README_BEGIN = "<!-- bench:begin (written by npm run bench) -->";
+const README_END = "<!-- bench:end -->";
+
+/**
+ * The README's Performance section keeps the latest full run: machine,
+ * command, date, and the scenario, ratio and storage tables, between the
+ * markers. Returns the new README text (unchanged without markers).
+ */
+export function readmeWithResults(readme, { machine, command, date, rows, targets, storage }) {
+  const begin = readme.indexOf(README_BEGIN);
+  const end = readme.indexOf(README_END);
+  if (begin < 0 || end < begin) return readme;
+  const header = `Latest: ${date}, \`${command}\`, on ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB} GiB RAM, Linux ${machine.kernel}; ${machine.workerd} (wrangler ${machine.wrangler}); Node ${machine.node}.`;
+  const tables = markdown({ rows, targets, storage, seeding: [], notes: [] });
+  return `${readme.slice(0, begin)}${README_BEGIN}\n${header}\n\n${tables}${readme.slice(end)}`;
+}
+
 /** Bytes per CSR: database growth, the file after close, and by table/index (dbstat). */
 function storageTable(storage) {
   const names = [];

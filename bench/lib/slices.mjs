@@ -44,7 +44,7 @@ export const WORKER_STEPS = [
   "rpc read one row",
   "rpc write one row (commit)",
   "rpc create-like write, current schema",
-  "rpc create-like write, without the name index",
+  "rpc create-like write, without the name and kek indexes",
   "rpc create-like write, lean schema (experiment)",
   "rpc TenantStore.getCsr",
   "rpc TenantStore.listCsrs (50)",

@@ -114,7 +114,7 @@ function loopSync(n: number, fn: (i: number) => unknown): number {
 
 // SQL fixtures: each probe table set is the real schema (src/tenant/schema.ts);
 // the variant drops the secondary indexes to price them.
-const SECONDARY_INDEXES = ["csrs_by_name"];
+const SECONDARY_INDEXES = ["csrs_by_name", "wrapped_keys_by_kek"];
 
 export class Probe extends DurableObject<AnyEnv> {
   #sql: Sql;
@@ -143,16 +143,22 @@ export class Probe extends DurableObject<AnyEnv> {
     return this.#sql.all(`SELECT value FROM counters WHERE name = 'csrs'`).length;
   }
 
-  /** The SQL of one createCsr (quota read twice, the insert, counter bump), in its own transaction and commit. */
+  /** The SQL of one createCsr (quota read twice, two inserts, counter bump), in its own transaction and commit. */
   /** Returns the rows SQLite reports written (table and index rows: what Durable Objects bill). */
   createLike(csr: string): number {
     const row = sampleRow(0, csr);
     this.#sql.one(`SELECT value FROM counters WHERE name = ?`, "csrs");
     return this.ctx.storage.transactionSync(() => {
       this.#sql.one(`SELECT value FROM counters WHERE name = ?`, "csrs");
-      let written = this.#sql.run(
-        `INSERT INTO csrs (${CSR_COLUMNS}, kek_id, iv, wrapped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      const inserted = this.ctx.storage.sql.exec(
+        `INSERT INTO csrs (${CSR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
         ...CSR_COLUMN_NAMES.map((c) => (row as any)[c]),
+      );
+      const { seq } = inserted.one() as { seq: number };
+      let written = inserted.rowsWritten;
+      written += this.#sql.run(
+        `INSERT INTO wrapped_keys (seq, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`,
+        seq,
         "bench",
         crypto.getRandomValues(new Uint8Array(12)),
         crypto.getRandomValues(new Uint8Array(154)),
@@ -221,13 +227,11 @@ export class Probe extends DurableObject<AnyEnv> {
     const insert = (row: ReturnType<typeof sampleRow>) =>
       this.ctx.storage.transactionSync(() => {
         sql.one(`SELECT value FROM counters WHERE name = ?`, "csrs");
-        sql.run(
-          `INSERT INTO csrs (${CSR_COLUMNS}, kek_id, iv, wrapped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        const { seq } = sql.one<{ seq: number }>(
+          `INSERT INTO csrs (${CSR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
           ...CSR_COLUMN_NAMES.map((c) => (row as any)[c]),
-          "bench",
-          new Uint8Array(12),
-          new Uint8Array(154),
-        );
+        )!;
+        sql.run(`INSERT INTO wrapped_keys (seq, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`, seq, "bench", new Uint8Array(12), new Uint8Array(154));
         sql.run(`UPDATE counters SET value = value + 1 WHERE name = ?`, "csrs");
       });
     const total = () => sql.one<{ value: number }>(`SELECT value FROM counters WHERE name = 'csrs'`)!.value;
@@ -334,9 +338,15 @@ export class LeanProbe extends DurableObject<AnyEnv> {
     this.#sql.one(`SELECT value FROM counters WHERE name = ?`, "csrs");
     return this.ctx.storage.transactionSync(() => {
       this.#sql.one(`SELECT value FROM counters WHERE name = ?`, "csrs");
-      let written = this.#sql.run(
-        `INSERT INTO csrs (${CSR_COLUMNS}, kek_id, iv, wrapped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      const inserted = this.ctx.storage.sql.exec(
+        `INSERT INTO csrs (${CSR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
         ...CSR_COLUMN_NAMES.map((c) => (row as any)[c]),
+      );
+      const { seq } = inserted.one() as { seq: number };
+      let written = inserted.rowsWritten;
+      written += this.#sql.run(
+        `INSERT INTO wrapped_keys (seq, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`,
+        seq,
         "bench",
         crypto.getRandomValues(new Uint8Array(12)),
         crypto.getRandomValues(new Uint8Array(154)),
@@ -472,7 +482,7 @@ export default {
       "rpc echo 50 records": () => loop(n, () => probe.echo(recs)),
       "rpc write one row (commit)": () => loop(n, () => probe.writeOne()),
       "rpc create-like write, current schema": () => createLike(env.PROBE.get(env.PROBE.idFromName("write-current"))),
-      "rpc create-like write, without the name index": async () => {
+      "rpc create-like write, without the name and kek indexes": async () => {
         const target = env.PROBE.get(env.PROBE.idFromName("write-trimmed"));
         await target.dropIndexes();
         return createLike(target);

@@ -122,9 +122,13 @@ export class TenantStore extends DurableObject<Env> {
         sans: JSON.stringify(request.sans),
         state: request.state,
       };
-      this.#sql.run(
-        `INSERT INTO csrs (${CSR_COLUMNS}, kek_id, iv, wrapped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      const { seq } = this.#sql.one<{ seq: number }>(
+        `INSERT INTO csrs (${CSR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
         ...CSR_COLUMN_NAMES.map((column) => row[column]),
+      )!;
+      this.#sql.run(
+        `INSERT INTO wrapped_keys (seq, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`,
+        seq,
         wrapped.kekId,
         wrapped.iv,
         wrapped.wrapped,
@@ -160,12 +164,13 @@ export class TenantStore extends DurableObject<Env> {
     return ok({ items: jsonArray(rows.map(recordJson)), count: rows.length, total });
   }
 
-  /** Deletes a CSR, and with its row its wrapped key. */
+  /** Deletes a CSR and its wrapped key together. */
   deleteCsr(scope: Scope, id: string): Result<{ id: string }> {
     this.#bind(scope);
     return this.ctx.storage.transactionSync((): Result<{ id: string }> => {
       if (!this.#sql.one(`SELECT 1 AS found FROM csrs WHERE id = ?`, id)) return fail("csr_not_found");
       if (this.#sql.one(`SELECT 1 AS found FROM certificates WHERE custom_csr_id = ? LIMIT 1`, id)) return fail("csr_in_use");
+      this.#sql.run(`DELETE FROM wrapped_keys WHERE seq = (SELECT seq FROM csrs WHERE id = ?)`, id);
       this.#sql.run(`DELETE FROM csrs WHERE id = ?`, id);
       this.#bump("csrs", -1);
       return ok({ id });
@@ -251,7 +256,7 @@ export class TenantStore extends DurableObject<Env> {
   async verifyCsrKey(scope: Scope, id: string): Promise<Result<KeyCheck>> {
     const name = this.#bind(scope);
     const row = this.#sql.one<{ key_type: string; csr: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
-      `SELECT key_type, csr, kek_id, iv, wrapped FROM csrs WHERE id = ? AND wrapped IS NOT NULL`,
+      `SELECT c.key_type, c.csr, k.kek_id, k.iv, k.wrapped FROM csrs c JOIN wrapped_keys k ON k.seq = c.seq WHERE c.id = ?`,
       id,
     );
     if (!row) return fail("csr_not_found");
@@ -291,8 +296,9 @@ export class TenantStore extends DurableObject<Env> {
     const keyring = await this.#loadKeyring();
     if (!keyring.ok) return keyring;
     const current = keyring.value.currentId;
-    const rows = this.#sql.all<{ csr_id: string; key_type: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
-      `SELECT id AS csr_id, key_type, kek_id, iv, wrapped FROM csrs WHERE kek_id != ? AND id > ? ORDER BY id LIMIT ?`,
+    const rows = this.#sql.all<{ csr_id: string; seq: number; key_type: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
+      `SELECT c.id AS csr_id, c.seq, c.key_type, k.kek_id, k.iv, k.wrapped FROM csrs c JOIN wrapped_keys k ON k.seq = c.seq
+       WHERE k.kek_id != ? AND c.id > ? ORDER BY c.id LIMIT ?`,
       current,
       after,
       limit,
@@ -317,17 +323,17 @@ export class TenantStore extends DurableObject<Env> {
       }
       // rowsWritten also counts index entries: any write means this key moved.
       const written = this.#sql.run(
-        `UPDATE csrs SET kek_id = ?, iv = ?, wrapped = ? WHERE id = ? AND kek_id = ?`,
+        `UPDATE wrapped_keys SET kek_id = ?, iv = ?, wrapped = ? WHERE seq = ? AND kek_id = ?`,
         fresh.kekId,
         fresh.iv,
         fresh.wrapped,
-        row.csr_id,
+        row.seq,
         row.kek_id,
       );
       if (written > 0) rewrapped++;
     }
     const remaining =
-      this.#sql.one<{ n: number }>(`SELECT count(*) AS n FROM csrs WHERE kek_id != ?`, current)?.n ?? 0;
+      this.#sql.one<{ n: number }>(`SELECT count(*) AS n FROM wrapped_keys WHERE kek_id != ?`, current)?.n ?? 0;
     const nextAfter = rows.length === limit ? rows[rows.length - 1]!.csr_id : null;
     return ok({ kek_id: current, rewrapped, failed, remaining, next_after: nextAfter });
   }
