@@ -6,13 +6,13 @@
 // alike. Prints req/s and server CPU per request for create p256v1, get and a
 // list page of 50 (scope of 100), and B/A. Writes nothing outside a temp dir.
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { cleanup, guard, onCleanup, tempDir } from "./lib/lifecycle.mjs";
 import { load } from "./lib/load.mjs";
 import { mintToken } from "./lib/token.mjs";
 import { ROOT, bundle, startWorkerd } from "./lib/workerd.mjs";
+import { BODY, freshSecrets } from "./lib/fixtures.mjs";
 
 const args = process.argv.slice(2);
 const base = args.find((a) => !a.startsWith("--"));
@@ -24,15 +24,6 @@ if (!base) {
   process.exit(2);
 }
 
-const BODY = {
-  common_name: "app.customer-one.com",
-  country: "US",
-  state: "California",
-  locality: "San Francisco",
-  organization: "Customer One",
-  sans: ["app.customer-one.com", "www.customer-one.com"],
-  key_type: "p256v1",
-};
 
 async function serve(name, config, work, secrets) {
   const module = bundle(join(work, `${name}-build`), { config });
@@ -59,15 +50,7 @@ async function main() {
   onCleanup(() => execFileSync("git", ["worktree", "remove", "--force", tree], { cwd: ROOT, stdio: "ignore" }));
   symlinkSync(join(ROOT, "node_modules"), join(tree, "node_modules"));
 
-  const secrets = {
-    KEY_ENCRYPTION_KEYS: `cmp:${randomBytes(32).toString("base64")}`,
-    API_TOKEN_SECRET: randomBytes(32).toString("base64url"),
-    ADMIN_SECRET: randomBytes(24).toString("base64url"),
-    GLOBAL_API_KEYS: "[]",
-    API_TOKEN_JWKS: "",
-    DEFAULT_CSR_ACCESS: "granted",
-    DEFAULT_CSR_QUOTA: "1000000",
-  };
+  const secrets = freshSecrets("cmp");
   const headers = { authorization: `Bearer ${mintToken(secrets.API_TOKEN_SECRET)}` };
   const sides = [
     { label: `A (${base})`, server: await serve("a", join(tree, "wrangler.toml"), work, secrets) },
@@ -76,9 +59,10 @@ async function main() {
 
   for (const side of sides) {
     const api = `http://127.0.0.1:${side.server.ports.api}/client/v4`;
-    const create = (id) => ({ url: `${api}/zones/${id}/custom_csrs`, method: "POST", headers, body: BODY });
+    const body = { ...BODY, key_type: "p256v1" };
+    const create = (id) => ({ url: `${api}/zones/${id}/custom_csrs`, method: "POST", headers, body });
     await load({ ...create("cmp-list"), connections: 8, amount: 100 });
-    const made = await fetch(create("cmp-get").url, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(BODY) });
+    const made = await fetch(create("cmp-get").url, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(body) });
     const id = (await made.json()).result.id;
     side.targets = {
       "create p256v1": create("cmp-create"),

@@ -13,7 +13,6 @@
 //     sampling profiler through workerd's inspector (JavaScript only; note
 //     that with an inspector attached console.log costs far more than usual).
 // Writes bench/out/profile.{md,json}. Bounded: about 3–5 minutes.
-import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanup, guard, onCleanup, tempDir } from "./lib/lifecycle.mjs";
@@ -25,6 +24,7 @@ import { bundleSlices, runSlices } from "./lib/slices.mjs";
 import { straceAvailable, syscallsPer } from "./lib/syscalls.mjs";
 import { mintToken } from "./lib/token.mjs";
 import { ROOT, bundle, startWorkerd } from "./lib/workerd.mjs";
+import { BODY, freshSecrets } from "./lib/fixtures.mjs";
 
 const argv = process.argv.slice(2);
 const USE_PERF = !argv.includes("--no-perf") && perfAvailable();
@@ -32,27 +32,11 @@ const WITH_SLICES = !argv.includes("--no-slices");
 const LIST_SIZES = (argv.find((a) => a.startsWith("--lists="))?.slice(8) ?? "100,10000,100000").split(",").map(Number);
 const OUT = join(ROOT, "bench/out");
 const log = (...args) => console.error(`[profile ${new Date().toISOString().slice(11, 19)}]`, ...args);
-const BODY = {
-  common_name: "app.customer-one.com",
-  country: "US",
-  state: "California",
-  locality: "San Francisco",
-  organization: "Customer One",
-  sans: ["app.customer-one.com", "www.customer-one.com"],
-};
 
 async function main() {
   const machine = describeMachine();
   const work = tempDir("csr-profile-");
-  const secrets = {
-    KEY_ENCRYPTION_KEYS: `prof:${randomBytes(32).toString("base64")}`,
-    API_TOKEN_SECRET: randomBytes(32).toString("base64url"),
-    ADMIN_SECRET: randomBytes(24).toString("base64url"),
-    GLOBAL_API_KEYS: "[]",
-    API_TOKEN_JWKS: "",
-    DEFAULT_CSR_ACCESS: "granted",
-    DEFAULT_CSR_QUOTA: "1000000",
-  };
+  const secrets = freshSecrets("prof");
   const token = mintToken(secrets.API_TOKEN_SECRET, { ttlSeconds: 3600 });
   log(`minted an HS256 API token; perf ${USE_PERF ? "available" : "not available: V8 inspector fallback"}`);
   const text = Object.entries(secrets).map(([name, value]) => ({ name, text: value }));
@@ -90,7 +74,7 @@ async function main() {
   report.commits = [];
   if (straceAvailable()) {
     const base = `http://127.0.0.1:${w.ports.slices}/worker`;
-    for (const step of ["rpc create-like write, current schema", "rpc create-like write, no account_tag/kek indexes", "rpc create-like write, lean schema (experiment)"]) {
+    for (const step of ["rpc create-like write, current schema", "rpc create-like write, without the name and kek indexes", "rpc create-like write, lean schema (experiment)"]) {
       const run = (n) => fetch(`${base}?step=${encodeURIComponent(step)}&n=${n}`).then((r) => r.json());
       await run(20); // tables exist, pages warm
       const n = 300;

@@ -12,7 +12,6 @@
 // Bounded: every load has a fixed duration or request count, the whole run
 // is stopped after RUN_LIMIT_MS, and every process and temp dir it started
 // is removed on exit, error or Ctrl-C. Loopback only.
-import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanup, guard, onCleanup, tempDir } from "./lib/lifecycle.mjs";
@@ -23,6 +22,7 @@ import { listChart, markdown, readmeWithResults } from "./lib/report.mjs";
 import { inspectDatabases, perCsrBreakdown } from "./lib/sqlite-files.mjs";
 import { mintToken } from "./lib/token.mjs";
 import { ROOT, bundle, startWorkerd } from "./lib/workerd.mjs";
+import { BODY, freshSecrets } from "./lib/fixtures.mjs";
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick"); // small scopes, short loads: for trying the harness
@@ -42,14 +42,6 @@ const HTTP_SEED_BUDGET_S = QUICK ? 60 : 240;
 
 const OUT = join(ROOT, "bench/out");
 const log = (...args) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...args);
-const BODY = {
-  common_name: "app.customer-one.com",
-  country: "US",
-  state: "California",
-  locality: "San Francisco",
-  organization: "Customer One",
-  sans: ["app.customer-one.com", "www.customer-one.com"],
-};
 
 const rows = [];
 const seeding = [];
@@ -83,15 +75,7 @@ async function main() {
   const work = tempDir("csr-bench-");
 
   // Fresh secrets for this run only; never printed.
-  const secrets = {
-    KEY_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString("base64")}`,
-    API_TOKEN_SECRET: randomBytes(32).toString("base64url"),
-    ADMIN_SECRET: randomBytes(24).toString("base64url"),
-    GLOBAL_API_KEYS: "[]",
-    API_TOKEN_JWKS: "",
-    DEFAULT_CSR_ACCESS: "granted",
-    DEFAULT_CSR_QUOTA: "1000000",
-  };
+  const secrets = freshSecrets("bench");
   const token = mintToken(secrets.API_TOKEN_SECRET, { ttlSeconds: 3 * 3600 });
   log("minted an HS256 API token for this run");
   const auth = { authorization: `Bearer ${token}` };

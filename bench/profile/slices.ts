@@ -21,6 +21,7 @@ import { KEY_ALGORITHMS, generateKeyPair } from "../../src/pki/keys";
 import { toPem } from "../../src/pki/pem";
 import { readPage } from "../../src/tenant/paging";
 import { CSR_COLUMNS, CSR_COLUMN_NAMES, type JsonText, recordJson, toRecord } from "../../src/tenant/records";
+import { BODY as SUBJECT_AND_SANS } from "../lib/body.mjs";
 import { migrate } from "../../src/tenant/schema";
 import { Sql } from "../../src/tenant/sql";
 import { TenantStore } from "../../src/tenant/tenant-store";
@@ -60,15 +61,7 @@ const sameBytes = (a: ArrayBuffer | Uint8Array, b: ArrayBuffer | Uint8Array) => 
   return x.length === y.length && x.every((v, i) => v === y[i]);
 };
 
-const BODY = {
-  common_name: "app.customer-one.com",
-  country: "US",
-  state: "California",
-  locality: "San Francisco",
-  organization: "Customer One",
-  sans: ["app.customer-one.com", "www.customer-one.com"],
-  key_type: "p256v1",
-};
+const BODY = { ...SUBJECT_AND_SANS, key_type: "p256v1" };
 const BODY_TEXT = JSON.stringify(BODY);
 const SCOPE = { kind: "zones" as const, id: "slices" };
 
@@ -338,15 +331,9 @@ export class LeanProbe extends DurableObject<AnyEnv> {
     this.#sql.one(`SELECT value FROM counters WHERE name = ?`, "csrs");
     return this.ctx.storage.transactionSync(() => {
       this.#sql.one(`SELECT value FROM counters WHERE name = ?`, "csrs");
-      const inserted = this.ctx.storage.sql.exec(
-        `INSERT INTO csrs (${CSR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+      let written = this.#sql.run(
+        `INSERT INTO csrs (${CSR_COLUMNS}, kek_id, iv, wrapped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ...CSR_COLUMN_NAMES.map((c) => (row as any)[c]),
-      );
-      const { seq } = inserted.one() as { seq: number };
-      let written = inserted.rowsWritten;
-      written += this.#sql.run(
-        `INSERT INTO wrapped_keys (seq, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`,
-        seq,
         "bench",
         crypto.getRandomValues(new Uint8Array(12)),
         crypto.getRandomValues(new Uint8Array(154)),
