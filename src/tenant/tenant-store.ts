@@ -168,10 +168,11 @@ export class TenantStore extends DurableObject<Env> {
   deleteCsr(scope: Scope, id: string): Result<{ id: string }> {
     this.#bind(scope);
     return this.ctx.storage.transactionSync((): Result<{ id: string }> => {
-      if (!this.#sql.one(`SELECT 1 AS found FROM csrs WHERE id = ?`, id)) return fail("csr_not_found");
+      const row = this.#sql.one<{ seq: number }>(`SELECT seq FROM csrs WHERE id = ?`, id);
+      if (!row) return fail("csr_not_found");
       if (this.#sql.one(`SELECT 1 AS found FROM certificates WHERE custom_csr_id = ? LIMIT 1`, id)) return fail("csr_in_use");
-      this.#sql.run(`DELETE FROM wrapped_keys WHERE seq = (SELECT seq FROM csrs WHERE id = ?)`, id);
-      this.#sql.run(`DELETE FROM csrs WHERE id = ?`, id);
+      this.#sql.run(`DELETE FROM wrapped_keys WHERE seq = ?`, row.seq);
+      this.#sql.run(`DELETE FROM csrs WHERE seq = ?`, row.seq);
       this.#bump("csrs", -1);
       return ok({ id });
     });
