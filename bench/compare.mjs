@@ -10,8 +10,8 @@ import { symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { cleanup, guard, onCleanup, tempDir } from "./lib/lifecycle.mjs";
 import { load } from "./lib/load.mjs";
-import { mintToken } from "./lib/token.mjs";
 import { ROOT, bundle, startWorkerd } from "./lib/workerd.mjs";
+import { signToken } from "../scripts/sign-token.mjs";
 import { BODY, freshSecrets } from "./lib/fixtures.mjs";
 
 const args = process.argv.slice(2);
@@ -51,7 +51,7 @@ async function main() {
   symlinkSync(join(ROOT, "node_modules"), join(tree, "node_modules"));
 
   const secrets = freshSecrets("cmp");
-  const headers = { authorization: `Bearer ${mintToken(secrets.API_TOKEN_SECRET)}` };
+  const headers = { authorization: `Bearer ${signToken(secrets.API_TOKEN_SECRET, { accounts: ["*"], zones: ["*"], ttl: 3600 })}` };
   const sides = [
     { label: `A (${base})`, server: await serve("a", join(tree, "wrangler.toml"), work, secrets) },
     { label: "B (working tree)", server: await serve("b", join(ROOT, "wrangler.toml"), work, secrets) },

@@ -22,8 +22,8 @@ import { freePort } from "./lib/net.mjs";
 import { perfAvailable, perfRecord, perfReport } from "./lib/perf.mjs";
 import { bundleSlices, runSlices } from "./lib/slices.mjs";
 import { straceAvailable, syscallsPer } from "./lib/syscalls.mjs";
-import { mintToken } from "./lib/token.mjs";
 import { ROOT, bundle, startWorkerd } from "./lib/workerd.mjs";
+import { signToken } from "../scripts/sign-token.mjs";
 import { BODY, freshSecrets } from "./lib/fixtures.mjs";
 
 const argv = process.argv.slice(2);
@@ -37,7 +37,7 @@ async function main() {
   const machine = describeMachine();
   const work = tempDir("csr-profile-");
   const secrets = freshSecrets("prof");
-  const token = mintToken(secrets.API_TOKEN_SECRET, { ttlSeconds: 3600 });
+  const token = signToken(secrets.API_TOKEN_SECRET, { accounts: ["*"], zones: ["*"], ttl: 3600 });
   log(`minted an HS256 API token; perf ${USE_PERF ? "available" : "not available: V8 inspector fallback"}`);
   const text = Object.entries(secrets).map(([name, value]) => ({ name, text: value }));
   log("bundling the Worker and the slice Worker");

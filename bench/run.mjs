@@ -20,8 +20,8 @@ import { machine as describeMachine } from "./lib/machine.mjs";
 import { ensureCfssl, startCfssl, startWranglerDev } from "./lib/peers.mjs";
 import { listChart, markdown, readmeWithResults } from "./lib/report.mjs";
 import { inspectDatabases, perCsrBreakdown } from "./lib/sqlite-files.mjs";
-import { mintToken } from "./lib/token.mjs";
 import { ROOT, bundle, startWorkerd } from "./lib/workerd.mjs";
+import { signToken } from "../scripts/sign-token.mjs";
 import { BODY, freshSecrets } from "./lib/fixtures.mjs";
 
 const argv = process.argv.slice(2);
@@ -76,7 +76,7 @@ async function main() {
 
   // Fresh secrets for this run only; never printed.
   const secrets = freshSecrets("bench");
-  const token = mintToken(secrets.API_TOKEN_SECRET, { ttlSeconds: 3 * 3600 });
+  const token = signToken(secrets.API_TOKEN_SECRET, { accounts: ["*"], zones: ["*"], ttl: 3 * 3600 });
   log("minted an HS256 API token for this run");
   const auth = { authorization: `Bearer ${token}` };
   const admin = { authorization: `Bearer ${secrets.ADMIN_SECRET}` };

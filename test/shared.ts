@@ -13,18 +13,9 @@ export interface Reply<T = unknown> {
   body: Envelope<T>;
 }
 
-/** A create body that passes every check; override fields per test. */
-export function csrBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    common_name: "app.customer-one.com",
-    country: "US",
-    state: "California",
-    locality: "San Francisco",
-    organization: "Customer One, Inc.",
-    sans: ["app.customer-one.com", "www.customer-one.com"],
-    ...overrides,
-  };
-}
+import { csrBody } from "./bodies";
+
+export { csrBody };
 
 /** A unique scope id per test, so tests never share a Durable Object. */
 export function scopeId(prefix = "t"): string {

@@ -2,10 +2,11 @@
 // must reject a CSR with one flipped signature bit, and enough P-256 CSRs go
 // through both to cover r or s with the top bit set (DER pads 0x00) and with
 // a leading zero byte (DER drops it).
-import Cloudflare from "cloudflare";
+import type Cloudflare from "cloudflare";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type EcInteger, derToPem, ecdsaSignature, flipSignatureBit, mapLimit, opensslCheck, pemToDer, pythonCheck } from "./checkers";
 import { mintToken, scopeId } from "./credentials";
+import { sdkClient } from "./sdk-client";
 import { type TestServer, startServer } from "./server";
 import { expectCsrsVerified } from "./verify";
 
@@ -20,14 +21,7 @@ let client: Cloudflare;
 
 beforeAll(async () => {
   server = await startServer({ root: inject("e2eRoot"), name: "csr-verify" });
-  client = new Cloudflare({
-    baseURL: server.baseURL,
-    apiToken: mintToken(server.secrets.API_TOKEN_SECRET, { zones: [ZONE] }),
-    apiKey: null,
-    apiEmail: null,
-    userServiceKey: null,
-    maxRetries: 0,
-  });
+  client = sdkClient(server.baseURL, { apiToken: mintToken(server.secrets.API_TOKEN_SECRET, { zones: [ZONE] }) });
 });
 
 afterAll(async () => {

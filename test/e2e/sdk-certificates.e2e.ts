@@ -9,6 +9,7 @@ import Cloudflare, { APIError, ConflictError } from "cloudflare";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { OPENSSL } from "./checkers";
 import { mintToken, scopeId } from "./credentials";
+import { sdkClient } from "./sdk-client";
 import { type TestServer, startServer } from "./server";
 import { expectCsrsVerified } from "./verify";
 
@@ -33,15 +34,8 @@ function issue(csrPem: string, name: string): string {
 describe("cloudflare SDK: customCertificates with custom_csr_id", () => {
   beforeAll(async () => {
     server = await startServer({ root: inject("e2eRoot"), name: "sdk-certificates" });
-    client = new Cloudflare({
-      baseURL: server.baseURL,
-      apiToken: mintToken(server.secrets.API_TOKEN_SECRET, { zones: [ZONE] }),
-      apiKey: null,
-      apiEmail: null,
-      userServiceKey: null,
-      // The SDK retries 409 by default; the conflict is the answer here.
-      maxRetries: 0,
-    });
+    // No retries (sdkClient): the SDK would retry the 409, and the conflict is the answer here.
+    client = sdkClient(server.baseURL, { apiToken: mintToken(server.secrets.API_TOKEN_SECRET, { zones: [ZONE] }) });
     workdir = join(server.dir, "pki");
     mkdirSync(workdir, { recursive: true });
     execFileSync(OPENSSL, [

@@ -5,6 +5,7 @@
 import Cloudflare, { AuthenticationError, BadRequestError, NotFoundError, PermissionDeniedError } from "cloudflare";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type LegacyCredential, legacyKey, mintToken, scopeId } from "./credentials";
+import { sdkClient } from "./sdk-client";
 import { type TestServer, startServer } from "./server";
 import { expectCsrsVerified } from "./verify";
 
@@ -18,12 +19,12 @@ let legacy: LegacyCredential;
 
 /** An SDK client with a bearer token; environment credentials are explicitly off. */
 function tokenClient(token: string): Cloudflare {
-  return new Cloudflare({ baseURL: server.baseURL, apiToken: token, apiKey: null, apiEmail: null, userServiceKey: null, maxRetries: 0 });
+  return sdkClient(server.baseURL, { apiToken: token });
 }
 
 /** An SDK client with the legacy X-Auth-Email / X-Auth-Key pair. */
 function legacyClient(email: string, key: string): Cloudflare {
-  return new Cloudflare({ baseURL: server.baseURL, apiEmail: email, apiKey: key, apiToken: null, userServiceKey: null, maxRetries: 0 });
+  return sdkClient(server.baseURL, { apiEmail: email, apiKey: key });
 }
 
 function writer(): Cloudflare {
