@@ -1,5 +1,5 @@
-import { type Result, fail, ok } from "../http/errors";
-import type { Scope } from "../tenant/scope";
+import { type Result, fail, ok } from "../core/result";
+import type { Scope } from "../core/scope";
 import { CLOCK_SKEW_SECONDS, type TokenClaims, verifyJwt } from "./jwt";
 import { verifyLegacyKey } from "./legacy";
 import { type Grant, type Permission, allows, fullGrants, grantsFromPolicies } from "./policies";

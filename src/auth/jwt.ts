@@ -1,4 +1,4 @@
-import { type Result, fail, ok } from "../http/errors";
+import { type Result, fail, ok } from "../core/result";
 import { base64UrlDecode, decodeJsonSegment } from "./base64url";
 import { issuerKeys } from "./jwks";
 

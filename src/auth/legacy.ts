@@ -1,4 +1,4 @@
-import { type Result, fail, ok } from "../http/errors";
+import { type Result, fail, ok } from "../core/result";
 import { constantTimeEqual } from "./base64url";
 
 /** A registered global API key: only the SHA-256 of the key is stored. */

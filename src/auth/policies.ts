@@ -1,5 +1,5 @@
-import type { Scope } from "../tenant/scope";
-import { scopeName } from "../tenant/scope";
+import type { Scope } from "../core/scope";
+import { scopeName } from "../core/scope";
 
 export type Permission = "read" | "write";
 

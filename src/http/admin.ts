@@ -1,4 +1,4 @@
-import { type Scope, isScopeId } from "../tenant/scope";
+import { type Scope, isScopeId } from "../core/scope";
 import { readJson } from "./body";
 import { tenant, unwrap, uuidParam } from "./csr-routes";
 import { ApiError } from "./errors";

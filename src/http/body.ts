@@ -1,4 +1,4 @@
-import { type Result, fail, ok } from "./errors";
+import { type Result, fail, ok } from "../core/result";
 
 /** The largest request body accepted: 150 SANs of 255 characters fit with room to spare. */
 export const MAX_BODY_BYTES = 64 * 1024;

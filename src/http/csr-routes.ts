@@ -1,9 +1,10 @@
 import { parseCsrInput } from "../pki/csr-input";
-import type { Scope } from "../tenant/scope";
-import { scopeName } from "../tenant/scope";
+import type { Scope } from "../core/scope";
+import { scopeName } from "../core/scope";
 import type { TenantStore } from "../tenant/tenant-store";
 import { readJson } from "./body";
-import { ApiError, type ErrorReason, MESSAGES, type Result } from "./errors";
+import type { ErrorReason, Result } from "../core/result";
+import { ApiError, MESSAGES } from "./errors";
 import { pageOf, success, successJson } from "./envelope";
 import { parseListQuery } from "./list-query";
 import { API_PREFIXES, type ApiRequest, type ApiRouter, tenantContext } from "./request";

@@ -1,5 +1,10 @@
+import type { ErrorReason, Failure } from "../core/result";
+
+export type { ErrorReason, Failure };
+
 /**
- * Every error this API can return, by reason. Codes and messages of the
+ * Every error this API can return, by reason: the one place a reason becomes
+ * a status, a code and a message. Codes and messages of the
  * Custom CSR table are Cloudflare's, verbatim; codes the seeds do not give are
  * ours, listed in the README, and never reused for another meaning.
  */
@@ -160,29 +165,7 @@ export const ERRORS = {
     code: 1501,
     message: "Key encryption is not available on this deployment. The operator must configure KEY_ENCRYPTION_KEYS.",
   },
-} as const satisfies Record<string, { status: number; code: number; message: string }>;
-
-export type ErrorReason = keyof typeof ERRORS;
-
-/**
- * A refusal as it crosses RPC and module boundaries: a reason from the
- * catalog plus optional detail (a JSON pointer into the body, or text that
- * replaces the catalog message's `:reason`/limit placeholders).
- */
-export interface Failure {
-  readonly reason: ErrorReason;
-  readonly pointer?: string;
-  readonly detail?: string;
-}
-
-export type Result<T> = { readonly ok: true; readonly value: T } | ({ readonly ok: false } & Failure);
-
-export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
-export const fail = (reason: ErrorReason, extra: Omit<Failure, "reason"> = {}): { ok: false } & Failure => ({
-  ok: false,
-  reason,
-  ...extra,
-});
+} as const satisfies Record<ErrorReason, { status: number; code: number; message: string }>;
 
 /** Thrown inside the Worker for a refusal; caught and rendered by the router. */
 export class ApiError extends Error {

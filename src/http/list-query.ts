@@ -1,6 +1,6 @@
 import type { ListQuery } from "../tenant/records";
-import type { Scope } from "../tenant/scope";
-import { type Result, fail, ok } from "./errors";
+import type { Scope } from "../core/scope";
+import { type Result, fail, ok } from "../core/result";
 
 const ORDERS = ["name", "account_tag", "created_at"] as const;
 const DIRECTIONS = ["asc", "desc"] as const;

@@ -1,6 +1,6 @@
 import type { IRequest, RouterType } from "itty-router";
 import { type Principal, authorize } from "../auth/authenticate";
-import type { Scope } from "../tenant/scope";
+import type { Scope } from "../core/scope";
 import { ApiError } from "./errors";
 
 /** A request as the handlers see it, after the `before` stages. */

@@ -1,6 +1,6 @@
 import { Router } from "itty-router";
 import { authenticate } from "../auth/authenticate";
-import { type Scope, isScopeId } from "../tenant/scope";
+import { type Scope, isScopeId } from "../core/scope";
 import { adminRoutes } from "./admin";
 import { certificateRoutes } from "./certificate-routes";
 import { csrRoutes } from "./csr-routes";

@@ -1,7 +1,7 @@
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificationRequest } from "@peculiar/asn1-csr";
 import { Certificate, type Name, SubjectAlternativeName } from "@peculiar/asn1-x509";
-import { type Result, fail, ok } from "../http/errors";
+import { type Result, fail, ok } from "../core/result";
 import { derToP1363 } from "./ec-signature";
 import { fromPemBlocks, toPem } from "./pem";
 

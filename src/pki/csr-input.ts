@@ -1,4 +1,4 @@
-import { type ErrorReason, type Result, fail, ok } from "../http/errors";
+import { type ErrorReason, type Result, fail, ok } from "../core/result";
 import { isCountryCode } from "./countries";
 import { MAX_SANS, checkSan } from "./san";
 

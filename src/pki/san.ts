@@ -1,5 +1,5 @@
 import { getDomain } from "tldts";
-import type { Failure } from "../http/errors";
+import type { Failure } from "../core/result";
 
 // Cloudflare's published schema: 1–150 SANs, each under 256 characters.
 export const MAX_SANS = 150;

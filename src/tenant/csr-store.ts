@@ -1,0 +1,126 @@
+import { type Result, fail, ok } from "../core/result";
+import type { Scope } from "../core/scope";
+import { buildCsr } from "../pki/csr-builder";
+import type { CsrInput } from "../pki/csr-input";
+import { generateKeyPair } from "../pki/keys";
+import type { Counters } from "./counters";
+import type { Entitlements } from "./entitlements";
+import type { KeyVault } from "./key-vault";
+import { readPage } from "./paging";
+import {
+  CSR_COLUMNS,
+  CSR_COLUMN_NAMES,
+  type CsrRecord,
+  type CsrRow,
+  type JsonText,
+  type ListQuery,
+  type Page,
+  jsonArray,
+  recordJson,
+  toRecord,
+} from "./records";
+import type { TenantStorage } from "./storage";
+
+const CSR_ORDERS: readonly string[] = ["name", "account_tag", "created_at"];
+
+/**
+ * The scope's custom CSRs: key generation, the PKCS#10 request, and the row.
+ * The only writer of `csrs`; the keys themselves belong to the KeyVault.
+ */
+export class CsrStore {
+  constructor(
+    private readonly storage: TenantStorage,
+    private readonly vault: KeyVault,
+    private readonly counters: Counters,
+    private readonly entitlements: Entitlements,
+  ) {}
+
+  /** Generates a key and CSR for a validated request, within the scope's entitlement. */
+  async create(scope: Scope, name: string, input: Result<CsrInput>): Promise<Result<CsrRecord>> {
+    const entitlement = this.entitlements.current();
+    // Entitlement before the body, as Cloudflare orders its checks.
+    if (!entitlement.granted) return fail("not_entitled");
+    if (!input.ok) return input;
+    if (this.counters.get("csrs") >= entitlement.quota) return fail("no_quota");
+
+    const keyring = await this.vault.keyring();
+    if (!keyring.ok) return keyring;
+    const request = input.value;
+    const keys = await generateKeyPair(request.key_type);
+    const csr = await buildCsr(request, keys);
+    const id = crypto.randomUUID();
+    const wrapped = await this.vault.wrap(keys.privateKey, keyring.value, name, id);
+
+    // The quota is checked again inside the transaction: creates that were
+    // generating keys concurrently cannot overshoot it.
+    return this.storage.transaction((): Result<CsrRecord> => {
+      if (this.counters.get("csrs") >= this.entitlements.current().quota) return fail("no_quota");
+      const row: CsrRow = {
+        id,
+        created_at: new Date().toISOString(),
+        key_type: request.key_type,
+        // The account's CSRs carry its tag; a zone's have none (no zone -> account mapping here).
+        account_tag: scope.kind === "accounts" ? scope.id : null,
+        common_name: request.common_name,
+        country: request.country,
+        csr,
+        description: request.description,
+        locality: request.locality,
+        name: request.name,
+        organization: request.organization,
+        organizational_unit: request.organizational_unit,
+        sans: JSON.stringify(request.sans),
+        state: request.state,
+      };
+      const { seq } = this.storage.sql.one<{ seq: number }>(
+        `INSERT INTO csrs (${CSR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+        ...CSR_COLUMN_NAMES.map((column) => row[column]),
+      )!;
+      this.vault.store(seq, wrapped);
+      this.counters.bump("csrs", 1);
+      return ok(toRecord(row));
+    });
+  }
+
+  /** One CSR by id, as the API's JSON. */
+  get(id: string): Result<JsonText> {
+    const row = this.storage.sql.raw(`SELECT ${CSR_COLUMNS} FROM csrs WHERE id = ?`, id)[0];
+    return row ? ok(recordJson(row)) : fail("csr_not_found");
+  }
+
+  /** The CSR's PEM, for checks against it (certificate uploads); null when there is no such CSR. */
+  pem(id: string): string | null {
+    return this.storage.sql.one<{ csr: string }>(`SELECT csr FROM csrs WHERE id = ?`, id)?.csr ?? null;
+  }
+
+  /** One page of CSRs in the requested order, as the API's JSON array. */
+  list(query: ListQuery): Result<Page<JsonText>> {
+    // The order is spliced into SQL: only the indexed columns may pass.
+    if (!CSR_ORDERS.includes(query.order)) return fail("invalid_query", { detail: "order is not supported" });
+    const total = this.counters.get("csrs");
+    const rows = readPage((statement, ...params) => this.storage.sql.raw(statement, ...params), {
+      table: "csrs",
+      columns: CSR_COLUMNS,
+      // Every row of an object has the same account_tag: its order is the tie-break's.
+      order: query.order === "account_tag" ? "seq" : query.order,
+      direction: query.direction,
+      page: query.page,
+      perPage: query.per_page,
+      total,
+    });
+    return ok({ items: jsonArray(rows.map(recordJson)), count: rows.length, total });
+  }
+
+  /** Deletes a CSR and its wrapped key together, unless `inUse` says a certificate still names it (1420). */
+  remove(id: string, inUse: (csrId: string) => boolean): Result<{ id: string }> {
+    return this.storage.transaction((): Result<{ id: string }> => {
+      const row = this.storage.sql.one<{ seq: number }>(`SELECT seq FROM csrs WHERE id = ?`, id);
+      if (!row) return fail("csr_not_found");
+      if (inUse(id)) return fail("csr_in_use");
+      this.vault.remove(row.seq);
+      this.storage.sql.run(`DELETE FROM csrs WHERE seq = ?`, row.seq);
+      this.counters.bump("csrs", -1);
+      return ok({ id });
+    });
+  }
+}

@@ -1,0 +1,169 @@
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { CertificationRequest } from "@peculiar/asn1-csr";
+import { type Result, fail, ok } from "../core/result";
+import type { KeyType } from "../pki/csr-input";
+import {
+  type Keyring,
+  KeyringError,
+  type WrappedKey,
+  loadKeyring,
+  unwrapPrivateKey,
+  wrapContext,
+  wrapPrivateKey,
+} from "../pki/key-wrap";
+import { KEY_ALGORITHMS } from "../pki/keys";
+import { fromPemBlocks } from "../pki/pem";
+import type { Sql } from "./sql";
+
+export interface RewrapReport {
+  kek_id: string;
+  rewrapped: number;
+  /** CSR ids whose wrap did not unwrap: left untouched, for the operator to look at. */
+  failed: string[];
+  /** Keys still under another KEK, failed ones included. */
+  remaining: number;
+  /** Pass as `after` to continue past this batch; null when the scan is done. */
+  next_after: string | null;
+}
+
+export interface KeyCheck {
+  id: string;
+  kek_id: string;
+  ok: boolean;
+}
+
+/**
+ * The scope's private keys, only ever as AES-GCM wraps under the deployment's
+ * key-encryption keys. The only writer of `wrapped_keys`; each key is keyed
+ * by its CSR's seq and bound (additional data) to the scope and CSR id.
+ */
+export class KeyVault {
+  #keyring: Promise<Keyring> | null = null;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly kekSecret: () => string | undefined,
+  ) {}
+
+  /** The key-encryption keys, loaded once; 1501 when the secret is missing or malformed. */
+  async keyring(): Promise<Result<Keyring>> {
+    this.#keyring ??= loadKeyring(this.kekSecret());
+    try {
+      return ok(await this.#keyring);
+    } catch (error) {
+      this.#keyring = null;
+      if (error instanceof KeyringError) {
+        console.error(JSON.stringify({ level: "error", event: "keyring_error", message: error.message }));
+        return fail("key_encryption_unavailable");
+      }
+      throw error;
+    }
+  }
+
+  /** Wraps a fresh private key for the CSR `csrId` of scope `scopeName`. */
+  wrap(privateKey: CryptoKey, keyring: Keyring, scopeName: string, csrId: string): Promise<WrappedKey> {
+    return wrapPrivateKey(privateKey, keyring, wrapContext(scopeName, csrId));
+  }
+
+  /** Stores a wrap beside its CSR's row (call inside the CSR's insert transaction). */
+  store(seq: number, wrapped: WrappedKey): void {
+    this.sql.run(
+      `INSERT INTO wrapped_keys (seq, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`,
+      seq,
+      wrapped.kekId,
+      wrapped.iv,
+      wrapped.wrapped,
+    );
+  }
+
+  /** Destroys a CSR's key (call inside the CSR's delete transaction). */
+  remove(seq: number): void {
+    this.sql.run(`DELETE FROM wrapped_keys WHERE seq = ?`, seq);
+  }
+
+  /**
+   * Self-check: the stored wrap unwraps under its KEK and context, and the
+   * key signs a fresh challenge that the CSR's own public key verifies.
+   */
+  async verify(scopeName: string, csrId: string): Promise<Result<KeyCheck>> {
+    const row = this.sql.one<{ key_type: string; csr: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
+      `SELECT c.key_type, c.csr, k.kek_id, k.iv, k.wrapped FROM csrs c JOIN wrapped_keys k ON k.seq = c.seq WHERE c.id = ?`,
+      csrId,
+    );
+    if (!row) return fail("csr_not_found");
+    const keyring = await this.keyring();
+    if (!keyring.ok) return keyring;
+    const keyType = row.key_type as KeyType;
+    const algorithm = KEY_ALGORITHMS[keyType];
+    let matches = false;
+    try {
+      const key = await unwrapPrivateKey(
+        { kekId: row.kek_id, iv: row.iv, wrapped: row.wrapped },
+        keyType,
+        keyring.value,
+        wrapContext(scopeName, csrId),
+      );
+      const der = fromPemBlocks("CERTIFICATE REQUEST", row.csr)![0]!;
+      const spki = AsnConvert.serialize(AsnConvert.parse(der, CertificationRequest).certificationRequestInfo.subjectPKInfo);
+      const publicKey = await crypto.subtle.importKey("spki", spki, algorithm.import, false, ["verify"]);
+      const challenge = crypto.getRandomValues(new Uint8Array(32));
+      const signature = await crypto.subtle.sign(algorithm.sign, key, challenge);
+      matches = await crypto.subtle.verify(algorithm.sign, publicKey, signature, challenge);
+    } catch (error) {
+      if (error instanceof KeyringError) return fail("key_encryption_unavailable");
+      matches = false;
+    }
+    return ok({ id: csrId, kek_id: row.kek_id, ok: matches });
+  }
+
+  /**
+   * Re-wraps up to `limit` keys that are not under the current KEK, in
+   * csr_id order after `after`. Each key is written in its own statement,
+   * guarded by its old KEK id, so an interrupted run loses nothing and
+   * resumes with the cursor; a wrap that fails to unwrap is never touched.
+   */
+  async rewrap(scopeName: string, limit: number, after: string): Promise<Result<RewrapReport>> {
+    const keyring = await this.keyring();
+    if (!keyring.ok) return keyring;
+    const current = keyring.value.currentId;
+    const rows = this.sql.all<{ csr_id: string; seq: number; key_type: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
+      `SELECT c.id AS csr_id, c.seq, c.key_type, k.kek_id, k.iv, k.wrapped FROM csrs c JOIN wrapped_keys k ON k.seq = c.seq
+       WHERE k.kek_id != ? AND c.id > ? ORDER BY c.id LIMIT ?`,
+      current,
+      after,
+      limit,
+    );
+    let rewrapped = 0;
+    const failed: string[] = [];
+    for (const row of rows) {
+      const context = wrapContext(scopeName, row.csr_id);
+      let fresh: WrappedKey;
+      try {
+        const key = await unwrapPrivateKey(
+          { kekId: row.kek_id, iv: row.iv, wrapped: row.wrapped },
+          row.key_type as KeyType,
+          keyring.value,
+          context,
+          { extractable: true },
+        );
+        fresh = await wrapPrivateKey(key, keyring.value, context);
+      } catch {
+        failed.push(row.csr_id);
+        continue;
+      }
+      // rowsWritten also counts index entries: any write means this key moved.
+      const written = this.sql.run(
+        `UPDATE wrapped_keys SET kek_id = ?, iv = ?, wrapped = ? WHERE seq = ? AND kek_id = ?`,
+        fresh.kekId,
+        fresh.iv,
+        fresh.wrapped,
+        row.seq,
+        row.kek_id,
+      );
+      if (written > 0) rewrapped++;
+    }
+    const remaining = this.sql.one<{ n: number }>(`SELECT count(*) AS n FROM wrapped_keys WHERE kek_id != ?`, current)?.n ?? 0;
+    const nextAfter = rows.length === limit ? rows[rows.length - 1]!.csr_id : null;
+    return ok({ kek_id: current, rewrapped, failed, remaining, next_after: nextAfter });
+  }
+}
