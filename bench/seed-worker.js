@@ -23,10 +23,10 @@ export default {
     const count = Number(url.searchParams.get("count"));
     const keyType = url.searchParams.get("key_type") ?? "p256v1";
     const stub = env.TENANTS.get(env.TENANTS.idFromName(`${kind}:${id}`));
-    const scope = { kind, id };
+    const call = { scope: { kind, id }, actor: { type: "admin", id: "bench-seed" } };
     const input = { ok: true, value: { ...INPUT, key_type: keyType, name: `n${count}` } };
     const results = await Promise.all(
-      Array.from({ length: count }, () => stub.createCsr(scope, input)),
+      Array.from({ length: count }, () => stub.createCsr(call, input)),
     );
     const failed = results.filter((r) => !r.ok).length;
     return Response.json({ created: count - failed, failed });

@@ -2,7 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { OID } from "../src/pki/csr-builder";
 import { parseCsr, verifyCsrSignature } from "./csr-parse";
-import { call, csrBody, expectError, scope, scopeId, tenantStub } from "./shared";
+import { adminCall, call, csrBody, expectError, scope, scopeId, tenantStub } from "./shared";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -150,7 +150,7 @@ describe("tenancy and key custody", () => {
     const stubB = tenantStub(b.kind, b.id);
 
     for (const [stub, s, id] of [[stubA, a, first], [stubA, a, second], [stubB, b, inB]] as const) {
-      const check = await runInDurableObject(stub, (store) => store.verifyCsrKey({ kind: s.kind, id: s.id }, id));
+      const check = await runInDurableObject(stub, (store) => store.verifyCsrKey(adminCall(s.kind, s.id), id));
       expect(check).toMatchObject({ ok: true, value: { id, ok: true } });
     }
 
@@ -176,7 +176,7 @@ describe("tenancy and key custody", () => {
       state.storage.sql.exec("UPDATE wrapped_keys SET iv = ?, wrapped = ? WHERE seq = (SELECT seq FROM csrs WHERE id = ?)", one.iv, one.wrapped, second);
     });
     for (const id of [first, second]) {
-      const check = await runInDurableObject(stubA, (store) => store.verifyCsrKey({ kind: a.kind, id: a.id }, id));
+      const check = await runInDurableObject(stubA, (store) => store.verifyCsrKey(adminCall(a.kind, a.id), id));
       expect(check).toMatchObject({ ok: true, value: { id, ok: false } });
     }
 
@@ -187,7 +187,7 @@ describe("tenancy and key custody", () => {
     await runInDurableObject(stubA, (_, state) => {
       state.storage.sql.exec("UPDATE wrapped_keys SET iv = ?, wrapped = ? WHERE seq = (SELECT seq FROM csrs WHERE id = ?)", wrapB.iv, wrapB.wrapped, first);
     });
-    const moved = await runInDurableObject(stubA, (store) => store.verifyCsrKey({ kind: a.kind, id: a.id }, first));
+    const moved = await runInDurableObject(stubA, (store) => store.verifyCsrKey(adminCall(a.kind, a.id), first));
     expect(moved).toMatchObject({ ok: true, value: { ok: false } });
   });
 });

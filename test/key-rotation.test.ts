@@ -3,7 +3,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { parseCsrInput } from "../src/pki/csr-input";
 import { TenantStore } from "../src/tenant/tenant-store";
-import { adminHeaders, call, csrBody, scope, tenantStub } from "./shared";
+import { adminCall, adminHeaders, call, csrBody, scope, tenantStub } from "./shared";
 
 const OLD = env.KEY_ENCRYPTION_KEYS; // "test1:…", what the Worker runs with in tests
 const NEW_KEY = `k2:${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
@@ -21,7 +21,7 @@ describe("key-encryption-key rotation", () => {
   it("reads old wraps, wraps new records with the current key, and rewraps in resumable batches", async () => {
     const s = await scope();
     for (let i = 0; i < 3; i++) expect((await s.create(csrBody({ key_type: i ? "p256v1" : "rsa2048" }))).status).toBe(201);
-    const where = { kind: s.kind, id: s.id };
+    const where = adminCall(s.kind, s.id);
 
     await runInDurableObject(tenantStub(s.kind, s.id), async (_, state) => {
       const rotated = withKeys(state, `${NEW_KEY},${OLD}`);
@@ -52,7 +52,7 @@ describe("key-encryption-key rotation", () => {
   it("a wrong key under a known id never overwrites a wrap", async () => {
     const s = await scope();
     for (let i = 0; i < 2; i++) await s.create(csrBody({ key_type: "p256v1" }));
-    const where = { kind: s.kind, id: s.id };
+    const where = adminCall(s.kind, s.id);
     await runInDurableObject(tenantStub(s.kind, s.id), async (_, state) => {
       const before = dump(state);
       const wrong = withKeys(state, `${NEW_KEY},${WRONG_OLD}`);
@@ -67,7 +67,7 @@ describe("key-encryption-key rotation", () => {
 
   it("a missing key-encryption key is 503 with 1501 and writes nothing", async () => {
     const s = await scope();
-    const where = { kind: s.kind, id: s.id };
+    const where = adminCall(s.kind, s.id);
     await runInDurableObject(tenantStub(s.kind, s.id), async (_, state) => {
       for (const keys of ["", "nocolon", "k:bm90MzJieXRlcw==", `a:${"A".repeat(44)},a:${"A".repeat(44)}`]) {
         const result = await withKeys(state, keys).createCsr(where, parseCsrInput(csrBody({ key_type: "p256v1" })));

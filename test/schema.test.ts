@@ -5,7 +5,7 @@ import { SCHEMA_VERSION, migrate } from "../src/tenant/schema";
 import { Sql } from "../src/tenant/sql";
 import { TenantStore } from "../src/tenant/tenant-store";
 import type { CsrRecord } from "./envelope";
-import { csrBody, scope, tenantStub } from "./shared";
+import { adminCall, csrBody, scope, tenantStub } from "./shared";
 
 const V2_CSR_COLUMNS =
   "seq, id, created_at, key_type, account_tag, common_name, country, state, locality, organization, organizational_unit, name, description, sans, csr";
@@ -23,7 +23,7 @@ const objects = (state: DurableObjectState) =>
 describe("schema migrations", () => {
   it("re-keys a version-2 store's wrapped keys by seq, keeping every CSR and key", async () => {
     const s = await scope("accounts");
-    const where = { kind: s.kind, id: s.id };
+    const where = adminCall(s.kind, s.id);
     const made: CsrRecord[] = [];
     for (const key_type of ["p256v1", "rsa2048", "p256v1"]) made.push((await s.create(csrBody({ key_type }))).body.result);
     const before = await Promise.all(made.map(async (csr) => (await s.get(csr.id)).body.result));

@@ -2,6 +2,7 @@
 // handler, valid request bodies, and typed envelopes.
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import type { TenantCall } from "../src/core/call";
 import type { CsrRecord, Envelope } from "./envelope";
 import { authHeaders, mintToken } from "./tokens";
 
@@ -79,3 +80,8 @@ export function tenantStub(kind: Kind, id: string) {
 }
 
 export const adminHeaders = { authorization: `Bearer ${env.ADMIN_SECRET}` };
+
+/** A tenant RPC call as the operator makes it, for tests that call the object directly. */
+export function adminCall(kind: Kind, id: string): TenantCall {
+  return { scope: { kind, id }, actor: { type: "admin", id: "admin" } };
+}

@@ -64,6 +64,8 @@ const sameBytes = (a: ArrayBuffer | Uint8Array, b: ArrayBuffer | Uint8Array) => 
 const BODY = { ...SUBJECT_AND_SANS, key_type: "p256v1" };
 const BODY_TEXT = JSON.stringify(BODY);
 const SCOPE = { kind: "zones" as const, id: "slices" };
+// The call every direct RPC of the slices makes, as the operator.
+const CALL = { scope: SCOPE, actor: { type: "admin" as const, id: "bench" } };
 
 function input(keyType: "p256v1" | "rsa2048") {
   const parsed = parseCsrInput({ ...BODY, key_type: keyType });
@@ -392,7 +394,7 @@ export default {
     const probe = env.PROBE.get(env.PROBE.idFromName(probeName));
     if (url.pathname.startsWith("/lean/")) return leanGet(request, env);
     if (url.pathname === "/lean-setup") {
-      const made = await env.TENANTS.get(env.TENANTS.idFromName(`${SCOPE.kind}:${SCOPE.id}`)).createCsr(SCOPE, parseCsrInput(BODY));
+      const made = await env.TENANTS.get(env.TENANTS.idFromName(`${SCOPE.kind}:${SCOPE.id}`)).createCsr(CALL, parseCsrInput(BODY));
       return Response.json({ path: `/lean/${SCOPE.kind}/${SCOPE.id}/custom_csrs/${made.value.id}` });
     }
     if (url.pathname === "/do") return Response.json(await probe.run(step, n));
@@ -433,12 +435,12 @@ export default {
           await (await handle(new Request("http://127.0.0.1/nope"), env as any, ctx)).arrayBuffer();
         }),
       "handle(): get": async () => {
-        const made = await store.createCsr(SCOPE, parseCsrInput(BODY));
+        const made = await store.createCsr(CALL, parseCsrInput(BODY));
         return loop(n, () => serve(() => new Request(`${api}/${made.value.id}`, { headers })));
       },
       "handle(): list 50": async () => {
-        const have = (await store.getStats(SCOPE)).value.csrs;
-        for (let i = have; i < 60; i++) await store.createCsr(SCOPE, parseCsrInput(BODY));
+        const have = (await store.getStats(CALL)).value.csrs;
+        for (let i = have; i < 60; i++) await store.createCsr(CALL, parseCsrInput(BODY));
         return loop(n, () => serve(() => new Request(`${api}?per_page=50`, { headers })));
       },
       "handle(): create p256v1": () =>
@@ -477,16 +479,16 @@ export default {
       "rpc create-like write, lean schema (experiment)": () => createLike(env.LEAN.get(env.LEAN.idFromName("write-lean"))),
       "rpc read one row": () => loop(n, () => probe.readOne()),
       "rpc TenantStore.getCsr": async () => {
-        const made = await store.createCsr(SCOPE, parseCsrInput(BODY));
-        return loop(n, () => store.getCsr(SCOPE, made.value.id));
+        const made = await store.createCsr(CALL, parseCsrInput(BODY));
+        return loop(n, () => store.getCsr(CALL, made.value.id));
       },
       "rpc TenantStore.listCsrs (50)": async () => {
-        const have = (await store.getStats(SCOPE)).value.csrs;
-        for (let i = have; i < 60; i++) await store.createCsr(SCOPE, parseCsrInput(BODY));
-        return loop(n, () => store.listCsrs(SCOPE, { page: 1, per_page: 50, order: "created_at", direction: "asc" }));
+        const have = (await store.getStats(CALL)).value.csrs;
+        for (let i = have; i < 60; i++) await store.createCsr(CALL, parseCsrInput(BODY));
+        return loop(n, () => store.listCsrs(CALL, { page: 1, per_page: 50, order: "created_at", direction: "asc" }));
       },
-      "rpc TenantStore.createCsr p256v1": () => loop(n, () => store.createCsr(SCOPE, parseCsrInput(BODY))),
-      "rpc TenantStore.createCsr rsa2048": () => loop(n, () => store.createCsr(SCOPE, parseCsrInput({ ...BODY, key_type: "rsa2048" }))),
+      "rpc TenantStore.createCsr p256v1": () => loop(n, () => store.createCsr(CALL, parseCsrInput(BODY))),
+      "rpc TenantStore.createCsr rsa2048": () => loop(n, () => store.createCsr(CALL, parseCsrInput({ ...BODY, key_type: "rsa2048" }))),
     };
     const fn = steps[step];
     if (!fn) return Response.json({ error: `unknown step ${step}` }, { status: 404 });

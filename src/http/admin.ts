@@ -1,9 +1,12 @@
-import { type Scope, isScopeId } from "../core/scope";
+import type { Actor, TenantCall } from "../core/call";
+import { isScopeId } from "../core/scope";
 import { readJson } from "./body";
 import { tenant, unwrap, uuidParam } from "./csr-routes";
 import { ApiError } from "./errors";
 import { success } from "./envelope";
-import type { ApiRequest, ApiRouter } from "./request";
+import { type ApiRequest, type ApiRouter, connectingIp } from "./request";
+
+const ADMIN: Actor = { type: "admin", id: "admin" };
 
 const ADMIN_BASE = "/admin/v1/:kind/:scopeId";
 
@@ -16,7 +19,7 @@ async function digest(text: string): Promise<Uint8Array> {
  * reach them). Comparing digests keeps the comparison constant-time and
  * independent of the secret's length.
  */
-async function requireAdmin(request: ApiRequest, env: Env): Promise<Scope> {
+async function requireAdmin(request: ApiRequest, env: Env): Promise<TenantCall> {
   const header = request.headers.get("authorization");
   if (!header) throw new ApiError("no_authorization");
   const presented = header.startsWith("Bearer ") ? header.slice(7) : "";
@@ -30,17 +33,18 @@ async function requireAdmin(request: ApiRequest, env: Env): Promise<Scope> {
   const id = request.params.scopeId ?? "";
   if (kind !== "accounts" && kind !== "zones") throw new ApiError("no_route");
   if (!isScopeId(id)) throw new ApiError("invalid_scope_id");
-  return { kind, id };
+  const ip = connectingIp(request);
+  return { scope: { kind, id }, actor: ip === undefined ? ADMIN : { ...ADMIN, ip } };
 }
 
 async function getEntitlement(request: ApiRequest, env: Env): Promise<Response> {
-  const scope = await requireAdmin(request, env);
-  return success(unwrap(await tenant(env, scope).getEntitlement(scope)));
+  const call = await requireAdmin(request, env);
+  return success(unwrap(await tenant(env, call.scope).getEntitlement(call)));
 }
 
 /** Body: {"granted": boolean, "quota": integer ≥ 0}; both required. */
 async function putEntitlement(request: ApiRequest, env: Env): Promise<Response> {
-  const scope = await requireAdmin(request, env);
+  const call = await requireAdmin(request, env);
   const body = unwrap(await readJson(request));
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("invalid_json");
   const { granted, quota } = body as Record<string, unknown>;
@@ -48,20 +52,20 @@ async function putEntitlement(request: ApiRequest, env: Env): Promise<Response> 
   if (typeof quota !== "number" || !Number.isSafeInteger(quota) || quota < 0) {
     throw new ApiError("invalid_field_type", { pointer: "/quota" });
   }
-  return success(unwrap(await tenant(env, scope).setEntitlement(scope, { granted, quota })));
+  return success(unwrap(await tenant(env, call.scope).setEntitlement(call, { granted, quota })));
 }
 
 /** Proves a stored key still unwraps and matches its CSR's public key. */
 async function verifyKey(request: ApiRequest, env: Env): Promise<Response> {
-  const scope = await requireAdmin(request, env);
+  const call = await requireAdmin(request, env);
   const id = uuidParam(request, "csrId", "invalid_csr_id");
-  return success(unwrap(await tenant(env, scope).verifyCsrKey(scope, id)));
+  return success(unwrap(await tenant(env, call.scope).verifyCsrKey(call, id)));
 }
 
 /** Counts and database size of a scope. */
 async function stats(request: ApiRequest, env: Env): Promise<Response> {
-  const scope = await requireAdmin(request, env);
-  return success(unwrap(await tenant(env, scope).getStats(scope)));
+  const call = await requireAdmin(request, env);
+  return success(unwrap(await tenant(env, call.scope).getStats(call)));
 }
 
 /**
@@ -69,14 +73,14 @@ async function stats(request: ApiRequest, env: Env): Promise<Response> {
  * (`?limit=` 1–500, default 100; `?after=` the previous call's next_after).
  */
 async function rewrap(request: ApiRequest, env: Env): Promise<Response> {
-  const scope = await requireAdmin(request, env);
+  const call = await requireAdmin(request, env);
   const params = new URL(request.url).searchParams;
   const limit = Number(params.get("limit") ?? "100");
   if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
     throw new ApiError("invalid_query", { detail: "limit must be an integer from 1 to 500" });
   }
   const after = params.get("after") ?? "";
-  return success(unwrap(await tenant(env, scope).rewrapKeys(scope, limit, after)));
+  return success(unwrap(await tenant(env, call.scope).rewrapKeys(call, limit, after)));
 }
 
 /** Registers the operator's routes; returns their path patterns. */

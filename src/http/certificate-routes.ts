@@ -35,26 +35,26 @@ function parseUpload(body: unknown): CertificateUpload {
 }
 
 async function upload(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope } = tenantContext(request, "write");
+  const { scope, call } = tenantContext(request, "write");
   const input = parseUpload(unwrap(await readJson(request)));
-  return success(unwrap(await tenant(env, scope).uploadCertificate(scope, input)));
+  return success(unwrap(await tenant(env, scope).uploadCertificate(call, input)));
 }
 
 async function list(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope } = tenantContext(request, "read");
+  const { scope, call } = tenantContext(request, "read");
   const query = unwrap(parseListQuery(new URL(request.url).searchParams, scope));
-  const page = unwrap(await tenant(env, scope).listCertificates(scope, query));
+  const page = unwrap(await tenant(env, scope).listCertificates(call, query));
   return pageOf(page, query);
 }
 
 async function get(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope } = tenantContext(request, "read");
-  return success(unwrap(await tenant(env, scope).getCertificate(scope, certificateId(request))));
+  const { scope, call } = tenantContext(request, "read");
+  return success(unwrap(await tenant(env, scope).getCertificate(call, certificateId(request))));
 }
 
 async function remove(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope } = tenantContext(request, "write");
-  return success(unwrap(await tenant(env, scope).deleteCertificate(scope, certificateId(request))));
+  const { scope, call } = tenantContext(request, "write");
+  return success(unwrap(await tenant(env, scope).deleteCertificate(call, certificateId(request))));
 }
 
 /** Registers the zone-scoped custom certificate endpoints; returns their path patterns. */

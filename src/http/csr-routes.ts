@@ -39,12 +39,12 @@ export function uuidParam(request: ApiRequest, name: string, reason: ErrorReason
 const csrId = (request: ApiRequest) => uuidParam(request, "csrId", "invalid_csr_id");
 
 async function createCsr(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope } = tenantContext(request, "write");
+  const { scope, call } = tenantContext(request, "write");
   const body = await readJson(request);
   // A body that fails to parse or validate is still sent, as a refusal, so
   // the object can answer entitlement (1403/1404) before body errors.
   const input = body.ok ? parseCsrInput(body.value) : body;
-  const record = unwrap(await tenant(env, scope).createCsr(scope, input));
+  const record = unwrap(await tenant(env, scope).createCsr(call, input));
   const messages = record.sans.some((san) => san.toLowerCase() === record.common_name.toLowerCase())
     ? []
     : [MESSAGES.common_name_not_in_sans];
@@ -52,20 +52,20 @@ async function createCsr(request: ApiRequest, env: Env): Promise<Response> {
 }
 
 async function listCsrs(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope } = tenantContext(request, "read");
+  const { scope, call } = tenantContext(request, "read");
   const query = unwrap(parseListQuery(new URL(request.url).searchParams, scope));
-  const page = unwrap(await tenant(env, scope).listCsrs(scope, query));
+  const page = unwrap(await tenant(env, scope).listCsrs(call, query));
   return pageOf(page, query);
 }
 
 async function getCsr(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope } = tenantContext(request, "read");
-  return successJson(unwrap(await tenant(env, scope).getCsr(scope, csrId(request))));
+  const { scope, call } = tenantContext(request, "read");
+  return successJson(unwrap(await tenant(env, scope).getCsr(call, csrId(request))));
 }
 
 async function deleteCsr(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope } = tenantContext(request, "write");
-  return success(unwrap(await tenant(env, scope).deleteCsr(scope, csrId(request))));
+  const { scope, call } = tenantContext(request, "write");
+  return success(unwrap(await tenant(env, scope).deleteCsr(call, csrId(request))));
 }
 
 /** Registers the four Custom CSR endpoints under both API prefixes; returns their path patterns. */

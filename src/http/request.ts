@@ -1,5 +1,6 @@
 import type { IRequest, RouterType } from "itty-router";
 import { type Principal, authorize } from "../auth/authenticate";
+import type { Actor, TenantCall } from "../core/call";
 import type { Scope } from "../core/scope";
 import { ApiError } from "./errors";
 
@@ -17,11 +18,29 @@ export const API_PREFIXES = ["/client/v4", "/api/v4"] as const;
 
 export type ApiRouter = RouterType<ApiRequest, RouterArgs>;
 
-/** The scope and principal a tenant handler runs with, after checking its permission. */
-export function tenantContext(request: ApiRequest, permission: "read" | "write"): { scope: Scope; principal: Principal } {
+// An IPv4 or IPv6 address as Cloudflare's edge writes CF-Connecting-IP; anything else is not recorded.
+const IP_ADDRESS = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f:.]{2,45})$/;
+
+/** The caller's address from `CF-Connecting-IP`, when it is one. */
+export function connectingIp(request: Request): string | undefined {
+  const value = request.headers.get("cf-connecting-ip")?.trim();
+  return value && IP_ADDRESS.test(value) ? value : undefined;
+}
+
+/** The actor the audit trail records for an authenticated caller. */
+export function actorOf(principal: Principal, request: Request): Actor {
+  const ip = connectingIp(request);
+  const actor: Actor = principal.kind === "legacy"
+    ? { type: "user", id: principal.subject, email: principal.subject }
+    : { type: "user", id: principal.subject };
+  return ip === undefined ? actor : { ...actor, ip };
+}
+
+/** The call a tenant handler makes, after checking the caller's permission on the scope. */
+export function tenantContext(request: ApiRequest, permission: "read" | "write"): { scope: Scope; principal: Principal; call: TenantCall } {
   const { scope, principal } = request;
   if (!scope || !principal) throw new Error("tenant route reached without scope or principal");
   const allowed = authorize(principal, scope, permission);
   if (!allowed.ok) throw new ApiError(allowed.reason);
-  return { scope, principal };
+  return { scope, principal, call: { scope, actor: actorOf(principal, request) } };
 }

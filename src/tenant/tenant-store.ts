@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Result } from "../core/result";
 import { ok } from "../core/result";
-import type { Scope } from "../core/scope";
+import type { TenantCall } from "../core/call";
 import type { CsrInput } from "../pki/csr-input";
 import type { CertificateRecord, CertificateUpload } from "./certificate-records";
 import { CertificateStore } from "./certificate-store";
@@ -46,64 +46,64 @@ export class TenantStore extends DurableObject<Env> {
   }
 
   /** Generates a key and CSR for a validated request, within the scope's entitlement. */
-  createCsr(scope: Scope, input: Result<CsrInput>): Promise<Result<CsrRecord>> {
-    return this.#csrs.create(scope, this.#binding.check(scope), input);
+  createCsr(call: TenantCall, input: Result<CsrInput>): Promise<Result<CsrRecord>> {
+    return this.#csrs.create(call.scope, this.#binding.check(call.scope), input);
   }
 
   /** One CSR by id, as the API's JSON. */
-  getCsr(scope: Scope, id: string): Result<JsonText> {
-    this.#binding.check(scope);
+  getCsr(call: TenantCall, id: string): Result<JsonText> {
+    this.#binding.check(call.scope);
     return this.#csrs.get(id);
   }
 
   /** One page of CSRs in the requested order, as the API's JSON array. */
-  listCsrs(scope: Scope, query: ListQuery): Result<Page<JsonText>> {
-    this.#binding.check(scope);
+  listCsrs(call: TenantCall, query: ListQuery): Result<Page<JsonText>> {
+    this.#binding.check(call.scope);
     return this.#csrs.list(query);
   }
 
   /** Deletes a CSR and its wrapped key together; 1420 while a certificate names it. */
-  deleteCsr(scope: Scope, id: string): Result<{ id: string }> {
-    this.#binding.check(scope);
+  deleteCsr(call: TenantCall, id: string): Result<{ id: string }> {
+    this.#binding.check(call.scope);
     return this.#csrs.remove(id, (csrId) => this.#certificates.referencing(csrId));
   }
 
   /** Installs a CA-signed certificate for one of this zone's CSRs. */
-  uploadCertificate(scope: Scope, upload: CertificateUpload): Promise<Result<CertificateRecord>> {
-    this.#binding.check(scope);
-    return this.#certificates.upload(scope, upload);
+  uploadCertificate(call: TenantCall, upload: CertificateUpload): Promise<Result<CertificateRecord>> {
+    this.#binding.check(call.scope);
+    return this.#certificates.upload(call.scope, upload);
   }
 
-  getCertificate(scope: Scope, id: string): Result<CertificateRecord> {
-    this.#binding.check(scope);
-    return this.#certificates.get(scope, id);
+  getCertificate(call: TenantCall, id: string): Result<CertificateRecord> {
+    this.#binding.check(call.scope);
+    return this.#certificates.get(call.scope, id);
   }
 
   /** One page of certificates in upload order. */
-  listCertificates(scope: Scope, query: Pick<ListQuery, "page" | "per_page" | "direction">): Result<Page<JsonText>> {
-    this.#binding.check(scope);
-    return this.#certificates.list(scope, query);
+  listCertificates(call: TenantCall, query: Pick<ListQuery, "page" | "per_page" | "direction">): Result<Page<JsonText>> {
+    this.#binding.check(call.scope);
+    return this.#certificates.list(call.scope, query);
   }
 
   /** Deletes a certificate; its CSR becomes deletable again. */
-  deleteCertificate(scope: Scope, id: string): Result<{ id: string }> {
-    this.#binding.check(scope);
+  deleteCertificate(call: TenantCall, id: string): Result<{ id: string }> {
+    this.#binding.check(call.scope);
     return this.#certificates.remove(id);
   }
 
   /** Admin self-check of one stored key. */
-  verifyCsrKey(scope: Scope, id: string): Promise<Result<KeyCheck>> {
-    return this.#vault.verify(this.#binding.check(scope), id);
+  verifyCsrKey(call: TenantCall, id: string): Promise<Result<KeyCheck>> {
+    return this.#vault.verify(this.#binding.check(call.scope), id);
   }
 
   /** Admin: re-wraps a batch of keys under the current KEK. */
-  rewrapKeys(scope: Scope, limit: number, after: string): Promise<Result<RewrapReport>> {
-    return this.#vault.rewrap(this.#binding.check(scope), limit, after);
+  rewrapKeys(call: TenantCall, limit: number, after: string): Promise<Result<RewrapReport>> {
+    return this.#vault.rewrap(this.#binding.check(call.scope), limit, after);
   }
 
   /** What this scope holds, and the size of its database (for operators and the benchmark). */
-  getStats(scope: Scope): Result<{ csrs: number; certificates: number; database_bytes: number }> {
-    this.#binding.check(scope);
+  getStats(call: TenantCall): Result<{ csrs: number; certificates: number; database_bytes: number }> {
+    this.#binding.check(call.scope);
     return ok({
       csrs: this.#counters.get("csrs"),
       certificates: this.#counters.get("certificates"),
@@ -112,15 +112,15 @@ export class TenantStore extends DurableObject<Env> {
   }
 
   /** The entitlement in force for this scope. */
-  getEntitlement(scope: Scope): Result<Entitlement & { used: number }> {
-    this.#binding.check(scope);
+  getEntitlement(call: TenantCall): Result<Entitlement & { used: number }> {
+    this.#binding.check(call.scope);
     return ok({ ...this.#entitlements.current(), used: this.#counters.get("csrs") });
   }
 
   /** Sets this scope's entitlement (admin only; the Worker checks the admin secret). */
-  setEntitlement(scope: Scope, entitlement: Entitlement): Result<Entitlement & { used: number }> {
-    this.#binding.check(scope);
+  setEntitlement(call: TenantCall, entitlement: Entitlement): Result<Entitlement & { used: number }> {
+    this.#binding.check(call.scope);
     this.#entitlements.set(entitlement);
-    return this.getEntitlement(scope);
+    return this.getEntitlement(call);
   }
 }
