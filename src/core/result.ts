@@ -58,7 +58,10 @@ export type ErrorReason =
   | "certificate_not_found"
   // The deployment.
   | "internal"
-  | "key_encryption_unavailable";
+  | "key_encryption_unavailable"
+  // Readiness (GET /readyz).
+  | "storage_unavailable"
+  | "readiness_timeout";
 
 /**
  * A refusal as it crosses RPC and module boundaries: a reason plus optional

@@ -85,6 +85,15 @@ export function errorInfo(failure: Failure, requestId?: string): ResponseInfo {
  * is ever included.
  */
 export function failure(f: Failure, requestId?: string): Response {
+  return failures([f], requestId);
+}
+
+/**
+ * Several refusals in one reply (a readiness check that fails more than one
+ * way), in the order given; the status is the first one's.
+ */
+export function failures(list: readonly [Failure, ...Failure[]], requestId?: string): Response {
   const headers: Record<string, string> = requestId === undefined ? {} : { "x-request-id": requestId };
-  return json({ success: false, errors: [errorInfo(f, requestId)], messages: [], result: null }, ERRORS[f.reason].status, headers);
+  const errors = list.map((f) => errorInfo(f, requestId));
+  return json({ success: false, errors, messages: [], result: null }, ERRORS[list[0].reason].status, headers);
 }

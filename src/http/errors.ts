@@ -165,6 +165,13 @@ export const ERRORS = {
     code: 1501,
     message: "Key encryption is not available on this deployment. The operator must configure KEY_ENCRYPTION_KEYS.",
   },
+  // Ours (1502–1509): the deployment's readiness (GET /readyz).
+  storage_unavailable: {
+    status: 503,
+    code: 1502,
+    message: "Durable Object storage is not writable on this deployment. The operator must check the data directory.",
+  },
+  readiness_timeout: { status: 503, code: 1503, message: "The readiness check did not complete in time." },
 } as const satisfies Record<ErrorReason, { status: number; code: number; message: string }>;
 
 /** Thrown inside the Worker for a refusal; caught and rendered by the router. */

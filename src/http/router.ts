@@ -1,11 +1,13 @@
 import { Router } from "itty-router";
 import { authenticate } from "../auth/authenticate";
+import { logs } from "../core/log";
 import { type Scope, isScopeId } from "../core/scope";
 import { adminRoutes } from "./admin";
 import { certificateRoutes } from "./certificate-routes";
 import { csrRoutes } from "./csr-routes";
 import { ApiError } from "./errors";
 import { failure } from "./envelope";
+import { healthRoutes } from "./health";
 import type { ApiRequest, ApiRouter, RouterArgs } from "./request";
 
 // Resources served per scope kind; anything else under a scope is 404.
@@ -62,28 +64,31 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
     return failure({ reason: "internal" }, request.requestId);
   },
   finally: [
-    (response: Response | undefined, request: ApiRequest) => {
+    (response: Response | undefined, request: ApiRequest, env: Env) => {
       const final = response ?? failure({ reason: "internal" }, request.requestId);
       final.headers.set("x-request-id", request.requestId);
-      console.log(
-        JSON.stringify({
-          level: "info",
-          request_id: request.requestId,
-          method: request.method,
-          route: request.route ?? null,
-          scope: request.scope ? `${request.scope.kind}:${request.scope.id}` : null,
-          principal: request.principal ? `${request.principal.kind}:${request.principal.subject}` : null,
-          status: final.status,
-          duration_ms: Date.now() - request.started,
-        }),
-      );
+      // One line per request at info (stdout); LOG_LEVEL warn or error silences them.
+      if (logs(env.LOG_LEVEL, "info")) {
+        console.log(
+          JSON.stringify({
+            level: "info",
+            request_id: request.requestId,
+            method: request.method,
+            route: request.route ?? null,
+            scope: request.scope ? `${request.scope.kind}:${request.scope.id}` : null,
+            principal: request.principal ? `${request.principal.kind}:${request.principal.subject}` : null,
+            status: final.status,
+            duration_ms: Date.now() - request.started,
+          }),
+        );
+      }
       return final;
     },
   ],
 });
 
 const known: RegExp[] = [];
-for (const register of [csrRoutes, certificateRoutes, adminRoutes]) {
+for (const register of [csrRoutes, certificateRoutes, adminRoutes, healthRoutes]) {
   for (const route of register(router)) known.push(route);
 }
 

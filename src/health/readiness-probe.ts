@@ -1,0 +1,32 @@
+import { DurableObject } from "cloudflare:workers";
+import { type Failure, type Result, ok } from "../core/result";
+import { Sql } from "../tenant/sql";
+import { checkKeys, checkStorage } from "./checks";
+
+/** What the readiness check found: the failures of the checks that did not pass (none when ready). */
+export interface ReadinessReport {
+  readonly failures: readonly Failure[];
+}
+
+/** The one probe object's name (`idFromName`): a single small database, never a tenant's. */
+export const PROBE_NAME = "readiness";
+
+/**
+ * The readiness probe (GET /readyz): a Durable Object of its own, with one
+ * one-row table, so that checking that storage is writable never creates
+ * tenant objects or rows. It runs in the same runtime, on the same storage
+ * and with the same secrets as the tenant objects, so what it finds holds
+ * for them.
+ */
+export class ReadinessProbe extends DurableObject<Env> {
+  readonly #sql = new Sql(this.ctx.storage.sql);
+
+  /** Runs every check; a failing check is reported, never thrown. */
+  async check(): Promise<Result<ReadinessReport>> {
+    const failures = await Promise.all([
+      checkStorage(this.#sql, () => this.ctx.storage.sync()),
+      checkKeys(this.env.KEY_ENCRYPTION_KEYS),
+    ]);
+    return ok({ failures: failures.filter((f): f is Failure => f !== null) });
+  }
+}
