@@ -39,7 +39,7 @@ export interface TestServer {
   readonly dir: string;
   /** The data directory (`--data-dir`, or `--persist-to` for `npm run dev`). */
   readonly dataDir: string;
-  /** How the last run ended: exit code and signal of `npm` (null while it runs). */
+  /** How the last run ended: exit code and signal of the launcher (npm, or node; null while it runs). */
   readonly exit: { code: number | null; signal: NodeJS.Signals | null } | null;
   /**
    * Stops the process group (SIGTERM or SIGINT for a graceful stop, SIGKILL
@@ -76,6 +76,12 @@ export interface StartOptions {
   secretsInEnv?: boolean;
   /** Wait for GET /readyz to answer 200 (default true). */
   waitReady?: boolean;
+  /**
+   * `npm` (default: `npm start`, as a user types it) or `node` (`node
+   * scripts/start.mjs`, as the systemd unit runs it: npm dies of a signal it
+   * receives, so only this way is the launcher's own exit code seen).
+   */
+  launcher?: "npm" | "node";
 }
 
 /** A free TCP port on 127.0.0.1, as chosen by the kernel. */
@@ -200,7 +206,13 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
       flags.push("--env-file", envFile);
     }
     // detached: its own process group, so stop() reaches npm, node and workerd alike.
-    const proc = spawn("npm", [command === "start" ? "start" : "run", ...(command === "dev" ? ["dev"] : []), "--", ...flags], {
+    // --silent: npm's own "> node scripts/start.mjs" header and warnings stay
+    // out of the server's stdout and stderr, which the tests read.
+    const [file, args] =
+      options.launcher === "node" && command === "start"
+        ? [join(app, "node_modules", ".bin", "node"), [join(app, "scripts", "start.mjs"), ...flags]]
+        : ["npm", [...(command === "start" ? ["start"] : ["run", "dev"]), "--silent", "--", ...flags]];
+    const proc = spawn(file, args, {
       cwd: app,
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
