@@ -6,7 +6,7 @@
 // sees only committed transactions). A file copy of a live database and its
 // -wal could tear a transaction in half; this cannot.
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 /** What the archive says it is (the `archive` table's `format` row). */
@@ -125,6 +125,8 @@ export async function writeArchive({ dataDir, paths, out, meta = {} }) {
   } finally {
     archive.close();
   }
+  // Wrapped keys are still key material: owner-only, like the data directory.
+  chmodSync(archivePath, 0o600);
   renameSync(archivePath, out);
   rmSync(work, { recursive: true, force: true });
   return files;
