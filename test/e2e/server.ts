@@ -199,7 +199,7 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
             "--show-interactive-dev-session=false", "--live-reload=false", ...(options.args ?? []),
           ];
     const env = options.secretsInEnv === false ? {} : { ...secrets };
-    if (command === "dev") {
+    if (command === "dev" && options.secretsInEnv !== false) {
       // wrangler dev reads secrets from .dev.vars or an env file, not the environment.
       const envFile = join(dir, "dev.env");
       writeFileSync(envFile, `${Object.entries(secrets).map(([k, v]) => `${k}='${v}'`).join("\n")}\n`, { mode: 0o600 });
