@@ -72,6 +72,8 @@ export interface StartOptions {
   dataDir?: string | null;
   /** More flags after `--`. */
   args?: string[];
+  /** A fixed port instead of a free one (kept across restarts). */
+  port?: number;
   /** Whether to put the secrets in the environment (default true); false leaves them to .dev.vars. */
   secretsInEnv?: boolean;
   /** Wait for GET /readyz to answer 200 (default true). */
@@ -186,7 +188,7 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
   let port = 0;
 
   const launch = async (): Promise<void> => {
-    port = await freePort();
+    port = options.port ?? (await freePort());
     const out = createWriteStream(stdoutPath, { flags: "a" });
     const err = createWriteStream(stderrPath, { flags: "a" });
     const location = dataDir === null ? [] : [command === "start" ? "--data-dir" : "--persist-to", dataDir];
