@@ -5,8 +5,8 @@
 // binary with a generated capnp config, no dev proxy in front. Beside it, in
 // the same run: a trivial Worker on the same runtime (the floor), the
 // runtime's own key generation rate, cfssl's newkey endpoint (the same job
-// without storage or auth), and `npm start` (wrangler dev) for what local
-// users see. Writes bench/out/{results.json,results.md,list-latency.svg},
+// without storage or auth), `npm start` (what an operator runs: its rows,
+// and its cold start) and `npm run dev` (wrangler dev). Writes bench/out/{results.json,results.md,list-latency.svg},
 // and bench/RESULTS.md + bench/list-latency.svg + the README's Performance tables unless --quick.
 //
 // Bounded: every load has a fixed duration or request count, the whole run
@@ -17,10 +17,11 @@ import { join } from "node:path";
 import { cleanup, guard, onCleanup, tempDir } from "./lib/lifecycle.mjs";
 import { combine, load } from "./lib/load.mjs";
 import { machine as describeMachine } from "./lib/machine.mjs";
-import { ensureCfssl, startCfssl, startWranglerDev } from "./lib/peers.mjs";
+import { ensureCfssl, startCfssl, startNpmStart, startWranglerDev } from "./lib/peers.mjs";
+import { currentBuild } from "../scripts/build.mjs";
 import { listChart, markdown, readmeWithResults } from "./lib/report.mjs";
 import { inspectDatabases, perCsrBreakdown } from "./lib/sqlite-files.mjs";
-import { ROOT, bundle, startWorkerd } from "./lib/workerd.mjs";
+import { ROOT, apiWorker, bundle, startWorkerd } from "./lib/workerd.mjs";
 import { signToken } from "../scripts/sign-token.mjs";
 import { BODY, freshSecrets } from "./lib/fixtures.mjs";
 
@@ -44,6 +45,7 @@ const OUT = join(ROOT, "bench/out");
 const log = (...args) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...args);
 
 const rows = [];
+const startup = [];
 const seeding = [];
 const notes = [];
 
@@ -82,12 +84,11 @@ async function main() {
   const admin = { authorization: `Bearer ${secrets.ADMIN_SECRET}` };
 
   log("bundling the Worker (wrangler deploy --dry-run)");
-  const apiModule = bundle(join(work, "build"));
-  const textBindings = Object.entries(secrets).map(([name, text]) => ({ name, text }));
+  const apiModule = await bundle(join(work, "build"));
   const w = await startWorkerd({
     dir: join(work, "workerd"),
     workers: [
-      { name: "api", module: apiModule, bindings: [...textBindings, { name: "TENANTS", durableObject: "TenantStore" }], durableObjects: ["TenantStore"] },
+      await apiWorker({ module: apiModule, secrets }),
       { name: "floor", module: join(ROOT, "bench/floor-worker.js"), bindings: [{ name: "FLOOR", durableObject: "FloorObject" }], durableObjects: ["FloorObject"] },
       { name: "seed", module: join(ROOT, "bench/seed-worker.js"), bindings: [{ name: "TENANTS", durableObject: "TenantStore", service: "api" }] },
     ],
@@ -107,8 +108,8 @@ async function main() {
   };
   const stats = async (kind, id) => (await json(`http://127.0.0.1:${w.ports.api}/admin/v1/${kind}/${id}/stats`, { headers: admin })).result;
   const create = (kind, id, keyType) => ({ url: `${api}/${kind}/${id}/custom_csrs`, method: "POST", headers: auth, body: { ...BODY, key_type: keyType } });
-  const createOne = async (kind, id, keyType = "p256v1") =>
-    (await json(`${api}/${kind}/${id}/custom_csrs`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ ...BODY, key_type: keyType }) })).result;
+  const createOne = async (kind, id, keyType = "p256v1", apiBase = api) =>
+    (await json(`${apiBase}/${kind}/${id}/custom_csrs`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ ...BODY, key_type: keyType }) })).result;
 
   // Tops a scope up to `target` CSRs. Over HTTP (creates at 16 connections)
   // while that keeps the seeding within its time budget; then through the
@@ -175,10 +176,60 @@ async function main() {
   const keygenCv = sd / mean;
   const keygenRsa = record("runtime keygen RSA-2048 (generateKey only)", rsaLabel, combine(rsaRounds.keygen), keygenIdle);
   const createRsa = record("create rsa2048", rsaLabel, combine(rsaRounds.create), await load({ ...rsaCreateTarget, connections: 1, duration: D.idle }));
-  const createP256 = await measure("create p256v1", null, create("zones", "bench-p256", "p256v1"), { pid });
+  // The same Worker as an operator runs it: `npm start` (workerd behind the
+  // launcher, with its own process, data directory and config). First how
+  // long it takes from being started to answering a first request, cold.
+  const startDir = join(work, "npm-start");
+  const buildCached = currentBuild() !== null;
+  const first = await startNpmStart({ dataDir: startDir, secrets });
+  startup.push({ name: `first \`npm start\` of the run (${buildCached ? "build up to date" : "builds dist/workerd first"}), spawn to first answered GET /healthz`, runs: [first.coldMs] });
+  const startGetPath = `/client/v4/zones/bench-get/custom_csrs/${(await createOne("zones", "bench-get", "p256v1", `${first.url}/client/v4`)).id}`;
+  await first.stop();
+  const cold = { npm: [], node: [] };
+  for (let i = 0; i < (QUICK ? 2 : 6); i++) {
+    const via = i % 2 ? "node" : "npm";
+    const s = await startNpmStart({ dataDir: startDir, secrets, probe: startGetPath, headers: auth, via });
+    cold[via].push(s.coldMs);
+    await s.stop();
+  }
+  startup.push(
+    { name: "`npm start`, cold (a new process, build up to date): spawn to first answered GET of a CSR", runs: cold.npm },
+    { name: "`node scripts/start.mjs` (the systemd unit's command), the same", runs: cold.node },
+  );
+  log(`cold start to a first answered get: npm start ${cold.npm.map((x) => x.toFixed(0)).join(", ")} ms; node scripts/start.mjs ${cold.node.map((x) => x.toFixed(0)).join(", ")} ms`);
+
+  // Then create p256v1 and get, workerd direct and npm start in interleaved
+  // rounds (the order alternating), so that machine drift hits both alike:
+  // their ratio is a target.
+  const npmStart = await startNpmStart({ dataDir: startDir, secrets });
+  const startApi = `${npmStart.url}/client/v4`;
   const one = await createOne("zones", "bench-get");
   const getTarget = { url: `${api}/zones/bench-get/custom_csrs/${one.id}`, headers: auth };
-  const get = await measure("get one CSR", null, getTarget, { pid });
+  const sides = {
+    direct: { pid, create: create("zones", "bench-p256", "p256v1"), get: getTarget },
+    start: { pid: npmStart.pids, create: { ...create("zones", "bench-p256", "p256v1"), url: `${startApi}/zones/bench-p256/custom_csrs` }, get: { url: `${npmStart.url}${startGetPath}`, headers: auth } },
+  };
+  const paired = {};
+  const rounds = QUICK ? 2 : 3;
+  for (const kind of ["create", "get"]) {
+    const runs = { direct: [], start: [] };
+    for (let round = 0; round < rounds; round++) {
+      for (const side of round % 2 ? ["start", "direct"] : ["direct", "start"]) {
+        runs[side].push(await load({ ...sides[side][kind], connections: C, duration: D.load, pid: sides[side].pid }));
+      }
+    }
+    const label = `${C} conn, ${rounds} × ${D.load} s interleaved`;
+    const name = kind === "create" ? "create p256v1" : "get one CSR";
+    paired[kind] = {
+      direct: record(name, label, combine(runs.direct), await load({ ...sides.direct[kind], connections: 1, duration: D.idle })),
+      start: record(`npm start: ${name}`, label, combine(runs.start), await load({ ...sides.start[kind], connections: 1, duration: D.idle })),
+    };
+  }
+  await npmStart.stop();
+  const createP256 = paired.create.direct;
+  const get = paired.get.direct;
+  const startCreate = paired.create.start;
+  const startGet = paired.get.start;
 
   // 2. Lists: one scope grown to each size; first and last page of 50, order=created_at.
   const listPoints = [];
@@ -256,15 +307,16 @@ async function main() {
     }
   }
 
-  // 6. What a local user sees: the same Worker behind `npm start` (wrangler dev).
+  // 6. What a developer sees: the same Worker behind `npm run dev` (wrangler dev).
+  let devGet = null;
   if (WITH_DEV && !QUICK) {
     try {
       const dev = await startWranglerDev({ dir: join(work, "dev"), secrets, log });
       const devApi = `${dev.url}/client/v4`;
       const devCreate = { url: `${devApi}/zones/bench-dev/custom_csrs`, method: "POST", headers: auth, body: { ...BODY, key_type: "p256v1" } };
-      await measure("wrangler dev: create p256v1", null, devCreate, { pid: dev.pids });
+      await measure("npm run dev (wrangler dev): create p256v1", null, devCreate, { pid: dev.pids });
       const made = await (await fetch(devCreate.url, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(devCreate.body) })).json();
-      await measure("wrangler dev: get one CSR", null, { url: `${devCreate.url}/${made.result.id}`, headers: auth }, { pid: dev.pids });
+      devGet = await measure("npm run dev (wrangler dev): get one CSR", null, { url: `${devCreate.url}/${made.result.id}`, headers: auth }, { pid: dev.pids });
       await dev.stop();
     } catch (error) {
       notes.push(`wrangler dev rows are missing: ${error.message.split("\n")[0]}`);
@@ -297,6 +349,9 @@ async function main() {
     info("create p256v1 req/s / runtime P-256 keygen req/s", createP256.rps / keygenP256.rps),
     target("get req/s / floor req/s", get.rps / floor.rps, "≥ 0.5", (v) => v >= 0.5),
     info("get per core / floor per core", perCore(get) / perCore(floor)),
+    target("npm start: get req/s / workerd direct get req/s", startGet.rps / get.rps, "≥ 0.9", (v) => v >= 0.9),
+    target("npm start: create p256v1 req/s / workerd direct create p256v1 req/s", startCreate.rps / createP256.rps, "≥ 0.9", (v) => v >= 0.9),
+    info("npm run dev (wrangler dev): get req/s / workerd direct get req/s", devGet ? devGet.rps / get.rps : null),
     info("floor + DO RPC (noop), req/s / floor req/s", floorDo.rps / floor.rps),
     info("floor + DO RPC returning a record, req/s / floor req/s (the most a get can reach)", floorRecord.rps / floor.rps),
     info("get req/s / (floor + DO RPC returning a record) req/s", get.rps / floorRecord.rps),
@@ -308,22 +363,23 @@ async function main() {
     "server cores = CPU time (user + system, all threads) of the server process over the load's wall time; server CPU µs/req = that CPU time per request. workerd runs all JavaScript of a process on one thread; on this 2-core machine the load generator shares the CPUs.",
     "List ratios use idle latency (one connection), which is the cost of the query itself; under load p50 is mostly queueing. The loaded ratios are shown for reference.",
     `failed = non-2xx answers plus connection errors. ${rows.some((r) => r.errors > 0) ? `This run: ${rows.filter((r) => r.errors > 0).map((r) => `${r.name} ${r.errors}`).join(", ")} connection error(s), ${rows.reduce((n, r) => n + r.non2xx + (r.idle?.non2xx ?? 0), 0)} non-2xx in all. ` : ""}Under long RSA loads workerd occasionally resets a connection (ECONNRESET, 0–7 per run; the same on the code before schema v3); the creates that were answered were all 201.`,
-    `All Workers ran in one \`workerd serve\` process (${machine.workerd}) with a generated capnp config: the wrangler dry-run bundle, TENANTS → TenantStore with SQLite storage on local disk, secrets as text bindings; compatibility date from wrangler.toml.`,
+    `"workerd direct": all Workers ran in one \`workerd serve\` process (${machine.workerd}) with a generated capnp config: the wrangler dry-run bundle, bound as wrangler.toml says (scripts/workerd-config.mjs), SQLite storage on local disk, secrets as text bindings. "npm start": the same bundle and bindings in the server's own config (values from the environment), one Worker per workerd process, started by \`npm start\` (its launcher idle beside it, counted in its CPU); stdout, a JSON line per request, discarded in both.`,
+    "Start-up: from spawning the command to the first 200 of a GET of an existing CSR (through authentication and the tenant object opening its database), polled every 5 ms; the build in dist/workerd already up to date. The first start of the run is reported apart (it may build).",
     `The whole run took ${(seconds / 60).toFixed(1)} minutes.`,
   );
 
   const date = `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`;
   const command = `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
-  const md = markdown({ machine, command, date, rows, targets, storage, seeding, notes });
-  const mdBody = markdown({ rows, targets, storage, seeding, notes });
+  const md = markdown({ machine, command, date, rows, targets, startup, storage, seeding, notes });
+  const mdBody = markdown({ rows, targets, startup, storage, seeding, notes });
   const chart = listChart(listPoints);
   mkdirSync(OUT, { recursive: true });
-  writeFileSync(join(OUT, "results.json"), `${JSON.stringify({ date, command, machine, rows, targets, storage, seeding, listPoints, notes }, null, 2)}\n`);
+  writeFileSync(join(OUT, "results.json"), `${JSON.stringify({ date, command, machine, rows, targets, startup, storage, seeding, listPoints, notes }, null, 2)}\n`);
   writeFileSync(join(OUT, "results.md"), md);
   writeFileSync(join(OUT, "list-latency.svg"), chart);
   if (!QUICK) {
     const readme = join(ROOT, "README.md");
-    writeFileSync(readme, readmeWithResults(readFileSync(readme, "utf8"), { machine, command, date, rows, targets, storage }));
+    writeFileSync(readme, readmeWithResults(readFileSync(readme, "utf8"), { machine, command, date, rows, targets, startup, storage }));
     writeFileSync(join(ROOT, "bench/list-latency.svg"), chart);
     writeFileSync(
       join(ROOT, "bench/RESULTS.md"),
