@@ -2,7 +2,8 @@
 //   prints one HS256 API token for `Authorization: Bearer` (default ttl one day)
 // npm run --silent token -- --legacy --email EMAIL --account ID [--zone ID ...]
 //   registers a global API key for EMAIL in .dev.vars (its SHA-256 only) and prints the key
-// Both use (and, when missing, create) the secrets in .dev.vars, as `npm start` does.
+// Both use (and, when missing, create) the secrets in .dev.vars, as `npm start` does; an
+// API_TOKEN_SECRET in the environment wins over .dev.vars's, as it does for `npm start`.
 import { createHash, randomBytes } from "node:crypto";
 import { ensureDevVars, writeDevVars } from "./dev-vars.mjs";
 import { signToken } from "./sign-token.mjs";
@@ -55,7 +56,10 @@ function parseArgs(argv) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
-const vars = ensureDevVars();
+// A server whose secret comes from the environment gets its tokens signed
+// with that secret, and needs no .dev.vars for them.
+const envSecret = process.env.API_TOKEN_SECRET;
+const vars = envSecret && !opts.legacy ? { API_TOKEN_SECRET: envSecret } : ensureDevVars();
 if (opts.legacy) {
   // 32 random bytes as 64 hex characters: unguessable, so a plain SHA-256 is a safe hash to store.
   const key = randomBytes(32).toString("hex");
@@ -77,5 +81,5 @@ if (opts.legacy) {
   writeDevVars({ ...vars, GLOBAL_API_KEYS: JSON.stringify(keys) });
   process.stdout.write(`${key}\n`);
 } else {
-  process.stdout.write(`${signToken(vars.API_TOKEN_SECRET, opts)}\n`);
+  process.stdout.write(`${signToken(envSecret || vars.API_TOKEN_SECRET, opts)}\n`);
 }

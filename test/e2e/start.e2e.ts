@@ -206,6 +206,19 @@ describe("readiness and logging of a running server", () => {
     }
   });
 
+  it("npm run token signs with the API_TOKEN_SECRET of the environment, as npm start takes it", async () => {
+    const server = await startServer({ root, name: "token-env" });
+    try {
+      const zone = scopeId("tok");
+      const minted = await npmRun(snapshotApp(root), "token", ["--zone", zone, "--ttl", "60"], { API_TOKEN_SECRET: server.secrets.API_TOKEN_SECRET });
+      expect(minted.code, minted.stderr).toBe(0);
+      const reply = await call(server.origin, "GET", `/client/v4/zones/${zone}/custom_csrs`, { token: minted.stdout.trim() });
+      expect(reply.status, reply.text).toBe(200);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("a data directory is served by one npm start at a time", async () => {
     const server = await startServer({ root, name: "owner" });
     try {
