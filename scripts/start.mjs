@@ -6,7 +6,7 @@
 // straight to workerd, and so do its stdout and stderr.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, renameSync } from "node:fs";
-import { isIP } from "node:net";
+import { createServer, isIP } from "node:net";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { exampleRequest } from "./banner.mjs";
@@ -113,6 +113,23 @@ async function importLegacyState(dataDir) {
   log("info", "imported_state", { from: LEGACY_STATE_DIR, to: dataDir, databases: paths.length });
 }
 
+/**
+ * Whether the address can be listened on, asked before workerd is started:
+ * its own report of a port in use is a fatal exception with a stack of
+ * addresses. (The port is free again when this returns; a race with another
+ * program remains, and workerd's report covers it.)
+ */
+function checkAddress(host, port) {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once("error", (error) => {
+      const why = { EADDRINUSE: "is already in use", EACCES: "needs more privileges (ports below 1024: root or CAP_NET_BIND_SERVICE)", EADDRNOTAVAIL: "is not an address of this machine" };
+      resolve(`cannot listen on ${host}:${port}: it ${why[error.code] ?? `fails (${error.code})`}`);
+    });
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(null)));
+  });
+}
+
 async function main() {
   // 1. The build: the Worker as wrangler deploy bundles it, and workerd's config.
   const build = await ensureBuild({ onBuild: () => log("info", "building", { dir: join(ROOT, "dist", "workerd") }) }).catch((error) =>
@@ -136,6 +153,8 @@ async function main() {
       await importLegacyState(dataDir).catch((error) => fatal(`importing ${LEGACY_STATE_DIR} failed: ${error.message}`));
     }
   }
+  const unusable = await checkAddress(flags.host, flags.port);
+  if (unusable) fatal(unusable);
   mkdirSync(storageDir(dataDir), { recursive: true, mode: 0o700 });
   let release;
   try {
