@@ -362,7 +362,8 @@ describe("stopping", () => {
     const d = await drainServer("drain-sigint");
     try {
       const burst = d.burst(16);
-      await new Promise((r) => setTimeout(r, 250));
+      // Sent and in the server's hands well before 16 RSA keys can be made.
+      await new Promise((r) => setTimeout(r, 400));
       // A terminal sends Ctrl-C to the whole foreground group: node and
       // workerd (which ignores it, and drains on the SIGTERM node sends).
       const stopped = d.server.stop("SIGINT");
