@@ -45,7 +45,7 @@ try {
   mkdirSync(join(dataDir, "v3"), { recursive: true, mode: 0o700 });
   if (existsSync(storageDir(staging))) renameSync(storageDir(staging), storageDir(dataDir));
   else mkdirSync(storageDir(dataDir), { mode: 0o700 });
-  process.stdout.write(`restore: ${files.length} databases from the backup of ${meta.source ?? "?"} taken ${meta.created_at} -> ${dataDir}\n`);
+  process.stdout.write(`restore: ${files.length} databases from the backup of ${meta.source ?? "?"} started ${meta.started_at} -> ${dataDir}\n`);
 } catch (error) {
   process.stderr.write(`restore: failed, ${dataDir} is unchanged: ${error.message}\n`);
   process.exitCode = 1;

@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
 
 /** What the archive says it is (the `archive` table's `format` row). */
 export const ARCHIVE_FORMAT = "custom-csr-api backup 1";
@@ -33,9 +34,12 @@ export async function sqlite() {
  */
 export async function snapshotDatabase(source, target) {
   const { DatabaseSync, backup } = await sqlite();
-  // A busy timeout: the backup's read transaction may wait out a WAL
-  // checkpoint or recovery in workerd, never fail on it.
-  const db = new DatabaseSync(source, { timeout: 10_000 });
+  // mode=rw: never create the file (an object deleted meanwhile must not
+  // come back empty). A busy timeout: the backup's read transaction may
+  // wait out a WAL checkpoint or recovery in workerd, never fail on it.
+  const url = pathToFileURL(source);
+  url.search = "mode=rw";
+  const db = new DatabaseSync(url, { timeout: 10_000 });
   try {
     // rate -1: every page in one step, one read transaction (no restart when
     // the source changes, which a step-by-step backup of a busy database would do).
@@ -78,12 +82,14 @@ function sha256File(path) {
  */
 export async function writeArchive({ dataDir, paths, out, meta = {} }) {
   const { DatabaseSync } = await sqlite();
+  const startedAt = new Date().toISOString();
   const work = `${out}.tmp-${process.pid}`;
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { mode: 0o700 });
   const archivePath = join(work, "archive.sqlite");
   const archive = new DatabaseSync(archivePath);
   const files = [];
+  let done = false;
   try {
     archive.exec(`
       PRAGMA journal_mode = OFF;
@@ -119,11 +125,14 @@ export async function writeArchive({ dataDir, paths, out, meta = {} }) {
       rmSync(copy, { force: true });
     }
     const putMeta = archive.prepare(`INSERT INTO archive (key, value) VALUES (?, ?)`);
-    for (const [key, value] of Object.entries({ format: ARCHIVE_FORMAT, created_at: new Date().toISOString(), databases: String(files.length), ...meta })) {
+    for (const [key, value] of Object.entries({ format: ARCHIVE_FORMAT, started_at: startedAt, finished_at: new Date().toISOString(), databases: String(files.length), ...meta })) {
       putMeta.run(key, String(value));
     }
+    done = true;
   } finally {
     archive.close();
+    // A failed backup leaves nothing behind (its copies hold wrapped keys).
+    if (!done) rmSync(work, { recursive: true, force: true });
   }
   // Wrapped keys are still key material: owner-only, like the data directory.
   chmodSync(archivePath, 0o600);

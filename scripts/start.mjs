@@ -5,7 +5,7 @@
 // beside workerd only to pass signals on and bound the drain; requests go
 // straight to workerd, and so do its stdout and stderr.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { createServer, isIP } from "node:net";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -26,6 +26,7 @@ const USAGE = `usage: npm start -- [--port 8787] [--host 127.0.0.1] [--data-dir 
   --drain-timeout S    on SIGTERM/SIGINT, seconds in-flight requests get to finish (0-3600), default 10`;
 
 const LEVELS = ["debug", "info", "warn", "error"];
+const WORKERD_VERSION = JSON.parse(readFileSync(join(ROOT, "node_modules", "workerd", "package.json"), "utf8")).version;
 
 function usage(message) {
   process.stderr.write(`start: ${message}\n${USAGE}\n`);
@@ -175,12 +176,12 @@ async function main() {
     `--directory-path=${STORAGE_SERVICE}=${storageDir(dataDir)}`,
     "--control-fd=3",
   ];
-  // workerd drains on SIGTERM but dies on SIGINT. It shares our process
-  // group (so a kill of the group, or systemd's, reaches it too), where a
-  // terminal's Ctrl-C would reach it as SIGINT: it is started with SIGINT
-  // ignored (an ignored signal stays ignored across exec), and hears of a
-  // Ctrl-C from us, as SIGTERM.
-  const child = spawn("/bin/sh", ["-c", 'trap "" INT; exec "$0" "$@"', workerd, ...args], {
+  // workerd drains on SIGTERM but dies on SIGINT and SIGHUP. It shares our
+  // process group (so a kill of the group, or systemd's, reaches it too),
+  // where a terminal's Ctrl-C or hang-up would reach it as well: it is
+  // started with both ignored (an ignored signal stays ignored across exec,
+  // POSIX exec), and hears of them from us, as SIGTERM.
+  const child = spawn("/bin/sh", ["-c", 'trap "" INT HUP; exec "$0" "$@"', workerd, ...args], {
     env,
     stdio: ["ignore", "inherit", "inherit", "pipe"],
   });
@@ -216,7 +217,7 @@ async function main() {
       if (message.event !== "listen" || message.socket !== SOCKET) continue;
       const shown = ["0.0.0.0", "::"].includes(flags.host) ? "localhost" : address.replace(/:\d+$/, "");
       const origin = `http://${shown}:${message.port}`;
-      log("info", "listening", { url: origin, data_dir: dataDir, pid: child.pid, workerd: build.compatibilityDate });
+      log("info", "listening", { url: origin, data_dir: dataDir, pid: child.pid, workerd: WORKERD_VERSION, compatibility_date: build.compatibilityDate });
       // The example token only when the signing secret is the local .dev.vars
       // one: a production secret's tokens never go to a log.
       if (!fromEnv.includes("API_TOKEN_SECRET") && enabled("info")) process.stdout.write(exampleRequest(origin, secrets.API_TOKEN_SECRET));
