@@ -134,7 +134,11 @@ function checkAddress(host, port) {
 async function main() {
   // 1. The build: the Worker as wrangler deploy bundles it, and workerd's config.
   const build = await ensureBuild({ onBuild: () => log("info", "building", { dir: join(ROOT, "dist", "workerd") }) }).catch((error) =>
-    fatal(`the build failed: ${error.message}`),
+    fatal(
+      ["EACCES", "EPERM", "EROFS"].includes(error.code)
+        ? `dist/workerd is out of date and cannot be rebuilt here (${error.code}): run \`npm run build\` where the checkout is writable`
+        : `the build failed: ${error.message}`,
+    ),
   );
   if (build.built) log("info", "built", { seconds: build.seconds });
   logLevel = flags.logLevel ?? (LEVELS.includes(build.vars.LOG_LEVEL) ? build.vars.LOG_LEVEL : "info");
