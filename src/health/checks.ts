@@ -46,3 +46,26 @@ export async function checkKeys(secret: string | undefined): Promise<Failure | n
     return fail("key_encryption_unavailable");
   }
 }
+
+/**
+ * Runs `run` at most once per `intervalMs`; callers in between (and callers
+ * while it runs) share its result. /readyz needs no credentials, so each
+ * request must not become a disk write and flush of its own.
+ */
+export class Throttled<T> {
+  #last: { at: number; value: Promise<T> } | null = null;
+
+  constructor(
+    private readonly run: () => Promise<T>,
+    private readonly intervalMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(): Promise<T> {
+    const at = this.now();
+    if (this.#last !== null && at - this.#last.at < this.intervalMs) return this.#last.value;
+    const value = this.run();
+    this.#last = { at, value };
+    return value;
+  }
+}

@@ -1,7 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Failure, type Result, ok } from "../core/result";
 import { Sql } from "../tenant/sql";
-import { checkKeys, checkStorage } from "./checks";
+import { Throttled, checkKeys, checkStorage } from "./checks";
+
+/** How long one check's result answers /readyz (at most one storage write per interval). */
+export const READINESS_INTERVAL_MS = 1_000;
 
 /** What the readiness check found: the failures of the checks that did not pass (none when ready). */
 export interface ReadinessReport {
@@ -20,13 +23,16 @@ export const PROBE_NAME = "readiness";
  */
 export class ReadinessProbe extends DurableObject<Env> {
   readonly #sql = new Sql(this.ctx.storage.sql);
-
-  /** Runs every check; a failing check is reported, never thrown. */
-  async check(): Promise<Result<ReadinessReport>> {
+  readonly #checks = new Throttled(async (): Promise<ReadinessReport> => {
     const failures = await Promise.all([
       checkStorage(this.#sql, () => this.ctx.storage.sync()),
       checkKeys(this.env.KEY_ENCRYPTION_KEYS),
     ]);
-    return ok({ failures: failures.filter((f): f is Failure => f !== null) });
+    return { failures: failures.filter((f): f is Failure => f !== null) };
+  }, READINESS_INTERVAL_MS);
+
+  /** Every check's outcome (run at most once a second); a failing check is reported, never thrown. */
+  async check(): Promise<Result<ReadinessReport>> {
+    return ok(await this.#checks.get());
   }
 }
