@@ -19,7 +19,7 @@ async function digest(text: string): Promise<Uint8Array> {
  * reach them). Comparing digests keeps the comparison constant-time and
  * independent of the secret's length.
  */
-async function requireAdmin(request: ApiRequest, env: Env): Promise<TenantCall> {
+export async function requireAdmin(request: ApiRequest, env: Env): Promise<TenantCall> {
   const header = request.headers.get("authorization");
   if (!header) throw new ApiError("no_authorization");
   const presented = header.startsWith("Bearer ") ? header.slice(7) : "";

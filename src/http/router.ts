@@ -2,6 +2,7 @@ import { Router } from "itty-router";
 import { authenticate } from "../auth/authenticate";
 import { type Scope, isScopeId } from "../core/scope";
 import { adminRoutes } from "./admin";
+import { auditRoutes } from "./audit-routes";
 import { certificateRoutes } from "./certificate-routes";
 import { csrRoutes } from "./csr-routes";
 import { ApiError } from "./errors";
@@ -10,8 +11,8 @@ import type { ApiRequest, ApiRouter, RouterArgs } from "./request";
 
 // Resources served per scope kind; anything else under a scope is 404.
 const RESOURCES: Record<Scope["kind"], readonly string[]> = {
-  accounts: ["custom_csrs"],
-  zones: ["custom_csrs", "custom_certificates"],
+  accounts: ["custom_csrs", "audit_logs"],
+  zones: ["custom_csrs", "custom_certificates", "audit_logs"],
 };
 const SCOPED_PATH = /^\/(?:client|api)\/v4\/(accounts|zones)\/([^/]*)\/([^/]+)(?:\/.*)?$/;
 
@@ -83,7 +84,7 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
 });
 
 const known: RegExp[] = [];
-for (const register of [csrRoutes, certificateRoutes, adminRoutes]) {
+for (const register of [csrRoutes, certificateRoutes, auditRoutes, adminRoutes]) {
   for (const route of register(router)) known.push(route);
 }
 

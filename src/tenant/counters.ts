@@ -1,6 +1,7 @@
 import type { Sql } from "./sql";
 
-export type CounterName = "csrs" | "certificates";
+/** Rows of a table, or (`audit:<action>`) audit entries of one action type. */
+export type CounterName = "csrs" | "certificates" | `audit:${string}`;
 
 /**
  * Row counts kept in step with inserts and deletes, in the same transaction,
@@ -14,6 +15,7 @@ export class Counters {
   }
 
   bump(name: CounterName, by: number): void {
-    this.sql.run(`UPDATE counters SET value = value + ? WHERE name = ?`, by, name);
+    // Table counters exist from the schema's first version; others appear on first use.
+    this.sql.run(`INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value`, name, by);
   }
 }

@@ -1,7 +1,8 @@
+import type { TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
-import type { Scope } from "../core/scope";
 import { buildCsr } from "../pki/csr-builder";
 import type { CsrInput } from "../pki/csr-input";
+import type { AuditTrail } from "./audit-trail";
 import { generateKeyPair } from "../pki/keys";
 import type { Counters } from "./counters";
 import type { Entitlements } from "./entitlements";
@@ -33,15 +34,21 @@ export class CsrStore {
     private readonly vault: KeyVault,
     private readonly counters: Counters,
     private readonly entitlements: Entitlements,
+    private readonly audit: AuditTrail,
   ) {}
 
-  /** Generates a key and CSR for a validated request, within the scope's entitlement. */
-  async create(scope: Scope, name: string, input: Result<CsrInput>): Promise<Result<CsrRecord>> {
+  /**
+   * Generates a key and CSR for a validated request, within the scope's
+   * entitlement. A refusal by entitlement or quota is recorded in the audit
+   * trail; a malformed body is not (it never reached a decision).
+   */
+  async create(call: TenantCall, name: string, input: Result<CsrInput>): Promise<Result<CsrRecord>> {
+    const scope = call.scope;
     const entitlement = this.entitlements.current();
     // Entitlement before the body, as Cloudflare orders its checks.
-    if (!entitlement.granted) return fail("not_entitled");
+    if (!entitlement.granted) return this.#refuseCreate(call, input, "not_entitled", "not entitled to generate CSRs (1404)");
     if (!input.ok) return input;
-    if (this.counters.get("csrs") >= entitlement.quota) return fail("no_quota");
+    if (this.counters.get("csrs") >= entitlement.quota) return this.#refuseCreate(call, input, "no_quota", "quota used up (1403)");
 
     const keyring = await this.vault.keyring();
     if (!keyring.ok) return keyring;
@@ -54,7 +61,9 @@ export class CsrStore {
     // The quota is checked again inside the transaction: creates that were
     // generating keys concurrently cannot overshoot it.
     return this.storage.transaction((): Result<CsrRecord> => {
-      if (this.counters.get("csrs") >= this.entitlements.current().quota) return fail("no_quota");
+      if (this.counters.get("csrs") >= this.entitlements.current().quota) {
+        return this.#refuseCreate(call, input, "no_quota", "quota used up (1403)");
+      }
       const row: CsrRow = {
         id,
         created_at: new Date().toISOString(),
@@ -78,8 +87,15 @@ export class CsrStore {
       )!;
       this.vault.store(seq, wrapped);
       this.counters.bump("csrs", 1);
+      this.audit.record(call, { action: "create", resource: { type: "custom_csr", id }, result: true, metadata: csrMetadata(row) });
       return ok(toRecord(row));
     });
+  }
+
+  #refuseCreate(call: TenantCall, input: Result<CsrInput>, reason: "not_entitled" | "no_quota", info: string): Result<CsrRecord> {
+    const metadata = input.ok ? { key_type: input.value.key_type, common_name: input.value.common_name, sans: input.value.sans } : {};
+    this.audit.record(call, { action: "create", resource: { type: "custom_csr", id: null }, result: false, info, metadata });
+    return fail(reason);
   }
 
   /** One CSR by id, as the API's JSON. */
@@ -111,16 +127,34 @@ export class CsrStore {
     return ok({ items: jsonArray(rows.map(recordJson)), count: rows.length, total });
   }
 
-  /** Deletes a CSR and its wrapped key together, unless `inUse` says a certificate still names it (1420). */
-  remove(id: string, inUse: (csrId: string) => boolean): Result<{ id: string }> {
+  /**
+   * Deletes a CSR and its wrapped key together, unless `inUse` says a
+   * certificate still names it (1420, recorded as a refused delete).
+   */
+  remove(call: TenantCall, id: string, inUse: (csrId: string) => boolean): Result<{ id: string }> {
     return this.storage.transaction((): Result<{ id: string }> => {
-      const row = this.storage.sql.one<{ seq: number }>(`SELECT seq FROM csrs WHERE id = ?`, id);
+      const row = this.storage.sql.one<{ seq: number; key_type: string; common_name: string; sans: string; name: string | null }>(
+        `SELECT seq, key_type, common_name, sans, name FROM csrs WHERE id = ?`,
+        id,
+      );
       if (!row) return fail("csr_not_found");
-      if (inUse(id)) return fail("csr_in_use");
+      const resource = { type: "custom_csr", id } as const;
+      if (inUse(id)) {
+        this.audit.record(call, { action: "delete", resource, result: false, info: "used by a custom certificate (1420)", metadata: csrMetadata(row) });
+        return fail("csr_in_use");
+      }
       this.vault.remove(row.seq);
       this.storage.sql.run(`DELETE FROM csrs WHERE seq = ?`, row.seq);
       this.counters.bump("csrs", -1);
+      this.audit.record(call, { action: "delete", resource, result: true, metadata: csrMetadata(row) });
       return ok({ id });
     });
   }
+}
+
+/** What the audit trail keeps of a CSR: its key type and names, all public. */
+function csrMetadata(row: Pick<CsrRow, "key_type" | "common_name" | "sans" | "name">): Record<string, unknown> {
+  const metadata: Record<string, unknown> = { key_type: row.key_type, common_name: row.common_name, sans: JSON.parse(row.sans) as string[] };
+  if (row.name !== null) metadata.name = row.name;
+  return metadata;
 }

@@ -6,7 +6,17 @@
  */
 export function readPage<Row>(
   read: (statement: string, ...params: SqlStorageValue[]) => Row[],
-  query: { table: string; columns: string; order: string; direction: "asc" | "desc"; page: number; perPage: number; total: number },
+  query: {
+    table: string;
+    columns: string;
+    order: string;
+    direction: "asc" | "desc";
+    page: number;
+    perPage: number;
+    total: number;
+    /** Rows to page through, when not the whole table (`total` must count exactly these). */
+    where?: { clause: string; params: SqlStorageValue[] };
+  },
 ): Row[] {
   const offset = (query.page - 1) * query.perPage;
   if (offset >= query.total) return [];
@@ -16,7 +26,8 @@ export function readPage<Row>(
   const dir = ascending ? "ASC" : "DESC";
   const orderBy = query.order === "seq" ? `seq ${dir}` : `${query.order} ${dir}, seq ${dir}`;
   const rows = read(
-    `SELECT ${query.columns} FROM ${query.table} ORDER BY ${orderBy} LIMIT ? OFFSET ?`,
+    `SELECT ${query.columns} FROM ${query.table}${query.where ? ` WHERE ${query.where.clause}` : ""} ORDER BY ${orderBy} LIMIT ? OFFSET ?`,
+    ...(query.where?.params ?? []),
     limit,
     fromEnd ? query.total - offset - limit : offset,
   );

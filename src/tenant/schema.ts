@@ -5,7 +5,7 @@ import type { Sql } from "./sql";
  * step runs once, in order, in the constructor (docs/storage.md lists every
  * table and column).
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 const MIGRATIONS: readonly string[][] = [
   [
@@ -90,6 +90,32 @@ const MIGRATIONS: readonly string[][] = [
     // The rewrap's count of keys left under old KEKs.
     `CREATE INDEX wrapped_keys_by_kek ON wrapped_keys (kek_id)`,
     `DROP INDEX csrs_by_account_tag`,
+  ],
+  [
+    // The audit trail (src/tenant/audit-trail.ts, docs/audit.md): append-only
+    // and hash-chained. seq is the entry's position: dense from 1, written
+    // explicitly (it is part of the hashed bytes). The API id is derived from
+    // the row (time, seq, hash), so it needs no column and no index.
+    `CREATE TABLE audit_log (
+      seq INTEGER PRIMARY KEY,
+      at TEXT NOT NULL,
+      action TEXT NOT NULL,
+      result INTEGER NOT NULL,
+      info TEXT,
+      actor_type TEXT NOT NULL,
+      actor_id TEXT NOT NULL,
+      actor_email TEXT,
+      actor_ip TEXT,
+      resource_type TEXT NOT NULL,
+      resource_id TEXT,
+      metadata TEXT NOT NULL,
+      prev_hash BLOB NOT NULL,
+      hash BLOB NOT NULL
+    )`,
+    // The filters of the audit-log API (action.type, actor.email), each an
+    // index walk within a seq range; only global-key actors have an email.
+    `CREATE INDEX audit_by_action ON audit_log (action, seq)`,
+    `CREATE INDEX audit_by_actor_email ON audit_log (actor_email COLLATE NOCASE, seq) WHERE actor_email IS NOT NULL`,
   ],
 ];
 

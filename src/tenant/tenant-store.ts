@@ -1,8 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Result } from "../core/result";
-import { ok } from "../core/result";
+import { type Result, fail, ok } from "../core/result";
 import type { TenantCall } from "../core/call";
 import type { CsrInput } from "../pki/csr-input";
+import { type AuditHead, type AuditQuery, AuditTrail, type ChainCheck } from "./audit-trail";
 import type { CertificateRecord, CertificateUpload } from "./certificate-records";
 import { CertificateStore } from "./certificate-store";
 import { Counters } from "./counters";
@@ -15,7 +15,7 @@ import { ScopeBinding } from "./scope-binding";
 import { Sql } from "./sql";
 import type { TenantStorage } from "./storage";
 
-export type { Entitlement, KeyCheck, RewrapReport };
+export type { AuditHead, ChainCheck, Entitlement, KeyCheck, RewrapReport };
 
 /**
  * One account's or zone's data, in its own SQLite-backed Durable Object. The
@@ -26,6 +26,7 @@ export type { Entitlement, KeyCheck, RewrapReport };
  */
 export class TenantStore extends DurableObject<Env> {
   readonly #binding: ScopeBinding;
+  readonly #audit: AuditTrail;
   readonly #counters: Counters;
   readonly #entitlements: Entitlements;
   readonly #vault: KeyVault;
@@ -39,15 +40,16 @@ export class TenantStore extends DurableObject<Env> {
     migrate(sql, storage.transaction);
     this.#binding = new ScopeBinding(sql);
     this.#counters = new Counters(sql);
-    this.#entitlements = new Entitlements(sql, defaultEntitlement(env));
-    this.#vault = new KeyVault(sql, () => this.env.KEY_ENCRYPTION_KEYS);
-    this.#csrs = new CsrStore(storage, this.#vault, this.#counters, this.#entitlements);
-    this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters);
+    this.#audit = new AuditTrail(sql, this.#counters);
+    this.#entitlements = new Entitlements(storage, defaultEntitlement(env), this.#audit);
+    this.#vault = new KeyVault(storage, () => this.env.KEY_ENCRYPTION_KEYS, this.#audit);
+    this.#csrs = new CsrStore(storage, this.#vault, this.#counters, this.#entitlements, this.#audit);
+    this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit);
   }
 
   /** Generates a key and CSR for a validated request, within the scope's entitlement. */
   createCsr(call: TenantCall, input: Result<CsrInput>): Promise<Result<CsrRecord>> {
-    return this.#csrs.create(call.scope, this.#binding.check(call.scope), input);
+    return this.#csrs.create(call, this.#binding.check(call.scope), input);
   }
 
   /** One CSR by id, as the API's JSON. */
@@ -65,13 +67,13 @@ export class TenantStore extends DurableObject<Env> {
   /** Deletes a CSR and its wrapped key together; 1420 while a certificate names it. */
   deleteCsr(call: TenantCall, id: string): Result<{ id: string }> {
     this.#binding.check(call.scope);
-    return this.#csrs.remove(id, (csrId) => this.#certificates.referencing(csrId));
+    return this.#csrs.remove(call, id, (csrId) => this.#certificates.referencing(csrId));
   }
 
   /** Installs a CA-signed certificate for one of this zone's CSRs. */
   uploadCertificate(call: TenantCall, upload: CertificateUpload): Promise<Result<CertificateRecord>> {
     this.#binding.check(call.scope);
-    return this.#certificates.upload(call.scope, upload);
+    return this.#certificates.upload(call, upload);
   }
 
   getCertificate(call: TenantCall, id: string): Result<CertificateRecord> {
@@ -88,27 +90,50 @@ export class TenantStore extends DurableObject<Env> {
   /** Deletes a certificate; its CSR becomes deletable again. */
   deleteCertificate(call: TenantCall, id: string): Result<{ id: string }> {
     this.#binding.check(call.scope);
-    return this.#certificates.remove(id);
+    return this.#certificates.remove(call, id);
   }
 
   /** Admin self-check of one stored key. */
   verifyCsrKey(call: TenantCall, id: string): Promise<Result<KeyCheck>> {
-    return this.#vault.verify(this.#binding.check(call.scope), id);
+    return this.#vault.verify(call, this.#binding.check(call.scope), id);
   }
 
   /** Admin: re-wraps a batch of keys under the current KEK. */
   rewrapKeys(call: TenantCall, limit: number, after: string): Promise<Result<RewrapReport>> {
-    return this.#vault.rewrap(this.#binding.check(call.scope), limit, after);
+    return this.#vault.rewrap(call, this.#binding.check(call.scope), limit, after);
   }
 
-  /** What this scope holds, and the size of its database (for operators and the benchmark). */
-  getStats(call: TenantCall): Result<{ csrs: number; certificates: number; database_bytes: number }> {
+  /**
+   * What this scope holds, the size of its database, and the audit chain's
+   * head, which an operator can keep elsewhere to prove later that nothing
+   * before it was rewritten.
+   */
+  getStats(call: TenantCall): Result<{ csrs: number; certificates: number; database_bytes: number; audit: AuditHead }> {
     this.#binding.check(call.scope);
     return ok({
       csrs: this.#counters.get("csrs"),
       certificates: this.#counters.get("certificates"),
       database_bytes: this.ctx.storage.sql.databaseSize,
+      audit: this.#audit.head(),
     });
+  }
+
+  /** One page of the scope's audit trail, as the audit-log API's JSON array. */
+  listAudit(call: TenantCall, query: AuditQuery): Result<Page<JsonText>> {
+    this.#binding.check(call.scope);
+    return ok(this.#audit.list(call.scope.id, query));
+  }
+
+  /** Up to `limit` audit entries after `after` (an entry id, or null from the start) as JSON lines. */
+  exportAudit(call: TenantCall, after: string | null, limit: number): Result<{ lines: string; next: string | null }> {
+    this.#binding.check(call.scope);
+    const page = this.#audit.exportPage(call.scope.id, after, limit);
+    return page ? ok(page) : fail("audit_entry_not_found");
+  }
+
+  /** Recomputes the audit chain: ok with its length and head, or where it breaks. */
+  verifyAudit(call: TenantCall): Result<ChainCheck> {
+    return ok(this.#audit.verify(this.#binding.check(call.scope)));
   }
 
   /** The entitlement in force for this scope. */
@@ -120,7 +145,7 @@ export class TenantStore extends DurableObject<Env> {
   /** Sets this scope's entitlement (admin only; the Worker checks the admin secret). */
   setEntitlement(call: TenantCall, entitlement: Entitlement): Result<Entitlement & { used: number }> {
     this.#binding.check(call.scope);
-    this.#entitlements.set(entitlement);
+    this.#entitlements.set(call, entitlement);
     return this.getEntitlement(call);
   }
 }
