@@ -19,7 +19,7 @@ import { combine, load } from "./lib/load.mjs";
 import { machine as describeMachine } from "./lib/machine.mjs";
 import { ensureCfssl, startCfssl, startWranglerDev } from "./lib/peers.mjs";
 import { listChart, markdown, readmeWithResults } from "./lib/report.mjs";
-import { inspectDatabases, perCsrBreakdown } from "./lib/sqlite-files.mjs";
+import { breakdown, inspectDatabases } from "./lib/sqlite-files.mjs";
 import { ROOT, bundle, startWorkerd } from "./lib/workerd.mjs";
 import { signToken } from "../scripts/sign-token.mjs";
 import { BODY, freshSecrets } from "./lib/fixtures.mjs";
@@ -28,7 +28,7 @@ const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick"); // small scopes, short loads: for trying the harness
 const WITH_DEV = !argv.includes("--no-dev");
 const WITH_CFSSL = !argv.includes("--no-cfssl");
-const RUN_LIMIT_MS = 15 * 60_000;
+const RUN_LIMIT_MS = 40 * 60_000;
 
 // Seconds per load: saturated (C connections) for req/s and loaded
 // latency, then one connection for idle latency. RSA loads run longer: a
@@ -36,6 +36,7 @@ const RUN_LIMIT_MS = 15 * 60_000;
 const D = QUICK ? { load: 3, idle: 2, rsa: 4, rsaRounds: 1 } : { load: 8, idle: 4, rsa: 25, rsaRounds: 3 };
 const C = 8;
 const LIST_SIZES = QUICK ? [100, 1_000] : [100, 10_000, 100_000];
+const AUDIT_SIZES = QUICK ? [1_000, 20_000] : [1_000, 1_000_000];
 // Seeding: creates over HTTP (the real path) while they keep this pace;
 // below it, the rest goes through the bench-only RPC seeder.
 const HTTP_SEED_BUDGET_S = QUICK ? 60 : 240;
@@ -44,6 +45,7 @@ const OUT = join(ROOT, "bench/out");
 const log = (...args) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...args);
 
 const rows = [];
+const storage = [];
 const seeding = [];
 const notes = [];
 
@@ -195,6 +197,44 @@ async function main() {
   const middlePage = Math.ceil(largest / 100);
   const middle = await measure(`list 50, middle page (${middlePage}), scope of ${largest.toLocaleString("en")}`, null, { url: `${api}/accounts/bench-list/custom_csrs?per_page=50&order=created_at&page=${middlePage}`, headers: auth }, { pid, duration: QUICK ? 2 : 5, idle: QUICK ? 2 : 4 });
 
+  // 2b. The audit trail: its newest page of 50 at 1,000 and at 1,000,000
+  // entries, a page filtered by action.type, and what an entry costs on
+  // disk. Entries are seeded through the real setEntitlement RPC (each one a
+  // hash-chained entry with a small metadata object).
+  const auditPoints = [];
+  const seedAudit = async (id, target) => {
+    const t0 = Date.now();
+    let have = (await stats("accounts", id)).audit.entries;
+    const from = have;
+    while (have < target) {
+      const batch = Math.min(target - have, 4_000);
+      await Promise.all(
+        Array.from({ length: 4 }, (_, i) => {
+          const n = Math.floor(batch / 4) + (i < batch % 4 ? 1 : 0);
+          return n ? fetch(`http://127.0.0.1:${w.ports.seed}/?kind=accounts&id=${id}&count=${n}&audit=1`).then((r) => r.text(), () => null) : null;
+        }),
+      );
+      const now = (await stats("accounts", id)).audit.entries;
+      if (now === have) fail(`seeding the audit trail of accounts/${id} is not progressing`);
+      have = now;
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    if (have - from >= 100) {
+      seeding.push({ name: `accounts/${id} audit trail: ${from.toLocaleString("en")} → ${have.toLocaleString("en")} entries (the RPC seeder)`, count: have - from, seconds, rate: (have - from) / seconds });
+      log(`seeded the audit trail of accounts/${id} to ${have} entries in ${seconds.toFixed(1)} s`);
+    }
+  };
+  for (const size of AUDIT_SIZES) {
+    await seedAudit("bench-audit", size);
+    const bytes = (await stats("accounts", "bench-audit")).database_bytes;
+    const auditList = (query) => ({ url: `${api}/accounts/bench-audit/audit_logs?per_page=50${query}`, headers: auth });
+    const newest = await measure(`audit log, newest page of 50, ${size.toLocaleString("en")} entries`, null, auditList(""), { pid, duration: QUICK ? 2 : 5, idle: QUICK ? 2 : 4 });
+    const filtered = await measure(`audit log, page of 50 by action.type, ${size.toLocaleString("en")} entries`, null, auditList("&action.type=update"), { pid, duration: QUICK ? 2 : 5, idle: QUICK ? 2 : 4 });
+    auditPoints.push({ size, bytes, idleP50: newest.idle.p50, filteredIdleP50: filtered.idle.p50 });
+  }
+  const [auditSmall, auditLarge] = [auditPoints[0], auditPoints.at(-1)];
+  storage.push({ scope: "accounts:bench-audit", keyType: "audit entries", n: auditLarge.size - auditSmall.size, growthPerCsr: (auditLarge.bytes - auditSmall.bytes) / (auditLarge.size - auditSmall.size) });
+
   // 3. Head-of-line blocking: gets in a scope while that scope takes a burst
   // of rsa2048 creates, gets in another scope meanwhile, and the floor Worker.
   await seed("zones", "bench-hol", 5);
@@ -217,7 +257,6 @@ async function main() {
   // creates as SQLite counts it (page_count × page_size, via the admin
   // stats endpoint); then, once workerd has stopped and closed the files,
   // each scope's file on disk and its bytes by table and index (dbstat).
-  const storage = [];
   for (const [keyType, n] of [["p256v1", QUICK ? 200 : 2_000], ["rsa2048", QUICK ? 30 : 200]]) {
     const id = `bench-bytes-${keyType}`;
     await seed("zones", id, 1, keyType);
@@ -237,7 +276,8 @@ async function main() {
   for (const s of storage) {
     const db = databases.find((d) => d.scope === s.scope);
     if (!db) continue;
-    Object.assign(s, { csrs: db.csrs, filePerCsr: db.fileBytes / db.csrs, breakdown: perCsrBreakdown(db) });
+    const units = s.keyType === "audit entries" ? db.auditEntries : db.csrs;
+    Object.assign(s, { units, filePerUnit: db.fileBytes / units, breakdown: breakdown(db, units) });
   }
 
   // 5. cfssl newkey: the same job (key + CSR with the same subject and SANs), no storage, no auth.
@@ -300,6 +340,8 @@ async function main() {
     info("floor + DO RPC (noop), req/s / floor req/s", floorDo.rps / floor.rps),
     info("floor + DO RPC returning a record, req/s / floor req/s (the most a get can reach)", floorRecord.rps / floor.rps),
     info("get req/s / (floor + DO RPC returning a record) req/s", get.rps / floorRecord.rps),
+    target(`audit log, newest page of 50, idle p50: ${L(auditLarge.size)} / ${L(auditSmall.size)} entries`, auditLarge.idleP50 / auditSmall.idleP50, "≤ 1.5", (v) => v <= 1.5),
+    info(`audit log, page of 50 by action.type, idle p50: ${L(auditLarge.size)} / ${L(auditSmall.size)} entries`, auditLarge.filteredIdleP50 / auditSmall.filteredIdleP50),
   ];
   const seconds = (Date.now() - started) / 1000;
   notes.push(
