@@ -9,6 +9,7 @@ import { AuditTrail } from "../src/tenant/audit-trail";
 import { Counters } from "../src/tenant/counters";
 import { CsrStore } from "../src/tenant/csr-store";
 import { Entitlements } from "../src/tenant/entitlements";
+import { KeyPool } from "../src/tenant/key-pool";
 import { KeyVault } from "../src/tenant/key-vault";
 import { Sql } from "../src/tenant/sql";
 import type { TenantStorage } from "../src/tenant/storage";
@@ -78,7 +79,7 @@ describe("what the audit trail records", () => {
       action: { type: "create", result: true },
       actor: { id: jti(s.token), type: "user", ip: "203.0.113.7" },
       interface: "API",
-      metadata: { key_type: "p256v1", common_name: "app.customer-one.com", sans: ["app.customer-one.com", "www.customer-one.com"], name: "shop" },
+      metadata: { key_type: "p256v1", common_name: "app.customer-one.com", sans: ["app.customer-one.com", "www.customer-one.com"], name: "shop", key_source: "generated" },
       owner: { id: s.id },
       resource: { id: csrId, type: "custom_csr" },
       when: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
@@ -90,7 +91,8 @@ describe("what the audit trail records", () => {
       ["delete", csrId],
       ["create", csrId],
     ]);
-    expect(page.body.result[0]!.metadata).toEqual(entry.metadata);
+    const { key_source: _, ...named } = entry.metadata;
+    expect(page.body.result[0]!.metadata).toEqual(named);
     expect(page.body.result[0]!.actor).toEqual({ id: jti(s.token), type: "user" });
     expect(page.body.result_info).toEqual({ count: 2, page: 1, per_page: 100, total_count: 2, total_pages: 1 });
   });
@@ -272,7 +274,8 @@ describe("a change and its entry are one transaction", () => {
     const audit = failAt === "audit" ? new FailingAudit(sql, counters) : new AuditTrail(sql, counters);
     const entitlements = new Entitlements(storage, { granted: true, quota: 100 }, audit);
     const vault = new KeyVault(storage, () => env.KEY_ENCRYPTION_KEYS, audit);
-    return new CsrStore(storage, vault, counters, entitlements, audit);
+    const pool = new KeyPool(storage, vault, audit, 0, () => undefined);
+    return new CsrStore(storage, vault, counters, entitlements, audit, pool);
   }
 
   const counts = (state: DurableObjectState) =>

@@ -1,4 +1,5 @@
 import { Router } from "itty-router";
+import { begin, end } from "../core/activity";
 import { authenticate } from "../auth/authenticate";
 import { type Scope, isScopeId } from "../core/scope";
 import { adminRoutes } from "./admin";
@@ -94,11 +95,16 @@ router.all("*", (request: ApiRequest) => {
   throw new ApiError(known.some((pattern) => pattern.test(path)) ? "method_not_allowed" : "no_route");
 });
 
-/** Serves one request; never throws. */
-export function handle(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+/** Serves one request; never throws. Background work waits while any is in flight (src/core/activity.ts). */
+export async function handle(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
   const apiRequest = request as ApiRequest;
   apiRequest.requestId = crypto.randomUUID();
   apiRequest.started = Date.now();
-  return router.fetch(apiRequest, env, ctx);
+  begin(apiRequest.started);
+  try {
+    return await router.fetch(apiRequest, env, ctx);
+  } finally {
+    end();
+  }
 }
 

@@ -8,8 +8,8 @@ import type { JsonText, Page } from "./records";
 import type { Sql } from "./sql";
 
 /** What happened, in Cloudflare's audit-log words (README lists every pair). */
-export type AuditAction = "create" | "update" | "delete" | "rewrap" | "verify";
-export type AuditResourceType = "custom_csr" | "custom_certificate" | "entitlement" | "private_key";
+export type AuditAction = "create" | "update" | "delete" | "generate" | "rewrap" | "verify";
+export type AuditResourceType = "custom_csr" | "custom_certificate" | "entitlement" | "private_key" | "pooled_key" | "key_pool";
 
 /** One event to record: the actor comes from the call. */
 export interface AuditEvent {

@@ -2,10 +2,12 @@ import type { TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
 import { buildCsr } from "../pki/csr-builder";
 import type { CsrInput } from "../pki/csr-input";
+import type { Keyring } from "../pki/key-wrap";
 import type { AuditTrail } from "./audit-trail";
 import { generateKeyPair } from "../pki/keys";
 import type { Counters } from "./counters";
 import type { Entitlements } from "./entitlements";
+import { type ClaimedKey, type KeyPool, POOLED_KEY_TYPE } from "./key-pool";
 import type { KeyVault } from "./key-vault";
 import { readPage } from "./paging";
 import {
@@ -35,6 +37,7 @@ export class CsrStore {
     private readonly counters: Counters,
     private readonly entitlements: Entitlements,
     private readonly audit: AuditTrail,
+    private readonly pool: KeyPool,
   ) {}
 
   /**
@@ -53,10 +56,29 @@ export class CsrStore {
     const keyring = await this.vault.keyring();
     if (!keyring.ok) return keyring;
     const request = input.value;
-    const keys = await generateKeyPair(request.key_type);
+    // An RSA key comes from the scope's pool when one is ready (no 50–65 ms
+    // of key generation on the request); otherwise it is generated here.
+    const pooled = request.key_type === POOLED_KEY_TYPE ? await this.pool.claim(name) : null;
+    try {
+      return await this.#insert(call, name, input, request, keyring.value, pooled);
+    } finally {
+      if (pooled) this.pool.release(pooled);
+    }
+  }
+
+  async #insert(
+    call: TenantCall,
+    name: string,
+    input: Result<CsrInput>,
+    request: CsrInput,
+    keyring: Keyring,
+    pooled: ClaimedKey | null,
+  ): Promise<Result<CsrRecord>> {
+    const scope = call.scope;
+    const keys = pooled?.keys ?? (await generateKeyPair(request.key_type));
     const csr = await buildCsr(request, keys);
     const id = crypto.randomUUID();
-    const wrapped = await this.vault.wrap(keys.privateKey, keyring.value, name, id);
+    const wrapped = await this.vault.wrap(keys.privateKey, keyring, name, id);
 
     // The quota is checked again inside the transaction: creates that were
     // generating keys concurrently cannot overshoot it.
@@ -64,6 +86,8 @@ export class CsrStore {
       if (this.counters.get("csrs") >= this.entitlements.current().quota) {
         return this.#refuseCreate(call, input, "no_quota", "quota used up (1403)");
       }
+      // The pooled key leaves the pool in this transaction, or the CSR is not made.
+      if (pooled && !this.pool.consume(pooled)) throw new Error("a claimed pooled key left the pool");
       const row: CsrRow = {
         id,
         created_at: new Date().toISOString(),
@@ -87,7 +111,8 @@ export class CsrStore {
       )!;
       this.vault.store(seq, wrapped);
       this.counters.bump("csrs", 1);
-      this.audit.record(call, { action: "create", resource: { type: "custom_csr", id }, result: true, metadata: csrMetadata(row) });
+      const source = pooled ? { key_source: "pool", pooled_key_id: pooled.id } : { key_source: "generated" };
+      this.audit.record(call, { action: "create", resource: { type: "custom_csr", id }, result: true, metadata: { ...csrMetadata(row), ...source } });
       return ok(toRecord(row));
     });
   }

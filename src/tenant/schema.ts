@@ -5,7 +5,7 @@ import type { Sql } from "./sql";
  * step runs once, in order, in the constructor (docs/storage.md lists every
  * table and column).
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 const MIGRATIONS: readonly string[][] = [
   [
@@ -116,6 +116,27 @@ const MIGRATIONS: readonly string[][] = [
     // index walk within a seq range; only global-key actors have an email.
     `CREATE INDEX audit_by_action ON audit_log (action, seq)`,
     `CREATE INDEX audit_by_actor_email ON audit_log (actor_email COLLATE NOCASE, seq) WHERE actor_email IS NOT NULL`,
+  ],
+  [
+    // RSA keys generated ahead of demand (src/tenant/key-pool.ts): wrapped
+    // like stored keys, bound to the scope and to `id` (random, in the wrap's
+    // additional data), with their public key. seq is the fill order; the
+    // oldest key is used first.
+    `CREATE TABLE key_pool (
+      seq INTEGER PRIMARY KEY,
+      id TEXT NOT NULL UNIQUE,
+      kek_id TEXT NOT NULL,
+      iv BLOB NOT NULL,
+      wrapped BLOB NOT NULL,
+      spki BLOB NOT NULL,
+      created_at TEXT NOT NULL
+    )`,
+    // The pool's size once it has started; absent: not started, the
+    // deployment's default applies.
+    `CREATE TABLE key_pool_config (
+      singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+      size INTEGER NOT NULL
+    )`,
   ],
 ];
 
