@@ -1,7 +1,10 @@
 import type { Sql } from "./sql";
 
-/** Rows of a table, or (`audit:<action>`) audit entries of one action type. */
-export type CounterName = "csrs" | "certificates" | `audit:${string}`;
+/**
+ * Rows of a table; CSRs per block of seqs (`csrs@<block>`, src/tenant/seq-ranks.ts);
+ * audit entries of one action type (`audit:<action>`).
+ */
+export type CounterName = "csrs" | "certificates" | `csrs@${string}` | `audit:${string}`;
 
 /**
  * Row counts kept in step with inserts and deletes, in the same transaction,
@@ -12,6 +15,15 @@ export class Counters {
 
   get(name: CounterName): number {
     return this.sql.one<{ value: number }>(`SELECT value FROM counters WHERE name = ?`, name)?.value ?? 0;
+  }
+
+  /** Every counter whose name starts with `prefix`, in name order. */
+  range(prefix: string): Array<{ name: string; value: number }> {
+    return this.sql.all<{ name: string; value: number }>(
+      `SELECT name, value FROM counters WHERE name >= ? AND name < ? ORDER BY name`,
+      prefix,
+      `${prefix}\u{10FFFF}`,
+    );
   }
 
   bump(name: CounterName, by: number): void {

@@ -10,6 +10,7 @@ import type { Entitlements } from "./entitlements";
 import { type ClaimedKey, type KeyPool, POOLED_KEY_TYPE } from "./key-pool";
 import type { KeyVault } from "./key-vault";
 import { readPage } from "./paging";
+import { blockCounter, readRankPage } from "./seq-ranks";
 import {
   CSR_COLUMNS,
   CSR_COLUMN_NAMES,
@@ -31,6 +32,8 @@ const CSR_ORDERS: readonly string[] = ["name", "account_tag", "created_at"];
  * The only writer of `csrs`; the keys themselves belong to the KeyVault.
  */
 export class CsrStore {
+  #followsSeq: boolean | null = null;
+
   constructor(
     private readonly storage: TenantStorage,
     private readonly vault: KeyVault,
@@ -90,7 +93,7 @@ export class CsrStore {
       if (pooled && !this.pool.consume(pooled)) throw new Error("a claimed pooled key left the pool");
       const row: CsrRow = {
         id,
-        created_at: new Date().toISOString(),
+        created_at: this.#createdAt(),
         key_type: request.key_type,
         // The account's CSRs carry its tag; a zone's have none (no zone -> account mapping here).
         account_tag: scope.kind === "accounts" ? scope.id : null,
@@ -111,10 +114,25 @@ export class CsrStore {
       )!;
       this.vault.store(seq, wrapped);
       this.counters.bump("csrs", 1);
+      this.counters.bump(blockCounter("csrs", seq), 1);
       const source = pooled ? { key_source: "pool", pooled_key_id: pooled.id } : { key_source: "generated" };
       this.audit.record(call, { action: "create", resource: { type: "custom_csr", id }, result: true, metadata: { ...csrMetadata(row), ...source } });
       return ok(toRecord(row));
     });
+  }
+
+  // Creation times never go backwards within a scope (a clock stepping back
+  // takes the last CSR's time), so created_at order stays seq order.
+  #createdAt(): string {
+    const now = new Date().toISOString();
+    const last = this.storage.sql.one<{ created_at: string }>(`SELECT created_at FROM csrs ORDER BY seq DESC LIMIT 1`)?.created_at;
+    return last !== undefined && last > now ? last : now;
+  }
+
+  // Written by the schema migration that introduced the clamp above.
+  #createdAtFollowsSeq(): boolean {
+    this.#followsSeq ??= this.storage.sql.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'created_at_follows_seq'`)?.value === "1";
+    return this.#followsSeq;
   }
 
   #refuseCreate(call: TenantCall, input: Result<CsrInput>, reason: "not_entitled" | "no_quota", info: string): Result<CsrRecord> {
@@ -134,21 +152,22 @@ export class CsrStore {
     return this.storage.sql.one<{ csr: string }>(`SELECT csr FROM csrs WHERE id = ?`, id)?.csr ?? null;
   }
 
-  /** One page of CSRs in the requested order, as the API's JSON array. */
+  /**
+   * One page of CSRs in the requested order, as the API's JSON array. Every
+   * row of an object has the same account_tag, so that order is seq order;
+   * so is created_at order once creation times follow seq (they do for every
+   * CSR created since schema version 6, and the migration checked the older
+   * ones): both are read by rank, at the same cost on any page.
+   */
   list(query: ListQuery): Result<Page<JsonText>> {
     // The order is spliced into SQL: only the indexed columns may pass.
     if (!CSR_ORDERS.includes(query.order)) return fail("invalid_query", { detail: "order is not supported" });
     const total = this.counters.get("csrs");
-    const rows = readPage((statement, ...params) => this.storage.sql.raw(statement, ...params), {
-      table: "csrs",
-      columns: CSR_COLUMNS,
-      // Every row of an object has the same account_tag: its order is the tie-break's.
-      order: query.order === "account_tag" ? "seq" : query.order,
-      direction: query.direction,
-      page: query.page,
-      perPage: query.per_page,
-      total,
-    });
+    const bySeq = query.order === "account_tag" || (query.order === "created_at" && this.#createdAtFollowsSeq());
+    const page = { direction: query.direction, page: query.page, perPage: query.per_page, total };
+    const rows = bySeq
+      ? readRankPage(this.storage.sql, this.counters, { table: "csrs", columns: CSR_COLUMNS, prefix: "csrs", ...page })
+      : readPage((statement, ...params) => this.storage.sql.raw(statement, ...params), { table: "csrs", columns: CSR_COLUMNS, order: query.order, ...page });
     return ok({ items: jsonArray(rows.map(recordJson)), count: rows.length, total });
   }
 
@@ -171,6 +190,7 @@ export class CsrStore {
       this.vault.remove(row.seq);
       this.storage.sql.run(`DELETE FROM csrs WHERE seq = ?`, row.seq);
       this.counters.bump("csrs", -1);
+      this.counters.bump(blockCounter("csrs", row.seq), -1);
       this.audit.record(call, { action: "delete", resource, result: true, metadata: csrMetadata(row) });
       return ok({ id });
     });

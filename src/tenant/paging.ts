@@ -2,7 +2,10 @@
  * One page of `table` in `order` (an indexed column) with `seq` as the
  * tie-break. A page past the middle is read from the other end of the index,
  * so OFFSET never walks more than half of it: the first and the last page
- * cost the same at any size.
+ * cost the same at any size. The OFFSET walks the index alone (the page's
+ * seqs are picked first, then only their rows are read), since SQLite
+ * evaluates every row an OFFSET skips. Pages in seq order deep in a large
+ * table go through seq-ranks.ts instead.
  */
 export function readPage<Row>(
   read: (statement: string, ...params: SqlStorageValue[]) => Row[],
@@ -25,8 +28,9 @@ export function readPage<Row>(
   const ascending = (query.direction === "asc") !== fromEnd;
   const dir = ascending ? "ASC" : "DESC";
   const orderBy = query.order === "seq" ? `seq ${dir}` : `${query.order} ${dir}, seq ${dir}`;
+  const where = query.where ? ` WHERE ${query.where.clause}` : "";
   const rows = read(
-    `SELECT ${query.columns} FROM ${query.table}${query.where ? ` WHERE ${query.where.clause}` : ""} ORDER BY ${orderBy} LIMIT ? OFFSET ?`,
+    `SELECT ${query.columns} FROM ${query.table} WHERE seq IN (SELECT seq FROM ${query.table}${where} ORDER BY ${orderBy} LIMIT ? OFFSET ?) ORDER BY ${orderBy}`,
     ...(query.where?.params ?? []),
     limit,
     fromEnd ? query.total - offset - limit : offset,

@@ -5,7 +5,7 @@ import type { Sql } from "./sql";
  * step runs once, in order, in the constructor (docs/storage.md lists every
  * table and column).
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 const MIGRATIONS: readonly string[][] = [
   [
@@ -137,6 +137,19 @@ const MIGRATIONS: readonly string[][] = [
       singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
       size INTEGER NOT NULL
     )`,
+  ],
+  [
+    // Pages by rank (src/tenant/seq-ranks.ts): CSRs counted per block of
+    // 2^11 seqs. Keep the block size in step with BLOCK_BITS.
+    `INSERT INTO counters (name, value)
+       SELECT printf('csrs@%010d', seq >> 11), count(*) FROM csrs GROUP BY seq >> 11`,
+    // From now on created_at never goes backwards (csr-store.ts); whether the
+    // CSRs created before did decides if created_at order may be read as seq order.
+    `INSERT INTO meta (key, value) VALUES ('created_at_follows_seq',
+       CASE WHEN EXISTS (
+         SELECT 1 FROM (SELECT created_at, lag(created_at) OVER (ORDER BY seq) AS previous FROM csrs)
+         WHERE created_at < previous
+       ) THEN '0' ELSE '1' END)`,
   ],
 ];
 
