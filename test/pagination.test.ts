@@ -92,8 +92,9 @@ describe("list pagination", () => {
   });
 
   it("walks an index (or the table in seq order) for every order, never a sort", async () => {
-    // account_tag is the same on every row of an object, so that order is the seq walk.
-    const orders = { created_at: "created_at DIR, seq DIR", name: "name DIR, seq DIR", account_tag: "seq DIR" };
+    // account_tag is the same on every row of an object, and created_at follows seq in a
+    // scope created at this version: both orders are the seq walk (read by rank).
+    const orders = { created_at: "seq DIR", name: "name DIR, seq DIR", account_tag: "seq DIR" };
     const plans = await runInDurableObject(tenantStub(s.kind, s.id), (_, state) =>
       Object.entries(orders).flatMap(([order, by]) =>
         ["ASC", "DESC"].map((dir) => ({
@@ -107,7 +108,7 @@ describe("list pagination", () => {
       ),
     );
     for (const { order, plan } of plans) {
-      expect(plan).toMatch(order === "account_tag" ? /^SCAN csrs$/ : /USING INDEX csrs_by_/);
+      expect(plan).toMatch(order === "name" ? /USING INDEX csrs_by_name/ : /^SCAN csrs$/);
       expect(plan).not.toMatch(/TEMP B-TREE/);
     }
   });
@@ -162,12 +163,20 @@ describe("pages by rank (seq-ranks.ts)", () => {
           sql.run(`DELETE FROM counters WHERE name LIKE 'csrs@%'`);
           sql.run(`DELETE FROM meta WHERE key = 'created_at_follows_seq'`);
           sql.run(`UPDATE schema_version SET version = 5`);
+          sql.run(`CREATE INDEX IF NOT EXISTS csrs_by_created_at ON csrs (created_at, seq)`);
           // The second CSR's clock had stepped back an hour.
           if (backwards) sql.run(`UPDATE csrs SET created_at = '2000-01-01T00:00:00.000Z' WHERE id = ?`, made[1]!.id);
         });
         new TenantStore(state, env);
         expect(sql.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'created_at_follows_seq'`)!.value).toBe(backwards ? "0" : "1");
         expect(sql.all(`SELECT name, value FROM counters WHERE name LIKE 'csrs@%'`)).toEqual([{ name: "csrs@0000000000", value: 4 }]);
+        // The created_at index stays only where created_at order is not seq order.
+        const index = sql.one(`SELECT name FROM sqlite_master WHERE name = 'csrs_by_created_at'`);
+        expect(index !== null).toBe(backwards);
+        if (backwards) {
+          const plan = state.storage.sql.exec(`EXPLAIN QUERY PLAN SELECT seq FROM csrs ORDER BY created_at DESC, seq DESC LIMIT 5 OFFSET 1`).toArray();
+          expect(plan.map((r) => String(r.detail)).join(" | ")).toMatch(/USING (COVERING )?INDEX csrs_by_created_at/);
+        }
       });
       // A fresh instance reads the flag (the test's store above was a second instance on the same storage).
       const expected = backwards ? [made[1], made[0], made[2], made[3]] : made;

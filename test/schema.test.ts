@@ -82,7 +82,6 @@ describe("schema migrations", () => {
         "index audit_by_actor_email",
         "index certificates_by_csr",
         "index certificates_by_uploaded_on",
-        "index csrs_by_created_at",
         "index csrs_by_name",
         "index wrapped_keys_by_kek",
         "table audit_log",

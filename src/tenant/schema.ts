@@ -7,7 +7,10 @@ import type { Sql } from "./sql";
  */
 export const SCHEMA_VERSION = 6;
 
-const MIGRATIONS: readonly string[][] = [
+// A step is SQL, or a function for what plain SQL cannot decide.
+type Step = string | ((sql: Sql) => void);
+
+const MIGRATIONS: ReadonlyArray<readonly Step[]> = [
   [
     // seq: insertion order, the stable tie-break of every list order.
     `CREATE TABLE csrs (
@@ -150,6 +153,13 @@ const MIGRATIONS: readonly string[][] = [
          SELECT 1 FROM (SELECT created_at, lag(created_at) OVER (ORDER BY seq) AS previous FROM csrs)
          WHERE created_at < previous
        ) THEN '0' ELSE '1' END)`,
+    // Where it does, created_at order is read by rank and its index only
+    // costs an entry per create: it goes. Where it does not, it stays.
+    (sql) => {
+      if (sql.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'created_at_follows_seq'`)?.value === "1") {
+        sql.run(`DROP INDEX csrs_by_created_at`);
+      }
+    },
   ],
 ];
 
@@ -163,7 +173,10 @@ export function migrate(sql: Sql, transactionSync: <T>(fn: () => T) => T, target
   if (current >= target) return;
   transactionSync(() => {
     for (let v = current; v < target; v++) {
-      for (const statement of MIGRATIONS[v]!) sql.run(statement);
+      for (const step of MIGRATIONS[v]!) {
+        if (typeof step === "string") sql.run(step);
+        else step(sql);
+      }
     }
     sql.run(`DELETE FROM schema_version`);
     sql.run(`INSERT INTO schema_version (version) VALUES (?)`, target);
