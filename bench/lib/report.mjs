@@ -63,7 +63,7 @@ function startupTable(startup) {
   ];
 }
 
-/** Bytes per CSR: database growth, the file after close, and by table/index (dbstat). */
+/** Bytes per CSR (per entry for the audit scope): database growth, the file after close, and by table/index (dbstat). */
 function storageTable(storage) {
   const names = [];
   for (const s of storage) for (const b of s.breakdown ?? []) if (!names.includes(b.name)) names.push(b.name);
@@ -71,12 +71,12 @@ function storageTable(storage) {
   const parts = names.filter((n) => n !== fixed);
   const lines = [
     "",
-    `| stored per CSR (bytes) | CSRs | growth per CSR | file per CSR | ${parts.join(" | ")} |`,
+    `| stored per CSR or entry (bytes) | CSRs or entries | growth per one | file per one | ${parts.join(" | ")} |`,
     `|---|---:|---:|---:|${parts.map(() => "---:").join("|")}|`,
   ];
   for (const s of storage) {
-    const cells = parts.map((n) => fmt(s.breakdown?.find((b) => b.name === n)?.perCsr, 0));
-    lines.push(`| ${s.scope} (${s.keyType}) | ${(s.csrs ?? s.n).toLocaleString("en")} | ${fmt(s.growthPerCsr, 0)} | ${fmt(s.filePerCsr, 0)} | ${cells.join(" | ")} |`);
+    const cells = parts.map((n) => fmt(s.breakdown?.find((b) => b.name === n)?.perUnit, 0));
+    lines.push(`| ${s.scope} (${s.keyType}) | ${(s.units ?? s.n).toLocaleString("en")} | ${fmt(s.growthPerCsr, 0)} | ${fmt(s.filePerUnit, 0)} | ${cells.join(" | ")} |`);
   }
   return lines;
 }

@@ -1,7 +1,8 @@
 import type { Scope } from "../core/scope";
 import { scopeName } from "../core/scope";
 
-export type Permission = "read" | "write";
+/** read: list and get; write: create, edit, delete; audit: read the scope's audit trail. */
+export type Permission = "read" | "write" | "audit";
 
 /** One allow or deny of a permission on a scope (`accounts:<id>`, `zones:<id>`, or `accounts:*`). */
 export interface Grant {
@@ -11,10 +12,14 @@ export interface Grant {
 }
 
 // Cloudflare's permission group names for these endpoints (seeds). Write
-// includes read, as on Cloudflare.
+// includes read, as on Cloudflare. The audit trail is readable with either
+// SSL and Certificates group, and with the groups Cloudflare's own audit-log
+// API accepts (Account Settings), which grant nothing else here.
 const GROUPS: Record<string, Permission[]> = {
-  "SSL and Certificates Read": ["read"],
-  "SSL and Certificates Write": ["read", "write"],
+  "SSL and Certificates Read": ["read", "audit"],
+  "SSL and Certificates Write": ["read", "write", "audit"],
+  "Account Settings Read": ["audit"],
+  "Account Settings Write": ["audit"],
 };
 
 const ACCOUNT = "com.cloudflare.api.account.";
@@ -59,10 +64,9 @@ export function grantsFromPolicies(policies: unknown[]): Grant[] | null {
 
 /** Grants of a global API key: full SSL and Certificates rights on its scopes. */
 export function fullGrants(accounts: readonly string[], zones: readonly string[]): Grant[] {
-  return [...accounts.map((id) => `accounts:${id}`), ...zones.map((id) => `zones:${id}`)].flatMap((scope) => [
-    { effect: "allow" as const, scope, permission: "read" as const },
-    { effect: "allow" as const, scope, permission: "write" as const },
-  ]);
+  return [...accounts.map((id) => `accounts:${id}`), ...zones.map((id) => `zones:${id}`)].flatMap((scope) =>
+    (["read", "write", "audit"] as const).map((permission) => ({ effect: "allow" as const, scope, permission })),
+  );
 }
 
 /**

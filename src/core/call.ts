@@ -5,9 +5,12 @@ import type { Scope } from "./scope";
  * what names one.
  */
 export interface Actor {
-  /** `user`: an API token or a global API key; `admin`: the operator's ADMIN_SECRET. */
-  readonly type: "user" | "admin";
-  /** The token's `jti` (else `sub`), the global key's email, or `admin`. */
+  /**
+   * `user`: an API token or a global API key; `admin`: the operator's
+   * ADMIN_SECRET; `system`: the service's own background work (the key pool).
+   */
+  readonly type: "user" | "admin" | "system";
+  /** The token's `jti` (else `sub`), the global key's email, `admin`, or the system task (`key-pool`). */
   readonly id: string;
   /** The global API key's email, when that is the credential. */
   readonly email?: string;

@@ -56,6 +56,9 @@ export type ErrorReason =
   | "invalid_bundle_method"
   | "invalid_certificate_id"
   | "certificate_not_found"
+  // The audit trail.
+  | "invalid_audit_id"
+  | "audit_entry_not_found"
   // The deployment.
   | "internal"
   | "key_encryption_unavailable"

@@ -12,9 +12,21 @@ import { API_PREFIXES, type ApiRequest, type ApiRouter, tenantContext } from "./
 // Custom CSR (and certificate) ids are UUIDs (Cloudflare's schema: at most 36 characters).
 export const CSR_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+// Object ids by scope name: idFromName hashes the name on every call, and an
+// id is a plain value, safe to keep across requests (stubs are not kept).
+const TENANT_IDS = new Map<string, DurableObjectId>();
+const TENANT_IDS_MAX = 10_000;
+
 /** The scope's Durable Object: one per account or zone, named by its scope. */
 export function tenant(env: Env, scope: Scope): DurableObjectStub<TenantStore> {
-  return env.TENANTS.get(env.TENANTS.idFromName(scopeName(scope)));
+  const name = scopeName(scope);
+  let id = TENANT_IDS.get(name);
+  if (!id) {
+    if (TENANT_IDS.size >= TENANT_IDS_MAX) TENANT_IDS.delete(TENANT_IDS.keys().next().value!);
+    id = env.TENANTS.idFromName(name);
+    TENANT_IDS.set(name, id);
+  }
+  return env.TENANTS.get(id);
 }
 
 /** Unwraps a Durable Object's Result, turning a refusal into the error reply. */

@@ -38,6 +38,11 @@ function reply(text: string, status: number, headers: Record<string, string> = {
   return new Response(text, { status, headers: { ...SECURITY_HEADERS, ...headers } });
 }
 
+/** A streamed body that is not an envelope (an export), with the same security headers. */
+export function streamed(body: ReadableStream<Uint8Array>, contentType: string): Response {
+  return new Response(body, { status: 200, headers: { ...SECURITY_HEADERS, "content-type": contentType } });
+}
+
 /** A success envelope, as every Cloudflare v4 endpoint answers. */
 export function success(
   result: unknown,

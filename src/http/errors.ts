@@ -157,6 +157,10 @@ export const ERRORS = {
   invalid_certificate_id: { status: 400, code: 1448, message: "The custom certificate ID is invalid." },
   certificate_not_found: { status: 404, code: 1449, message: "The custom certificate was not found." },
 
+  // Ours (1480–1489): the audit trail.
+  invalid_audit_id: { status: 400, code: 1480, message: "The audit log ID is invalid. Check your input and try again." },
+  audit_entry_not_found: { status: 404, code: 1481, message: "The audit log entry was not found in this account or zone." },
+
   internal: { status: 500, code: 1500, message: "Internal Server Error" },
   // Ours: the deployment's KEY_ENCRYPTION_KEYS secret is missing, malformed or
   // lacks a key a stored record needs. Nothing is written or changed.

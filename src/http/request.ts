@@ -1,5 +1,5 @@
 import type { IRequest, RouterType } from "itty-router";
-import { type Principal, authorize } from "../auth/authenticate";
+import { type Permission, type Principal, authorize } from "../auth/authenticate";
 import type { Actor, TenantCall } from "../core/call";
 import type { Scope } from "../core/scope";
 import { ApiError } from "./errors";
@@ -37,7 +37,7 @@ export function actorOf(principal: Principal, request: Request): Actor {
 }
 
 /** The call a tenant handler makes, after checking the caller's permission on the scope. */
-export function tenantContext(request: ApiRequest, permission: "read" | "write"): { scope: Scope; principal: Principal; call: TenantCall } {
+export function tenantContext(request: ApiRequest, permission: Permission): { scope: Scope; principal: Principal; call: TenantCall } {
   const { scope, principal } = request;
   if (!scope || !principal) throw new Error("tenant route reached without scope or principal");
   const allowed = authorize(principal, scope, permission);

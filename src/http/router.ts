@@ -1,8 +1,10 @@
 import { Router } from "itty-router";
+import { begin, end } from "../core/activity";
 import { authenticate } from "../auth/authenticate";
 import { logs } from "../core/log";
 import { type Scope, isScopeId } from "../core/scope";
 import { adminRoutes } from "./admin";
+import { auditRoutes } from "./audit-routes";
 import { certificateRoutes } from "./certificate-routes";
 import { csrRoutes } from "./csr-routes";
 import { ApiError } from "./errors";
@@ -12,8 +14,8 @@ import type { ApiRequest, ApiRouter, RouterArgs } from "./request";
 
 // Resources served per scope kind; anything else under a scope is 404.
 const RESOURCES: Record<Scope["kind"], readonly string[]> = {
-  accounts: ["custom_csrs"],
-  zones: ["custom_csrs", "custom_certificates"],
+  accounts: ["custom_csrs", "audit_logs"],
+  zones: ["custom_csrs", "custom_certificates", "audit_logs"],
 };
 const SCOPED_PATH = /^\/(?:client|api)\/v4\/(accounts|zones)\/([^/]*)\/([^/]+)(?:\/.*)?$/;
 
@@ -88,7 +90,7 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
 });
 
 const known: RegExp[] = [];
-for (const register of [csrRoutes, certificateRoutes, adminRoutes, healthRoutes]) {
+for (const register of [csrRoutes, certificateRoutes, auditRoutes, adminRoutes, healthRoutes]) {
   for (const route of register(router)) known.push(route);
 }
 
@@ -98,11 +100,16 @@ router.all("*", (request: ApiRequest) => {
   throw new ApiError(known.some((pattern) => pattern.test(path)) ? "method_not_allowed" : "no_route");
 });
 
-/** Serves one request; never throws. */
-export function handle(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+/** Serves one request; never throws. Background work waits while any is in flight (src/core/activity.ts). */
+export async function handle(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
   const apiRequest = request as ApiRequest;
   apiRequest.requestId = crypto.randomUUID();
   apiRequest.started = Date.now();
-  return router.fetch(apiRequest, env, ctx);
+  begin(apiRequest.started);
+  try {
+    return await router.fetch(apiRequest, env, ctx);
+  } finally {
+    end();
+  }
 }
 

@@ -1,3 +1,4 @@
+import type { TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
 import type { Scope } from "../core/scope";
 import { checkCertificate } from "../pki/certificate-check";
@@ -8,6 +9,7 @@ import {
   type CertificateUpload,
   toCertificateRecord,
 } from "./certificate-records";
+import type { AuditTrail } from "./audit-trail";
 import type { Counters } from "./counters";
 import type { CsrStore } from "./csr-store";
 import { readPage } from "./paging";
@@ -23,6 +25,7 @@ export class CertificateStore {
     private readonly storage: TenantStorage,
     private readonly csrs: CsrStore,
     private readonly counters: Counters,
+    private readonly audit: AuditTrail,
   ) {}
 
   /**
@@ -30,11 +33,25 @@ export class CertificateStore {
    * (parse, key match, validity, chain) runs first; the row is written in a
    * transaction that finds the CSR still there.
    */
-  async upload(scope: Scope, upload: CertificateUpload): Promise<Result<CertificateRecord>> {
+  async upload(call: TenantCall, upload: CertificateUpload): Promise<Result<CertificateRecord>> {
+    const scope = call.scope;
     const csr = this.csrs.pem(upload.custom_csr_id);
     if (csr === null) return fail("csr_not_found", { pointer: "/custom_csr_id" });
     const checked = await checkCertificate(upload.certificate, csr, new Date());
-    if (!checked.ok) return checked;
+    if (!checked.ok) {
+      // A certificate for another key is a decision worth keeping; a
+      // malformed or expired upload is only a bad request.
+      if (checked.reason === "certificate_key_mismatch") {
+        this.audit.record(call, {
+          action: "create",
+          resource: { type: "custom_certificate", id: null },
+          result: false,
+          info: "the certificate is for another key (1441)",
+          metadata: { custom_csr_id: upload.custom_csr_id },
+        });
+      }
+      return checked;
+    }
     const id = crypto.randomUUID();
     return this.storage.transaction((): Result<CertificateRecord> => {
       if (this.csrs.pem(upload.custom_csr_id) === null) return fail("csr_not_found", { pointer: "/custom_csr_id" });
@@ -55,6 +72,18 @@ export class CertificateStore {
         now,
       );
       this.counters.bump("certificates", 1);
+      this.audit.record(call, {
+        action: "create",
+        resource: { type: "custom_certificate", id },
+        result: true,
+        metadata: {
+          custom_csr_id: upload.custom_csr_id,
+          hosts: checked.value.hosts,
+          issuer: checked.value.issuer,
+          expires_on: checked.value.expires_on,
+          bundle_method: upload.bundle_method,
+        },
+      });
       return ok(this.#record(scope, id)!);
     });
   }
@@ -82,10 +111,20 @@ export class CertificateStore {
   }
 
   /** Deletes a certificate; its CSR becomes deletable again. */
-  remove(id: string): Result<{ id: string }> {
+  remove(call: TenantCall, id: string): Result<{ id: string }> {
     return this.storage.transaction((): Result<{ id: string }> => {
-      if (this.storage.sql.run(`DELETE FROM certificates WHERE id = ?`, id) === 0) return fail("certificate_not_found");
+      const row = this.storage.sql.one<{ custom_csr_id: string; hosts: string }>(
+        `DELETE FROM certificates WHERE id = ? RETURNING custom_csr_id, hosts`,
+        id,
+      );
+      if (!row) return fail("certificate_not_found");
       this.counters.bump("certificates", -1);
+      this.audit.record(call, {
+        action: "delete",
+        resource: { type: "custom_certificate", id },
+        result: true,
+        metadata: { custom_csr_id: row.custom_csr_id, hosts: JSON.parse(row.hosts) as string[] },
+      });
       return ok({ id });
     });
   }
