@@ -1,4 +1,4 @@
-// npm run --silent token -- --account ID [--account ID ...] [--zone ID ...] [--read-only] [--ttl SECONDS]
+// npm run --silent token -- [--account ID ...] [--zone ID ...] [--account-zones ID ...] [--read-only] [--ttl SECONDS]
 //   prints one HS256 API token for `Authorization: Bearer` (default ttl one day)
 // npm run --silent token -- --legacy --email EMAIL --account ID [--zone ID ...]
 //   registers a global API key for EMAIL in .dev.vars (its SHA-256 only) and prints the key
@@ -9,7 +9,7 @@ import { ensureDevVars, writeDevVars } from "./dev-vars.mjs";
 import { signToken } from "./sign-token.mjs";
 
 const USAGE = `usage:
-  npm run --silent token -- --account ID [--account ID ...] [--zone ID ...] [--read-only] [--ttl SECONDS]
+  npm run --silent token -- [--account ID ...] [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--read-only] [--ttl SECONDS]
   npm run --silent token -- --legacy --email EMAIL --account ID [--zone ID ...]`;
 
 function usage(message) {
@@ -20,7 +20,7 @@ function usage(message) {
 const SCOPE_ID = /^[A-Za-z0-9_-]{1,32}$|^\*$/;
 
 function parseArgs(argv) {
-  const opts = { accounts: [], zones: [], readOnly: false, ttl: 86400, ttlSet: false, legacy: false, email: null };
+  const opts = { accounts: [], zones: [], accountZones: [], readOnly: false, ttl: 86400, ttlSet: false, legacy: false, email: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -30,6 +30,7 @@ function parseArgs(argv) {
     };
     if (arg === "--account") opts.accounts.push(value());
     else if (arg === "--zone") opts.zones.push(value());
+    else if (arg === "--account-zones") opts.accountZones.push(value());
     else if (arg === "--read-only") opts.readOnly = true;
     else if (arg === "--ttl") {
       const ttl = Number(value());
@@ -40,10 +41,10 @@ function parseArgs(argv) {
     else if (arg === "--email") opts.email = value();
     else usage(`unknown argument ${arg}`);
   }
-  for (const id of [...opts.accounts, ...opts.zones]) {
+  for (const id of [...opts.accounts, ...opts.zones, ...opts.accountZones]) {
     if (!SCOPE_ID.test(id)) usage(`invalid id ${JSON.stringify(id)}: 1-32 of A-Z a-z 0-9 - _`);
   }
-  if (opts.accounts.length + opts.zones.length === 0) usage("name at least one --account or --zone");
+  if (opts.accounts.length + opts.zones.length + opts.accountZones.length === 0) usage("name at least one --account, --zone or --account-zones");
   if (opts.legacy) {
     if (!opts.email) usage("--legacy needs --email EMAIL");
     // No quotes or backslashes: the entry is stored in a single-quoted .dev.vars line.
@@ -51,6 +52,7 @@ function parseArgs(argv) {
     if (opts.accounts.length === 0) usage("--legacy needs --account ID");
     if (opts.readOnly) usage("global API keys always have full rights; --read-only does not apply");
     if (opts.ttlSet) usage("global API keys do not expire; --ttl does not apply");
+    if (opts.accountZones.length) usage("a global API key covers the zones recorded under its accounts already; --account-zones does not apply");
   } else if (opts.email) usage("--email goes with --legacy");
   return opts;
 }

@@ -1,5 +1,6 @@
 import { handle } from "./http/router";
 
+export { ZoneDirectory } from "./directory/zone-directory";
 export { ReadinessProbe } from "./health/readiness-probe";
 export { TenantStore } from "./tenant/tenant-store";
 

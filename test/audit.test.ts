@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { parseCsrInput } from "../src/pki/csr-input";
 import { type ChainFields, auditId, entryHash, seqOfAuditId } from "../src/tenant/audit-chain";
 import type { AuditLogRecord } from "../src/tenant/audit-records";
+import { AccountLink } from "../src/tenant/account-link";
 import { AuditTrail } from "../src/tenant/audit-trail";
 import { Counters } from "../src/tenant/counters";
 import { CsrStore } from "../src/tenant/csr-store";
@@ -275,7 +276,7 @@ describe("a change and its entry are one transaction", () => {
     const entitlements = new Entitlements(storage, { granted: true, quota: 100 }, audit);
     const vault = new KeyVault(storage, () => env.KEY_ENCRYPTION_KEYS, audit);
     const pool = new KeyPool(storage, vault, audit, 0, () => undefined);
-    return new CsrStore(storage, vault, counters, entitlements, audit, pool);
+    return new CsrStore(storage, vault, counters, entitlements, audit, pool, new AccountLink(sql));
   }
 
   const counts = (state: DurableObjectState) =>

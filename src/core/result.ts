@@ -59,6 +59,8 @@ export type ErrorReason =
   // The audit trail.
   | "invalid_audit_id"
   | "audit_entry_not_found"
+  // Zones and accounts.
+  | "zone_account_not_recorded"
   // The deployment.
   | "internal"
   | "key_encryption_unavailable"

@@ -1,5 +1,6 @@
 import { type Result, fail, ok } from "../core/result";
 import type { AuditQuery } from "../tenant/audit-trail";
+import { pagingParams } from "./list-query";
 
 // Cloudflare's audit-log API: per_page 1–1000, default 100; newest first.
 export const AUDIT_PER_PAGE = { min: 1, max: 1000, default: 100 } as const;
@@ -22,11 +23,6 @@ function time(raw: string, name: string): Result<number> {
   return Number.isFinite(ms) ? ok(ms) : invalid(`${name} must be an RFC 3339 date (2026-11-23) or date-time (2026-11-23T10:00:00Z)`);
 }
 
-function integer(raw: string, name: string, min: number, max: number): Result<number> {
-  const n = /^\d{1,9}$/.test(raw) ? Number(raw) : Number.NaN;
-  return n >= min && n <= max ? ok(n) : invalid(`${name} must be an integer from ${min} to ${max}`);
-}
-
 /**
  * The audit-log API's query: page, per_page, direction (default desc),
  * since (inclusive) and before (exclusive), id, action.type and actor.email,
@@ -40,19 +36,9 @@ export function parseAuditQuery(params: URLSearchParams): Result<AuditQuery> {
   for (const name of UNSUPPORTED) {
     if (params.has(name)) return invalid(`${name} is not supported by this service`);
   }
-  const query: AuditQuery = { page: 1, per_page: AUDIT_PER_PAGE.default, direction: "desc" };
-  const page = params.get("page");
-  if (page !== null) {
-    const n = integer(page, "page", 1, 100_000_000);
-    if (!n.ok) return n;
-    query.page = n.value;
-  }
-  const perPage = params.get("per_page");
-  if (perPage !== null) {
-    const n = integer(perPage, "per_page", AUDIT_PER_PAGE.min, AUDIT_PER_PAGE.max);
-    if (!n.ok) return n;
-    query.per_page = n.value;
-  }
+  const paging = pagingParams(params, AUDIT_PER_PAGE);
+  if (!paging.ok) return paging;
+  const query: AuditQuery = { ...paging.value, direction: "desc" };
   const direction = params.get("direction");
   if (direction !== null) {
     if (direction !== "asc" && direction !== "desc") return invalid("direction must be one of asc, desc");

@@ -12,7 +12,7 @@ const AUDIT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$
 
 /** GET …/{accounts|zones}/{id}/audit_logs: Cloudflare's account audit-log API, per scope. */
 async function list(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, call } = tenantContext(request, "audit");
+  const { scope, call } = await tenantContext(request, env, "audit");
   const query = unwrap(parseAuditQuery(new URL(request.url).searchParams));
   const page = unwrap(await tenant(env, scope).listAudit(call, query));
   return pageOf(page, query);

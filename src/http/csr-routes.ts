@@ -51,7 +51,7 @@ export function uuidParam(request: ApiRequest, name: string, reason: ErrorReason
 const csrId = (request: ApiRequest) => uuidParam(request, "csrId", "invalid_csr_id");
 
 async function createCsr(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, call } = tenantContext(request, "write");
+  const { scope, call } = await tenantContext(request, env, "write");
   const body = await readJson(request);
   // A body that fails to parse or validate is still sent, as a refusal, so
   // the object can answer entitlement (1403/1404) before body errors.
@@ -64,19 +64,19 @@ async function createCsr(request: ApiRequest, env: Env): Promise<Response> {
 }
 
 async function listCsrs(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, call } = tenantContext(request, "read");
+  const { scope, call } = await tenantContext(request, env, "read");
   const query = unwrap(parseListQuery(new URL(request.url).searchParams, scope));
   const page = unwrap(await tenant(env, scope).listCsrs(call, query));
   return pageOf(page, query);
 }
 
 async function getCsr(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, call } = tenantContext(request, "read");
+  const { scope, call } = await tenantContext(request, env, "read");
   return successJson(unwrap(await tenant(env, scope).getCsr(call, csrId(request))));
 }
 
 async function deleteCsr(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, call } = tenantContext(request, "write");
+  const { scope, call } = await tenantContext(request, env, "write");
   return success(unwrap(await tenant(env, scope).deleteCsr(call, csrId(request))));
 }
 

@@ -161,6 +161,9 @@ export const ERRORS = {
   invalid_audit_id: { status: 400, code: 1480, message: "The audit log ID is invalid. Check your input and try again." },
   audit_entry_not_found: { status: 404, code: 1481, message: "The audit log entry was not found in this account or zone." },
 
+  // Ours (1490–1499): zones and the accounts they belong to.
+  zone_account_not_recorded: { status: 404, code: 1490, message: "No account is recorded for this zone." },
+
   internal: { status: 500, code: 1500, message: "Internal Server Error" },
   // Ours: the deployment's KEY_ENCRYPTION_KEYS secret is missing, malformed or
   // lacks a key a stored record needs. Nothing is written or changed.

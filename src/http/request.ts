@@ -3,6 +3,7 @@ import { type Permission, type Principal, authorize } from "../auth/authenticate
 import type { Actor, TenantCall } from "../core/call";
 import type { Scope } from "../core/scope";
 import { ApiError } from "./errors";
+import { zoneAccount } from "./zone-accounts";
 
 /** A request as the handlers see it, after the `before` stages. */
 export interface ApiRequest extends IRequest {
@@ -36,11 +37,18 @@ export function actorOf(principal: Principal, request: Request): Actor {
   return ip === undefined ? actor : { ...actor, ip };
 }
 
-/** The call a tenant handler makes, after checking the caller's permission on the scope. */
-export function tenantContext(request: ApiRequest, permission: Permission): { scope: Scope; principal: Principal; call: TenantCall } {
+/**
+ * The call a tenant handler makes, after checking the caller's permission on
+ * the scope (reading the zone's account when a grant depends on it).
+ */
+export async function tenantContext(
+  request: ApiRequest,
+  env: Env,
+  permission: Permission,
+): Promise<{ scope: Scope; principal: Principal; call: TenantCall }> {
   const { scope, principal } = request;
   if (!scope || !principal) throw new Error("tenant route reached without scope or principal");
-  const allowed = authorize(principal, scope, permission);
+  const allowed = await authorize(principal, scope, permission, (zoneId) => zoneAccount(env, zoneId));
   if (!allowed.ok) throw new ApiError(allowed.reason);
   return { scope, principal, call: { scope, actor: actorOf(principal, request) } };
 }

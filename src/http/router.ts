@@ -7,6 +7,7 @@ import { adminRoutes } from "./admin";
 import { auditRoutes } from "./audit-routes";
 import { certificateRoutes } from "./certificate-routes";
 import { csrRoutes } from "./csr-routes";
+import { directoryRoutes } from "./directory-routes";
 import { ApiError } from "./errors";
 import { failure } from "./envelope";
 import { healthRoutes } from "./health";
@@ -90,7 +91,7 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
 });
 
 const known: RegExp[] = [];
-for (const register of [csrRoutes, certificateRoutes, auditRoutes, adminRoutes, healthRoutes]) {
+for (const register of [csrRoutes, certificateRoutes, auditRoutes, adminRoutes, directoryRoutes, healthRoutes]) {
   for (const route of register(router)) known.push(route);
 }
 

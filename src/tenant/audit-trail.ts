@@ -9,7 +9,14 @@ import type { Sql } from "./sql";
 
 /** What happened, in Cloudflare's audit-log words (README lists every pair). */
 export type AuditAction = "create" | "update" | "delete" | "generate" | "rewrap" | "verify";
-export type AuditResourceType = "custom_csr" | "custom_certificate" | "entitlement" | "private_key" | "pooled_key" | "key_pool";
+export type AuditResourceType =
+  | "custom_csr"
+  | "custom_certificate"
+  | "entitlement"
+  | "private_key"
+  | "pooled_key"
+  | "key_pool"
+  | "zone_account";
 
 /** One event to record: the actor comes from the call. */
 export interface AuditEvent {

@@ -3,6 +3,7 @@ import { type Result, fail, ok } from "../core/result";
 import { buildCsr } from "../pki/csr-builder";
 import type { CsrInput } from "../pki/csr-input";
 import type { Keyring } from "../pki/key-wrap";
+import type { AccountLink } from "./account-link";
 import type { AuditTrail } from "./audit-trail";
 import { generateKeyPair } from "../pki/keys";
 import type { Counters } from "./counters";
@@ -41,6 +42,7 @@ export class CsrStore {
     private readonly entitlements: Entitlements,
     private readonly audit: AuditTrail,
     private readonly pool: KeyPool,
+    private readonly account: AccountLink,
   ) {}
 
   /**
@@ -95,8 +97,8 @@ export class CsrStore {
         id,
         created_at: this.#createdAt(),
         key_type: request.key_type,
-        // The account's CSRs carry its tag; a zone's have none (no zone -> account mapping here).
-        account_tag: scope.kind === "accounts" ? scope.id : null,
+        // The account's CSRs carry its tag; a zone's carry its recorded account's, if any.
+        account_tag: scope.kind === "accounts" ? scope.id : this.account.current(),
         common_name: request.common_name,
         country: request.country,
         csr,
@@ -145,6 +147,16 @@ export class CsrStore {
   get(id: string): Result<JsonText> {
     const row = this.storage.sql.raw(`SELECT ${CSR_COLUMNS} FROM csrs WHERE id = ?`, id)[0];
     return row ? ok(recordJson(row)) : fail("csr_not_found");
+  }
+
+  /**
+   * Stamps every CSR of a zone with its account's tag (null: none), inside
+   * the transaction that records the zone's account. Answers how many rows
+   * changed.
+   */
+  retag(accountId: string | null): number {
+    // account_tag has no index, so rows written are rows changed.
+    return this.storage.sql.run(`UPDATE csrs SET account_tag = ? WHERE account_tag IS NOT ?`, accountId, accountId);
   }
 
   /** The CSR's PEM, for checks against it (certificate uploads); null when there is no such CSR. */

@@ -3,6 +3,7 @@ import { touch } from "../core/activity";
 import type { Actor, TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
 import type { CsrInput } from "../pki/csr-input";
+import { AccountLink } from "./account-link";
 import { type AuditHead, type AuditQuery, AuditTrail, type ChainCheck } from "./audit-trail";
 import type { CertificateRecord, CertificateUpload } from "./certificate-records";
 import { CertificateStore } from "./certificate-store";
@@ -31,6 +32,7 @@ const KEY_POOL_ACTOR: Actor = { type: "system", id: "key-pool" };
  */
 export class TenantStore extends DurableObject<Env> {
   readonly #binding: ScopeBinding;
+  readonly #account: AccountLink;
   readonly #audit: AuditTrail;
   readonly #counters: Counters;
   readonly #entitlements: Entitlements;
@@ -38,6 +40,7 @@ export class TenantStore extends DurableObject<Env> {
   readonly #pool: KeyPool;
   readonly #csrs: CsrStore;
   readonly #certificates: CertificateStore;
+  readonly #storage: TenantStorage;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -45,6 +48,7 @@ export class TenantStore extends DurableObject<Env> {
     const storage: TenantStorage = { sql, transaction: (fn) => ctx.storage.transactionSync(fn) };
     migrate(sql, storage.transaction);
     this.#binding = new ScopeBinding(sql);
+    this.#account = new AccountLink(sql);
     this.#counters = new Counters(sql);
     this.#audit = new AuditTrail(sql, this.#counters);
     this.#entitlements = new Entitlements(storage, defaultEntitlement(env), this.#audit);
@@ -53,7 +57,8 @@ export class TenantStore extends DurableObject<Env> {
     this.#pool = new KeyPool(storage, this.#vault, this.#audit, Number.isSafeInteger(poolSize) ? Math.min(Math.max(poolSize, 0), MAX_POOL_SIZE) : 0, (ms) => {
       void ctx.storage.setAlarm(Date.now() + ms);
     });
-    this.#csrs = new CsrStore(storage, this.#vault, this.#counters, this.#entitlements, this.#audit, this.#pool);
+    this.#csrs = new CsrStore(storage, this.#vault, this.#counters, this.#entitlements, this.#audit, this.#pool, this.#account);
+    this.#storage = storage;
     this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit);
   }
 
@@ -120,6 +125,30 @@ export class TenantStore extends DurableObject<Env> {
     const batch = await this.#vault.rewrap(call, name, limit, after);
     if (!batch.ok) return batch;
     return ok({ ...batch.value, remaining: batch.value.remaining + pooled.remaining, pooled_rewrapped: pooled.rewrapped, pooled_failed: pooled.failed });
+  }
+
+  /**
+   * Admin (zones): the account the zone now belongs to (null: none). Its
+   * CSRs take that account's tag, and the move is recorded, in one
+   * transaction. The directory object is updated by the Worker after this.
+   */
+  linkAccount(call: TenantCall, accountId: string | null): Result<{ account_id: string | null; previous: string | null; csrs_retagged: number }> {
+    this.#enter(call);
+    if (call.scope.kind !== "zones") return fail("no_route");
+    return this.#storage.transaction(() => {
+      const previous = this.#account.current();
+      this.#account.set(accountId);
+      const retagged = this.#csrs.retag(accountId);
+      if (previous !== accountId) {
+        this.#audit.record(call, {
+          action: accountId === null ? "delete" : "update",
+          resource: { type: "zone_account", id: call.scope.id },
+          result: true,
+          metadata: { account_id: accountId, previous, csrs_retagged: retagged },
+        });
+      }
+      return ok({ account_id: accountId, previous, csrs_retagged: retagged });
+    });
   }
 
   /** Admin: the scope's RSA key pool, its size and how many keys are ready. */

@@ -3,10 +3,13 @@
 // list with the SDK's own auto-pagination, delete; API tokens and global API
 // keys. Every CSR it gets back is checked by OpenSSL and pyca/cryptography.
 import Cloudflare, { AuthenticationError, BadRequestError, NotFoundError, PermissionDeniedError } from "cloudflare";
+import { execFile } from "node:child_process";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { admin } from "./api";
 import { type LegacyCredential, legacyKey, mintToken, scopeId } from "./credentials";
 import { sdkClient } from "./sdk-client";
-import { type TestServer, startServer } from "./server";
+import { REPO_ROOT, type TestServer, startServer } from "./server";
 import { expectCsrsVerified } from "./verify";
 
 const ACCOUNT = scopeId("acct");
@@ -269,3 +272,36 @@ describe("cloudflare SDK: auditLogs.list", () => {
     expect(codes(refused)).toEqual([1435]);
   });
 });
+
+describe("cloudflare SDK: zones that belong to accounts", () => {
+  it("an account-wide token from the token tool works on the account's zones, and their CSRs carry account_tag", async () => {
+    const [account, zone, other] = [scopeId("owner"), scopeId("owned"), scopeId("stray")];
+    const token = await tokenTool(["--account-zones", account]);
+    const client = tokenClient(token);
+    // Not recorded yet: an account token does not cover the zone.
+    const before = await rejection(client.customCsrs.list({ zone_id: zone }), PermissionDeniedError);
+    expect(codes(before)).toEqual([10000]);
+    const recorded = await admin(server.origin, server.secrets.ADMIN_SECRET, "PUT", `/zones/${zone}/account`, { account_id: account });
+    expect(recorded.status, recorded.text).toBe(200);
+    const created = await client.customCsrs.create({ zone_id: zone, ...subject, key_type: "p256v1" });
+    expect(created.account_tag).toBe(account);
+    expect((await client.customCsrs.get(created.id, { zone_id: zone })).account_tag).toBe(account);
+    const listed = [];
+    for await (const csr of client.customCsrs.list({ zone_id: zone })) listed.push(csr.account_tag);
+    expect(listed).toEqual([account]);
+    const stray = await rejection(client.customCsrs.list({ zone_id: other }), PermissionDeniedError);
+    expect(codes(stray)).toEqual([10000]);
+  });
+});
+
+/** The project's token tool, run as an operator would, with the server's signing secret in its environment. */
+function tokenTool(args: string[]): Promise<string> {
+  return new Promise((done, fail) => {
+    execFile(
+      process.execPath,
+      [join(REPO_ROOT, "scripts", "token.mjs"), ...args],
+      { env: { ...process.env, API_TOKEN_SECRET: server.secrets.API_TOKEN_SECRET }, encoding: "utf8" },
+      (error, stdout, stderr) => (error ? fail(new Error(`${error.message}\n${stderr}`)) : done(stdout.trim())),
+    );
+  });
+}
