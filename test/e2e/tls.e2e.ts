@@ -151,6 +151,20 @@ describe("nginx with docs/nginx.conf in front of npm start", () => {
     expect(got.headers["content-type"]).toMatch(/^application\/json/);
   });
 
+  it("the audit trail records the address nginx saw, never a CF-Connecting-IP the client sent", async () => {
+    const forged = await https("POST", `/client/v4/zones/${zone}/custom_csrs`, {
+      token,
+      body: JSON.stringify(csrBody({ key_type: "p256v1" })),
+      headers: { "cf-connecting-ip": "203.0.113.99" },
+    });
+    expect(forged.status, forged.text).toBe(201);
+    const id = (forged.body as Envelope<CsrRecord>).result.id;
+    const trail = await https("GET", `/client/v4/zones/${zone}/audit_logs?action.type=create&per_page=1`, { token });
+    const [entry] = (trail.body as Envelope<Array<{ resource: { id: string }; actor: { ip?: string } }>>).result;
+    expect(entry!.resource.id).toBe(id);
+    expect(entry!.actor.ip).toBe("127.0.0.1");
+  });
+
   it("refusals keep the API's envelope: the API's 401 and 413, and nginx's own 413 past 1 MiB", async () => {
     const unauthorized = await https("GET", `/client/v4/zones/${zone}/custom_csrs`, { token: "nope" });
     expect({ status: unauthorized.status, codes: unauthorized.body?.errors.map((e) => e.code) }).toEqual({ status: 401, codes: [1001] });
