@@ -276,7 +276,7 @@ describe("a change and its entry are one transaction", () => {
     const entitlements = new Entitlements(storage, { granted: true, quota: 100 }, audit);
     const vault = new KeyVault(storage, () => env.KEY_ENCRYPTION_KEYS, audit);
     const pool = new KeyPool(storage, vault, audit, 0, () => undefined);
-    return new CsrStore(storage, vault, counters, entitlements, audit, pool, new AccountLink(sql));
+    return new CsrStore(storage, vault, counters, entitlements, audit, pool, new AccountLink(storage, audit));
   }
 
   const counts = (state: DurableObjectState) =>

@@ -1,4 +1,12 @@
-import type { Sql } from "./sql";
+import type { TenantCall } from "../core/call";
+import type { AuditTrail } from "./audit-trail";
+import type { TenantStorage } from "./storage";
+
+export interface LinkReport {
+  account_id: string | null;
+  previous: string | null;
+  csrs_retagged: number;
+}
 
 /**
  * The account a zone's object belongs to, as the operator recorded it
@@ -8,20 +16,41 @@ import type { Sql } from "./sql";
 export class AccountLink {
   #cached: string | null | undefined = undefined;
 
-  constructor(private readonly sql: Sql) {}
+  constructor(
+    private readonly storage: TenantStorage,
+    private readonly audit: AuditTrail,
+  ) {}
 
   /** The zone's account, or null when none is recorded. */
   current(): string | null {
     if (this.#cached === undefined) {
-      this.#cached = this.sql.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'account'`)?.value ?? null;
+      this.#cached = this.storage.sql.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'account'`)?.value ?? null;
     }
     return this.#cached;
   }
 
-  /** Records the account (null: none), inside the caller's transaction. */
-  set(accountId: string | null): void {
-    this.#cached = undefined;
-    if (accountId === null) this.sql.run(`DELETE FROM meta WHERE key = 'account'`);
-    else this.sql.run(`INSERT INTO meta (key, value) VALUES ('account', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, accountId);
+  /**
+   * Makes `accountId` the zone's account (null: none): records it, has
+   * `retag` stamp the zone's CSRs with it, and records the move in the audit
+   * trail, in one transaction. Setting the account it already has records
+   * nothing.
+   */
+  link(call: TenantCall, accountId: string | null, retag: (accountId: string | null) => number): LinkReport {
+    return this.storage.transaction(() => {
+      const previous = this.current();
+      this.#cached = undefined;
+      if (accountId === null) this.storage.sql.run(`DELETE FROM meta WHERE key = 'account'`);
+      else this.storage.sql.run(`INSERT INTO meta (key, value) VALUES ('account', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, accountId);
+      const retagged = retag(accountId);
+      if (previous !== accountId) {
+        this.audit.record(call, {
+          action: accountId === null ? "delete" : "update",
+          resource: { type: "zone_account", id: call.scope.id },
+          result: true,
+          metadata: { account_id: accountId, previous, csrs_retagged: retagged },
+        });
+      }
+      return { account_id: accountId, previous, csrs_retagged: retagged };
+    });
   }
 }

@@ -16,6 +16,12 @@ export const MAX_POOL_SIZE = 64;
 /** How long the isolate must have been idle before a key is generated. */
 export const QUIET_MS = 250;
 
+/** The deployment's default pool size (DEFAULT_KEY_POOL_SIZE, 0–64); unset or malformed is 0, no pools. */
+export function defaultPoolSize(env: { DEFAULT_KEY_POOL_SIZE?: string }): number {
+  const size = Number.parseInt(env.DEFAULT_KEY_POOL_SIZE ?? "0", 10);
+  return Number.isSafeInteger(size) ? Math.min(Math.max(size, 0), MAX_POOL_SIZE) : 0;
+}
+
 /** A pooled key claimed by a create: its private key (extractable, to be re-wrapped) and public key. */
 export interface ClaimedKey {
   seq: number;

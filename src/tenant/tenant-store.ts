@@ -3,14 +3,14 @@ import { touch } from "../core/activity";
 import type { Actor, TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
 import type { CsrInput } from "../pki/csr-input";
-import { AccountLink } from "./account-link";
+import { AccountLink, type LinkReport } from "./account-link";
 import { type AuditHead, type AuditQuery, AuditTrail, type ChainCheck } from "./audit-trail";
 import type { CertificateRecord, CertificateUpload } from "./certificate-records";
 import { CertificateStore } from "./certificate-store";
 import { Counters } from "./counters";
 import { CsrStore } from "./csr-store";
 import { type Entitlement, Entitlements, defaultEntitlement } from "./entitlements";
-import { KeyPool, MAX_POOL_SIZE, type PoolCheck, type PoolState } from "./key-pool";
+import { KeyPool, type PoolCheck, type PoolState, defaultPoolSize } from "./key-pool";
 import { type KeyCheck, KeyVault, type RewrapReport } from "./key-vault";
 import type { CsrRecord, JsonText, ListQuery, Page } from "./records";
 import { migrate } from "./schema";
@@ -40,7 +40,6 @@ export class TenantStore extends DurableObject<Env> {
   readonly #pool: KeyPool;
   readonly #csrs: CsrStore;
   readonly #certificates: CertificateStore;
-  readonly #storage: TenantStorage;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -48,17 +47,15 @@ export class TenantStore extends DurableObject<Env> {
     const storage: TenantStorage = { sql, transaction: (fn) => ctx.storage.transactionSync(fn) };
     migrate(sql, storage.transaction);
     this.#binding = new ScopeBinding(sql);
-    this.#account = new AccountLink(sql);
     this.#counters = new Counters(sql);
     this.#audit = new AuditTrail(sql, this.#counters);
+    this.#account = new AccountLink(storage, this.#audit);
     this.#entitlements = new Entitlements(storage, defaultEntitlement(env), this.#audit);
     this.#vault = new KeyVault(storage, () => this.env.KEY_ENCRYPTION_KEYS, this.#audit);
-    const poolSize = Number.parseInt(env.DEFAULT_KEY_POOL_SIZE ?? "0", 10);
-    this.#pool = new KeyPool(storage, this.#vault, this.#audit, Number.isSafeInteger(poolSize) ? Math.min(Math.max(poolSize, 0), MAX_POOL_SIZE) : 0, (ms) => {
+    this.#pool = new KeyPool(storage, this.#vault, this.#audit, defaultPoolSize(env), (ms) => {
       void ctx.storage.setAlarm(Date.now() + ms);
     });
     this.#csrs = new CsrStore(storage, this.#vault, this.#counters, this.#entitlements, this.#audit, this.#pool, this.#account);
-    this.#storage = storage;
     this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit);
   }
 
@@ -132,24 +129,12 @@ export class TenantStore extends DurableObject<Env> {
    * CSRs take that account's tag, and the move is recorded, in one
    * transaction. The directory object is updated by the Worker after this.
    */
-  linkAccount(call: TenantCall, accountId: string | null): Result<{ account_id: string | null; previous: string | null; csrs_retagged: number }> {
+  linkAccount(call: TenantCall, accountId: string | null): Result<LinkReport> {
     this.#enter(call);
     if (call.scope.kind !== "zones") return fail("no_route");
-    return this.#storage.transaction(() => {
-      const previous = this.#account.current();
-      this.#account.set(accountId);
-      const retagged = this.#csrs.retag(accountId);
-      if (previous !== accountId) {
-        this.#audit.record(call, {
-          action: accountId === null ? "delete" : "update",
-          resource: { type: "zone_account", id: call.scope.id },
-          result: true,
-          metadata: { account_id: accountId, previous, csrs_retagged: retagged },
-        });
-      }
-      return ok({ account_id: accountId, previous, csrs_retagged: retagged });
-    });
+    return ok(this.#account.link(call, accountId, (account) => this.#csrs.retag(account)));
   }
+
 
   /** Admin: the scope's RSA key pool, its size and how many keys are ready. */
   getKeyPool(call: TenantCall): Result<PoolState> {
