@@ -51,7 +51,6 @@ export class CsrStore {
    * trail; a malformed body is not (it never reached a decision).
    */
   async create(call: TenantCall, name: string, input: Result<CsrInput>): Promise<Result<CsrRecord>> {
-    const scope = call.scope;
     const entitlement = this.entitlements.current();
     // Entitlement before the body, as Cloudflare orders its checks.
     if (!entitlement.granted) return this.#refuseCreate(call, input, "not_entitled", "not entitled to generate CSRs (1404)");
@@ -65,7 +64,7 @@ export class CsrStore {
     // of key generation on the request); otherwise it is generated here.
     const pooled = request.key_type === POOLED_KEY_TYPE ? await this.pool.claim(name) : null;
     try {
-      return await this.#insert(call, name, input, request, keyring.value, pooled);
+      return await this.#insert(call, name, input, keyring.value, pooled);
     } finally {
       if (pooled) this.pool.release(pooled);
     }
@@ -74,12 +73,12 @@ export class CsrStore {
   async #insert(
     call: TenantCall,
     name: string,
-    input: Result<CsrInput>,
-    request: CsrInput,
+    input: { ok: true; value: CsrInput },
     keyring: Keyring,
     pooled: ClaimedKey | null,
   ): Promise<Result<CsrRecord>> {
-    const scope = call.scope;
+    const { scope } = call;
+    const request = input.value;
     const keys = pooled?.keys ?? (await generateKeyPair(request.key_type));
     const csr = await buildCsr(request, keys);
     const id = crypto.randomUUID();
