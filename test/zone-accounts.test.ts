@@ -1,9 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { grantsFromPolicies } from "../src/auth/policies";
+import { grantsFromPolicies, needsZoneAccount } from "../src/auth/policies";
 import type { AuditLogRecord } from "../src/tenant/audit-records";
 import { ZONE_ACCOUNT_TTL_MS, directory, zoneAccount } from "../src/http/zone-accounts";
-import { type Kind, adminHeaders, call, csrBody, expectError, scopeId } from "./shared";
+import { type Kind, adminCall, adminHeaders, call, csrBody, expectError, scopeId, tenantStub } from "./shared";
 import { LEGACY_EMAIL, LEGACY_TEST_KEY, mintToken } from "./tokens";
 import type { CsrRecord } from "./envelope";
 
@@ -171,6 +171,18 @@ describe("account-wide tokens (nested resources)", () => {
     expect((await list(zone, elsewhere)).status).toBe(200);
   });
 
+  it("a deny naming a zone inside an account denies that zone whatever account it is under (fail closed)", async () => {
+    const [a, zone, loose] = [scopeId("a"), scopeId("z"), scopeId("z")];
+    await recordZone(zone, a);
+    for (const target of [zone, loose]) {
+      const token = await policyToken([
+        { resources: { [`${ZONE}${target}`]: "*" } },
+        { effect: "deny", resources: zoneOf(scopeId("someone-else"), target) },
+      ]);
+      expectError(await list(target, token), 403, 10000);
+    }
+  });
+
   it("a global API key listing an account covers the zones recorded under it", async () => {
     const legacy = { "x-auth-email": LEGACY_EMAIL, "x-auth-key": LEGACY_TEST_KEY };
     const zone = scopeId("z");
@@ -196,17 +208,61 @@ describe("account-wide tokens (nested resources)", () => {
   });
 });
 
+describe("concurrent moves", () => {
+  it("end where the zone's object ended, even when the directory hears of them out of order", async () => {
+    const [a, b, zone] = [scopeId("a"), scopeId("b"), scopeId("z")];
+    const token = await mintToken({ zones: [zone] });
+    await create(zone, token);
+    // Two moves whose steps interleave badly: both zone-object steps, then
+    // the directory steps in the opposite order (what two concurrent PUTs can do).
+    const stub = tenantStub("zones", zone);
+    const toA = await stub.linkAccount(adminCall("zones", zone), a);
+    const toB = await stub.linkAccount(adminCall("zones", zone), b);
+    if (!toA.ok || !toB.ok) throw new Error("link failed");
+    expect(toB.value.revision).toBeGreaterThan(toA.value.revision);
+    expect((await directory(env).setZone(zone, b, toB.value.revision)).ok).toBe(true);
+    const stale = await directory(env).setZone(zone, a, toA.value.revision);
+    expect(stale).toMatchObject({ ok: true, value: { account_id: b } });
+    expect(await directory(env).accountOf(zone)).toBe(b);
+    expect((await list(zone, token)).body.result.map((r) => r.account_tag)).toEqual([b]);
+    // A forgotten zone stays forgotten when an older move arrives late.
+    const forgot = await stub.linkAccount(adminCall("zones", zone), null);
+    if (!forgot.ok) throw new Error("unlink failed");
+    await directory(env).setZone(zone, null, forgot.value.revision);
+    await directory(env).setZone(zone, a, toA.value.revision);
+    expect(await directory(env).accountOf(zone)).toBeNull();
+    expectError(await call("GET", `/admin/v1/zones/${zone}/account`, { headers: adminHeaders }), 404, 1490);
+  });
+});
+
 describe("the Worker's cache of zone accounts", () => {
   it("answers from what it read for at most ZONE_ACCOUNT_TTL_MS, then reads the directory again", async () => {
     const [a, b, zone] = [scopeId("a"), scopeId("b"), scopeId("z")];
-    await directory(env).setZone(zone, a);
+    await directory(env).setZone(zone, a, 1);
     const t0 = Date.now() + 60_000; // a clock of the test's own, ahead of anything cached by requests
     expect(await zoneAccount(env, zone, t0)).toBe(a);
     // Moved behind this cache's back (as another isolate would).
-    await directory(env).setZone(zone, b);
+    await directory(env).setZone(zone, b, 2);
     expect(await zoneAccount(env, zone, t0 + ZONE_ACCOUNT_TTL_MS - 1)).toBe(a);
     expect(await zoneAccount(env, zone, t0 + ZONE_ACCOUNT_TTL_MS)).toBe(b);
     expect(ZONE_ACCOUNT_TTL_MS).toBeLessThanOrEqual(10_000);
+  });
+});
+
+describe("when authorization looks a zone's account up", () => {
+  const zone = { kind: "zones" as const, id: "z1" };
+  const grants = (policies: Array<{ effect?: "allow" | "deny"; resources: Record<string, unknown> }>) =>
+    grantsFromPolicies(policies.map((p) => ({ effect: p.effect ?? "allow", resources: p.resources, permission_groups: [{ name: "SSL and Certificates Read" }] })))!;
+  it("only when the account could change the decision", () => {
+    const flatAllow = { resources: { [`${ZONE}z1`]: "*" } };
+    const flatDeny = { effect: "deny" as const, resources: { [`${ZONE}z1`]: "*" } };
+    expect(needsZoneAccount(grants([flatAllow]), zone, "read")).toBe(false);
+    expect(needsZoneAccount(grants([flatAllow, { resources: allZonesOf("a") }]), zone, "read")).toBe(false);
+    expect(needsZoneAccount(grants([flatDeny, { resources: allZonesOf("a") }]), zone, "read")).toBe(false);
+    expect(needsZoneAccount(grants([{ resources: allZonesOf("a") }]), zone, "read")).toBe(true);
+    expect(needsZoneAccount(grants([flatAllow, { effect: "deny", resources: allZonesOf("a") }]), zone, "read")).toBe(true);
+    expect(needsZoneAccount(grants([{ resources: allZonesOf("a") }, { effect: "deny", resources: allZonesOf("b") }]), zone, "read")).toBe(true);
+    expect(needsZoneAccount(grants([{ resources: allZonesOf("a") }]), { kind: "accounts", id: "a" }, "read")).toBe(false);
   });
 });
 

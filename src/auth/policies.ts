@@ -72,7 +72,10 @@ export function grantsFromPolicies(policies: unknown[]): Grant[] | null {
     }
     for (const [resource, value] of Object.entries(resources)) {
       for (const cover of covered(resource, value)) {
-        for (const permission of permissions) grants.push({ effect, permission, ...cover });
+        // A deny that names a zone denies it whatever account it is under
+        // (fail closed); a deny of an account's zones holds for that account's.
+        const where = effect === "deny" && cover.scope !== "zones:*" ? { scope: cover.scope } : cover;
+        for (const permission of permissions) grants.push({ effect, permission, ...where });
       }
     }
   }
@@ -92,11 +95,20 @@ export function fullGrants(accounts: readonly string[], zones: readonly string[]
   return covers.flatMap((cover) => (["read", "write", "audit"] as const).map((permission) => ({ effect: "allow" as const, permission, ...cover })));
 }
 
-/** Whether any grant that could apply to `scope` and `permission` depends on the zone's account. */
+// An account no grant can name (not a valid id): a zone under an account the grants do not mention.
+const UNNAMED_ACCOUNT = "\u0000";
+
+/**
+ * Whether the zone's account can change the decision. A zone is under no
+ * account, under one no grant names, or under one a grant names: when every
+ * such case decides alike, the account need not be looked up.
+ */
 export function needsZoneAccount(grants: readonly Grant[], scope: Scope, permission: Permission): boolean {
   if (scope.kind !== "zones") return false;
-  const names = [scopeName(scope), "zones:*"];
-  return grants.some((g) => g.account !== undefined && g.permission === permission && names.includes(g.scope));
+  const named = new Set<string>();
+  for (const g of grants) if (g.account !== undefined && g.account !== "*" && g.permission === permission) named.add(g.account);
+  const decisions = [null, UNNAMED_ACCOUNT, ...named].map((account) => allows(grants, scope, permission, account));
+  return decisions.some((d) => d !== decisions[0]);
 }
 
 /**
@@ -107,11 +119,7 @@ export function needsZoneAccount(grants: readonly Grant[], scope: Scope, permiss
  */
 export function allows(grants: readonly Grant[], scope: Scope, permission: Permission, zoneAccount: string | null = null): boolean {
   const names = [scopeName(scope), `${scope.kind}:*`];
-  const matching = grants.filter(
-    (g) =>
-      g.permission === permission &&
-      names.includes(g.scope) &&
-      (g.account === undefined || (zoneAccount !== null && (g.account === "*" || g.account === zoneAccount))),
-  );
+  const holds = (account: string | undefined) => account === undefined || (zoneAccount !== null && (account === "*" || account === zoneAccount));
+  const matching = grants.filter((g) => g.permission === permission && names.includes(g.scope) && holds(g.account));
   return matching.some((g) => g.effect === "allow") && !matching.some((g) => g.effect === "deny");
 }

@@ -6,7 +6,11 @@ const SCHEMA_VERSION = 1;
 
 /**
  * Which account each zone belongs to, as the operator recorded it (the only
- * writer of `zones`). A zone with no row belongs to no account.
+ * writer of `zones`). A zone with no row, or whose row's account is null
+ * (forgotten), belongs to no account. Each write carries the revision the
+ * zone's own object gave the link, and an older one than the row's is
+ * ignored: the zone's object orders concurrent moves, and the directory
+ * ends where the zone's object (and its audit trail) ended.
  */
 export class ZoneAccounts {
   constructor(private readonly sql: Sql) {
@@ -15,7 +19,8 @@ export class ZoneAccounts {
     if (version < SCHEMA_VERSION) {
       sql.run(`CREATE TABLE zones (
         zone_id TEXT PRIMARY KEY,
-        account_id TEXT NOT NULL,
+        account_id TEXT,
+        revision INTEGER NOT NULL,
         recorded_on TEXT NOT NULL
       ) WITHOUT ROWID`);
       // An account's zones, in zone id order.
@@ -31,27 +36,27 @@ export class ZoneAccounts {
 
   /** The zone's record: its account and when it was recorded there. */
   get(zoneId: string): Result<ZoneRecord> {
-    const row = this.sql.one<{ account_id: string; recorded_on: string }>(`SELECT account_id, recorded_on FROM zones WHERE zone_id = ?`, zoneId);
-    return row ? ok({ zone_id: zoneId, account_id: row.account_id, recorded_on: row.recorded_on }) : fail("zone_account_not_recorded");
+    const row = this.sql.one<{ account_id: string | null; recorded_on: string }>(`SELECT account_id, recorded_on FROM zones WHERE zone_id = ?`, zoneId);
+    return row?.account_id ? ok({ zone_id: zoneId, account_id: row.account_id, recorded_on: row.recorded_on }) : fail("zone_account_not_recorded");
   }
 
-  /** Records (or moves) the zone under `accountId`; answers the account it had before, if any. */
-  set(zoneId: string, accountId: string): { record: ZoneRecord; previous: string | null } {
-    const previous = this.accountOf(zoneId);
-    const recorded_on = new Date().toISOString();
+  /**
+   * The zone's account is now `accountId` (null: none), as of the zone's link
+   * `revision`; a write older than the one recorded changes nothing. Answers
+   * the zone's record as it now stands (null when it has no account).
+   */
+  set(zoneId: string, accountId: string | null, revision: number): ZoneRecord | null {
     this.sql.run(
-      `INSERT INTO zones (zone_id, account_id, recorded_on) VALUES (?, ?, ?)
-       ON CONFLICT (zone_id) DO UPDATE SET account_id = excluded.account_id, recorded_on = excluded.recorded_on`,
+      `INSERT INTO zones (zone_id, account_id, revision, recorded_on) VALUES (?, ?, ?, ?)
+       ON CONFLICT (zone_id) DO UPDATE SET account_id = excluded.account_id, revision = excluded.revision, recorded_on = excluded.recorded_on
+       WHERE excluded.revision > zones.revision`,
       zoneId,
       accountId,
-      recorded_on,
+      revision,
+      new Date().toISOString(),
     );
-    return { record: { zone_id: zoneId, account_id: accountId, recorded_on }, previous };
-  }
-
-  /** Forgets the zone's account; answers the account it had, or null when it had none. */
-  remove(zoneId: string): string | null {
-    return this.sql.one<{ account_id: string }>(`DELETE FROM zones WHERE zone_id = ? RETURNING account_id`, zoneId)?.account_id ?? null;
+    const now = this.get(zoneId);
+    return now.ok ? now.value : null;
   }
 
   /** One page of the account's zones, in zone id order. */

@@ -31,12 +31,9 @@ export class ZoneDirectory extends DurableObject<Env> {
     return this.#zones.get(zoneId);
   }
 
-  setZone(zoneId: string, accountId: string): Result<{ record: ZoneRecord; previous: string | null }> {
-    return ok(this.#zones.set(zoneId, accountId));
-  }
-
-  removeZone(zoneId: string): Result<{ previous: string | null }> {
-    return ok({ previous: this.#zones.remove(zoneId) });
+  /** The zone's account as of the zone object's link `revision` (null: none); an older revision is ignored. */
+  setZone(zoneId: string, accountId: string | null, revision: number): Result<ZoneRecord | null> {
+    return ok(this.#zones.set(zoneId, accountId, revision));
   }
 
   listZones(accountId: string, page: number, perPage: number): Result<Page<JsonText>> {

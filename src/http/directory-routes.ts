@@ -28,9 +28,11 @@ async function getAccount(request: ApiRequest, env: Env): Promise<Response> {
  * PUT /admin/v1/zones/{zone_id}/account with {"account_id": "…"}: records the
  * zone under an account, or moves it to another. The zone's own object goes
  * first: it stamps its CSRs with the account's tag and records the move in
- * its audit trail, in one transaction; then the directory, which
- * authorization reads (every isolate within ZONE_ACCOUNT_TTL_MS, this one at
- * once). Repeating the call after a failure finishes the move.
+ * its audit trail, in one transaction, and numbers the link; then the
+ * directory, which authorization reads (every isolate within
+ * ZONE_ACCOUNT_TTL_MS, this one at once) and which keeps the link with the
+ * highest number, so concurrent moves end where the zone's object ended.
+ * Repeating the call after a failure finishes the move.
  */
 async function putAccount(request: ApiRequest, env: Env): Promise<Response> {
   const call = await adminOf(request, env, "zones");
@@ -40,8 +42,10 @@ async function putAccount(request: ApiRequest, env: Env): Promise<Response> {
   if (typeof accountId !== "string") throw new ApiError("invalid_field_type", { pointer: "/account_id" });
   if (!isScopeId(accountId)) throw new ApiError("invalid_scope_id", { pointer: "/account_id" });
   const linked = unwrap(await tenant(env, call.scope).linkAccount(call, accountId));
-  const { record } = unwrap(await directory(env).setZone(call.scope.id, accountId));
+  const record = unwrap(await directory(env).setZone(call.scope.id, accountId, linked.revision));
   forgetZoneAccount(call.scope.id);
+  // A newer move that overtook this one is what stands: it is what the answer shows.
+  if (!record) throw new ApiError("zone_account_not_recorded");
   return success({ ...record, previous_account_id: linked.previous, csrs_retagged: linked.csrs_retagged });
 }
 
@@ -50,7 +54,7 @@ async function deleteAccount(request: ApiRequest, env: Env): Promise<Response> {
   const call = await adminOf(request, env, "zones");
   if ((await directory(env).accountOf(call.scope.id)) === null) throw new ApiError("zone_account_not_recorded");
   const linked = unwrap(await tenant(env, call.scope).linkAccount(call, null));
-  unwrap(await directory(env).removeZone(call.scope.id));
+  unwrap(await directory(env).setZone(call.scope.id, null, linked.revision));
   forgetZoneAccount(call.scope.id);
   return success({ zone_id: call.scope.id, previous_account_id: linked.previous, csrs_retagged: linked.csrs_retagged });
 }

@@ -8,8 +8,9 @@ import { DIRECTORY_NAME, type ZoneDirectory } from "../directory/zone-directory"
 export const ZONE_ACCOUNT_TTL_MS = 10_000;
 const CACHE_MAX = 10_000;
 
-// zone id -> its account (null: none recorded) and until when that answer stands.
-const cache = new Map<string, { account: string | null; until: number }>();
+// zone id -> its account (null: none recorded) and until when that answer
+// stands; a lookup under way is shared by the requests that need it meanwhile.
+const cache = new Map<string, { account: Promise<string | null>; until: number }>();
 
 /** The directory object. */
 export function directory(env: Env): DurableObjectStub<ZoneDirectory> {
@@ -17,13 +18,17 @@ export function directory(env: Env): DurableObjectStub<ZoneDirectory> {
 }
 
 /** The zone's recorded account, from this isolate's cache while fresh, else from the directory. */
-export async function zoneAccount(env: Env, zoneId: string, now: number = Date.now()): Promise<string | null> {
+export function zoneAccount(env: Env, zoneId: string, now: number = Date.now()): Promise<string | null> {
   const hit = cache.get(zoneId);
   if (hit && hit.until > now) return hit.account;
-  const account = await directory(env).accountOf(zoneId);
+  const entry = { account: directory(env).accountOf(zoneId), until: now + ZONE_ACCOUNT_TTL_MS };
+  // A failed lookup is not remembered: the next request asks again.
+  entry.account.catch(() => {
+    if (cache.get(zoneId) === entry) cache.delete(zoneId);
+  });
   if (cache.size >= CACHE_MAX && !cache.has(zoneId)) cache.delete(cache.keys().next().value!);
-  cache.set(zoneId, { account, until: now + ZONE_ACCOUNT_TTL_MS });
-  return account;
+  cache.set(zoneId, entry);
+  return entry.account;
 }
 
 /** Drops this isolate's answer for a zone (after the operator changed its account here). */

@@ -6,6 +6,8 @@ export interface LinkReport {
   account_id: string | null;
   previous: string | null;
   csrs_retagged: number;
+  /** This link's number in the zone's order of links, for the directory (which ignores older ones). */
+  revision: number;
 }
 
 /**
@@ -33,7 +35,8 @@ export class AccountLink {
    * Makes `accountId` the zone's account (null: none): records it, has
    * `retag` stamp the zone's CSRs with it, and records the move in the audit
    * trail, in one transaction. Setting the account it already has records
-   * nothing.
+   * nothing. Every link gets the next revision (meta `account_revision`),
+   * which orders concurrent moves of the zone for the directory.
    */
   link(call: TenantCall, accountId: string | null, retag: (accountId: string | null) => number): LinkReport {
     return this.storage.transaction(() => {
@@ -41,6 +44,12 @@ export class AccountLink {
       this.#cached = undefined;
       if (accountId === null) this.storage.sql.run(`DELETE FROM meta WHERE key = 'account'`);
       else this.storage.sql.run(`INSERT INTO meta (key, value) VALUES ('account', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, accountId);
+      const revision =
+        Number(this.storage.sql.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'account_revision'`)?.value ?? "0") + 1;
+      this.storage.sql.run(
+        `INSERT INTO meta (key, value) VALUES ('account_revision', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+        String(revision),
+      );
       const retagged = retag(accountId);
       if (previous !== accountId) {
         this.audit.record(call, {
@@ -50,7 +59,7 @@ export class AccountLink {
           metadata: { account_id: accountId, previous, csrs_retagged: retagged },
         });
       }
-      return { account_id: accountId, previous, csrs_retagged: retagged };
+      return { account_id: accountId, previous, csrs_retagged: retagged, revision };
     });
   }
 }
