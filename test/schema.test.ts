@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { SCHEMA_VERSION, migrate } from "../src/tenant/schema";
-import { Sql } from "../src/tenant/sql";
+import { Sql } from "../src/core/sql";
 import { TenantStore } from "../src/tenant/tenant-store";
 import type { CsrRecord } from "./envelope";
 import { adminCall, csrBody, scope, tenantStub } from "./shared";

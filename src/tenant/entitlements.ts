@@ -1,4 +1,4 @@
-import type { Sql } from "./sql";
+import type { Sql } from "../core/sql";
 
 export interface Entitlement {
   granted: boolean;

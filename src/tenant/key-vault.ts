@@ -13,7 +13,7 @@ import {
 } from "../pki/key-wrap";
 import { KEY_ALGORITHMS } from "../pki/keys";
 import { fromPemBlocks } from "../pki/pem";
-import type { Sql } from "./sql";
+import type { Sql } from "../core/sql";
 
 export interface RewrapReport {
   kek_id: string;

@@ -1,4 +1,5 @@
-import type { Sql } from "./sql";
+import { runMigrations } from "../core/migrate";
+import type { Sql } from "../core/sql";
 
 /**
  * Bump SCHEMA_VERSION and append to MIGRATIONS to change the schema; each
@@ -98,14 +99,5 @@ const MIGRATIONS: readonly string[][] = [
  * check a step); synchronous, so it runs before any request.
  */
 export function migrate(sql: Sql, transactionSync: <T>(fn: () => T) => T, target = SCHEMA_VERSION): void {
-  sql.run(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`);
-  const current = sql.one<{ version: number }>(`SELECT version FROM schema_version`)?.version ?? 0;
-  if (current >= target) return;
-  transactionSync(() => {
-    for (let v = current; v < target; v++) {
-      for (const statement of MIGRATIONS[v]!) sql.run(statement);
-    }
-    sql.run(`DELETE FROM schema_version`);
-    sql.run(`INSERT INTO schema_version (version) VALUES (?)`, target);
-  });
+  runMigrations(sql, transactionSync, MIGRATIONS, target);
 }

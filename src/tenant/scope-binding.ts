@@ -1,5 +1,5 @@
 import { type Scope, scopeName } from "../core/scope";
-import type { Sql } from "./sql";
+import type { Sql } from "../core/sql";
 
 /**
  * An object serves exactly one scope, recorded in `meta` on first use (the

@@ -12,7 +12,7 @@ import { type KeyCheck, KeyVault, type RewrapReport } from "./key-vault";
 import type { CsrRecord, JsonText, ListQuery, Page } from "./records";
 import { migrate } from "./schema";
 import { ScopeBinding } from "./scope-binding";
-import { Sql } from "./sql";
+import { Sql } from "../core/sql";
 import type { TenantStorage } from "./storage";
 
 export type { Entitlement, KeyCheck, RewrapReport };
