@@ -11,6 +11,8 @@ export interface Principal {
   readonly kind: "token" | "legacy";
   readonly subject: string;
   readonly grants: readonly Grant[];
+  /** The edge a Key Delivery token names (its `edge_id` claim); never set for global API keys. */
+  readonly edge?: string;
 }
 
 // Verified tokens, by their exact text, so a client's repeated requests skip
@@ -63,7 +65,9 @@ export async function authenticate(request: Request, env: Env, now: number = Dat
     const grants = grantsFromPolicies(claims.value.policies);
     if (!grants) return fail("unusable_jwt_claims");
     const subject = claims.value.jti ?? claims.value.sub ?? "anonymous";
-    const principal: Principal = { kind: "token", subject: subject.slice(0, 64), grants };
+    const principal: Principal = claims.value.edge_id === undefined
+      ? { kind: "token", subject: subject.slice(0, 64), grants }
+      : { kind: "token", subject: subject.slice(0, 64), grants, edge: claims.value.edge_id };
     remember(token, principal, claims.value);
     return ok(principal);
   }
@@ -74,7 +78,12 @@ export async function authenticate(request: Request, env: Env, now: number = Dat
   return ok({ kind: "legacy", subject: legacy.value.email, grants: fullGrants(legacy.value.accounts, legacy.value.zones) });
 }
 
-/** ok when the principal holds `permission` on `scope`; otherwise 403 (10000). */
+/**
+ * ok when the principal holds `permission` on `scope`; otherwise 403 (10000).
+ * Delivery also needs the token to name its edge: a Key Delivery grant
+ * without an `edge_id` claim grants nothing.
+ */
 export function authorize(principal: Principal, scope: Scope, permission: Permission): Result<void> {
+  if (permission === "deliver" && principal.edge === undefined) return fail("forbidden");
   return allows(principal.grants, scope, permission) ? ok(undefined) : fail("forbidden");
 }

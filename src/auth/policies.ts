@@ -1,7 +1,7 @@
 import type { Scope } from "../core/scope";
 import { scopeName } from "../core/scope";
 
-export type Permission = "read" | "write";
+export type Permission = "read" | "write" | "deliver";
 
 /** One allow or deny of a permission on a scope (`accounts:<id>`, `zones:<id>`, or `accounts:*`). */
 export interface Grant {
@@ -11,10 +11,13 @@ export interface Grant {
 }
 
 // Cloudflare's permission group names for these endpoints (seeds). Write
-// includes read, as on Cloudflare.
+// includes read, as on Cloudflare. Key Delivery is ours (issue 10): it lets a
+// registered edge fetch the keys sealed to it, and nothing else; neither
+// Read nor Write includes it.
 const GROUPS: Record<string, Permission[]> = {
   "SSL and Certificates Read": ["read"],
   "SSL and Certificates Write": ["read", "write"],
+  "SSL and Certificates Key Delivery": ["deliver"],
 };
 
 const ACCOUNT = "com.cloudflare.api.account.";
@@ -57,7 +60,7 @@ export function grantsFromPolicies(policies: unknown[]): Grant[] | null {
   return grants;
 }
 
-/** Grants of a global API key: full SSL and Certificates rights on its scopes. */
+/** Grants of a global API key: full SSL and Certificates rights on its scopes (read and write; never delivery). */
 export function fullGrants(accounts: readonly string[], zones: readonly string[]): Grant[] {
   return [...accounts.map((id) => `accounts:${id}`), ...zones.map((id) => `zones:${id}`)].flatMap((scope) => [
     { effect: "allow" as const, scope, permission: "read" as const },
