@@ -1,5 +1,6 @@
 import { handle } from "./http/router";
 
+export { EdgeRegistry } from "./edges/edge-registry";
 export { TenantStore } from "./tenant/tenant-store";
 
 export default {

@@ -89,7 +89,7 @@ describe("parseEdgePublicKey", () => {
     for (const curve of ["X25519", "P-256"] as const) {
       const { jwk } = await edgeKeys(curve);
       expect(jwk).toHaveProperty("key_ops");
-      const { key, thumbprint } = await registered({ ...jwk, kid: "mine", use: "enc", alg: "ECDH-ES" });
+      const { key, thumbprint } = await registered({ ...jwk, kid: "mine", use: "enc", alg: "ECDH-ES" } as JsonWebKey);
       expect(key).toEqual(curve === "X25519" ? { kty: "OKP", crv: "X25519", x: jwk.x } : { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y });
       expect(thumbprint).toBe(await calculateJwkThumbprint(key, "sha256"));
       expect(thumbprint).toMatch(/^[A-Za-z0-9_-]{43}$/);

@@ -36,6 +36,20 @@ export function actorOf(principal: Principal, request: Request): Actor {
   return ip === undefined ? actor : { ...actor, ip };
 }
 
+/**
+ * The call a key delivery handler makes: the token must hold Key Delivery on
+ * the zone and name its edge (403, 10000, otherwise); the actor is the edge.
+ */
+export function edgeContext(request: ApiRequest): { scope: Scope; edgeId: string; call: TenantCall } {
+  const { scope, principal } = request;
+  if (!scope || !principal) throw new Error("delivery route reached without scope or principal");
+  const allowed = authorize(principal, scope, "deliver");
+  if (!allowed.ok || principal.edge === undefined) throw new ApiError("forbidden");
+  const ip = connectingIp(request);
+  const actor: Actor = ip === undefined ? { type: "edge", id: principal.edge } : { type: "edge", id: principal.edge, ip };
+  return { scope, edgeId: principal.edge, call: { scope, actor } };
+}
+
 /** The call a tenant handler makes, after checking the caller's permission on the scope. */
 export function tenantContext(request: ApiRequest, permission: "read" | "write"): { scope: Scope; principal: Principal; call: TenantCall } {
   const { scope, principal } = request;

@@ -4,6 +4,8 @@ import { type Scope, isScopeId } from "../core/scope";
 import { adminRoutes } from "./admin";
 import { certificateRoutes } from "./certificate-routes";
 import { csrRoutes } from "./csr-routes";
+import { deliveryRoutes } from "./delivery-routes";
+import { edgeRoutes } from "./edge-routes";
 import { ApiError } from "./errors";
 import { failure } from "./envelope";
 import type { ApiRequest, ApiRouter, RouterArgs } from "./request";
@@ -11,7 +13,7 @@ import type { ApiRequest, ApiRouter, RouterArgs } from "./request";
 // Resources served per scope kind; anything else under a scope is 404.
 const RESOURCES: Record<Scope["kind"], readonly string[]> = {
   accounts: ["custom_csrs"],
-  zones: ["custom_csrs", "custom_certificates"],
+  zones: ["custom_csrs", "custom_certificates", "key_delivery"],
 };
 const SCOPED_PATH = /^\/(?:client|api)\/v4\/(accounts|zones)\/([^/]*)\/([^/]+)(?:\/.*)?$/;
 
@@ -83,7 +85,7 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
 });
 
 const known: RegExp[] = [];
-for (const register of [csrRoutes, certificateRoutes, adminRoutes]) {
+for (const register of [csrRoutes, certificateRoutes, deliveryRoutes, edgeRoutes, adminRoutes]) {
   for (const route of register(router)) known.push(route);
 }
 

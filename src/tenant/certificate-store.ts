@@ -1,8 +1,10 @@
 import { type Result, fail, ok } from "../core/result";
 import type { Scope } from "../core/scope";
-import { checkCertificate } from "../pki/certificate-check";
+import { type CheckedCertificate, checkCertificate } from "../pki/certificate-check";
+import type { GeoLabel, PlacementRule } from "../pki/geo-policy";
 import {
   CERTIFICATE_COLUMNS,
+  type CertificateEdit,
   type CertificateRecord,
   type CertificateRow,
   type CertificateUpload,
@@ -41,8 +43,8 @@ export class CertificateStore {
       const now = new Date().toISOString();
       this.storage.sql.run(
         `INSERT INTO certificates (id, custom_csr_id, certificate, hosts, issuer, signature, bundle_method, priority,
-           expires_on, uploaded_on, modified_on)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+           expires_on, uploaded_on, modified_on, policy, geo_restriction)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`,
         id,
         upload.custom_csr_id,
         checked.value.pem,
@@ -53,8 +55,78 @@ export class CertificateStore {
         checked.value.expires_on,
         now,
         now,
+        upload.placement.policy,
+        upload.placement.geo_restriction,
       );
       this.counters.bump("certificates", 1);
+      return ok(this.#record(scope, id)!);
+    });
+  }
+
+  /**
+   * Cloudflare's edit: a renewed certificate for the same key (every upload
+   * check), and/or a new placement or bundle method. modified_on moves
+   * forward on every change (strictly, so an edge that compares it never
+   * misses one); an edit that changes nothing returns the record as it is.
+   */
+  async edit(scope: Scope, id: string, edit: CertificateEdit): Promise<Result<CertificateRecord>> {
+    const current = this.storage.sql.one<{ custom_csr_id: string }>(`SELECT custom_csr_id FROM certificates WHERE id = ?`, id);
+    if (!current) return fail("certificate_not_found");
+    // Another CSR means another key: refused as an upload for the wrong key is.
+    if (edit.custom_csr_id !== undefined && edit.custom_csr_id !== current.custom_csr_id) {
+      return fail("certificate_key_mismatch", { pointer: "/custom_csr_id" });
+    }
+    let checked: CheckedCertificate | null = null;
+    if (edit.certificate !== undefined) {
+      const csr = this.csrs.pem(current.custom_csr_id);
+      // A CSR cannot be deleted while a certificate names it (1420).
+      if (csr === null) return fail("csr_not_found", { pointer: "/custom_csr_id" });
+      const result = await checkCertificate(edit.certificate, csr, new Date());
+      if (!result.ok) return result;
+      checked = result.value;
+    }
+    const placementChanges = edit.placement !== undefined && (edit.placement.policy !== undefined || edit.placement.geo_restriction !== undefined);
+    if (checked === null && edit.bundle_method === undefined && !placementChanges) return this.get(scope, id);
+
+    return this.storage.transaction((): Result<CertificateRecord> => {
+      const row = this.storage.sql.one<{ modified_on: string }>(`SELECT modified_on FROM certificates WHERE id = ?`, id);
+      if (!row) return fail("certificate_not_found");
+      const modified = new Date(Math.max(Date.now(), Date.parse(row.modified_on) + 1)).toISOString();
+      if (checked !== null) {
+        this.storage.sql.run(
+          `UPDATE certificates SET certificate = ?, hosts = ?, issuer = ?, signature = ?, expires_on = ? WHERE id = ?`,
+          checked.pem,
+          JSON.stringify(checked.hosts),
+          checked.issuer,
+          checked.signature,
+          checked.expires_on,
+          id,
+        );
+      }
+      if (edit.bundle_method !== undefined) {
+        this.storage.sql.run(`UPDATE certificates SET bundle_method = ? WHERE id = ?`, edit.bundle_method, id);
+      }
+      const placement = edit.placement;
+      if (placement?.policy !== undefined) {
+        // A policy set replaces a geo restriction (they are exclusive); a policy cleared leaves it.
+        this.storage.sql.run(
+          placement.policy === null
+            ? `UPDATE certificates SET policy = NULL WHERE id = ?2`
+            : `UPDATE certificates SET policy = ?1, geo_restriction = NULL WHERE id = ?2`,
+          placement.policy,
+          id,
+        );
+      }
+      if (placement?.geo_restriction !== undefined) {
+        this.storage.sql.run(
+          placement.geo_restriction === null
+            ? `UPDATE certificates SET geo_restriction = NULL WHERE id = ?2`
+            : `UPDATE certificates SET geo_restriction = ?1, policy = NULL WHERE id = ?2`,
+          placement.geo_restriction,
+          id,
+        );
+      }
+      this.storage.sql.run(`UPDATE certificates SET modified_on = ? WHERE id = ?`, modified, id);
       return ok(this.#record(scope, id)!);
     });
   }
@@ -95,8 +167,57 @@ export class CertificateStore {
     return this.storage.sql.one(`SELECT 1 AS found FROM certificates WHERE custom_csr_id = ? LIMIT 1`, csrId) !== null;
   }
 
+  /** Every certificate's placement and dates, for working out what an edge may receive. */
+  placements(): DeliveryRow[] {
+    return this.storage.sql
+      .all<DeliveryRowColumns>(`SELECT ${DELIVERY_COLUMNS} FROM certificates ORDER BY seq`)
+      .map(toDeliveryRow);
+  }
+
+  /** One certificate's placement, dates and PEM (leaf then chain), for a delivery. */
+  forDelivery(id: string): (DeliveryRow & { certificate: string }) | null {
+    const row = this.storage.sql.one<DeliveryRowColumns & { certificate: string }>(
+      `SELECT ${DELIVERY_COLUMNS}, certificate FROM certificates WHERE id = ?`,
+      id,
+    );
+    return row ? { ...toDeliveryRow(row), certificate: row.certificate } : null;
+  }
+
   #record(scope: Scope, id: string): CertificateRecord | null {
     const row = this.storage.sql.one<CertificateRow>(`SELECT ${CERTIFICATE_COLUMNS} FROM certificates WHERE id = ?`, id);
     return row ? toCertificateRecord(row, scope.id, Date.now()) : null;
   }
+}
+
+/** What a delivery needs of a certificate row. */
+export interface DeliveryRow {
+  id: string;
+  custom_csr_id: string;
+  hosts: string[];
+  expires_on: string;
+  modified_on: string;
+  placement: PlacementRule;
+}
+
+type DeliveryRowColumns = {
+  id: string;
+  custom_csr_id: string;
+  hosts: string;
+  expires_on: string;
+  modified_on: string;
+  policy: string | null;
+  geo_restriction: string | null;
+};
+
+const DELIVERY_COLUMNS = "id, custom_csr_id, hosts, expires_on, modified_on, policy, geo_restriction";
+
+function toDeliveryRow(row: DeliveryRowColumns): DeliveryRow {
+  return {
+    id: row.id,
+    custom_csr_id: row.custom_csr_id,
+    hosts: JSON.parse(row.hosts) as string[],
+    expires_on: row.expires_on,
+    modified_on: row.modified_on,
+    placement: { policy: row.policy, geo_restriction: row.geo_restriction as GeoLabel | null },
+  };
 }

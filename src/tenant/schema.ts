@@ -6,7 +6,7 @@ import type { Sql } from "../core/sql";
  * step runs once, in order, in the constructor (docs/storage.md lists every
  * table and column).
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 const MIGRATIONS: readonly string[][] = [
   [
@@ -91,6 +91,14 @@ const MIGRATIONS: readonly string[][] = [
     // The rewrap's count of keys left under old KEKs.
     `CREATE INDEX wrapped_keys_by_kek ON wrapped_keys (kek_id)`,
     `DROP INDEX csrs_by_account_tag`,
+  ],
+  [
+    // Which registered edges may receive a certificate's key (issue 10): a
+    // Geo Key Manager policy expression, or a geo_restrictions label ('us',
+    // 'eu', 'highest_security'); at most one of the two, both NULL meaning
+    // every registered edge with a token for the zone.
+    `ALTER TABLE certificates ADD COLUMN policy TEXT`,
+    `ALTER TABLE certificates ADD COLUMN geo_restriction TEXT`,
   ],
 ];
 

@@ -3,11 +3,13 @@ import type { Result } from "../core/result";
 import { ok } from "../core/result";
 import type { TenantCall } from "../core/call";
 import type { CsrInput } from "../pki/csr-input";
-import type { CertificateRecord, CertificateUpload } from "./certificate-records";
+import type { EdgeRecipient } from "../pki/edge-key";
+import type { CertificateEdit, CertificateRecord, CertificateUpload } from "./certificate-records";
 import { CertificateStore } from "./certificate-store";
 import { Counters } from "./counters";
 import { CsrStore } from "./csr-store";
 import { type Entitlement, Entitlements, defaultEntitlement } from "./entitlements";
+import { type DeliverableCertificate, type DeliveryBundle, KeyDelivery } from "./key-delivery";
 import { type KeyCheck, KeyVault, type RewrapReport } from "./key-vault";
 import type { CsrRecord, JsonText, ListQuery, Page } from "./records";
 import { migrate } from "./schema";
@@ -15,7 +17,7 @@ import { ScopeBinding } from "./scope-binding";
 import { Sql } from "../core/sql";
 import type { TenantStorage } from "./storage";
 
-export type { Entitlement, KeyCheck, RewrapReport };
+export type { DeliverableCertificate, DeliveryBundle, Entitlement, KeyCheck, RewrapReport };
 
 /**
  * One account's or zone's data, in its own SQLite-backed Durable Object. The
@@ -31,6 +33,7 @@ export class TenantStore extends DurableObject<Env> {
   readonly #vault: KeyVault;
   readonly #csrs: CsrStore;
   readonly #certificates: CertificateStore;
+  readonly #delivery: KeyDelivery;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -43,6 +46,7 @@ export class TenantStore extends DurableObject<Env> {
     this.#vault = new KeyVault(sql, () => this.env.KEY_ENCRYPTION_KEYS);
     this.#csrs = new CsrStore(storage, this.#vault, this.#counters, this.#entitlements);
     this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters);
+    this.#delivery = new KeyDelivery(this.#certificates, this.#vault);
   }
 
   /** Generates a key and CSR for a validated request, within the scope's entitlement. */
@@ -74,6 +78,12 @@ export class TenantStore extends DurableObject<Env> {
     return this.#certificates.upload(call.scope, upload);
   }
 
+  /** Cloudflare's edit: a renewed certificate for the same key, a new placement or bundle method. */
+  editCertificate(call: TenantCall, id: string, edit: CertificateEdit): Promise<Result<CertificateRecord>> {
+    this.#binding.check(call.scope);
+    return this.#certificates.edit(call.scope, id, edit);
+  }
+
   getCertificate(call: TenantCall, id: string): Result<CertificateRecord> {
     this.#binding.check(call.scope);
     return this.#certificates.get(call.scope, id);
@@ -89,6 +99,17 @@ export class TenantStore extends DurableObject<Env> {
   deleteCertificate(call: TenantCall, id: string): Result<{ id: string }> {
     this.#binding.check(call.scope);
     return this.#certificates.remove(id);
+  }
+
+  /** The certificates a registered edge may receive (call.actor is the edge). */
+  listDeliverable(call: TenantCall, edge: EdgeRecipient): Result<DeliverableCertificate[]> {
+    this.#binding.check(call.scope);
+    return this.#delivery.list(edge);
+  }
+
+  /** One certificate's chain and its key sealed to the edge (call.actor is the edge). */
+  deliverCertificate(call: TenantCall, edge: EdgeRecipient, id: string): Promise<Result<DeliveryBundle>> {
+    return this.#delivery.deliver(call.scope, this.#binding.check(call.scope), edge, id);
   }
 
   /** Admin self-check of one stored key. */
