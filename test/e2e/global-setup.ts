@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { PID_DIR, killGroup, snapshotApp } from "./server";
 import { OPENSSL, PYTHON } from "./checkers";
+import { NGINX } from "./tls-edge";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -25,6 +26,11 @@ function preflight(): void {
     execFileSync(OPENSSL, ["version"], { stdio: "pipe" });
   } catch {
     throw new Error(`e2e needs OpenSSL at ${OPENSSL} (apt-get install openssl)`);
+  }
+  try {
+    execFileSync(NGINX, ["-v"], { stdio: "pipe" });
+  } catch {
+    throw new Error(`e2e needs nginx at ${NGINX} for the key delivery proof (apt-get install nginx)`);
   }
   try {
     execFileSync(PYTHON, ["-c", "import cryptography.x509"], { stdio: "pipe" });

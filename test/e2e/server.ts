@@ -157,8 +157,10 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
         "127.0.0.1",
         "--show-interactive-dev-session=false",
         "--live-reload=false",
+        // "log" (not "info"): the Worker's own console lines reach server.log,
+        // where the custody checks look for key material.
         "--log-level",
-        "info",
+        "log",
       ],
       {
         cwd: dir,
