@@ -87,7 +87,13 @@ async function main() {
   const w = await startWorkerd({
     dir: join(work, "workerd"),
     workers: [
-      { name: "api", module: apiModule, bindings: [...textBindings, { name: "TENANTS", durableObject: "TenantStore" }], durableObjects: ["TenantStore"] },
+      {
+        name: "api",
+        module: apiModule,
+        // As wrangler.toml binds them: the tenants and the edge registry (which no benchmarked route touches).
+        bindings: [...textBindings, { name: "TENANTS", durableObject: "TenantStore" }, { name: "EDGES", durableObject: "EdgeRegistry" }],
+        durableObjects: ["TenantStore", "EdgeRegistry"],
+      },
       { name: "floor", module: join(ROOT, "bench/floor-worker.js"), bindings: [{ name: "FLOOR", durableObject: "FloorObject" }], durableObjects: ["FloorObject"] },
       { name: "seed", module: join(ROOT, "bench/seed-worker.js"), bindings: [{ name: "TENANTS", durableObject: "TenantStore", service: "api" }] },
     ],
@@ -308,7 +314,7 @@ async function main() {
     "server cores = CPU time (user + system, all threads) of the server process over the load's wall time; server CPU µs/req = that CPU time per request. workerd runs all JavaScript of a process on one thread; on this 2-core machine the load generator shares the CPUs.",
     "List ratios use idle latency (one connection), which is the cost of the query itself; under load p50 is mostly queueing. The loaded ratios are shown for reference.",
     `failed = non-2xx answers plus connection errors. ${rows.some((r) => r.errors > 0) ? `This run: ${rows.filter((r) => r.errors > 0).map((r) => `${r.name} ${r.errors}`).join(", ")} connection error(s), ${rows.reduce((n, r) => n + r.non2xx + (r.idle?.non2xx ?? 0), 0)} non-2xx in all. ` : ""}Under long RSA loads workerd occasionally resets a connection (ECONNRESET, 0–7 per run; the same on the code before schema v3); the creates that were answered were all 201.`,
-    `All Workers ran in one \`workerd serve\` process (${machine.workerd}) with a generated capnp config: the wrangler dry-run bundle, TENANTS → TenantStore with SQLite storage on local disk, secrets as text bindings; compatibility date from wrangler.toml.`,
+    `All Workers ran in one \`workerd serve\` process (${machine.workerd}) with a generated capnp config: the wrangler dry-run bundle, TENANTS → TenantStore and EDGES → EdgeRegistry with SQLite storage on local disk, secrets as text bindings; compatibility date from wrangler.toml.`,
     `The whole run took ${(seconds / 60).toFixed(1)} minutes.`,
   );
 
