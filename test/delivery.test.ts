@@ -15,7 +15,7 @@ import type { DeliveryBundle } from "../src/tenant/key-delivery";
 import { type TestEdge, admin, delivery, edgeId, edgeToken, registerEdge } from "./edges";
 import { call, csrBody, expectError, scope, tenantStub } from "./shared";
 import { type TestCa, createCa, issueLeaf } from "./test-ca";
-import { mintToken } from "./tokens";
+import { claimsFor, mintToken } from "./tokens";
 
 type Zone = Awaited<ReturnType<typeof scope>>;
 type KeyType = "rsa2048" | "p256v1";
@@ -148,8 +148,10 @@ describe("key delivery to a registered edge", () => {
     }
     const legacy = { "x-auth-email": "ops@customer-one.com", "x-auth-key": "not-checked-before-scope" };
     expectError(await call("GET", `/client/v4/zones/legacyzone/key_delivery/certificates`, { headers: legacy }), 401, 9103);
-    // An edge_id that is not an edge id makes the token's claims unusable.
+    // An edge_id that is not an edge id, or not a string, makes the token's claims unusable.
     expectError(await paths(await mintToken({ zones: [z.id], edge: "../etc" })).list(), 401, 1004);
+    const numeric = { ...claimsFor({ zones: [z.id], edge: "x" }), edge_id: 7 };
+    expectError(await paths(await mintToken({ claims: numeric })).list(), 401, 1004);
 
     // Registered and allowed: delivered. An unregistered edge with a valid token: 1474.
     const allowed = paths(await edgeToken(edge.id, [z.id]));
@@ -192,6 +194,9 @@ describe("key delivery to a registered edge", () => {
     expect((await d.list()).body.result).toEqual([]);
     expectError(await d.get(record.id), 410, 1476);
 
+    // Also under /api/v4, as every route is.
+    expect((await call<unknown[]>("GET", `/api/v4/zones/${z.id}/key_delivery/certificates`, { token })).body.result).toEqual([]);
+    expectError(await call("GET", `/api/v4/zones/${z.id}/key_delivery/certificates/${record.id}`, { token }), 410, 1476);
     expectError(await call("GET", `/client/v4/accounts/${z.id}/key_delivery/certificates`, { token }), 404, 7000);
     expectError(await call("POST", `/client/v4/zones/${z.id}/key_delivery/certificates`, { token, body: {} }), 405, 7001);
     expectError(await call("DELETE", `/client/v4/zones/${z.id}/key_delivery/certificates/${record.id}`, { token }), 405, 7001);

@@ -73,23 +73,22 @@ export interface PlacementChange {
   geo_restriction?: GeoLabel | null;
 }
 
-/** Row to API object; status is derived from the clock, so it is never stale. */
+/** Row to API object, in the SDK's field order; status is derived from the clock, so it is never stale. */
 export function toCertificateRecord(row: CertificateRow, zoneId: string, now: number): CertificateRecord {
-  const record: CertificateRecord = {
+  return {
     id: row.id,
     zone_id: zoneId,
     bundle_method: row.bundle_method,
     custom_csr_id: row.custom_csr_id,
     expires_on: row.expires_on,
-  } as CertificateRecord;
-  if (row.geo_restriction !== null) record.geo_restrictions = { label: row.geo_restriction as GeoLabel };
-  record.hosts = JSON.parse(row.hosts) as string[];
-  record.issuer = row.issuer;
-  record.modified_on = row.modified_on;
-  if (row.policy !== null) record.policy_restrictions = row.policy;
-  record.priority = row.priority;
-  record.signature = row.signature;
-  record.status = Date.parse(row.expires_on) < now ? "expired" : "active";
-  record.uploaded_on = row.uploaded_on;
-  return record;
+    ...(row.geo_restriction === null ? {} : { geo_restrictions: { label: row.geo_restriction as GeoLabel } }),
+    hosts: JSON.parse(row.hosts) as string[],
+    issuer: row.issuer,
+    modified_on: row.modified_on,
+    ...(row.policy === null ? {} : { policy_restrictions: row.policy }),
+    priority: row.priority,
+    signature: row.signature,
+    status: Date.parse(row.expires_on) < now ? "expired" : "active",
+    uploaded_on: row.uploaded_on,
+  };
 }

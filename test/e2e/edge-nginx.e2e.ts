@@ -6,6 +6,7 @@
 // reloads nginx, and the new serial served (timed, reported, never asserted).
 // Refusals and custody are checked on the real server, the real agent and
 // the server's SQLite files.
+import { spawn } from "node:child_process";
 import { createPrivateKey } from "node:crypto";
 import { readFileSync, readdirSync, statSync, existsSync, writeFileSync, mkdirSync } from "node:fs";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
@@ -17,7 +18,7 @@ import { admin, call } from "./api";
 import { OPENSSL } from "./checkers";
 import { mintToken, scopeId } from "./credentials";
 import { sdkClient } from "./sdk-client";
-import { type TestServer, freePort, startServer } from "./server";
+import { REPO_ROOT, type TestServer, freePort, startServer } from "./server";
 import { type Nginx, type Ran, edgeAgent, handshake, otherNode, runAsync, startNginx } from "./tls-edge";
 
 const ZONE = scopeId("edge");
@@ -225,6 +226,39 @@ describe("keys that serve TLS: sealed delivery to a registered edge, served by n
         `agent on ${process.version}${node20 ? `, first sync on ${node20.version}` : ""})`,
     );
     site.leaf = renewed;
+  });
+
+  it("--watch syncs on its interval, picks up a renewal, reloads nginx, and stops on SIGTERM", async () => {
+    const site = sites[1]!;
+    const watcher = spawn(process.execPath, [
+      join(REPO_ROOT, "scripts", "edge.mjs"), "sync", "--dir", edgeA.dir, "--url", server.origin, "--token", edgeA.token,
+      "--zone", ZONE, "--out", out(), "--reload", nginx!.reloadCommand, "--watch", "1",
+    ], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    watcher.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    watcher.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((done) => watcher.once("exit", (code) => done(code)));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!/edge sync: .* 0 written, 2 unchanged/.test(stdout) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(stdout, stderr).toMatch(/0 written, 2 unchanged, 0 removed \(/);
+
+      const renewed = await issue((await client.customCsrs.get(site.csrId, { zone_id: ZONE })).csr!, `${site.keyType}-3`, "0x3000", 25);
+      await client.customCertificates.edit(site.certificateId, { zone_id: ZONE, certificate: renewed + readFileSync(caFile, "utf8") });
+      let now = await handshake(nginx!.port, site.host, caFile);
+      while (now.serial !== "3000" && Date.now() < deadline) now = await handshake(nginx!.port, site.host, caFile);
+      expect(now.serial, stdout + stderr).toBe("3000");
+      expect(now.verified, now.text).toBe(true);
+      site.leaf = renewed;
+    } finally {
+      watcher.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+    seen.push(stdout, stderr);
+    expect(stdout).toMatch(new RegExp(`^${site.certificateId} written `, "m"));
+    expect(stdout).toMatch(/1 written, 1 unchanged, 0 removed, reloaded \(/);
+    expect(stderr).toBe("");
   });
 
   it("refuses: an edge outside the policy, a token without delivery, a sealed key for another edge or altered, a revoked edge", async () => {
