@@ -1,3 +1,4 @@
+import type { EdgeRecipient } from "../pki/edge-key";
 import { edgeRegistry } from "./edge-routes";
 import { tenant, unwrap, uuidParam } from "./csr-routes";
 import { success } from "./envelope";
@@ -8,7 +9,7 @@ import { API_PREFIXES, type ApiRequest, type ApiRouter, edgeContext } from "./re
  * (no cache), so a revocation takes effect on the edge's next request.
  * Unknown or revoked is 1474.
  */
-async function registeredEdge(env: Env, edgeId: string) {
+async function registeredEdge(env: Env, edgeId: string): Promise<EdgeRecipient> {
   return unwrap(await edgeRegistry(env).deliveryEdge(edgeId));
 }
 

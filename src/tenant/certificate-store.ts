@@ -89,44 +89,34 @@ export class CertificateStore {
     if (checked === null && edit.bundle_method === undefined && !placementChanges) return this.get(scope, id);
 
     return this.storage.transaction((): Result<CertificateRecord> => {
-      const row = this.storage.sql.one<{ modified_on: string }>(`SELECT modified_on FROM certificates WHERE id = ?`, id);
+      const row = this.storage.sql.one<{ modified_on: string; policy: string | null; geo_restriction: string | null }>(
+        `SELECT modified_on, policy, geo_restriction FROM certificates WHERE id = ?`,
+        id,
+      );
       if (!row) return fail("certificate_not_found");
-      const modified = new Date(Math.max(Date.now(), Date.parse(row.modified_on) + 1)).toISOString();
+      // Column names are this module's constants; every value is bound.
+      const columns: string[] = [];
+      const values: SqlStorageValue[] = [];
+      const set = (column: string, value: SqlStorageValue) => {
+        columns.push(`${column} = ?`);
+        values.push(value);
+      };
       if (checked !== null) {
-        this.storage.sql.run(
-          `UPDATE certificates SET certificate = ?, hosts = ?, issuer = ?, signature = ?, expires_on = ? WHERE id = ?`,
-          checked.pem,
-          JSON.stringify(checked.hosts),
-          checked.issuer,
-          checked.signature,
-          checked.expires_on,
-          id,
-        );
+        set("certificate", checked.pem);
+        set("hosts", JSON.stringify(checked.hosts));
+        set("issuer", checked.issuer);
+        set("signature", checked.signature);
+        set("expires_on", checked.expires_on);
       }
-      if (edit.bundle_method !== undefined) {
-        this.storage.sql.run(`UPDATE certificates SET bundle_method = ? WHERE id = ?`, edit.bundle_method, id);
-      }
-      const placement = edit.placement;
-      if (placement?.policy !== undefined) {
-        // A policy set replaces a geo restriction (they are exclusive); a policy cleared leaves it.
-        this.storage.sql.run(
-          placement.policy === null
-            ? `UPDATE certificates SET policy = NULL WHERE id = ?2`
-            : `UPDATE certificates SET policy = ?1, geo_restriction = NULL WHERE id = ?2`,
-          placement.policy,
-          id,
-        );
-      }
-      if (placement?.geo_restriction !== undefined) {
-        this.storage.sql.run(
-          placement.geo_restriction === null
-            ? `UPDATE certificates SET geo_restriction = NULL WHERE id = ?2`
-            : `UPDATE certificates SET geo_restriction = ?1, policy = NULL WHERE id = ?2`,
-          placement.geo_restriction,
-          id,
-        );
-      }
-      this.storage.sql.run(`UPDATE certificates SET modified_on = ? WHERE id = ?`, modified, id);
+      if (edit.bundle_method !== undefined) set("bundle_method", edit.bundle_method);
+      const placement = edit.placement ?? {};
+      // Setting one of policy and geo_restriction clears the other (they are exclusive); clearing one leaves the other.
+      const policy = placement.policy !== undefined ? placement.policy : placement.geo_restriction ? null : row.policy;
+      const geo = placement.geo_restriction !== undefined ? placement.geo_restriction : placement.policy ? null : row.geo_restriction;
+      set("policy", policy);
+      set("geo_restriction", geo);
+      set("modified_on", new Date(Math.max(Date.now(), Date.parse(row.modified_on) + 1)).toISOString());
+      this.storage.sql.run(`UPDATE certificates SET ${columns.join(", ")} WHERE id = ?`, ...values, id);
       return ok(this.#record(scope, id)!);
     });
   }
