@@ -10,7 +10,7 @@ import { symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { cleanup, guard, onCleanup, tempDir } from "./lib/lifecycle.mjs";
 import { load } from "./lib/load.mjs";
-import { ROOT, bundle, startWorkerd } from "./lib/workerd.mjs";
+import { ROOT, apiWorker, bundle, startWorkerd } from "./lib/workerd.mjs";
 import { signToken } from "../scripts/sign-token.mjs";
 import { BODY, freshSecrets } from "./lib/fixtures.mjs";
 
@@ -26,17 +26,11 @@ if (!base) {
 
 
 async function serve(name, config, work, secrets) {
-  const module = bundle(join(work, `${name}-build`), { config });
+  const module = await bundle(join(work, `${name}-build`), { config });
   const w = await startWorkerd({
     dir: join(work, `${name}-workerd`),
-    workers: [
-      {
-        name: "api",
-        module,
-        bindings: [...Object.entries(secrets).map(([n, text]) => ({ name: n, text })), { name: "TENANTS", durableObject: "TenantStore" }],
-        durableObjects: ["TenantStore"],
-      },
-    ],
+    // Each side bound as its own wrangler.toml says.
+    workers: [await apiWorker({ module, config, secrets })],
   });
   onCleanup(w.stop);
   return w;

@@ -22,7 +22,7 @@ import { freePort } from "./lib/net.mjs";
 import { perfAvailable, perfRecord, perfReport } from "./lib/perf.mjs";
 import { bundleSlices, runSlices } from "./lib/slices.mjs";
 import { straceAvailable, syscallsPer } from "./lib/syscalls.mjs";
-import { ROOT, bundle, startWorkerd } from "./lib/workerd.mjs";
+import { ROOT, apiWorker, bundle, startWorkerd } from "./lib/workerd.mjs";
 import { signToken } from "../scripts/sign-token.mjs";
 import { BODY, freshSecrets } from "./lib/fixtures.mjs";
 
@@ -41,8 +41,7 @@ async function main() {
   log(`minted an HS256 API token; perf ${USE_PERF ? "available" : "not available: V8 inspector fallback"}`);
   const text = Object.entries(secrets).map(([name, value]) => ({ name, text: value }));
   log("bundling the Worker and the slice Worker");
-  const apiModule = bundle(join(work, "build-api"));
-  const slicesModule = bundleSlices(join(work, "build-slices"));
+  const [apiModule, slicesModule] = await Promise.all([bundle(join(work, "build-api")), bundleSlices(join(work, "build-slices"))]);
   const inspectorPort = USE_PERF ? undefined : await freePort();
   const w = await startWorkerd({
     dir: join(work, "workerd"),
@@ -50,7 +49,7 @@ async function main() {
     // JavaScript function names for perf; harmless otherwise.
     v8Flags: USE_PERF ? ["--perf-basic-prof-only-functions"] : [],
     workers: [
-      { name: "api", module: apiModule, bindings: [...text, { name: "TENANTS", durableObject: "TenantStore" }], durableObjects: ["TenantStore"] },
+      await apiWorker({ module: apiModule, secrets }),
       { name: "floor", module: join(ROOT, "bench/floor-worker.js"), bindings: [{ name: "FLOOR", durableObject: "FloorObject" }], durableObjects: ["FloorObject"] },
       {
         name: "slices",

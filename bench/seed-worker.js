@@ -1,7 +1,9 @@
 // Bench-only: fills a scope through the real TenantStore.createCsr RPC (real
 // keys, real CSRs, real wraps), skipping only HTTP and authentication, so a
-// scope of 100,000 CSRs takes minutes, not hours. Bound to the API worker's
-// Durable Object namespace; never part of the deployed Worker.
+// scope of 100,000 CSRs takes minutes, not hours; with `audit=1`, grows the
+// scope's audit trail through the real setEntitlement RPC (one hash-chained
+// entry each). Bound to the API worker's Durable Object namespace; never part
+// of the deployed Worker.
 const INPUT = {
   key_type: "p256v1",
   common_name: "app.customer-one.com",
@@ -26,7 +28,9 @@ export default {
     const call = { scope: { kind, id }, actor: { type: "admin", id: "bench-seed" } };
     const input = { ok: true, value: { ...INPUT, key_type: keyType, name: `n${count}` } };
     const results = await Promise.all(
-      Array.from({ length: count }, () => stub.createCsr(call, input)),
+      Array.from({ length: count }, (_, i) =>
+        url.searchParams.has("audit") ? stub.setEntitlement(call, { granted: true, quota: 1_000_000 + i }) : stub.createCsr(call, input),
+      ),
     );
     const failed = results.filter((r) => !r.ok).length;
     return Response.json({ created: count - failed, failed });

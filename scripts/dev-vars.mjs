@@ -18,6 +18,9 @@ const generators = {
   GLOBAL_API_KEYS: () => "[]",
 };
 
+/** The Worker's secrets (never in wrangler.toml): npm start takes each from the environment, else from .dev.vars. */
+export const SECRET_NAMES = Object.keys(generators);
+
 /** Parses the dotenv subset wrangler reads: KEY=value, KEY='value', KEY="value". */
 export function parseDevVars(text) {
   const vars = {};

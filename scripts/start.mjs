@@ -1,39 +1,242 @@
-// `npm start`: completes .dev.vars, prints a working example request, then
-// runs `wrangler dev` with any flags passed after `--` (e.g. --port, --persist-to).
-import { execFileSync, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { ensureDevVars } from "./dev-vars.mjs";
+// `npm start`: serves the API with the workerd binary directly. Builds
+// dist/workerd/ when the sources changed (scripts/build.mjs), takes secrets
+// from the environment or else .dev.vars, then runs `workerd serve` with
+// Durable Object storage under the data directory. This process stays
+// beside workerd only to pass signals on and bound the drain; requests go
+// straight to workerd, and so do its stdout and stderr.
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
+import { createServer, isIP } from "node:net";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { exampleRequest } from "./banner.mjs";
+import { ROOT } from "./bundle.mjs";
+import { ensureBuild } from "./build.mjs";
+import { DEFAULT_DATA_DIR, LEGACY_STATE_DIR, absolute, claimDataDir, hasDatabases, listDatabases, storageDir } from "./data-dir.mjs";
+import { DEV_VARS, SECRET_NAMES, ensureDevVars } from "./dev-vars.mjs";
+import { snapshotDatabase } from "./snapshot.mjs";
+import { SOCKET, STORAGE_SERVICE } from "./workerd-config.mjs";
 
-ensureDevVars();
+const USAGE = `usage: npm start -- [--port 8787] [--host 127.0.0.1] [--data-dir ./data] [--log-level info]
+                    [--drain-timeout 10]
+  --port N             TCP port (1-65535), default 8787
+  --host ADDR          address to listen on (an IP address or host name), default 127.0.0.1
+  --data-dir DIR       Durable Object storage, default ./data (--persist-to DIR is the same flag)
+  --log-level LEVEL    debug, info (a JSON line per request on stdout), warn, error; default from wrangler.toml
+  --drain-timeout S    on SIGTERM/SIGINT, seconds in-flight requests get to finish (0-3600), default 10`;
 
-const args = process.argv.slice(2);
-const portIndex = args.findIndex((a) => a === "--port" || a.startsWith("--port="));
-const port =
-  portIndex === -1 ? "8787" : args[portIndex].includes("=") ? args[portIndex].split("=")[1] : args[portIndex + 1];
+const LEVELS = ["debug", "info", "warn", "error"];
+const WORKERD_VERSION = JSON.parse(readFileSync(join(ROOT, "node_modules", "workerd", "package.json"), "utf8")).version;
 
-const tokenScript = fileURLToPath(new URL("./token.mjs", import.meta.url));
-const token = execFileSync(process.execPath, [tokenScript, "--account", "demo-account", "--zone", "demo-zone"], {
-  encoding: "utf8",
-}).trim();
+function usage(message) {
+  process.stderr.write(`start: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
 
-console.log(`
-Custom CSR API on http://localhost:${port}
-A token for account "demo-account" and zone "demo-zone" (valid for a day):
+// Flags of the wrangler dev that `npm start` used to run, with what to use now.
+const FORMER = { ip: "--host", "inspector-port": "npm run dev", "live-reload": "npm run dev", "env-file": "the environment or .dev.vars", local: "nothing (npm start is always local)" };
 
-  export CLOUDFLARE_API_TOKEN=${token}
+function parseFlags(argv) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: "string" },
+        host: { type: "string" },
+        "data-dir": { type: "string" },
+        "persist-to": { type: "string" },
+        "log-level": { type: "string" },
+        "drain-timeout": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (error) {
+    const flag = /'--?([\w-]+)/.exec(error.message)?.[1];
+    if (flag && FORMER[flag]) usage(`--${flag} is not a flag of npm start (it serves with workerd, not wrangler dev): use ${FORMER[flag]}`);
+    usage(error.message.replace(/\. To specify a positional argument.*$/s, ""));
+  }
+  if (parsed.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const port = parsed.port ?? "8787";
+  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) usage(`--port must be an integer from 1 to 65535, not ${JSON.stringify(port)}`);
+  const host = parsed.host ?? "127.0.0.1";
+  if (!isIP(host) && !/^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(host)) {
+    usage(`--host must be an IP address or a host name, not ${JSON.stringify(host)}`);
+  }
+  const dataDir = parsed["data-dir"] ?? parsed["persist-to"];
+  if (parsed["data-dir"] !== undefined && parsed["persist-to"] !== undefined && absolute(parsed["data-dir"]) !== absolute(parsed["persist-to"])) {
+    usage("--persist-to is another name for --data-dir; give one of them");
+  }
+  if (dataDir !== undefined && dataDir.trim() === "") usage("--data-dir needs a directory");
+  const logLevel = parsed["log-level"];
+  if (logLevel !== undefined && !LEVELS.includes(logLevel)) usage(`--log-level must be one of ${LEVELS.join(", ")}, not ${JSON.stringify(logLevel)}`);
+  const drain = parsed["drain-timeout"] ?? "10";
+  if (!/^\d+(?:\.\d+)?$/.test(drain) || Number(drain) > 3600) usage(`--drain-timeout must be seconds from 0 to 3600, not ${JSON.stringify(drain)}`);
+  return { port: Number(port), host, dataDir: dataDir === undefined ? null : absolute(dataDir), logLevel, drainMs: Number(drain) * 1000 };
+}
 
-  curl -s http://localhost:${port}/client/v4/zones/demo-zone/custom_csrs \\
-    -H "Authorization: Bearer $CLOUDFLARE_API_TOKEN" -H "Content-Type: application/json" \\
-    -d '{"common_name":"app.customer-one.com","country":"US","state":"California","locality":"San Francisco","organization":"Customer One","sans":["app.customer-one.com"],"key_type":"p256v1"}'
+const flags = parseFlags(process.argv.slice(2));
+let logLevel = flags.logLevel ?? "info";
+const enabled = (level) => level === "error" || LEVELS.indexOf(level) >= LEVELS.indexOf(logLevel);
 
-More tokens: npm run --silent token -- --account ID [--zone ID] [--read-only]
-`);
+/** One JSON line: info and below on stdout, warn and error on stderr (the Worker's own split). */
+function log(level, event, fields = {}) {
+  if (!enabled(level)) return;
+  const line = `${JSON.stringify({ level, event, ...fields })}\n`;
+  (level === "warn" || level === "error" ? process.stderr : process.stdout).write(line);
+}
 
-// Flags pass straight through; the port defaults to wrangler's own 8787.
-const wranglerArgs = ["dev", ...(portIndex === -1 ? ["--port", port] : []), ...args];
-const child = spawn("wrangler", wranglerArgs, {
-  stdio: "inherit",
-  env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-});
-child.on("exit", (code, signal) => process.exit(signal ? 1 : (code ?? 0)));
-for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));
+function fatal(message, code = 1) {
+  log("error", "start_failed", { message });
+  process.exit(code);
+}
+
+/**
+ * Copies the Durable Object databases of an earlier version's default state
+ * (.wrangler/state, where `npm start` ran wrangler dev) into a new data
+ * directory, through SQLite's online backup, leaving the originals as they
+ * are. Only for the default data directory, and only when it does not exist yet.
+ */
+async function importLegacyState(dataDir) {
+  const paths = listDatabases(LEGACY_STATE_DIR);
+  const staging = `${dataDir}.import-${process.pid}`;
+  mkdirSync(staging, { recursive: true, mode: 0o700 });
+  for (const path of paths) {
+    mkdirSync(join(staging, path, ".."), { recursive: true, mode: 0o700 });
+    await snapshotDatabase(join(LEGACY_STATE_DIR, path), join(staging, path));
+  }
+  renameSync(staging, dataDir);
+  log("info", "imported_state", { from: LEGACY_STATE_DIR, to: dataDir, databases: paths.length });
+}
+
+/**
+ * Whether the address can be listened on, asked before workerd is started:
+ * its own report of a port in use is a fatal exception with a stack of
+ * addresses. (The port is free again when this returns; a race with another
+ * program remains, and workerd's report covers it.)
+ */
+function checkAddress(host, port) {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once("error", (error) => {
+      const why = { EADDRINUSE: "is already in use", EACCES: "needs more privileges (ports below 1024: root or CAP_NET_BIND_SERVICE)", EADDRNOTAVAIL: "is not an address of this machine" };
+      resolve(`cannot listen on ${host}:${port}: it ${why[error.code] ?? `fails (${error.code})`}`);
+    });
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(null)));
+  });
+}
+
+async function main() {
+  // 1. The build: the Worker as wrangler deploy bundles it, and workerd's config.
+  const build = await ensureBuild({ onBuild: () => log("info", "building", { dir: join(ROOT, "dist", "workerd") }) }).catch((error) =>
+    fatal(
+      ["EACCES", "EPERM", "EROFS"].includes(error.code)
+        ? `dist/workerd is out of date and cannot be rebuilt here (${error.code}): run \`npm run build\` where the checkout is writable`
+        : `the build failed: ${error.message}`,
+    ),
+  );
+  if (build.built) log("info", "built", { seconds: build.seconds });
+  logLevel = flags.logLevel ?? (LEVELS.includes(build.vars.LOG_LEVEL) ? build.vars.LOG_LEVEL : "info");
+
+  // 2. Secrets: the environment wins; whatever it lacks comes from .dev.vars
+  // (created with fresh random values when missing, as `npm run dev` does).
+  const fromEnv = build.secrets.filter((name) => process.env[name] !== undefined && process.env[name] !== "");
+  const devVars = fromEnv.length === build.secrets.length ? {} : ensureDevVars();
+  const secrets = Object.fromEntries(build.secrets.map((name) => [name, fromEnv.includes(name) ? process.env[name] : devVars[name]]));
+  for (const name of SECRET_NAMES) if (secrets[name] === undefined) fatal(`secret ${name} is neither in the environment nor in ${DEV_VARS}`);
+
+  // 3. The data directory (an earlier version's default state is imported once).
+  let dataDir = flags.dataDir;
+  if (dataDir === null) {
+    dataDir = DEFAULT_DATA_DIR;
+    if (!existsSync(dataDir) && hasDatabases(LEGACY_STATE_DIR)) {
+      await importLegacyState(dataDir).catch((error) => fatal(`importing ${LEGACY_STATE_DIR} failed: ${error.message}`));
+    }
+  }
+  const unusable = await checkAddress(flags.host, flags.port);
+  if (unusable) fatal(unusable);
+  mkdirSync(storageDir(dataDir), { recursive: true, mode: 0o700 });
+  let release;
+  try {
+    release = claimDataDir(dataDir);
+  } catch (error) {
+    fatal(error.message);
+  }
+
+  // 4. workerd. Vars (from wrangler.toml, as built) and secrets reach the
+  // Worker through its fromEnvironment bindings; nothing is written to disk.
+  const env = { ...process.env, ...build.vars, ...secrets, LOG_LEVEL: logLevel };
+  const address = isIP(flags.host) === 6 ? `[${flags.host}]:${flags.port}` : `${flags.host}:${flags.port}`;
+  const workerd = join(ROOT, "node_modules", "workerd", "bin", "workerd");
+  const args = [
+    "serve",
+    join(build.dir, build.config),
+    `--socket-addr=${SOCKET}=${address}`,
+    `--directory-path=${STORAGE_SERVICE}=${storageDir(dataDir)}`,
+    "--control-fd=3",
+  ];
+  // workerd drains on SIGTERM but dies on SIGINT and SIGHUP. It shares our
+  // process group (so a kill of the group, or systemd's, reaches it too),
+  // where a terminal's Ctrl-C or hang-up would reach it as well: it is
+  // started with both ignored (an ignored signal stays ignored across exec,
+  // POSIX exec), and hears of them from us, as SIGTERM.
+  const child = spawn("/bin/sh", ["-c", 'trap "" INT HUP; exec "$0" "$@"', workerd, ...args], {
+    env,
+    stdio: ["ignore", "inherit", "inherit", "pipe"],
+  });
+
+  let stopping = null;
+  let forced = false;
+  // A repeated signal changes nothing: under `npm start` and systemd the same
+  // stop reaches this process more than once (from npm, and from the group).
+  const stop = (signal) => {
+    if (stopping) return;
+    stopping = signal;
+    log("info", "stopping", { signal, drain_timeout_s: flags.drainMs / 1000 });
+    child.kill("SIGTERM");
+    setTimeout(() => {
+      forced = true;
+      log("error", "drain_timeout", { message: `in-flight requests did not finish within ${flags.drainMs / 1000} s; workerd killed` });
+      child.kill("SIGKILL");
+    }, flags.drainMs).unref();
+  };
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"]) process.on(signal, () => stop(signal));
+
+  // workerd reports each socket once it listens (--control-fd).
+  let control = "";
+  child.stdio[3].on("data", (chunk) => {
+    control += chunk;
+    for (let nl; (nl = control.indexOf("\n")) !== -1; control = control.slice(nl + 1)) {
+      let message;
+      try {
+        message = JSON.parse(control.slice(0, nl));
+      } catch {
+        continue;
+      }
+      if (message.event !== "listen" || message.socket !== SOCKET) continue;
+      const shown = ["0.0.0.0", "::"].includes(flags.host) ? "localhost" : address.replace(/:\d+$/, "");
+      const origin = `http://${shown}:${message.port}`;
+      log("info", "listening", { url: origin, data_dir: dataDir, pid: child.pid, workerd: WORKERD_VERSION, compatibility_date: build.compatibilityDate });
+      // The example token only when the signing secret is the local .dev.vars
+      // one: a production secret's tokens never go to a log.
+      if (!fromEnv.includes("API_TOKEN_SECRET") && enabled("info")) process.stdout.write(exampleRequest(origin, secrets.API_TOKEN_SECRET));
+    }
+  });
+
+  child.on("exit", (code, signal) => {
+    release();
+    if (stopping) {
+      log("info", "stopped", { clean: !forced });
+      process.exit(forced ? 1 : 0);
+    }
+    log("error", "workerd_exited", { code, signal, message: "workerd exited on its own; see its messages above" });
+    process.exit(code || 1);
+  });
+}
+
+main().catch((error) => fatal(error.stack ?? String(error)));

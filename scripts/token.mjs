@@ -1,18 +1,19 @@
-// npm run --silent token -- --account ID [--account ID ...] [--zone ID ...] [--read-only] [--ttl SECONDS]
+// npm run --silent token -- [--account ID ...] [--zone ID ...] [--account-zones ID ...] [--read-only] [--ttl SECONDS]
 //   prints one HS256 API token for `Authorization: Bearer` (default ttl one day)
 // npm run --silent token -- --legacy --email EMAIL --account ID [--zone ID ...]
 //   registers a global API key for EMAIL in .dev.vars (its SHA-256 only) and prints the key
-// npm run --silent token -- --edge EDGE_ID --zone ID [--zone ID ...] [--ttl SECONDS]
+// npm run --silent token -- --edge EDGE_ID [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--ttl SECONDS]
 //   prints an edge's delivery token ("SSL and Certificates Key Delivery" on the zones, claim edge_id)
-// Both use (and, when missing, create) the secrets in .dev.vars, as `npm start` does.
+// All use (and, when missing, create) the secrets in .dev.vars, as `npm start` does; an
+// API_TOKEN_SECRET in the environment wins over .dev.vars's, as it does for `npm start`.
 import { createHash, randomBytes } from "node:crypto";
 import { ensureDevVars, writeDevVars } from "./dev-vars.mjs";
 import { signToken } from "./sign-token.mjs";
 
 const USAGE = `usage:
-  npm run --silent token -- --account ID [--account ID ...] [--zone ID ...] [--read-only] [--ttl SECONDS]
+  npm run --silent token -- [--account ID ...] [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--read-only] [--ttl SECONDS]
   npm run --silent token -- --legacy --email EMAIL --account ID [--zone ID ...]
-  npm run --silent token -- --edge EDGE_ID --zone ID [--zone ID ...] [--ttl SECONDS]`;
+  npm run --silent token -- --edge EDGE_ID [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--ttl SECONDS]`;
 
 function usage(message) {
   process.stderr.write(`token: ${message}\n${USAGE}\n`);
@@ -24,7 +25,7 @@ const SCOPE_ID = /^[A-Za-z0-9_-]{1,32}$|^\*$/;
 const EDGE_ID = /^(?!\.+$)[A-Za-z0-9._-]{1,64}$/;
 
 function parseArgs(argv) {
-  const opts = { accounts: [], zones: [], readOnly: false, ttl: 86400, ttlSet: false, legacy: false, email: null, edge: null };
+  const opts = { accounts: [], zones: [], accountZones: [], readOnly: false, ttl: 86400, ttlSet: false, legacy: false, email: null, edge: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -34,6 +35,7 @@ function parseArgs(argv) {
     };
     if (arg === "--account") opts.accounts.push(value());
     else if (arg === "--zone") opts.zones.push(value());
+    else if (arg === "--account-zones") opts.accountZones.push(value());
     else if (arg === "--read-only") opts.readOnly = true;
     else if (arg === "--ttl") {
       const ttl = Number(value());
@@ -45,17 +47,16 @@ function parseArgs(argv) {
     else if (arg === "--edge") opts.edge = value();
     else usage(`unknown argument ${arg}`);
   }
-  for (const id of [...opts.accounts, ...opts.zones]) {
+  for (const id of [...opts.accounts, ...opts.zones, ...opts.accountZones]) {
     if (!SCOPE_ID.test(id)) usage(`invalid id ${JSON.stringify(id)}: 1-32 of A-Z a-z 0-9 - _`);
   }
-  if (opts.accounts.length + opts.zones.length === 0) usage("name at least one --account or --zone");
+  if (opts.accounts.length + opts.zones.length + opts.accountZones.length === 0) usage("name at least one --account, --zone or --account-zones");
   if (opts.edge !== null) {
     if (!EDGE_ID.test(opts.edge)) usage(`invalid edge id ${JSON.stringify(opts.edge)}: 1-64 of A-Z a-z 0-9 - _ . (not dots only)`);
     if (opts.legacy) usage("--edge mints a delivery token; --legacy does not apply");
     if (opts.readOnly) usage("a delivery token grants delivery only; --read-only does not apply");
-    // Delivery is granted per zone; an account resource never covers a zone here (docs/auth.md).
-    if (opts.accounts.length > 0) usage("--account does not apply to --edge: key delivery is granted per zone (--zone)");
-    if (opts.zones.length === 0) usage("--edge needs at least one --zone ID");
+    // Keys are delivered per zone: a zone, or the zones recorded under an account (--account-zones).
+    if (opts.accounts.length > 0) usage("--account does not apply to --edge: keys are delivered per zone (--zone, or --account-zones for an account's zones)");
   }
   if (opts.legacy) {
     if (!opts.email) usage("--legacy needs --email EMAIL");
@@ -64,12 +65,16 @@ function parseArgs(argv) {
     if (opts.accounts.length === 0) usage("--legacy needs --account ID");
     if (opts.readOnly) usage("global API keys always have full rights; --read-only does not apply");
     if (opts.ttlSet) usage("global API keys do not expire; --ttl does not apply");
+    if (opts.accountZones.length) usage("a global API key covers the zones recorded under its accounts already; --account-zones does not apply");
   } else if (opts.email) usage("--email goes with --legacy");
   return opts;
 }
 
 const opts = parseArgs(process.argv.slice(2));
-const vars = ensureDevVars();
+// A server whose secret comes from the environment gets its tokens signed
+// with that secret, and needs no .dev.vars for them.
+const envSecret = process.env.API_TOKEN_SECRET;
+const vars = envSecret && !opts.legacy ? { API_TOKEN_SECRET: envSecret } : ensureDevVars();
 if (opts.legacy) {
   // 32 random bytes as 64 hex characters: unguessable, so a plain SHA-256 is a safe hash to store.
   const key = randomBytes(32).toString("hex");
@@ -91,5 +96,5 @@ if (opts.legacy) {
   writeDevVars({ ...vars, GLOBAL_API_KEYS: JSON.stringify(keys) });
   process.stdout.write(`${key}\n`);
 } else {
-  process.stdout.write(`${signToken(vars.API_TOKEN_SECRET, opts)}\n`);
+  process.stdout.write(`${signToken(envSecret || vars.API_TOKEN_SECRET, opts)}\n`);
 }

@@ -2,12 +2,8 @@ import { describe, expect, it, vi } from "vitest";
 import { authenticate } from "../src/auth/authenticate";
 import { CLOCK_SKEW_SECONDS } from "../src/auth/jwt";
 import { call, csrBody, expectError, scope, scopeId } from "./shared";
-import { authHeaders, b64url, claimsFor, mintIssuerToken, mintToken } from "./tokens";
+import { LEGACY_EMAIL, LEGACY_TEST_KEY, authHeaders, b64url, claimsFor, mintIssuerToken, mintToken } from "./tokens";
 import { env } from "cloudflare:workers";
-
-// Registered in vitest.config.ts (as its SHA-256 only) for accounts/legacyacct and zones/legacyzone.
-const LEGACY_EMAIL = "ops@customer-one.com";
-const LEGACY_TEST_KEY = "0123456789abcdef0123456789abcdef01234";
 
 const listAs = (headers: Record<string, string>, path = `/client/v4/zones/${scopeId()}/custom_csrs`) =>
   call("GET", path, { headers });

@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { EDGE_REGISTRY_NAME } from "../src/edges/edge-registry";
 import { KEY_ALGORITHMS } from "../src/pki/keys";
 import { fromPemBlocks } from "../src/pki/pem";
+import type { AuditLogRecord } from "../src/tenant/audit-records";
 import type { CertificateRecord } from "../src/tenant/certificate-records";
 import type { DeliveryBundle } from "../src/tenant/key-delivery";
 import { type TestEdge, admin, delivery, edgeId, edgeToken, registerEdge } from "./edges";
@@ -364,6 +365,16 @@ describe("PATCH custom_certificates/{id}: renewal and new placement", () => {
     // Same custom_csr_id is fine; nothing was changed by the refusals.
     expect((await edit({ custom_csr_id: csr.id.toUpperCase() })).body.result).toEqual((await certificates(z).get(record.id)).body.result);
     expect((await certificates(z).get(record.id)).body.result.modified_on).toBe(record.modified_on);
+
+    // The audit trail: the two refusals for another key, then the edit that changed something.
+    expect((await edit({ policy: "country: JP" })).status).toBe(200);
+    const trail = (await call<AuditLogRecord[]>("GET", `/client/v4/zones/${z.id}/audit_logs?action.type=update&direction=asc`, { token: z.token })).body.result;
+    expect(trail.map((e) => [e.action.result, e.action.info ?? null, e.resource])).toEqual([
+      [false, "the certificate is for another key (1441)", { id: record.id, type: "custom_certificate" }],
+      [false, "the certificate is for another key (1441)", { id: record.id, type: "custom_certificate" }],
+      [true, null, { id: record.id, type: "custom_certificate" }],
+    ]);
+    expect(trail[2]!.metadata).toEqual({ custom_csr_id: csr.id, policy: "country: JP", geo_restriction: null });
   });
 });
 

@@ -82,7 +82,7 @@ describe("key-encryption-key rotation", () => {
     await s.create(csrBody({ key_type: "p256v1" }));
     const reply = await call("POST", `/admin/v1/${s.kind}/${s.id}/rewrap?limit=10`, { headers: adminHeaders });
     expect(reply.status).toBe(200);
-    expect(reply.body.result).toEqual({ kek_id: "test1", rewrapped: 0, failed: [], remaining: 0, next_after: null });
+    expect(reply.body.result).toEqual({ kek_id: "test1", rewrapped: 0, failed: [], remaining: 0, next_after: null, pooled_rewrapped: 0, pooled_failed: [] });
     const bad = await call("POST", `/admin/v1/${s.kind}/${s.id}/rewrap?limit=0`, { headers: adminHeaders });
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0]!.code).toBe(1435);

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { SCHEMA_VERSION, migrate } from "../src/tenant/schema";
-import { Sql } from "../src/core/sql";
+import { Sql } from "../src/tenant/sql";
 import { TenantStore } from "../src/tenant/tenant-store";
 import type { CsrRecord } from "./envelope";
 import { adminCall, csrBody, scope, tenantStub } from "./shared";
@@ -37,7 +37,7 @@ describe("schema migrations", () => {
 
       // Rebuild this object's database as version 2 stored the same CSRs: rows and a separate wrapped_keys table.
       state.storage.transactionSync(() => {
-        for (const table of ["certificates", "wrapped_keys", "csrs", "counters", "entitlement", "meta", "schema_version"]) sql.run(`DROP TABLE ${table}`);
+        for (const table of ["key_pool", "key_pool_config", "audit_log", "certificates", "wrapped_keys", "csrs", "counters", "entitlement", "meta", "schema_version"]) sql.run(`DROP TABLE ${table}`);
       });
       migrate(sql, (fn) => state.storage.transactionSync(fn), 2);
       expect(objects(state)).toContain("table wrapped_keys");
@@ -81,15 +81,19 @@ describe("schema migrations", () => {
     await runInDurableObject(tenantStub(s.kind, s.id), (_, state) => {
       expect(state.storage.sql.exec("SELECT version FROM schema_version").one().version).toBe(SCHEMA_VERSION);
       expect(objects(state)).toEqual([
+        "index audit_by_action",
+        "index audit_by_actor_email",
         "index certificates_by_csr",
         "index certificates_by_uploaded_on",
-        "index csrs_by_created_at",
         "index csrs_by_name",
         "index wrapped_keys_by_kek",
+        "table audit_log",
         "table certificates",
         "table counters",
         "table csrs",
         "table entitlement",
+        "table key_pool",
+        "table key_pool_config",
         "table meta",
         "table schema_version",
         "table wrapped_keys",

@@ -4,6 +4,10 @@
 import { env } from "cloudflare:workers";
 import { ISSUER_PRIVATE_JWKS } from "./issuer-keys";
 
+/** The global API key vitest.config.ts registers (its SHA-256 only): account legacyacct, zone legacyzone. */
+export const LEGACY_EMAIL = "ops@customer-one.com";
+export const LEGACY_TEST_KEY = "0123456789abcdef0123456789abcdef01234";
+
 export interface TokenOptions {
   accounts?: string[];
   zones?: string[];

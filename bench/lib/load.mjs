@@ -48,9 +48,10 @@ export function quantile(sorted, q) {
 /**
  * Runs one load scenario. Returns requests/s, p50/p99 latency (ms, of 2xx
  * answers), counts, and, given a server pid, the cores that process used and
- * its CPU time per request.
+ * its CPU time per request. With `stopWhen` (a promise), it stops when that
+ * settles.
  */
-export async function load({ url, method = "GET", headers = {}, body, connections = 8, duration = 8, amount, pid }) {
+export async function load({ url, method = "GET", headers = {}, body, connections = 8, duration = 8, amount, pid, stopWhen }) {
   // pid: a number, or a function returning the pids to sum (a process group).
   const before = pid ? cpuOf(pid) : 0;
   const started = process.hrtime.bigint();
@@ -67,6 +68,8 @@ export async function load({ url, method = "GET", headers = {}, body, connection
   instance.on("response", (_client, status, _bytes, responseTime) => {
     if (status >= 200 && status < 300) latencies.push(responseTime);
   });
+  // Another load's promise: this one runs exactly as long as that one (duration is then only a bound).
+  stopWhen?.then(() => instance.stop(), () => instance.stop());
   const result = await instance;
   const wall = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu = pid ? cpuOf(pid) - before : null;

@@ -6,7 +6,7 @@ const ms = (n) => (n === null || n === undefined ? "–" : n < 10 ? n.toFixed(2)
 const rate = (n) => (n === null || n === undefined ? "–" : n < 100 ? n.toFixed(1) : Math.round(n).toLocaleString("en"));
 
 /** The whole report as markdown. */
-export function markdown({ machine, command, date, rows, targets, storage, seeding, notes }) {
+export function markdown({ machine, command, date, rows, targets, startup = [], storage, seeding, notes }) {
   const lines = [
     ...(machine ? [`Measured ${date} on ${machine.summary}, with \`${command}\`.`, ""] : []),
     "| scenario | load | req/s | p50 ms | p99 ms | idle p50 ms | idle p99 ms | server cores | server CPU µs/req | failed |",
@@ -20,6 +20,7 @@ export function markdown({ machine, command, date, rows, targets, storage, seedi
     "|---|---:|---:|---|",
     ...targets.map((t) => `| ${t.name} | ${fmt(t.value, t.value !== null && Math.abs(t.value) < 10 ? 3 : 1)} | ${t.goal ?? "–"} | ${t.verdict === "fail" ? "**FAIL**" : t.verdict} |`),
   ];
+  lines.push(...startupTable(startup));
   lines.push(...storageTable(storage));
   const bigSeeds = seeding.filter((s) => s.count >= 100);
   if (bigSeeds.length) {
@@ -38,16 +39,31 @@ const README_END = "<!-- bench:end -->";
  * command, date, and the scenario, ratio and storage tables, between the
  * markers. Returns the new README text (unchanged without markers).
  */
-export function readmeWithResults(readme, { machine, command, date, rows, targets, storage }) {
+export function readmeWithResults(readme, { machine, command, date, rows, targets, startup = [], storage }) {
   const begin = readme.indexOf(README_BEGIN);
   const end = readme.indexOf(README_END);
   if (begin < 0 || end < begin) return readme;
   const header = `Latest: ${date}, \`${command}\`, on ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB} GiB RAM, Linux ${machine.kernel}; ${machine.workerd} (wrangler ${machine.wrangler}); Node ${machine.node}.`;
-  const tables = markdown({ rows, targets, storage, seeding: [], notes: [] });
+  const tables = markdown({ rows, targets, startup, storage, seeding: [], notes: [] });
   return `${readme.slice(0, begin)}${README_BEGIN}\n${header}\n\n${tables}${readme.slice(end)}`;
 }
 
-/** Bytes per CSR: database growth, the file after close, and by table/index (dbstat). */
+/** Start-up times: each run, and their median. */
+function startupTable(startup) {
+  if (!startup.length) return [];
+  const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+  return [
+    "",
+    "| start to first answered request | runs | median ms | each run, ms |",
+    "|---|---:|---:|---|",
+    ...startup.map((s) => `| ${s.name} | ${s.runs.length} | ${Math.round(median(s.runs)).toLocaleString("en")} | ${s.runs.map((x) => Math.round(x)).join(", ")} |`),
+  ];
+}
+
+/** Bytes per CSR (per entry for the audit scope): database growth, the file after close, and by table/index (dbstat). */
 function storageTable(storage) {
   const names = [];
   for (const s of storage) for (const b of s.breakdown ?? []) if (!names.includes(b.name)) names.push(b.name);
@@ -55,12 +71,12 @@ function storageTable(storage) {
   const parts = names.filter((n) => n !== fixed);
   const lines = [
     "",
-    `| stored per CSR (bytes) | CSRs | growth per CSR | file per CSR | ${parts.join(" | ")} |`,
+    `| stored per CSR or entry (bytes) | CSRs or entries | growth per one | file per one | ${parts.join(" | ")} |`,
     `|---|---:|---:|---:|${parts.map(() => "---:").join("|")}|`,
   ];
   for (const s of storage) {
-    const cells = parts.map((n) => fmt(s.breakdown?.find((b) => b.name === n)?.perCsr, 0));
-    lines.push(`| ${s.scope} (${s.keyType}) | ${(s.csrs ?? s.n).toLocaleString("en")} | ${fmt(s.growthPerCsr, 0)} | ${fmt(s.filePerCsr, 0)} | ${cells.join(" | ")} |`);
+    const cells = parts.map((n) => fmt(s.breakdown?.find((b) => b.name === n)?.perUnit, 0));
+    lines.push(`| ${s.scope} (${s.keyType}) | ${(s.units ?? s.n).toLocaleString("en")} | ${fmt(s.growthPerCsr, 0)} | ${fmt(s.filePerUnit, 0)} | ${cells.join(" | ")} |`);
   }
   return lines;
 }

@@ -1,8 +1,8 @@
 // Reads the Durable Objects' SQLite files once workerd has stopped (the bench's
 // own temp copies; the WAL is checkpointed into the file first): each
-// object's scope, CSR count, file size, and bytes by table and index
-// (SQLite's dbstat), to price what one CSR costs on disk and which structure
-// holds it.
+// object's scope, CSR and audit-entry counts, file size, and bytes by table
+// and index (SQLite's dbstat), to price what one CSR or one audit entry costs
+// on disk and which structure holds it.
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
@@ -17,7 +17,7 @@ async function openSqlite() {
   }
 }
 
-/** Every object database under `dir`: { file, scope, csrs, fileBytes, objects: [{name, bytes, payload}] }. */
+/** Every object database under `dir`: { file, scope, csrs, auditEntries, fileBytes, objects: [{name, bytes, payload}] }. */
 export async function inspectDatabases(dir) {
   const DatabaseSync = await openSqlite();
   const out = [];
@@ -30,6 +30,7 @@ export async function inspectDatabases(dir) {
       db.prepare(`PRAGMA wal_checkpoint(TRUNCATE)`).get();
       const scope = db.prepare(`SELECT value FROM meta WHERE key = 'scope'`).get()?.value ?? null;
       const csrs = db.prepare(`SELECT count(*) AS n FROM csrs`).get().n;
+      const auditEntries = db.prepare(`SELECT count(*) AS n FROM audit_log`).get().n;
       const pageSize = db.prepare(`PRAGMA page_size`).get().page_size;
       const pageCount = db.prepare(`PRAGMA page_count`).get().page_count;
       let objects = [];
@@ -41,7 +42,7 @@ export async function inspectDatabases(dir) {
       } catch {
         // dbstat not compiled in: sizes per object are unavailable.
       }
-      out.push({ file: f, scope, csrs, fileBytes: statSync(path).size, databaseBytes: pageSize * pageCount, objects });
+      out.push({ file: f, scope, csrs, auditEntries, fileBytes: statSync(path).size, databaseBytes: pageSize * pageCount, objects });
     } finally {
       db.close();
     }
@@ -49,9 +50,15 @@ export async function inspectDatabases(dir) {
   return out;
 }
 
-/** Groups a database's objects into the CSR row, its indexes, the wrap row, its indexes, and the rest. */
-export function perCsrBreakdown(db) {
+/**
+ * Groups a database's objects into the CSR row, its indexes, the wrap row,
+ * its indexes, the audit rows, their indexes, and the rest; bytes per `units`
+ * (CSRs, or audit entries for a scope that holds only a trail).
+ */
+export function breakdown(db, units) {
   const group = (name) => {
+    if (name === "audit_log") return "audit_log rows";
+    if (name.startsWith("audit_by_")) return `index ${name}`;
     if (name === "csrs") return "csrs rows";
     if (name === "wrapped_keys") return "wrapped_keys rows";
     if (name === "sqlite_autoindex_csrs_1") return "index csrs.id (UNIQUE)";
@@ -62,5 +69,5 @@ export function perCsrBreakdown(db) {
   };
   const groups = new Map();
   for (const o of db.objects) groups.set(group(o.name), (groups.get(group(o.name)) ?? 0) + o.bytes);
-  return [...groups].map(([name, bytes]) => ({ name, bytes, perCsr: db.csrs ? bytes / db.csrs : null })).sort((a, b) => b.bytes - a.bytes);
+  return [...groups].map(([name, bytes]) => ({ name, bytes, perUnit: units ? bytes / units : null })).sort((a, b) => b.bytes - a.bytes);
 }

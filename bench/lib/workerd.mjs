@@ -1,12 +1,16 @@
-// Runs bundled Workers directly in workerd, as production does: no
-// `wrangler dev` proxy in front. One workerd process serves every Worker of
-// a bench run (the API, the floor, the seeder), each on its own port.
-import { execFileSync, spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+// Runs bundled Workers directly in workerd for the benchmark: one workerd
+// process serves every Worker of a run (the API, the floor, the seeder),
+// each on its own port. Bundling and the config's pieces are the server's
+// own (scripts/bundle.mjs, scripts/workerd-config.mjs), so the API is
+// bundled and bound exactly as `npm start` serves it.
+import { spawn } from "node:child_process";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { ROOT, bundle } from "../../scripts/bundle.mjs";
+import { readWorkerSpec, renderConfig, renderWorker, uniqueKey } from "../../scripts/workerd-config.mjs";
 import { freePort, waitForHttp } from "./net.mjs";
 
-export const ROOT = new URL("../..", import.meta.url).pathname;
+export { ROOT, bundle };
 
 /** compatibility_date from the project's wrangler.toml: the bench runs what production runs. */
 export function compatibilityDate() {
@@ -17,30 +21,27 @@ export function compatibilityDate() {
 }
 
 /**
- * Bundles a Worker exactly as `wrangler deploy` would upload it (dry run, no
- * network). Without `config`, the project's own wrangler.toml and src/.
- * Returns the path of the bundled entry module.
+ * The API Worker as `npm start` binds it, from `config` (a wrangler.toml):
+ * every Durable Object class it declares, its vars, and `secrets` (the run's
+ * own, which may also override vars) as text bindings.
  */
-export function bundle(outDir, { config } = {}) {
-  const args = ["deploy", "--dry-run", "--outdir", outDir];
-  if (config) args.push("--config", config);
-  try {
-    execFileSync(join(ROOT, "node_modules/.bin/wrangler"), args, {
-      cwd: ROOT,
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG: "error" },
-    });
-  } catch (error) {
-    throw new Error(`wrangler could not bundle ${config ?? "the Worker"}:\n${String(error.stderr ?? error.message).slice(-3000)}`);
-  }
-  // wrangler names the bundle after the entry point (src/index.ts -> index.js).
-  const modules = readdirSync(outDir).filter((f) => f.endsWith(".js"));
-  if (modules.length !== 1) throw new Error(`expected one bundled module in ${outDir}, found ${modules.join(", ") || "none"}`);
-  return join(outDir, modules[0]);
+export async function apiWorker({ name = "api", module, config = join(ROOT, "wrangler.toml"), secrets }) {
+  const spec = await readWorkerSpec(config);
+  const values = { ...Object.fromEntries(Object.entries(spec.vars).filter(([, v]) => typeof v === "string")), ...secrets };
+  return {
+    name,
+    module,
+    date: spec.compatibilityDate,
+    bindings: [
+      ...spec.durableObjects.map((d) => ({ name: d.binding, durableObject: d.className })),
+      ...Object.entries(values).map(([n, text]) => ({ name: n, text })),
+    ],
+    durableObjects: [...new Map(spec.durableObjects.map((d) => [d.className, { className: d.className, sql: d.sql }])).values()],
+  };
 }
 
 /** A bench-only Worker bundled with wrangler from a generated config (entry under bench/). */
-export function bundleBenchWorker(dir, { name, main, durableObjects = [] }) {
+export async function bundleBenchWorker(dir, { name, main, durableObjects = [] }) {
   mkdirSync(dir, { recursive: true });
   const lines = [`name = ${JSON.stringify(name)}`, `main = ${JSON.stringify(main)}`, `compatibility_date = "${compatibilityDate()}"`, "send_metrics = false"];
   for (const { binding, className } of durableObjects) {
@@ -54,12 +55,10 @@ export function bundleBenchWorker(dir, { name, main, durableObjects = [] }) {
   return bundle(join(dir, "out"), { config });
 }
 
-const q = (s) => JSON.stringify(s);
-
 /**
  * Writes a capnp config and starts `workerd serve`. Each worker:
  *   { name, module (path of an ES module), bindings: [{name, text} | {name, durableObject: className, service?}],
- *     durableObjects: [className], port: boolean }
+ *     durableObjects: [className | {className, sql}], port: boolean, date? }
  * Durable Objects get SQLite storage on local disk under `dir`.
  * Returns { ports: {name: port}, pid, stop(), logTail(), exited(), storageDir(name) }.
  */
@@ -68,51 +67,32 @@ export async function startWorkerd({ dir, workers, inspectorPort, v8Flags = [], 
   const ports = {};
   const services = [];
   const sockets = [];
-  const defs = [];
+  const defs = {};
   for (const w of workers) {
     const moduleFile = `${w.name}-${basename(w.module)}`;
     copyFileSync(w.module, join(dir, moduleFile)); // capnp embeds are relative to the config file
-    services.push(`(name = ${q(w.name)}, worker = .${w.name}Worker)`);
+    services.push({ name: w.name, worker: `${w.name}Worker` });
     if (w.port !== false) {
       ports[w.name] = await freePort();
-      sockets.push(`(name = ${q(w.name)}, address = "127.0.0.1:${ports[w.name]}", http = (), service = ${q(w.name)})`);
+      sockets.push({ name: w.name, address: `127.0.0.1:${ports[w.name]}`, service: w.name });
     }
-    const bindings = (w.bindings ?? []).map((b) =>
-      "text" in b
-        ? `(name = ${q(b.name)}, text = ${q(b.text)})`
-        : b.service
-          ? `(name = ${q(b.name)}, durableObjectNamespace = (serviceName = ${q(b.service)}, className = ${q(b.durableObject)}))`
-          : `(name = ${q(b.name)}, durableObjectNamespace = ${q(b.durableObject)})`,
-    );
-    const fields = [
-      `modules = [(name = ${q(basename(w.module))}, esModule = embed ${q(moduleFile)})]`,
-      `compatibilityDate = ${q(date)}`,
-      `bindings = [${bindings.join(", ")}]`,
-    ];
-    if (w.durableObjects?.length) {
-      const disk = `${w.name}-storage`;
+    const classes = (w.durableObjects ?? []).map((d) => (typeof d === "string" ? { className: d, sql: true } : d));
+    const disk = `${w.name}-storage`;
+    if (classes.length) {
       mkdirSync(join(dir, disk), { recursive: true });
-      services.push(`(name = ${q(disk)}, disk = (path = ${q(join(dir, disk))}, writable = true))`);
-      fields.push(
-        `durableObjectNamespaces = [${w.durableObjects.map((c) => `(className = ${q(c)}, uniqueKey = ${q(`${w.name}-${c}`)}, enableSql = true)`).join(", ")}]`,
-        `durableObjectStorage = (localDisk = ${q(disk)})`,
-      );
+      services.push({ name: disk, disk: join(dir, disk) });
     }
-    defs.push(`const ${w.name}Worker :Workerd.Worker = (\n  ${fields.join(",\n  ")},\n);`);
+    defs[`${w.name}Worker`] = renderWorker({
+      moduleName: basename(w.module),
+      moduleFile,
+      compatibilityDate: w.date ?? date,
+      bindings: w.bindings ?? [],
+      durableObjects: classes.map((c) => ({ ...c, uniqueKey: uniqueKey(w.name, c.className) })),
+      storageService: disk,
+    });
   }
-  const config = `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [
-    ${services.join(",\n    ")},
-  ],
-  sockets = [
-    ${sockets.join(",\n    ")},
-  ],${v8Flags.length ? `\n  v8Flags = [${v8Flags.map(q).join(", ")}],` : ""}
-);
-${defs.join("\n")}
-`;
   const configPath = join(dir, "config.capnp");
-  writeFileSync(configPath, config);
+  writeFileSync(configPath, renderConfig({ services, sockets, workers: defs, v8Flags }));
   const args = ["serve", configPath];
   if (inspectorPort) args.push(`--inspector-addr=127.0.0.1:${inspectorPort}`);
   // stdout carries the Worker's console.log lines: discarded, as a production

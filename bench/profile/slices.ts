@@ -23,7 +23,7 @@ import { readPage } from "../../src/tenant/paging";
 import { CSR_COLUMNS, CSR_COLUMN_NAMES, type JsonText, recordJson, toRecord } from "../../src/tenant/records";
 import { BODY as SUBJECT_AND_SANS } from "../lib/body.mjs";
 import { migrate } from "../../src/tenant/schema";
-import { Sql } from "../../src/core/sql";
+import { Sql } from "../../src/tenant/sql";
 import { TenantStore } from "../../src/tenant/tenant-store";
 
 export { TenantStore };

@@ -2,7 +2,7 @@ import { type Result, fail, ok } from "../core/result";
 import type { Scope } from "../core/scope";
 import { CLOCK_SKEW_SECONDS, type TokenClaims, verifyJwt } from "./jwt";
 import { verifyLegacyKey } from "./legacy";
-import { type Grant, type Permission, allows, fullGrants, grantsFromPolicies } from "./policies";
+import { type Grant, type Permission, allows, fullGrants, grantsFromPolicies, needsZoneAccount } from "./policies";
 
 export type { Permission };
 
@@ -79,11 +79,18 @@ export async function authenticate(request: Request, env: Env, now: number = Dat
 }
 
 /**
- * ok when the principal holds `permission` on `scope`; otherwise 403 (10000).
- * Delivery also needs the token to name its edge: a Key Delivery grant
- * without an `edge_id` claim grants nothing.
+ * ok when the principal holds `permission` on `scope`; otherwise 403
+ * (10000). The zone's account is asked for only when a grant that could
+ * apply depends on it. Delivery also needs the token to name its edge: a
+ * Key Delivery grant without an `edge_id` claim grants nothing.
  */
-export function authorize(principal: Principal, scope: Scope, permission: Permission): Result<void> {
+export async function authorize(
+  principal: Principal,
+  scope: Scope,
+  permission: Permission,
+  zoneAccount: (zoneId: string) => Promise<string | null>,
+): Promise<Result<void>> {
   if (permission === "deliver" && principal.edge === undefined) return fail("forbidden");
-  return allows(principal.grants, scope, permission) ? ok(undefined) : fail("forbidden");
+  const account = needsZoneAccount(principal.grants, scope, permission) ? await zoneAccount(scope.id) : null;
+  return allows(principal.grants, scope, permission, account) ? ok(undefined) : fail("forbidden");
 }

@@ -1,33 +1,59 @@
 import type { Scope } from "../core/scope";
 import { scopeName } from "../core/scope";
 
-export type Permission = "read" | "write" | "deliver";
+/**
+ * read: list and get; write: create, edit, delete; audit: read the scope's
+ * audit trail; deliver: a registered edge fetches the keys sealed to it.
+ */
+export type Permission = "read" | "write" | "audit" | "deliver";
 
-/** One allow or deny of a permission on a scope (`accounts:<id>`, `zones:<id>`, or `accounts:*`). */
+/**
+ * One allow or deny of a permission on a scope: `accounts:<id>`,
+ * `zones:<id>`, or `<kind>:*`. With `account`, a zone grant holds only for a
+ * zone recorded under that account (`*`: under any account): the nested
+ * resources of Cloudflare's token policies, and global keys listing an
+ * account.
+ */
 export interface Grant {
   effect: "allow" | "deny";
   scope: string;
   permission: Permission;
+  account?: string;
 }
 
 // Cloudflare's permission group names for these endpoints (seeds). Write
-// includes read, as on Cloudflare. Key Delivery is ours (issue 10): it lets a
-// registered edge fetch the keys sealed to it, and nothing else; neither
-// Read nor Write includes it.
+// includes read, as on Cloudflare. The audit trail is readable with either
+// SSL and Certificates group, and with the groups Cloudflare's own audit-log
+// API accepts (Account Settings), which grant nothing else here. Key
+// Delivery is ours (issue 10): it lets a registered edge fetch the keys
+// sealed to it, and nothing else; neither Read nor Write includes it.
 const GROUPS: Record<string, Permission[]> = {
-  "SSL and Certificates Read": ["read"],
-  "SSL and Certificates Write": ["read", "write"],
+  "SSL and Certificates Read": ["read", "audit"],
+  "SSL and Certificates Write": ["read", "write", "audit"],
+  "Account Settings Read": ["audit"],
+  "Account Settings Write": ["audit"],
   "SSL and Certificates Key Delivery": ["deliver"],
 };
 
 const ACCOUNT = "com.cloudflare.api.account.";
 const ZONE = "com.cloudflare.api.account.zone.";
 
-/** A token resource name as the scope it covers, or null for resources this API does not serve. */
-function resourceScope(resource: string): string | null {
-  if (resource.startsWith(ZONE)) return `zones:${resource.slice(ZONE.length)}`;
-  if (resource.startsWith(ACCOUNT)) return `accounts:${resource.slice(ACCOUNT.length)}`;
-  return null;
+/**
+ * What one `resources` entry covers: `"<zone resource>": "*"` a zone (or
+ * every zone); `"<account resource>": "*"` an account (or every account);
+ * `"<account resource>": {"<zone resource>": "*", …}` the zones named
+ * inside, each only while recorded under that account (the account itself is
+ * not covered by the nested form). Anything else covers nothing.
+ */
+function covered(resource: string, value: unknown): Array<Pick<Grant, "scope" | "account">> {
+  if (resource.startsWith(ZONE)) return value === "*" ? [{ scope: `zones:${resource.slice(ZONE.length)}` }] : [];
+  if (!resource.startsWith(ACCOUNT)) return [];
+  const account = resource.slice(ACCOUNT.length);
+  if (value === "*") return [{ scope: `accounts:${account}` }];
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return [];
+  return Object.entries(value as Record<string, unknown>)
+    .filter(([inner, innerValue]) => inner.startsWith(ZONE) && innerValue === "*")
+    .map(([inner]) => ({ scope: `zones:${inner.slice(ZONE.length)}`, account }));
 }
 
 /**
@@ -51,29 +77,48 @@ export function grantsFromPolicies(policies: unknown[]): Grant[] | null {
       for (const p of GROUPS[name] ?? []) permissions.add(p);
     }
     for (const [resource, value] of Object.entries(resources)) {
-      if (value !== "*") continue;
-      const scope = resourceScope(resource);
-      if (!scope) continue;
-      for (const permission of permissions) grants.push({ effect, scope, permission });
+      for (const cover of covered(resource, value)) {
+        for (const permission of permissions) grants.push({ effect, permission, ...cover });
+      }
     }
   }
   return grants;
 }
 
-/** Grants of a global API key: full SSL and Certificates rights on its scopes (read and write; never delivery). */
+/**
+ * Grants of a global API key: full SSL and Certificates rights on its
+ * scopes, and on every zone recorded under one of its accounts (never
+ * delivery: a global key names no edge).
+ */
 export function fullGrants(accounts: readonly string[], zones: readonly string[]): Grant[] {
-  return [...accounts.map((id) => `accounts:${id}`), ...zones.map((id) => `zones:${id}`)].flatMap((scope) => [
-    { effect: "allow" as const, scope, permission: "read" as const },
-    { effect: "allow" as const, scope, permission: "write" as const },
-  ]);
+  const covers: Array<Pick<Grant, "scope" | "account">> = [
+    ...accounts.map((id) => ({ scope: `accounts:${id}` })),
+    ...accounts.map((id) => ({ scope: "zones:*", account: id })),
+    ...zones.map((id) => ({ scope: `zones:${id}` })),
+  ];
+  return covers.flatMap((cover) => (["read", "write", "audit"] as const).map((permission) => ({ effect: "allow" as const, permission, ...cover })));
+}
+
+/** Whether any grant that could apply to `scope` and `permission` depends on the zone's account. */
+export function needsZoneAccount(grants: readonly Grant[], scope: Scope, permission: Permission): boolean {
+  if (scope.kind !== "zones") return false;
+  const names = [scopeName(scope), "zones:*"];
+  return grants.some((g) => g.account !== undefined && g.permission === permission && names.includes(g.scope));
 }
 
 /**
  * Whether the grants allow `permission` on `scope`: an exact account or zone
- * grant, or `*` for every account or every zone; any matching deny wins.
+ * grant, or `*` for every account or every zone, with a zone's account
+ * condition met by `zoneAccount` (the account the zone is recorded under,
+ * null when none: then no conditional grant applies); any matching deny wins.
  */
-export function allows(grants: readonly Grant[], scope: Scope, permission: Permission): boolean {
+export function allows(grants: readonly Grant[], scope: Scope, permission: Permission, zoneAccount: string | null = null): boolean {
   const names = [scopeName(scope), `${scope.kind}:*`];
-  const matching = grants.filter((g) => g.permission === permission && names.includes(g.scope));
+  const matching = grants.filter(
+    (g) =>
+      g.permission === permission &&
+      names.includes(g.scope) &&
+      (g.account === undefined || (zoneAccount !== null && (g.account === "*" || g.account === zoneAccount))),
+  );
   return matching.some((g) => g.effect === "allow") && !matching.some((g) => g.effect === "deny");
 }

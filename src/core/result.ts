@@ -56,6 +56,11 @@ export type ErrorReason =
   | "invalid_bundle_method"
   | "invalid_certificate_id"
   | "certificate_not_found"
+  // The audit trail.
+  | "invalid_audit_id"
+  | "audit_entry_not_found"
+  // Zones and accounts.
+  | "zone_account_not_recorded"
   // Key delivery policies (Geo Key Manager's `policy` and `geo_restrictions`).
   | "policy_invalid_character"
   | "policy_unbalanced_parentheses"
@@ -77,7 +82,10 @@ export type ErrorReason =
   | "certificate_expired_not_delivered"
   // The deployment.
   | "internal"
-  | "key_encryption_unavailable";
+  | "key_encryption_unavailable"
+  // Readiness (GET /readyz).
+  | "storage_unavailable"
+  | "readiness_timeout";
 
 /**
  * A refusal as it crosses RPC and module boundaries: a reason plus optional

@@ -16,3 +16,11 @@ const SCOPE_ID = /^[A-Za-z0-9_-]{1,32}$/;
 export function isScopeId(id: string): boolean {
   return SCOPE_ID.test(id);
 }
+
+/** The scope a Durable Object name (`zones:<id>`) names, or null. */
+export function parseScopeName(name: string): Scope | null {
+  const at = name.indexOf(":");
+  const kind = name.slice(0, at);
+  const id = name.slice(at + 1);
+  return (kind === "accounts" || kind === "zones") && isScopeId(id) ? { kind, id } : null;
+}

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Result, fail, ok } from "../core/result";
-import { Sql } from "../core/sql";
+import { Sql } from "../tenant/sql";
 import type { EdgeRecipient } from "../pki/edge-key";
 import type { EdgeLabels } from "../pki/geo-policy";
 import type { EdgeRecord, EdgeRegistration } from "./edge-records";

@@ -1,5 +1,4 @@
-import { runMigrations } from "../core/migrate";
-import type { Sql } from "../core/sql";
+import type { Sql } from "../tenant/sql";
 
 /**
  * The edge registry's schema (docs/storage.md, "The edge registry"). Bump
@@ -25,7 +24,14 @@ const MIGRATIONS: readonly string[][] = [
   ],
 ];
 
-/** Brings the registry's database to EDGE_SCHEMA_VERSION; synchronous, in the constructor. */
+/** Brings the registry's database to EDGE_SCHEMA_VERSION, in one transaction; synchronous, in the constructor. */
 export function migrateEdges(sql: Sql, transactionSync: <T>(fn: () => T) => T): void {
-  runMigrations(sql, transactionSync, MIGRATIONS, EDGE_SCHEMA_VERSION);
+  sql.run(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`);
+  const current = sql.one<{ version: number }>(`SELECT version FROM schema_version`)?.version ?? 0;
+  if (current >= EDGE_SCHEMA_VERSION) return;
+  transactionSync(() => {
+    for (let v = current; v < EDGE_SCHEMA_VERSION; v++) for (const statement of MIGRATIONS[v]!) sql.run(statement);
+    sql.run(`DELETE FROM schema_version`);
+    sql.run(`INSERT INTO schema_version (version) VALUES (?)`, EDGE_SCHEMA_VERSION);
+  });
 }

@@ -2,6 +2,7 @@ import type { Actor, TenantCall } from "../core/call";
 import { isScopeId } from "../core/scope";
 import { readJson } from "./body";
 import { tenant, unwrap, uuidParam } from "./csr-routes";
+import { MAX_POOL_SIZE } from "../tenant/key-pool";
 import { ApiError } from "./errors";
 import { success } from "./envelope";
 import { type ApiRequest, type ApiRouter, connectingIp } from "./request";
@@ -33,7 +34,7 @@ export async function requireAdminSecret(request: ApiRequest, env: Env): Promise
 }
 
 /** The admin secret, then the scope of an admin route on an account or zone. */
-async function requireAdmin(request: ApiRequest, env: Env): Promise<TenantCall> {
+export async function requireAdmin(request: ApiRequest, env: Env): Promise<TenantCall> {
   const actor = await requireAdminSecret(request, env);
   const kind = request.params.kind;
   const id = request.params.scopeId ?? "";
@@ -88,14 +89,41 @@ async function rewrap(request: ApiRequest, env: Env): Promise<Response> {
   return success(unwrap(await tenant(env, call.scope).rewrapKeys(call, limit, after)));
 }
 
+/** The scope's RSA key pool: its size and how many keys are ready. */
+async function getKeyPool(request: ApiRequest, env: Env): Promise<Response> {
+  const call = await requireAdmin(request, env);
+  return success(unwrap(await tenant(env, call.scope).getKeyPool(call)));
+}
+
+/** Body: {"size": integer 0–64}: how many RSA keys the scope keeps ready; 0 turns its pool off. */
+async function putKeyPool(request: ApiRequest, env: Env): Promise<Response> {
+  const call = await requireAdmin(request, env);
+  const body = unwrap(await readJson(request));
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("invalid_json");
+  const { size } = body as Record<string, unknown>;
+  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0 || size > MAX_POOL_SIZE) {
+    throw new ApiError("invalid_field_type", { pointer: "/size" });
+  }
+  return success(unwrap(await tenant(env, call.scope).setKeyPool(call, size)));
+}
+
+/** Self-check of every pooled key. */
+async function verifyKeyPool(request: ApiRequest, env: Env): Promise<Response> {
+  const call = await requireAdmin(request, env);
+  return success(unwrap(await tenant(env, call.scope).verifyKeyPool(call)));
+}
+
 /** Registers the operator's routes; returns their path patterns. */
 export function adminRoutes(router: ApiRouter): RegExp[] {
   router.get(`${ADMIN_BASE}/entitlement`, getEntitlement).put(`${ADMIN_BASE}/entitlement`, putEntitlement);
+  router.get(`${ADMIN_BASE}/key_pool`, getKeyPool).put(`${ADMIN_BASE}/key_pool`, putKeyPool);
+  router.post(`${ADMIN_BASE}/key_pool/verify`, verifyKeyPool);
   router.post(`${ADMIN_BASE}/custom_csrs/:csrId/verify`, verifyKey);
   router.post(`${ADMIN_BASE}/rewrap`, rewrap);
   router.get(`${ADMIN_BASE}/stats`, stats);
   return [
     /^\/admin\/v1\/[^/]+\/[^/]+\/entitlement\/?$/,
+    /^\/admin\/v1\/[^/]+\/[^/]+\/key_pool(?:\/verify)?\/?$/,
     /^\/admin\/v1\/[^/]+\/[^/]+\/custom_csrs\/[^/]+\/verify\/?$/,
     /^\/admin\/v1\/[^/]+\/[^/]+\/rewrap\/?$/,
     /^\/admin\/v1\/[^/]+\/[^/]+\/stats\/?$/,

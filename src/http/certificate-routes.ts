@@ -86,14 +86,14 @@ async function placementMessages(env: Env, record: CertificateRecord): Promise<R
 }
 
 async function upload(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, call } = tenantContext(request, "write");
+  const { scope, call } = await tenantContext(request, env, "write");
   const input = parseUpload(unwrap(await readJson(request)));
   const record = unwrap(await tenant(env, scope).uploadCertificate(call, input));
   return success(record, { messages: await placementMessages(env, record) });
 }
 
 async function edit(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, call } = tenantContext(request, "write");
+  const { scope, call } = await tenantContext(request, env, "write");
   const id = certificateId(request);
   const input = parseEdit(unwrap(await readJson(request)));
   const record = unwrap(await tenant(env, scope).editCertificate(call, id, input));
@@ -101,19 +101,19 @@ async function edit(request: ApiRequest, env: Env): Promise<Response> {
 }
 
 async function list(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, call } = tenantContext(request, "read");
+  const { scope, call } = await tenantContext(request, env, "read");
   const query = unwrap(parseListQuery(new URL(request.url).searchParams, scope));
   const page = unwrap(await tenant(env, scope).listCertificates(call, query));
   return pageOf(page, query);
 }
 
 async function get(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, call } = tenantContext(request, "read");
+  const { scope, call } = await tenantContext(request, env, "read");
   return success(unwrap(await tenant(env, scope).getCertificate(call, certificateId(request))));
 }
 
 async function remove(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, call } = tenantContext(request, "write");
+  const { scope, call } = await tenantContext(request, env, "write");
   return success(unwrap(await tenant(env, scope).deleteCertificate(call, certificateId(request))));
 }
 

@@ -12,9 +12,21 @@ import { API_PREFIXES, type ApiRequest, type ApiRouter, tenantContext } from "./
 // Custom CSR (and certificate) ids are UUIDs (Cloudflare's schema: at most 36 characters).
 export const CSR_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+// Object ids by scope name: idFromName hashes the name on every call, and an
+// id is a plain value, safe to keep across requests (stubs are not kept).
+const TENANT_IDS = new Map<string, DurableObjectId>();
+const TENANT_IDS_MAX = 10_000;
+
 /** The scope's Durable Object: one per account or zone, named by its scope. */
 export function tenant(env: Env, scope: Scope): DurableObjectStub<TenantStore> {
-  return env.TENANTS.get(env.TENANTS.idFromName(scopeName(scope)));
+  const name = scopeName(scope);
+  let id = TENANT_IDS.get(name);
+  if (!id) {
+    if (TENANT_IDS.size >= TENANT_IDS_MAX) TENANT_IDS.delete(TENANT_IDS.keys().next().value!);
+    id = env.TENANTS.idFromName(name);
+    TENANT_IDS.set(name, id);
+  }
+  return env.TENANTS.get(id);
 }
 
 /** Unwraps a Durable Object's Result, turning a refusal into the error reply. */
@@ -39,7 +51,7 @@ export function uuidParam(request: ApiRequest, name: string, reason: ErrorReason
 const csrId = (request: ApiRequest) => uuidParam(request, "csrId", "invalid_csr_id");
 
 async function createCsr(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, call } = tenantContext(request, "write");
+  const { scope, call } = await tenantContext(request, env, "write");
   const body = await readJson(request);
   // A body that fails to parse or validate is still sent, as a refusal, so
   // the object can answer entitlement (1403/1404) before body errors.
@@ -52,19 +64,19 @@ async function createCsr(request: ApiRequest, env: Env): Promise<Response> {
 }
 
 async function listCsrs(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, call } = tenantContext(request, "read");
+  const { scope, call } = await tenantContext(request, env, "read");
   const query = unwrap(parseListQuery(new URL(request.url).searchParams, scope));
   const page = unwrap(await tenant(env, scope).listCsrs(call, query));
   return pageOf(page, query);
 }
 
 async function getCsr(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, call } = tenantContext(request, "read");
+  const { scope, call } = await tenantContext(request, env, "read");
   return successJson(unwrap(await tenant(env, scope).getCsr(call, csrId(request))));
 }
 
 async function deleteCsr(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, call } = tenantContext(request, "write");
+  const { scope, call } = await tenantContext(request, env, "write");
   return success(unwrap(await tenant(env, scope).deleteCsr(call, csrId(request))));
 }
 

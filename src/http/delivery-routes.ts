@@ -15,7 +15,7 @@ async function registeredEdge(env: Env, edgeId: string): Promise<EdgeRecipient> 
 
 /** The zone's certificates this edge may receive now: id, hosts, expires_on, modified_on. */
 async function list(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, edgeId, call } = edgeContext(request);
+  const { scope, edgeId, call } = await edgeContext(request, env);
   const edge = await registeredEdge(env, edgeId);
   return success(unwrap(await tenant(env, scope).listDeliverable(call, edge)));
 }
@@ -26,7 +26,7 @@ async function list(request: ApiRequest, env: Env): Promise<Response> {
  * zone's Durable Object; this Worker only relays the ciphertext.
  */
 async function bundle(request: ApiRequest, env: Env): Promise<Response> {
-  const { scope, edgeId, call } = edgeContext(request);
+  const { scope, edgeId, call } = await edgeContext(request, env);
   const id = uuidParam(request, "certificateId", "invalid_certificate_id");
   const edge = await registeredEdge(env, edgeId);
   return success(unwrap(await tenant(env, scope).deliverCertificate(call, edge, id)));

@@ -38,6 +38,11 @@ function reply(text: string, status: number, headers: Record<string, string> = {
   return new Response(text, { status, headers: { ...SECURITY_HEADERS, ...headers } });
 }
 
+/** A streamed body that is not an envelope (an export), with the same security headers. */
+export function streamed(body: ReadableStream<Uint8Array>, contentType: string): Response {
+  return new Response(body, { status: 200, headers: { ...SECURITY_HEADERS, "content-type": contentType } });
+}
+
 /** A success envelope, as every Cloudflare v4 endpoint answers. */
 export function success(
   result: unknown,
@@ -85,6 +90,15 @@ export function errorInfo(failure: Failure, requestId?: string): ResponseInfo {
  * is ever included.
  */
 export function failure(f: Failure, requestId?: string): Response {
+  return failures([f], requestId);
+}
+
+/**
+ * Several refusals in one reply (a readiness check that fails more than one
+ * way), in the order given; the status is the first one's.
+ */
+export function failures(list: readonly [Failure, ...Failure[]], requestId?: string): Response {
   const headers: Record<string, string> = requestId === undefined ? {} : { "x-request-id": requestId };
-  return json({ success: false, errors: [errorInfo(f, requestId)], messages: [], result: null }, ERRORS[f.reason].status, headers);
+  const errors = list.map((f) => errorInfo(f, requestId));
+  return json({ success: false, errors, messages: [], result: null }, ERRORS[list[0].reason].status, headers);
 }

@@ -218,6 +218,12 @@ export const ERRORS = {
     code: 1476,
     message: "The certificate has expired: its key is no longer delivered.",
   },
+  // Ours (1480–1489): the audit trail.
+  invalid_audit_id: { status: 400, code: 1480, message: "The audit log ID is invalid. Check your input and try again." },
+  audit_entry_not_found: { status: 404, code: 1481, message: "The audit log entry was not found in this account or zone." },
+
+  // Ours (1490–1499): zones and the accounts they belong to.
+  zone_account_not_recorded: { status: 404, code: 1490, message: "No account is recorded for this zone." },
 
   internal: { status: 500, code: 1500, message: "Internal Server Error" },
   // Ours: the deployment's KEY_ENCRYPTION_KEYS secret is missing, malformed or
@@ -227,6 +233,13 @@ export const ERRORS = {
     code: 1501,
     message: "Key encryption is not available on this deployment. The operator must configure KEY_ENCRYPTION_KEYS.",
   },
+  // Ours (1502–1509): the deployment's readiness (GET /readyz).
+  storage_unavailable: {
+    status: 503,
+    code: 1502,
+    message: "Durable Object storage is not writable on this deployment. The operator must check the data directory.",
+  },
+  readiness_timeout: { status: 503, code: 1503, message: "The readiness check did not complete in time." },
 } as const satisfies Record<ErrorReason, { status: number; code: number; message: string }>;
 
 /** Thrown inside the Worker for a refusal; caught and rendered by the router. */

@@ -21,26 +21,37 @@ function oneOf<T extends string>(raw: string, name: string, allowed: readonly T[
     : fail("invalid_query", { detail: `${name} must be one of ${allowed.join(", ")}` });
 }
 
+/** `page` (1–100,000,000, default 1) and `per_page` (within `perPage`), each given at most once. */
+export function pagingParams(
+  params: URLSearchParams,
+  perPage: { min: number; max: number; default: number },
+): Result<{ page: number; per_page: number }> {
+  for (const name of ["page", "per_page"]) {
+    if (params.getAll(name).length > 1) return fail("invalid_query", { detail: `${name} is given more than once` });
+  }
+  const page = params.has("page") ? integer(params.get("page")!, "page", 1, 100_000_000) : ok(1);
+  if (!page.ok) return page;
+  const size = params.has("per_page") ? integer(params.get("per_page")!, "per_page", perPage.min, perPage.max) : ok(perPage.default);
+  if (!size.ok) return size;
+  return ok({ page: page.value, per_page: size.value });
+}
+
 /**
  * page, per_page, order and direction, validated: anything out of range is a
  * 400 naming the parameter, never a silent clamp. Unknown parameters are
  * ignored, as Cloudflare's API does.
  */
 export function parseListQuery(params: URLSearchParams, scope: Scope): Result<ListQuery> {
-  for (const name of ["page", "per_page", "order", "direction"]) {
+  for (const name of ["order", "direction"]) {
     if (params.getAll(name).length > 1) return fail("invalid_query", { detail: `${name} is given more than once` });
   }
-  const page = params.has("page") ? integer(params.get("page")!, "page", 1, 100_000_000) : ok(1);
-  if (!page.ok) return page;
-  const perPage = params.has("per_page")
-    ? integer(params.get("per_page")!, "per_page", PER_PAGE.min, PER_PAGE.max)
-    : ok<number>(PER_PAGE.default[scope.kind]);
-  if (!perPage.ok) return perPage;
+  const paging = pagingParams(params, { min: PER_PAGE.min, max: PER_PAGE.max, default: PER_PAGE.default[scope.kind] });
+  if (!paging.ok) return paging;
   const order = params.has("order") ? oneOf(params.get("order")!, "order", ORDERS) : ok<ListQuery["order"]>("created_at");
   if (!order.ok) return order;
   const direction = params.has("direction")
     ? oneOf(params.get("direction")!, "direction", DIRECTIONS)
     : ok<ListQuery["direction"]>("asc");
   if (!direction.ok) return direction;
-  return ok({ page: page.value, per_page: perPage.value, order: order.value, direction: direction.value });
+  return ok({ ...paging.value, order: order.value, direction: direction.value });
 }

@@ -1,8 +1,9 @@
 import type { IRequest, RouterType } from "itty-router";
-import { type Principal, authorize } from "../auth/authenticate";
+import { type Permission, type Principal, authorize } from "../auth/authenticate";
 import type { Actor, TenantCall } from "../core/call";
 import type { Scope } from "../core/scope";
 import { ApiError } from "./errors";
+import { zoneAccount } from "./zone-accounts";
 
 /** A request as the handlers see it, after the `before` stages. */
 export interface ApiRequest extends IRequest {
@@ -38,23 +39,31 @@ export function actorOf(principal: Principal, request: Request): Actor {
 
 /**
  * The call a key delivery handler makes: the token must hold Key Delivery on
- * the zone and name its edge (403, 10000, otherwise); the actor is the edge.
+ * the zone (directly, or through the zone's account) and name its edge (403,
+ * 10000, otherwise); the actor is the edge.
  */
-export function edgeContext(request: ApiRequest): { scope: Scope; edgeId: string; call: TenantCall } {
+export async function edgeContext(request: ApiRequest, env: Env): Promise<{ scope: Scope; edgeId: string; call: TenantCall }> {
   const { scope, principal } = request;
   if (!scope || !principal) throw new Error("delivery route reached without scope or principal");
-  const allowed = authorize(principal, scope, "deliver");
+  const allowed = await authorize(principal, scope, "deliver", (zoneId) => zoneAccount(env, zoneId));
   if (!allowed.ok || principal.edge === undefined) throw new ApiError("forbidden");
   const ip = connectingIp(request);
   const actor: Actor = ip === undefined ? { type: "edge", id: principal.edge } : { type: "edge", id: principal.edge, ip };
   return { scope, edgeId: principal.edge, call: { scope, actor } };
 }
 
-/** The call a tenant handler makes, after checking the caller's permission on the scope. */
-export function tenantContext(request: ApiRequest, permission: "read" | "write"): { scope: Scope; principal: Principal; call: TenantCall } {
+/**
+ * The call a tenant handler makes, after checking the caller's permission on
+ * the scope (reading the zone's account when a grant depends on it).
+ */
+export async function tenantContext(
+  request: ApiRequest,
+  env: Env,
+  permission: Permission,
+): Promise<{ scope: Scope; principal: Principal; call: TenantCall }> {
   const { scope, principal } = request;
   if (!scope || !principal) throw new Error("tenant route reached without scope or principal");
-  const allowed = authorize(principal, scope, permission);
+  const allowed = await authorize(principal, scope, permission, (zoneId) => zoneAccount(env, zoneId));
   if (!allowed.ok) throw new ApiError(allowed.reason);
   return { scope, principal, call: { scope, actor: actorOf(principal, request) } };
 }

@@ -1,19 +1,24 @@
 import { Router } from "itty-router";
+import { begin, end } from "../core/activity";
 import { authenticate } from "../auth/authenticate";
+import { logs } from "../core/log";
 import { type Scope, isScopeId } from "../core/scope";
 import { adminRoutes } from "./admin";
+import { auditRoutes } from "./audit-routes";
 import { certificateRoutes } from "./certificate-routes";
 import { csrRoutes } from "./csr-routes";
 import { deliveryRoutes } from "./delivery-routes";
+import { directoryRoutes } from "./directory-routes";
 import { edgeRoutes } from "./edge-routes";
 import { ApiError } from "./errors";
 import { failure } from "./envelope";
+import { healthRoutes } from "./health";
 import type { ApiRequest, ApiRouter, RouterArgs } from "./request";
 
 // Resources served per scope kind; anything else under a scope is 404.
 const RESOURCES: Record<Scope["kind"], readonly string[]> = {
-  accounts: ["custom_csrs"],
-  zones: ["custom_csrs", "custom_certificates", "key_delivery"],
+  accounts: ["custom_csrs", "audit_logs"],
+  zones: ["custom_csrs", "custom_certificates", "audit_logs", "key_delivery"],
 };
 const SCOPED_PATH = /^\/(?:client|api)\/v4\/(accounts|zones)\/([^/]*)\/([^/]+)(?:\/.*)?$/;
 
@@ -64,28 +69,31 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
     return failure({ reason: "internal" }, request.requestId);
   },
   finally: [
-    (response: Response | undefined, request: ApiRequest) => {
+    (response: Response | undefined, request: ApiRequest, env: Env) => {
       const final = response ?? failure({ reason: "internal" }, request.requestId);
       final.headers.set("x-request-id", request.requestId);
-      console.log(
-        JSON.stringify({
-          level: "info",
-          request_id: request.requestId,
-          method: request.method,
-          route: request.route ?? null,
-          scope: request.scope ? `${request.scope.kind}:${request.scope.id}` : null,
-          principal: request.principal ? `${request.principal.kind}:${request.principal.subject}` : null,
-          status: final.status,
-          duration_ms: Date.now() - request.started,
-        }),
-      );
+      // One line per request at info (stdout); LOG_LEVEL warn or error silences them.
+      if (logs(env.LOG_LEVEL, "info")) {
+        console.log(
+          JSON.stringify({
+            level: "info",
+            request_id: request.requestId,
+            method: request.method,
+            route: request.route ?? null,
+            scope: request.scope ? `${request.scope.kind}:${request.scope.id}` : null,
+            principal: request.principal ? `${request.principal.kind}:${request.principal.subject}` : null,
+            status: final.status,
+            duration_ms: Date.now() - request.started,
+          }),
+        );
+      }
       return final;
     },
   ],
 });
 
 const known: RegExp[] = [];
-for (const register of [csrRoutes, certificateRoutes, deliveryRoutes, edgeRoutes, adminRoutes]) {
+for (const register of [csrRoutes, certificateRoutes, deliveryRoutes, auditRoutes, adminRoutes, directoryRoutes, edgeRoutes, healthRoutes]) {
   for (const route of register(router)) known.push(route);
 }
 
@@ -95,11 +103,16 @@ router.all("*", (request: ApiRequest) => {
   throw new ApiError(known.some((pattern) => pattern.test(path)) ? "method_not_allowed" : "no_route");
 });
 
-/** Serves one request; never throws. */
-export function handle(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+/** Serves one request; never throws. Background work waits while any is in flight (src/core/activity.ts). */
+export async function handle(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
   const apiRequest = request as ApiRequest;
   apiRequest.requestId = crypto.randomUUID();
   apiRequest.started = Date.now();
-  return router.fetch(apiRequest, env, ctx);
+  begin(apiRequest.started);
+  try {
+    return await router.fetch(apiRequest, env, ctx);
+  } finally {
+    end();
+  }
 }
 

@@ -54,6 +54,16 @@ export function wrapContext(scope: string, csrId: string): Uint8Array {
   return new TextEncoder().encode(`custom-csr-key:v1:${scope}:${csrId}`);
 }
 
+/**
+ * Additional data binding a pooled key (generated ahead of demand, not yet
+ * any CSR's) to its scope and its pool id, which is random and never reused:
+ * a pooled wrap copied elsewhere, or restored into the pool after use, does
+ * not unwrap as anything else.
+ */
+export function poolWrapContext(scope: string, poolKeyId: string): Uint8Array {
+  return new TextEncoder().encode(`custom-csr-pool:v1:${scope}:${poolKeyId}`);
+}
+
 /** Wraps a private key as PKCS#8 under the current KEK with AES-256-GCM. */
 export async function wrapPrivateKey(
   privateKey: CryptoKey,

@@ -1,3 +1,4 @@
+import type { TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
 import type { Scope } from "../core/scope";
 import { type CheckedCertificate, checkCertificate } from "../pki/certificate-check";
@@ -10,6 +11,7 @@ import {
   type CertificateUpload,
   toCertificateRecord,
 } from "./certificate-records";
+import type { AuditTrail } from "./audit-trail";
 import type { Counters } from "./counters";
 import type { CsrStore } from "./csr-store";
 import { readPage } from "./paging";
@@ -25,6 +27,7 @@ export class CertificateStore {
     private readonly storage: TenantStorage,
     private readonly csrs: CsrStore,
     private readonly counters: Counters,
+    private readonly audit: AuditTrail,
   ) {}
 
   /**
@@ -32,11 +35,25 @@ export class CertificateStore {
    * (parse, key match, validity, chain) runs first; the row is written in a
    * transaction that finds the CSR still there.
    */
-  async upload(scope: Scope, upload: CertificateUpload): Promise<Result<CertificateRecord>> {
+  async upload(call: TenantCall, upload: CertificateUpload): Promise<Result<CertificateRecord>> {
+    const scope = call.scope;
     const csr = this.csrs.pem(upload.custom_csr_id);
     if (csr === null) return fail("csr_not_found", { pointer: "/custom_csr_id" });
     const checked = await checkCertificate(upload.certificate, csr, new Date());
-    if (!checked.ok) return checked;
+    if (!checked.ok) {
+      // A certificate for another key is a decision worth keeping; a
+      // malformed or expired upload is only a bad request.
+      if (checked.reason === "certificate_key_mismatch") {
+        this.audit.record(call, {
+          action: "create",
+          resource: { type: "custom_certificate", id: null },
+          result: false,
+          info: "the certificate is for another key (1441)",
+          metadata: { custom_csr_id: upload.custom_csr_id },
+        });
+      }
+      return checked;
+    }
     const id = crypto.randomUUID();
     return this.storage.transaction((): Result<CertificateRecord> => {
       if (this.csrs.pem(upload.custom_csr_id) === null) return fail("csr_not_found", { pointer: "/custom_csr_id" });
@@ -59,6 +76,20 @@ export class CertificateStore {
         upload.placement.geo_restriction,
       );
       this.counters.bump("certificates", 1);
+      this.audit.record(call, {
+        action: "create",
+        resource: { type: "custom_certificate", id },
+        result: true,
+        metadata: {
+          custom_csr_id: upload.custom_csr_id,
+          hosts: checked.value.hosts,
+          issuer: checked.value.issuer,
+          expires_on: checked.value.expires_on,
+          bundle_method: upload.bundle_method,
+          ...(upload.placement.policy === null ? {} : { policy: upload.placement.policy }),
+          ...(upload.placement.geo_restriction === null ? {} : { geo_restriction: upload.placement.geo_restriction }),
+        },
+      });
       return ok(this.#record(scope, id)!);
     });
   }
@@ -69,20 +100,30 @@ export class CertificateStore {
    * forward on every change (strictly, so an edge that compares it never
    * misses one); an edit that changes nothing returns the record as it is.
    */
-  async edit(scope: Scope, id: string, edit: CertificateEdit): Promise<Result<CertificateRecord>> {
+  async edit(call: TenantCall, id: string, edit: CertificateEdit): Promise<Result<CertificateRecord>> {
+    const scope = call.scope;
     const current = this.storage.sql.one<{ custom_csr_id: string }>(`SELECT custom_csr_id FROM certificates WHERE id = ?`, id);
     if (!current) return fail("certificate_not_found");
+    const anotherKey = (pointer: string) => {
+      // Recorded as on upload: a certificate for another key is a decision worth keeping.
+      this.audit.record(call, {
+        action: "update",
+        resource: { type: "custom_certificate", id },
+        result: false,
+        info: "the certificate is for another key (1441)",
+        metadata: { custom_csr_id: current.custom_csr_id },
+      });
+      return fail("certificate_key_mismatch", { pointer });
+    };
     // Another CSR means another key: refused as an upload for the wrong key is.
-    if (edit.custom_csr_id !== undefined && edit.custom_csr_id !== current.custom_csr_id) {
-      return fail("certificate_key_mismatch", { pointer: "/custom_csr_id" });
-    }
+    if (edit.custom_csr_id !== undefined && edit.custom_csr_id !== current.custom_csr_id) return anotherKey("/custom_csr_id");
     let checked: CheckedCertificate | null = null;
     if (edit.certificate !== undefined) {
       const csr = this.csrs.pem(current.custom_csr_id);
       // A CSR cannot be deleted while a certificate names it (1420).
       if (csr === null) return fail("csr_not_found", { pointer: "/custom_csr_id" });
       const result = await checkCertificate(edit.certificate, csr, new Date());
-      if (!result.ok) return result;
+      if (!result.ok) return result.reason === "certificate_key_mismatch" ? anotherKey("/certificate") : result;
       checked = result.value;
     }
     const placementChanges = edit.placement !== undefined && (edit.placement.policy !== undefined || edit.placement.geo_restriction !== undefined);
@@ -101,22 +142,29 @@ export class CertificateStore {
         columns.push(`${column} = ?`);
         values.push(value);
       };
+      const metadata: Record<string, unknown> = { custom_csr_id: current.custom_csr_id };
       if (checked !== null) {
         set("certificate", checked.pem);
         set("hosts", JSON.stringify(checked.hosts));
         set("issuer", checked.issuer);
         set("signature", checked.signature);
         set("expires_on", checked.expires_on);
+        Object.assign(metadata, { renewed: true, hosts: checked.hosts, issuer: checked.issuer, expires_on: checked.expires_on });
       }
-      if (edit.bundle_method !== undefined) set("bundle_method", edit.bundle_method);
+      if (edit.bundle_method !== undefined) {
+        set("bundle_method", edit.bundle_method);
+        metadata.bundle_method = edit.bundle_method;
+      }
       const placement = edit.placement ?? {};
       // Setting one of policy and geo_restriction clears the other (they are exclusive); clearing one leaves the other.
       const policy = placement.policy !== undefined ? placement.policy : placement.geo_restriction ? null : row.policy;
       const geo = placement.geo_restriction !== undefined ? placement.geo_restriction : placement.policy ? null : row.geo_restriction;
       set("policy", policy);
       set("geo_restriction", geo);
+      if (placementChanges) Object.assign(metadata, { policy, geo_restriction: geo });
       set("modified_on", new Date(Math.max(Date.now(), Date.parse(row.modified_on) + 1)).toISOString());
       this.storage.sql.run(`UPDATE certificates SET ${columns.join(", ")} WHERE id = ?`, ...values, id);
+      this.audit.record(call, { action: "update", resource: { type: "custom_certificate", id }, result: true, metadata });
       return ok(this.#record(scope, id)!);
     });
   }
@@ -144,10 +192,20 @@ export class CertificateStore {
   }
 
   /** Deletes a certificate; its CSR becomes deletable again. */
-  remove(id: string): Result<{ id: string }> {
+  remove(call: TenantCall, id: string): Result<{ id: string }> {
     return this.storage.transaction((): Result<{ id: string }> => {
-      if (this.storage.sql.run(`DELETE FROM certificates WHERE id = ?`, id) === 0) return fail("certificate_not_found");
+      const row = this.storage.sql.one<{ custom_csr_id: string; hosts: string }>(
+        `DELETE FROM certificates WHERE id = ? RETURNING custom_csr_id, hosts`,
+        id,
+      );
+      if (!row) return fail("certificate_not_found");
       this.counters.bump("certificates", -1);
+      this.audit.record(call, {
+        action: "delete",
+        resource: { type: "custom_certificate", id },
+        result: true,
+        metadata: { custom_csr_id: row.custom_csr_id, hosts: JSON.parse(row.hosts) as string[] },
+      });
       return ok({ id });
     });
   }

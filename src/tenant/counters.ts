@@ -1,6 +1,10 @@
-import type { Sql } from "../core/sql";
+import type { Sql } from "./sql";
 
-export type CounterName = "csrs" | "certificates";
+/**
+ * Rows of a table; CSRs per block of seqs (`csrs@<block>`, src/tenant/seq-ranks.ts);
+ * audit entries of one action type (`audit:<action>`).
+ */
+export type CounterName = "csrs" | "certificates" | `csrs@${string}` | `audit:${string}`;
 
 /**
  * Row counts kept in step with inserts and deletes, in the same transaction,
@@ -13,7 +17,17 @@ export class Counters {
     return this.sql.one<{ value: number }>(`SELECT value FROM counters WHERE name = ?`, name)?.value ?? 0;
   }
 
+  /** Every counter whose name starts with `prefix`, in name order. */
+  range(prefix: string): Array<{ name: string; value: number }> {
+    return this.sql.all<{ name: string; value: number }>(
+      `SELECT name, value FROM counters WHERE name >= ? AND name < ? ORDER BY name`,
+      prefix,
+      `${prefix}\u{10FFFF}`,
+    );
+  }
+
   bump(name: CounterName, by: number): void {
-    this.sql.run(`UPDATE counters SET value = value + ? WHERE name = ?`, by, name);
+    // Table counters exist from the schema's first version; others appear on first use.
+    this.sql.run(`INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value`, name, by);
   }
 }

@@ -1,12 +1,17 @@
+import type { TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
-import type { Scope } from "../core/scope";
 import { buildCsr } from "../pki/csr-builder";
 import type { CsrInput } from "../pki/csr-input";
+import type { Keyring } from "../pki/key-wrap";
+import type { AccountLink } from "./account-link";
+import type { AuditTrail } from "./audit-trail";
 import { generateKeyPair } from "../pki/keys";
 import type { Counters } from "./counters";
 import type { Entitlements } from "./entitlements";
+import { type ClaimedKey, type KeyPool, POOLED_KEY_TYPE } from "./key-pool";
 import type { KeyVault } from "./key-vault";
 import { readPage } from "./paging";
+import { blockCounter, readRankPage } from "./seq-ranks";
 import {
   CSR_COLUMNS,
   CSR_COLUMN_NAMES,
@@ -28,39 +33,71 @@ const CSR_ORDERS: readonly string[] = ["name", "account_tag", "created_at"];
  * The only writer of `csrs`; the keys themselves belong to the KeyVault.
  */
 export class CsrStore {
+  #followsSeq: boolean | null = null;
+
   constructor(
     private readonly storage: TenantStorage,
     private readonly vault: KeyVault,
     private readonly counters: Counters,
     private readonly entitlements: Entitlements,
+    private readonly audit: AuditTrail,
+    private readonly pool: KeyPool,
+    private readonly account: AccountLink,
   ) {}
 
-  /** Generates a key and CSR for a validated request, within the scope's entitlement. */
-  async create(scope: Scope, name: string, input: Result<CsrInput>): Promise<Result<CsrRecord>> {
+  /**
+   * Generates a key and CSR for a validated request, within the scope's
+   * entitlement. A refusal by entitlement or quota is recorded in the audit
+   * trail; a malformed body is not (it never reached a decision).
+   */
+  async create(call: TenantCall, name: string, input: Result<CsrInput>): Promise<Result<CsrRecord>> {
     const entitlement = this.entitlements.current();
     // Entitlement before the body, as Cloudflare orders its checks.
-    if (!entitlement.granted) return fail("not_entitled");
+    if (!entitlement.granted) return this.#refuseCreate(call, input, "not_entitled", "not entitled to generate CSRs (1404)");
     if (!input.ok) return input;
-    if (this.counters.get("csrs") >= entitlement.quota) return fail("no_quota");
+    if (this.counters.get("csrs") >= entitlement.quota) return this.#refuseCreate(call, input, "no_quota", "quota used up (1403)");
 
     const keyring = await this.vault.keyring();
     if (!keyring.ok) return keyring;
     const request = input.value;
-    const keys = await generateKeyPair(request.key_type);
+    // An RSA key comes from the scope's pool when one is ready (no 50–65 ms
+    // of key generation on the request); otherwise it is generated here.
+    const pooled = request.key_type === POOLED_KEY_TYPE ? await this.pool.claim(name) : null;
+    try {
+      return await this.#insert(call, name, input, keyring.value, pooled);
+    } finally {
+      if (pooled) this.pool.release(pooled);
+    }
+  }
+
+  async #insert(
+    call: TenantCall,
+    name: string,
+    input: { ok: true; value: CsrInput },
+    keyring: Keyring,
+    pooled: ClaimedKey | null,
+  ): Promise<Result<CsrRecord>> {
+    const { scope } = call;
+    const request = input.value;
+    const keys = pooled?.keys ?? (await generateKeyPair(request.key_type));
     const csr = await buildCsr(request, keys);
     const id = crypto.randomUUID();
-    const wrapped = await this.vault.wrap(keys.privateKey, keyring.value, name, id);
+    const wrapped = await this.vault.wrap(keys.privateKey, keyring, name, id);
 
     // The quota is checked again inside the transaction: creates that were
     // generating keys concurrently cannot overshoot it.
     return this.storage.transaction((): Result<CsrRecord> => {
-      if (this.counters.get("csrs") >= this.entitlements.current().quota) return fail("no_quota");
+      if (this.counters.get("csrs") >= this.entitlements.current().quota) {
+        return this.#refuseCreate(call, input, "no_quota", "quota used up (1403)");
+      }
+      // The pooled key leaves the pool in this transaction, or the CSR is not made.
+      if (pooled && !this.pool.consume(pooled)) throw new Error("a claimed pooled key left the pool");
       const row: CsrRow = {
         id,
-        created_at: new Date().toISOString(),
+        created_at: this.#createdAt(),
         key_type: request.key_type,
-        // The account's CSRs carry its tag; a zone's have none (no zone -> account mapping here).
-        account_tag: scope.kind === "accounts" ? scope.id : null,
+        // The account's CSRs carry its tag; a zone's carry its recorded account's, if any.
+        account_tag: scope.kind === "accounts" ? scope.id : this.account.current(),
         common_name: request.common_name,
         country: request.country,
         csr,
@@ -78,8 +115,31 @@ export class CsrStore {
       )!;
       this.vault.store(seq, wrapped);
       this.counters.bump("csrs", 1);
+      this.counters.bump(blockCounter("csrs", seq), 1);
+      const source = pooled ? { key_source: "pool", pooled_key_id: pooled.id } : { key_source: "generated" };
+      this.audit.record(call, { action: "create", resource: { type: "custom_csr", id }, result: true, metadata: { ...csrMetadata(row), ...source } });
       return ok(toRecord(row));
     });
+  }
+
+  // Creation times never go backwards within a scope (a clock stepping back
+  // takes the last CSR's time), so created_at order stays seq order.
+  #createdAt(): string {
+    const now = new Date().toISOString();
+    const last = this.storage.sql.one<{ created_at: string }>(`SELECT created_at FROM csrs ORDER BY seq DESC LIMIT 1`)?.created_at;
+    return last !== undefined && last > now ? last : now;
+  }
+
+  // Written by the schema migration that introduced the clamp above.
+  #createdAtFollowsSeq(): boolean {
+    this.#followsSeq ??= this.storage.sql.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'created_at_follows_seq'`)?.value === "1";
+    return this.#followsSeq;
+  }
+
+  #refuseCreate(call: TenantCall, input: Result<CsrInput>, reason: "not_entitled" | "no_quota", info: string): Result<CsrRecord> {
+    const metadata = input.ok ? { key_type: input.value.key_type, common_name: input.value.common_name, sans: input.value.sans } : {};
+    this.audit.record(call, { action: "create", resource: { type: "custom_csr", id: null }, result: false, info, metadata });
+    return fail(reason);
   }
 
   /** One CSR by id, as the API's JSON. */
@@ -88,39 +148,69 @@ export class CsrStore {
     return row ? ok(recordJson(row)) : fail("csr_not_found");
   }
 
+  /**
+   * Stamps every CSR of a zone with its account's tag (null: none), inside
+   * the transaction that records the zone's account. Answers how many rows
+   * changed.
+   */
+  retag(accountId: string | null): number {
+    // account_tag has no index, so rows written are rows changed.
+    return this.storage.sql.run(`UPDATE csrs SET account_tag = ? WHERE account_tag IS NOT ?`, accountId, accountId);
+  }
+
   /** The CSR's PEM, for checks against it (certificate uploads); null when there is no such CSR. */
   pem(id: string): string | null {
     return this.storage.sql.one<{ csr: string }>(`SELECT csr FROM csrs WHERE id = ?`, id)?.csr ?? null;
   }
 
-  /** One page of CSRs in the requested order, as the API's JSON array. */
+  /**
+   * One page of CSRs in the requested order, as the API's JSON array. Every
+   * row of an object has the same account_tag, so that order is seq order;
+   * so is created_at order once creation times follow seq (they do for every
+   * CSR created since schema version 6, and the migration checked the older
+   * ones): both are read by rank, at the same cost on any page.
+   */
   list(query: ListQuery): Result<Page<JsonText>> {
     // The order is spliced into SQL: only the indexed columns may pass.
     if (!CSR_ORDERS.includes(query.order)) return fail("invalid_query", { detail: "order is not supported" });
     const total = this.counters.get("csrs");
-    const rows = readPage((statement, ...params) => this.storage.sql.raw(statement, ...params), {
-      table: "csrs",
-      columns: CSR_COLUMNS,
-      // Every row of an object has the same account_tag: its order is the tie-break's.
-      order: query.order === "account_tag" ? "seq" : query.order,
-      direction: query.direction,
-      page: query.page,
-      perPage: query.per_page,
-      total,
-    });
+    const bySeq = query.order === "account_tag" || (query.order === "created_at" && this.#createdAtFollowsSeq());
+    const page = { direction: query.direction, page: query.page, perPage: query.per_page, total };
+    const rows = bySeq
+      ? readRankPage(this.storage.sql, this.counters, { table: "csrs", columns: CSR_COLUMNS, prefix: "csrs", ...page })
+      : readPage((statement, ...params) => this.storage.sql.raw(statement, ...params), { table: "csrs", columns: CSR_COLUMNS, order: query.order, ...page });
     return ok({ items: jsonArray(rows.map(recordJson)), count: rows.length, total });
   }
 
-  /** Deletes a CSR and its wrapped key together, unless `inUse` says a certificate still names it (1420). */
-  remove(id: string, inUse: (csrId: string) => boolean): Result<{ id: string }> {
+  /**
+   * Deletes a CSR and its wrapped key together, unless `inUse` says a
+   * certificate still names it (1420, recorded as a refused delete).
+   */
+  remove(call: TenantCall, id: string, inUse: (csrId: string) => boolean): Result<{ id: string }> {
     return this.storage.transaction((): Result<{ id: string }> => {
-      const row = this.storage.sql.one<{ seq: number }>(`SELECT seq FROM csrs WHERE id = ?`, id);
+      const row = this.storage.sql.one<{ seq: number; key_type: string; common_name: string; sans: string; name: string | null }>(
+        `SELECT seq, key_type, common_name, sans, name FROM csrs WHERE id = ?`,
+        id,
+      );
       if (!row) return fail("csr_not_found");
-      if (inUse(id)) return fail("csr_in_use");
+      const resource = { type: "custom_csr", id } as const;
+      if (inUse(id)) {
+        this.audit.record(call, { action: "delete", resource, result: false, info: "used by a custom certificate (1420)", metadata: csrMetadata(row) });
+        return fail("csr_in_use");
+      }
       this.vault.remove(row.seq);
       this.storage.sql.run(`DELETE FROM csrs WHERE seq = ?`, row.seq);
       this.counters.bump("csrs", -1);
+      this.counters.bump(blockCounter("csrs", row.seq), -1);
+      this.audit.record(call, { action: "delete", resource, result: true, metadata: csrMetadata(row) });
       return ok({ id });
     });
   }
+}
+
+/** What the audit trail keeps of a CSR: its key type and names, all public. */
+function csrMetadata(row: Pick<CsrRow, "key_type" | "common_name" | "sans" | "name">): Record<string, unknown> {
+  const metadata: Record<string, unknown> = { key_type: row.key_type, common_name: row.common_name, sans: JSON.parse(row.sans) as string[] };
+  if (row.name !== null) metadata.name = row.name;
+  return metadata;
 }

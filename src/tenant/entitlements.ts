@@ -1,4 +1,6 @@
-import type { Sql } from "../core/sql";
+import type { TenantCall } from "../core/call";
+import type { AuditTrail } from "./audit-trail";
+import type { TenantStorage } from "./storage";
 
 export interface Entitlement {
   granted: boolean;
@@ -19,8 +21,9 @@ export class Entitlements {
   #cached: Entitlement | null = null;
 
   constructor(
-    private readonly sql: Sql,
+    private readonly storage: TenantStorage,
     private readonly defaults: Entitlement,
+    private readonly audit: AuditTrail,
   ) {}
 
   current(): Entitlement {
@@ -28,18 +31,28 @@ export class Entitlements {
     return this.#cached;
   }
 
-  set(entitlement: Entitlement): void {
-    this.sql.run(
-      `INSERT INTO entitlement (singleton, granted, quota) VALUES (1, ?, ?)
-       ON CONFLICT (singleton) DO UPDATE SET granted = excluded.granted, quota = excluded.quota`,
-      entitlement.granted ? 1 : 0,
-      entitlement.quota,
-    );
+  /** Sets the entitlement, recording the change (from what, to what) in the same transaction. */
+  set(call: TenantCall, entitlement: Entitlement): void {
+    const previous = this.current();
     this.#cached = null;
+    this.storage.transaction(() => {
+      this.storage.sql.run(
+        `INSERT INTO entitlement (singleton, granted, quota) VALUES (1, ?, ?)
+         ON CONFLICT (singleton) DO UPDATE SET granted = excluded.granted, quota = excluded.quota`,
+        entitlement.granted ? 1 : 0,
+        entitlement.quota,
+      );
+      this.audit.record(call, {
+        action: "update",
+        resource: { type: "entitlement", id: null },
+        result: true,
+        metadata: { granted: entitlement.granted, quota: entitlement.quota, previous },
+      });
+    });
   }
 
   #read(): Entitlement {
-    const row = this.sql.one<{ granted: number; quota: number }>(`SELECT granted, quota FROM entitlement`);
+    const row = this.storage.sql.one<{ granted: number; quota: number }>(`SELECT granted, quota FROM entitlement`);
     return row ? { granted: row.granted === 1, quota: row.quota } : this.defaults;
   }
 }

@@ -1,5 +1,6 @@
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificationRequest } from "@peculiar/asn1-csr";
+import type { TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
 import type { KeyType } from "../pki/csr-input";
 import {
@@ -13,7 +14,8 @@ import {
 } from "../pki/key-wrap";
 import { KEY_ALGORITHMS } from "../pki/keys";
 import { fromPemBlocks } from "../pki/pem";
-import type { Sql } from "../core/sql";
+import type { AuditTrail } from "./audit-trail";
+import type { TenantStorage } from "./storage";
 
 export interface RewrapReport {
   kek_id: string;
@@ -41,8 +43,9 @@ export class KeyVault {
   #keyring: Promise<Keyring> | null = null;
 
   constructor(
-    private readonly sql: Sql,
+    private readonly storage: TenantStorage,
     private readonly kekSecret: () => string | undefined,
+    private readonly audit: AuditTrail,
   ) {}
 
   /** The key-encryption keys, loaded once; 1501 when the secret is missing or malformed. */
@@ -67,7 +70,7 @@ export class KeyVault {
 
   /** Stores a wrap beside its CSR's row (call inside the CSR's insert transaction). */
   store(seq: number, wrapped: WrappedKey): void {
-    this.sql.run(
+    this.storage.sql.run(
       `INSERT INTO wrapped_keys (seq, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`,
       seq,
       wrapped.kekId,
@@ -78,15 +81,16 @@ export class KeyVault {
 
   /** Destroys a CSR's key (call inside the CSR's delete transaction). */
   remove(seq: number): void {
-    this.sql.run(`DELETE FROM wrapped_keys WHERE seq = ?`, seq);
+    this.storage.sql.run(`DELETE FROM wrapped_keys WHERE seq = ?`, seq);
   }
 
   /**
    * Self-check: the stored wrap unwraps under its KEK and context, and the
-   * key signs a fresh challenge that the CSR's own public key verifies.
+   * key signs a fresh challenge that the CSR's own public key verifies. Each
+   * run is recorded with its outcome.
    */
-  async verify(scopeName: string, csrId: string): Promise<Result<KeyCheck>> {
-    const row = this.sql.one<{ key_type: string; csr: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
+  async verify(call: TenantCall, scopeName: string, csrId: string): Promise<Result<KeyCheck>> {
+    const row = this.storage.sql.one<{ key_type: string; csr: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
       `SELECT c.key_type, c.csr, k.kek_id, k.iv, k.wrapped FROM csrs c JOIN wrapped_keys k ON k.seq = c.seq WHERE c.id = ?`,
       csrId,
     );
@@ -110,10 +114,24 @@ export class KeyVault {
       const signature = await crypto.subtle.sign(algorithm.sign, key, challenge);
       matches = await crypto.subtle.verify(algorithm.sign, publicKey, signature, challenge);
     } catch (error) {
-      if (error instanceof KeyringError) return fail("key_encryption_unavailable");
+      if (error instanceof KeyringError) {
+        this.#recordCheck(call, csrId, row.kek_id, false, `key-encryption key ${row.kek_id} is not configured (1501)`);
+        return fail("key_encryption_unavailable");
+      }
       matches = false;
     }
+    this.#recordCheck(call, csrId, row.kek_id, matches, matches ? undefined : "the key does not unwrap or does not match the CSR");
     return ok({ id: csrId, kek_id: row.kek_id, ok: matches });
+  }
+
+  #recordCheck(call: TenantCall, csrId: string, kekId: string, passed: boolean, info: string | undefined): void {
+    this.audit.record(call, {
+      action: "verify",
+      resource: { type: "private_key", id: csrId },
+      result: passed,
+      ...(info === undefined ? {} : { info }),
+      metadata: { kek_id: kekId },
+    });
   }
 
   /**
@@ -124,7 +142,7 @@ export class KeyVault {
    * unwrap is logged by CSR id and answered as an internal error.
    */
   async sealKey(scopeName: string, csrId: string, seal: (pkcs8: Uint8Array) => Promise<string>): Promise<Result<string>> {
-    const row = this.sql.one<{ key_type: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
+    const row = this.storage.sql.one<{ key_type: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
       `SELECT c.key_type, k.kek_id, k.iv, k.wrapped FROM csrs c JOIN wrapped_keys k ON k.seq = c.seq WHERE c.id = ?`,
       csrId,
     );
@@ -155,26 +173,27 @@ export class KeyVault {
 
   /**
    * Re-wraps up to `limit` keys that are not under the current KEK, in
-   * csr_id order after `after`. Each key is written in its own statement,
-   * guarded by its old KEK id, so an interrupted run loses nothing and
-   * resumes with the cursor; a wrap that fails to unwrap is never touched.
+   * csr_id order after `after`. The batch is unwrapped and re-wrapped first;
+   * then one transaction writes every new wrap, each guarded by its old KEK
+   * id (a key moved or deleted meanwhile is skipped), together with the
+   * batch's audit entry. An interrupted run has written nothing of its batch
+   * and resumes from the cursor; a wrap that fails to unwrap is never touched.
    */
-  async rewrap(scopeName: string, limit: number, after: string): Promise<Result<RewrapReport>> {
+  async rewrap(call: TenantCall, scopeName: string, limit: number, after: string): Promise<Result<RewrapReport>> {
     const keyring = await this.keyring();
     if (!keyring.ok) return keyring;
     const current = keyring.value.currentId;
-    const rows = this.sql.all<{ csr_id: string; seq: number; key_type: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
+    const rows = this.storage.sql.all<{ csr_id: string; seq: number; key_type: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
       `SELECT c.id AS csr_id, c.seq, c.key_type, k.kek_id, k.iv, k.wrapped FROM csrs c JOIN wrapped_keys k ON k.seq = c.seq
        WHERE k.kek_id != ? AND c.id > ? ORDER BY c.id LIMIT ?`,
       current,
       after,
       limit,
     );
-    let rewrapped = 0;
+    const fresh: Array<{ seq: number; oldKek: string; wrap: WrappedKey }> = [];
     const failed: string[] = [];
     for (const row of rows) {
       const context = wrapContext(scopeName, row.csr_id);
-      let fresh: WrappedKey;
       try {
         const key = await unwrapPrivateKey(
           { kekId: row.kek_id, iv: row.iv, wrapped: row.wrapped },
@@ -183,24 +202,38 @@ export class KeyVault {
           context,
           { extractable: true },
         );
-        fresh = await wrapPrivateKey(key, keyring.value, context);
+        fresh.push({ seq: row.seq, oldKek: row.kek_id, wrap: await wrapPrivateKey(key, keyring.value, context) });
       } catch {
         failed.push(row.csr_id);
-        continue;
       }
-      // rowsWritten also counts index entries: any write means this key moved.
-      const written = this.sql.run(
-        `UPDATE wrapped_keys SET kek_id = ?, iv = ?, wrapped = ? WHERE seq = ? AND kek_id = ?`,
-        fresh.kekId,
-        fresh.iv,
-        fresh.wrapped,
-        row.seq,
-        row.kek_id,
-      );
-      if (written > 0) rewrapped++;
     }
-    const remaining = this.sql.one<{ n: number }>(`SELECT count(*) AS n FROM wrapped_keys WHERE kek_id != ?`, current)?.n ?? 0;
     const nextAfter = rows.length === limit ? rows[rows.length - 1]!.csr_id : null;
-    return ok({ kek_id: current, rewrapped, failed, remaining, next_after: nextAfter });
+    return this.storage.transaction((): Result<RewrapReport> => {
+      let rewrapped = 0;
+      for (const { seq, oldKek, wrap } of fresh) {
+        // rowsWritten also counts index entries: any write means this key moved.
+        const written = this.storage.sql.run(
+          `UPDATE wrapped_keys SET kek_id = ?, iv = ?, wrapped = ? WHERE seq = ? AND kek_id = ?`,
+          wrap.kekId,
+          wrap.iv,
+          wrap.wrapped,
+          seq,
+          oldKek,
+        );
+        if (written > 0) rewrapped++;
+      }
+      const remaining =
+        this.storage.sql.one<{ n: number }>(`SELECT count(*) AS n FROM wrapped_keys WHERE kek_id != ?`, current)?.n ?? 0;
+      if (rows.length > 0) {
+        this.audit.record(call, {
+          action: "rewrap",
+          resource: { type: "private_key", id: null },
+          result: failed.length === 0,
+          ...(failed.length === 0 ? {} : { info: `${failed.length} key(s) did not unwrap and were left as they were` }),
+          metadata: { kek_id: current, from_kek_ids: [...new Set(rows.map((r) => r.kek_id))].sort(), rewrapped, failed, remaining },
+        });
+      }
+      return ok({ kek_id: current, rewrapped, failed, remaining, next_after: nextAfter });
+    });
   }
 }

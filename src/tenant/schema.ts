@@ -1,14 +1,16 @@
-import { runMigrations } from "../core/migrate";
-import type { Sql } from "../core/sql";
+import type { Sql } from "./sql";
 
 /**
  * Bump SCHEMA_VERSION and append to MIGRATIONS to change the schema; each
  * step runs once, in order, in the constructor (docs/storage.md lists every
  * table and column).
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 7;
 
-const MIGRATIONS: readonly string[][] = [
+// A step is SQL, or a function for what plain SQL cannot decide.
+type Step = string | ((sql: Sql) => void);
+
+const MIGRATIONS: ReadonlyArray<readonly Step[]> = [
   [
     // seq: insertion order, the stable tie-break of every list order.
     `CREATE TABLE csrs (
@@ -93,12 +95,84 @@ const MIGRATIONS: readonly string[][] = [
     `DROP INDEX csrs_by_account_tag`,
   ],
   [
+    // The audit trail (src/tenant/audit-trail.ts, docs/audit.md): append-only
+    // and hash-chained. seq is the entry's position: dense from 1, written
+    // explicitly (it is part of the hashed bytes). The API id is derived from
+    // the row (time, seq, hash), so it needs no column and no index.
+    `CREATE TABLE audit_log (
+      seq INTEGER PRIMARY KEY,
+      at TEXT NOT NULL,
+      action TEXT NOT NULL,
+      result INTEGER NOT NULL,
+      info TEXT,
+      actor_type TEXT NOT NULL,
+      actor_id TEXT NOT NULL,
+      actor_email TEXT,
+      actor_ip TEXT,
+      resource_type TEXT NOT NULL,
+      resource_id TEXT,
+      metadata TEXT NOT NULL,
+      prev_hash BLOB NOT NULL,
+      hash BLOB NOT NULL
+    )`,
+    // The filters of the audit-log API (action.type, actor.email), each an
+    // index walk within a seq range; only global-key actors have an email.
+    `CREATE INDEX audit_by_action ON audit_log (action, seq)`,
+    `CREATE INDEX audit_by_actor_email ON audit_log (actor_email COLLATE NOCASE, seq) WHERE actor_email IS NOT NULL`,
+  ],
+  [
+    // RSA keys generated ahead of demand (src/tenant/key-pool.ts): wrapped
+    // like stored keys, bound to the scope and to `id` (random, in the wrap's
+    // additional data), with their public key. seq is the fill order; the
+    // oldest key is used first.
+    `CREATE TABLE key_pool (
+      seq INTEGER PRIMARY KEY,
+      id TEXT NOT NULL UNIQUE,
+      kek_id TEXT NOT NULL,
+      iv BLOB NOT NULL,
+      wrapped BLOB NOT NULL,
+      spki BLOB NOT NULL,
+      created_at TEXT NOT NULL
+    )`,
+    // The pool's size once it has started; absent: not started, the
+    // deployment's default applies.
+    `CREATE TABLE key_pool_config (
+      singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+      size INTEGER NOT NULL
+    )`,
+  ],
+  [
+    // Pages by rank (src/tenant/seq-ranks.ts): CSRs counted per block of
+    // 2^11 seqs. Keep the block size in step with BLOCK_BITS.
+    `INSERT INTO counters (name, value)
+       SELECT printf('csrs@%010d', seq >> 11), count(*) FROM csrs GROUP BY seq >> 11`,
+    // From now on created_at never goes backwards (csr-store.ts); whether the
+    // CSRs created before did decides if created_at order may be read as seq order.
+    `INSERT INTO meta (key, value) VALUES ('created_at_follows_seq',
+       CASE WHEN EXISTS (
+         SELECT 1 FROM (SELECT created_at, lag(created_at) OVER (ORDER BY seq) AS previous FROM csrs)
+         WHERE created_at < previous
+       ) THEN '0' ELSE '1' END)`,
+    // Where it does, created_at order is read by rank and its index only
+    // costs an entry per create: it goes. Where it does not, it stays.
+    (sql) => {
+      if (sql.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'created_at_follows_seq'`)?.value === "1") {
+        sql.run(`DROP INDEX csrs_by_created_at`);
+      }
+    },
+  ],
+  [
     // Which registered edges may receive a certificate's key (issue 10): a
     // Geo Key Manager policy expression, or a geo_restrictions label ('us',
     // 'eu', 'highest_security'); at most one of the two, both NULL meaning
-    // every registered edge with a token for the zone.
-    `ALTER TABLE certificates ADD COLUMN policy TEXT`,
-    `ALTER TABLE certificates ADD COLUMN geo_restriction TEXT`,
+    // every registered edge with a token for the zone. Added only where
+    // missing, so the step also runs on a store set back to an earlier
+    // version that kept them (test/pagination.test.ts replays version 6).
+    (sql) => {
+      const columns = new Set(sql.all<{ name: string }>(`SELECT name FROM pragma_table_info('certificates')`).map((c) => c.name));
+      if (!columns.has("policy")) sql.run(`ALTER TABLE certificates ADD COLUMN policy TEXT`);
+      if (!columns.has("geo_restriction")) sql.run(`ALTER TABLE certificates ADD COLUMN geo_restriction TEXT`);
+    },
   ],
 ];
 
@@ -107,5 +181,17 @@ const MIGRATIONS: readonly string[][] = [
  * check a step); synchronous, so it runs before any request.
  */
 export function migrate(sql: Sql, transactionSync: <T>(fn: () => T) => T, target = SCHEMA_VERSION): void {
-  runMigrations(sql, transactionSync, MIGRATIONS, target);
+  sql.run(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`);
+  const current = sql.one<{ version: number }>(`SELECT version FROM schema_version`)?.version ?? 0;
+  if (current >= target) return;
+  transactionSync(() => {
+    for (let v = current; v < target; v++) {
+      for (const step of MIGRATIONS[v]!) {
+        if (typeof step === "string") sql.run(step);
+        else step(sql);
+      }
+    }
+    sql.run(`DELETE FROM schema_version`);
+    sql.run(`INSERT INTO schema_version (version) VALUES (?)`, target);
+  });
 }

@@ -1,5 +1,5 @@
-import { type Scope, scopeName } from "../core/scope";
-import type { Sql } from "../core/sql";
+import { type Scope, parseScopeName, scopeName } from "../core/scope";
+import type { Sql } from "./sql";
 
 /**
  * An object serves exactly one scope, recorded in `meta` on first use (the
@@ -21,5 +21,11 @@ export class ScopeBinding {
     }
     if (this.#bound !== name) throw new Error("Durable Object called for a scope it does not hold");
     return name;
+  }
+
+  /** The scope this object holds, once any call has named it (for work no call starts: the alarm). */
+  bound(): Scope | null {
+    this.#bound ??= this.sql.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'scope'`)?.value ?? null;
+    return this.#bound === null ? null : parseScopeName(this.#bound);
   }
 }

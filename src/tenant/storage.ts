@@ -1,4 +1,4 @@
-import type { Sql } from "../core/sql";
+import type { Sql } from "./sql";
 
 /**
  * What every module of a tenant object works with: its SQL handle and its

@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 export const OPENSSL = process.env.E2E_OPENSSL ?? "/usr/bin/openssl";
 /** The Debian interpreter with python3-cryptography (not a pyenv one on PATH); E2E_PYTHON overrides. */
 export const PYTHON = process.env.E2E_PYTHON ?? "/usr/bin/python3";
+/** Debian's nginx, for the TLS reverse proxy test; E2E_NGINX overrides. */
+export const NGINX = process.env.E2E_NGINX ?? "/usr/sbin/nginx";
 const PY_HELPER = fileURLToPath(new URL("./csr_check.py", import.meta.url));
 
 interface Run {

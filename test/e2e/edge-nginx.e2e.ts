@@ -135,7 +135,12 @@ describe("keys that serve TLS: sealed delivery to a registered edge, served by n
 
   it("delivers nothing until the operator registers the edge (1474)", async () => {
     const { dir, jwk } = await init("edge-a", node20?.path);
-    edgeA = { id: "fra-a1", dir, token: mintToken(server.secrets.API_TOKEN_SECRET, { zones: [ZONE], edge: "fra-a1" }) };
+    // The operator's token tool, signing with the server's secret from the environment.
+    const minted = await runAsync(process.execPath, [join(REPO_ROOT, "scripts", "token.mjs"), "--edge", "fra-a1", "--zone", ZONE], {
+      env: { ...process.env, API_TOKEN_SECRET: server.secrets.API_TOKEN_SECRET },
+    });
+    expect(minted.code, minted.stderr).toBe(0);
+    edgeA = { id: "fra-a1", dir, token: minted.stdout.trim() };
     const ran = await sync(edgeA, out());
     expect(ran.code).toBe(1);
     expect(ran.stderr).toMatch(/listing failed: 403 1474/);
@@ -347,13 +352,13 @@ describe("keys that serve TLS: sealed delivery to a registered edge, served by n
     expect(snapshot(out())).toEqual(kept);
   });
 
-  it("custody: no delivered key in a response but sealed, in the agent's output, in the server's log, or in its SQLite files", async () => {
+  it("custody: no delivered key in a response but sealed, in the agent's output, in the server's output, or in its data directory", async () => {
     const keys = readdirSync(join(work, "nginx", "certs"))
       .filter((f) => f.endsWith(".key"))
       .map((f) => readFileSync(join(work, "nginx", "certs", f), "utf8"));
     expect(keys.length).toBeGreaterThan(0);
-    const log = readFileSync(join(server.dir, "server.log"), "utf8");
-    // The Worker's own log lines are there (the harness runs wrangler at --log-level log), deliveries included.
+    const log = `${server.stdout()}\n${server.stderr()}`;
+    // The Worker's own log lines are there, deliveries included.
     expect(log).toMatch(/"route":"\/client\/v4\/zones\/:scopeId\/key_delivery\/certificates\/:certificateId"/);
     const text = [...seen, log].join("\n");
     // The search finds PEM lines where they are: the (public) certificate is in the bundle reply.
@@ -366,7 +371,7 @@ describe("keys that serve TLS: sealed delivery to a registered edge, served by n
         else stateFiles.push(readFileSync(path));
       }
     };
-    walk(join(server.dir, "state"));
+    walk(server.dataDir);
     expect(stateFiles.length).toBeGreaterThan(0);
     for (const pem of keys) {
       // Every base64 line of the PEM, and windows of the DER's private part.

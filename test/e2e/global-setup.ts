@@ -1,14 +1,14 @@
 // Runs once in the main vitest process: checks the outside tools the suite
-// relies on, makes the suite's temp root, and in teardown kills any server a
-// crashed test file left behind and removes the root.
+// relies on, makes the suite's temp root with its copy of the project (built
+// once), and in teardown kills any server a crashed test file left behind
+// and removes the root.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { PID_DIR, killGroup, snapshotApp } from "./server";
-import { OPENSSL, PYTHON } from "./checkers";
-import { NGINX } from "./tls-edge";
+import { PID_DIR, buildApp, killGroup, snapshotApp } from "./server";
+import { NGINX, OPENSSL, PYTHON } from "./checkers";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -28,14 +28,14 @@ function preflight(): void {
     throw new Error(`e2e needs OpenSSL at ${OPENSSL} (apt-get install openssl)`);
   }
   try {
-    execFileSync(NGINX, ["-v"], { stdio: "pipe" });
-  } catch {
-    throw new Error(`e2e needs nginx at ${NGINX} for the key delivery proof (apt-get install nginx)`);
-  }
-  try {
     execFileSync(PYTHON, ["-c", "import cryptography.x509"], { stdio: "pipe" });
   } catch {
     throw new Error(`e2e needs ${PYTHON} with the cryptography package (apt-get install python3-cryptography)`);
+  }
+  try {
+    execFileSync(NGINX, ["-v"], { stdio: "pipe" });
+  } catch {
+    throw new Error(`e2e needs nginx at ${NGINX} for the TLS proxy test (apt-get install nginx)`);
   }
 }
 
@@ -53,17 +53,18 @@ function reap(root: string): void {
 }
 
 /** Vitest global setup: provides `e2eRoot`, returns the teardown. */
-export default function setup(project: TestProject): () => void {
+export default async function setup(project: TestProject): Promise<() => void> {
   preflight();
   const root = mkdtempSync(join(tmpdir(), "csr-e2e-"));
-  // One snapshot of src/ for every file, so the whole run tests one version.
-  snapshotApp(root);
+  // One copy of the project for every file, so the whole run tests one
+  // version; built here, so no server start in a test includes the build.
+  await buildApp(snapshotApp(root));
   project.provide("e2eRoot", root);
   const teardown = (): void => {
     reap(root);
     if (!process.env.E2E_KEEP_TMP) rmSync(root, { recursive: true, force: true });
   };
-  // Also on Ctrl-C of the runner, so no wrangler outlives the run.
+  // Also on Ctrl-C of the runner, so no server outlives the run.
   process.once("exit", teardown);
   return teardown;
 }

@@ -2,6 +2,8 @@
 // are each stored exactly once; quotas hold under concurrency; and after a
 // graceful restart and after a hard kill every acknowledged CSR is still
 // there byte for byte, with a wrapped key that unwraps and matches it.
+import { CertificationRequest } from "@peculiar/asn1-csr";
+import { AsnConvert } from "@peculiar/asn1-schema";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type CsrRecord, type Reply, admin, call, csrBody, expectEnvelope, listAll } from "./api";
 import { mapLimit } from "./checkers";
@@ -25,6 +27,15 @@ interface Acknowledged {
 }
 
 const CONCURRENCY = 12;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A CSR's SubjectPublicKeyInfo, hex: what tells two keys apart. */
+function spkiHex(pem: string): string {
+  const der = Buffer.from(pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
+  const info = AsnConvert.parse(der, CertificationRequest).certificationRequestInfo;
+  return Buffer.from(AsnConvert.serialize(info.subjectPKInfo)).toString("hex");
+}
 const spread: Scope[] = [
   { kind: "accounts", id: scopeId("ra") },
   { kind: "zones", id: scopeId("rz") },
@@ -39,7 +50,8 @@ const quotaScopes: Scope[] = [
 const QUOTA = 7;
 const deniedScope: Scope = { kind: "zones", id: scopeId("deny") };
 const emptyQuotaScope: Scope = { kind: "accounts", id: scopeId("q0") };
-const allScopes = [...spread, hot, ...quotaScopes, deniedScope, emptyQuotaScope];
+const poolScope: Scope = { kind: "zones", id: scopeId("pool") };
+const allScopes = [...spread, hot, ...quotaScopes, deniedScope, emptyQuotaScope, poolScope];
 
 let server: TestServer;
 let token: string;
@@ -222,6 +234,43 @@ describe("restarts on the same persisted state", () => {
     expect(before).toBeGreaterThan(120);
     await server.restart("SIGTERM");
     await expectSurvived("graceful restart");
+  });
+
+  it("a hard kill while creates take pooled RSA keys and the pool refills: no key lost or shared, and filling resumes", async () => {
+    const secret = server.secrets.ADMIN_SECRET;
+    const pool = () => admin<{ size: number; available: number }>(server.origin, secret, "GET", `/${poolScope.kind}/${poolScope.id}/key_pool`);
+    // Polls are requests, and the pool fills only after a quiet spell: poll slowly.
+    const untilAvailable = async (n: number) => {
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+        await sleep(1_000);
+        if ((await pool()).body!.result.available >= n) return;
+      }
+      throw new Error(`the pool did not reach ${n} keys`);
+    };
+    expect((await admin(server.origin, secret, "PUT", `/${poolScope.kind}/${poolScope.id}/key_pool`, { size: 6 })).status).toBe(200);
+    await untilAvailable(4);
+    const rsa = (i: number) =>
+      call<CsrRecord>(server.origin, "POST", base(poolScope), { token, json: csrBody({ common_name: `p${i}.customer-six.com`, sans: [`p${i}.customer-six.com`], key_type: "rsa2048" }) });
+    const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => rsa(700 + i)));
+    expectAll201(replies);
+    for (const reply of replies) acknowledged.push({ scope: poolScope, record: reply.body!.result, json: resultJson(reply) });
+    // The refill starts once the server has been quiet for 250 ms: kill it about then.
+    await sleep(300);
+    await server.restart("SIGKILL");
+
+    await expectSurvived("hard kill during a pool refill");
+    const keys = acknowledged.filter((a) => a.scope === poolScope).map((a) => spkiHex(a.record.csr));
+    expect(new Set(keys).size).toBe(keys.length);
+    const check = await admin<{ ok: boolean; failed: string[] }>(server.origin, secret, "POST", `/${poolScope.kind}/${poolScope.id}/key_pool/verify`);
+    expect(check.body!.result).toMatchObject({ ok: true, failed: [] });
+    await untilAvailable(6);
+    const chain = await admin<{ ok: boolean }>(server.origin, secret, "POST", `/${poolScope.kind}/${poolScope.id}/audit/verify`);
+    expect(chain.body!.result.ok).toBe(true);
+    // A create after the restart still never reuses a key.
+    const after = await rsa(800);
+    expect(after.status).toBe(201);
+    acknowledged.push({ scope: poolScope, record: after.body!.result, json: resultJson(after) });
+    expect(keys).not.toContain(spkiHex(after.body!.result.csr));
   });
 
   it("after a hard kill (SIGKILL) right after acknowledged creates, nothing acknowledged is lost", async () => {

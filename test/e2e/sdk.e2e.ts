@@ -3,10 +3,13 @@
 // list with the SDK's own auto-pagination, delete; API tokens and global API
 // keys. Every CSR it gets back is checked by OpenSSL and pyca/cryptography.
 import Cloudflare, { AuthenticationError, BadRequestError, NotFoundError, PermissionDeniedError } from "cloudflare";
+import { execFile } from "node:child_process";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { admin } from "./api";
 import { type LegacyCredential, legacyKey, mintToken, scopeId } from "./credentials";
 import { sdkClient } from "./sdk-client";
-import { type TestServer, startServer } from "./server";
+import { REPO_ROOT, type TestServer, startServer } from "./server";
 import { expectCsrsVerified } from "./verify";
 
 const ACCOUNT = scopeId("acct");
@@ -227,3 +230,78 @@ describe("cloudflare SDK: customCsrs with a global API key (apiEmail + apiKey)",
     expect(codes(outside)).toEqual([10000]);
   });
 });
+
+describe("cloudflare SDK: auditLogs.list", () => {
+  it("pages an account's trail with the SDK's own auto-pagination and filters", async () => {
+    const account = scopeId("audit");
+    const token = mintToken(server.secrets.API_TOKEN_SECRET, { accounts: [account] });
+    const client = tokenClient(token);
+    const made = [];
+    for (let i = 0; i < 3; i++) made.push(await client.customCsrs.create({ account_id: account, ...subject, key_type: "p256v1" }));
+    await client.customCsrs.delete(made[0]!.id, { account_id: account });
+
+    const entries = [];
+    for await (const entry of client.auditLogs.list({ account_id: account, per_page: 2 })) entries.push(entry);
+    expect(entries.map((e) => [e.action?.type, e.action?.result, e.resource?.type, e.resource?.id])).toEqual([
+      ["delete", true, "custom_csr", made[0]!.id],
+      ["create", true, "custom_csr", made[2]!.id],
+      ["create", true, "custom_csr", made[1]!.id],
+      ["create", true, "custom_csr", made[0]!.id],
+    ]);
+    for (const entry of entries) {
+      expect(entry.actor).toMatchObject({ type: "user" });
+      expect(entry.owner).toEqual({ id: account });
+      expect(Date.parse(entry.when!)).toBeGreaterThan(Date.now() - 600_000);
+      expect(entry.metadata).toMatchObject({ key_type: "p256v1", common_name: subject.common_name, sans: subject.sans });
+    }
+    expect(new Set(entries.map((e) => e.id)).size).toBe(4);
+
+    const deletes = await client.auditLogs.list({ account_id: account, action: { type: "delete" } });
+    expect(deletes.result.map((e) => e.id)).toEqual([entries[0]!.id]);
+    const oldestFirst = await client.auditLogs.list({ account_id: account, direction: "asc", since: entries[3]!.when! });
+    expect(oldestFirst.result.map((e) => e.id)).toEqual([...entries].reverse().map((e) => e.id));
+    expect((await client.auditLogs.list({ account_id: account, id: entries[1]!.id! })).result.map((e) => e.id)).toEqual([entries[1]!.id]);
+
+    // A global API key is recorded by its email, and found by it.
+    const legacyAccount = legacyClient(legacy.email, legacy.key);
+    const created = await legacyAccount.customCsrs.create({ account_id: LEGACY_ACCOUNT, ...subject, key_type: "p256v1" });
+    const mine = await legacyAccount.auditLogs.list({ account_id: LEGACY_ACCOUNT, actor: { email: legacy.email } });
+    expect(mine.result[0]).toMatchObject({ actor: { email: legacy.email, type: "user" }, resource: { id: created.id } });
+
+    const refused = await rejection(client.auditLogs.list({ account_id: account, actor: { ip: "10.0.0.1" } }), BadRequestError);
+    expect(codes(refused)).toEqual([1435]);
+  });
+});
+
+describe("cloudflare SDK: zones that belong to accounts", () => {
+  it("an account-wide token from the token tool works on the account's zones, and their CSRs carry account_tag", async () => {
+    const [account, zone, other] = [scopeId("owner"), scopeId("owned"), scopeId("stray")];
+    const token = await tokenTool(["--account-zones", account]);
+    const client = tokenClient(token);
+    // Not recorded yet: an account token does not cover the zone.
+    const before = await rejection(client.customCsrs.list({ zone_id: zone }), PermissionDeniedError);
+    expect(codes(before)).toEqual([10000]);
+    const recorded = await admin(server.origin, server.secrets.ADMIN_SECRET, "PUT", `/zones/${zone}/account`, { account_id: account });
+    expect(recorded.status, recorded.text).toBe(200);
+    const created = await client.customCsrs.create({ zone_id: zone, ...subject, key_type: "p256v1" });
+    expect(created.account_tag).toBe(account);
+    expect((await client.customCsrs.get(created.id, { zone_id: zone })).account_tag).toBe(account);
+    const listed = [];
+    for await (const csr of client.customCsrs.list({ zone_id: zone })) listed.push(csr.account_tag);
+    expect(listed).toEqual([account]);
+    const stray = await rejection(client.customCsrs.list({ zone_id: other }), PermissionDeniedError);
+    expect(codes(stray)).toEqual([10000]);
+  });
+});
+
+/** The project's token tool, run as an operator would, with the server's signing secret in its environment. */
+function tokenTool(args: string[]): Promise<string> {
+  return new Promise((done, fail) => {
+    execFile(
+      process.execPath,
+      [join(REPO_ROOT, "scripts", "token.mjs"), ...args],
+      { env: { ...process.env, API_TOKEN_SECRET: server.secrets.API_TOKEN_SECRET }, encoding: "utf8" },
+      (error, stdout, stderr) => (error ? fail(new Error(`${error.message}\n${stderr}`)) : done(stdout.trim())),
+    );
+  });
+}

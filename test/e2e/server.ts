@@ -1,14 +1,18 @@
-// Starts the Worker as a real `wrangler dev` process on 127.0.0.1, with its
-// own secrets, config copy and persisted state in a temp directory, so the
-// developer's .dev.vars and .wrangler/ are never read or written, from a
-// snapshot of src/ taken when the run starts.
-import { type ChildProcess, spawn } from "node:child_process";
+// Starts the Worker the way a user does: `npm start` (workerd, served
+// directly) on 127.0.0.1 with its own secrets in the environment and its own
+// data directory, or `npm run dev` (wrangler dev) for the smoke test. Every
+// server runs from a copy of the project taken when the run starts (src/,
+// scripts/, wrangler.toml, package.json; node_modules linked back), so the
+// developer's .dev.vars, data/ and dist/ are never read or written and the
+// whole run tests one version.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 /** The repository root (two levels above this file). */
 export const REPO_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -24,31 +28,62 @@ export interface ServerSecrets {
   GLOBAL_API_KEYS: string;
 }
 
-/** A running (or stopped) test server bound to one persisted state directory. */
+/** A running (or stopped) test server bound to one data directory. */
 export interface TestServer {
   /** `http://127.0.0.1:PORT`; changes on restart. */
   readonly origin: string;
   /** `origin + /client/v4`, the SDK's baseURL. */
   readonly baseURL: string;
   readonly secrets: ServerSecrets;
-  /** The directory holding config, env file, state and log. */
+  /** The directory holding the data directory and the logs. */
   readonly dir: string;
-  /** Stops the process group (SIGTERM, or SIGKILL to simulate a crash); resolves once wrangler and workerd are gone. */
-  stop(signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
-  /** Stops (gracefully unless told otherwise), then starts again on the same persisted state (new port). */
-  restart(signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
-  /** The last lines of the server's combined output, for failure messages. */
+  /** The data directory (`--data-dir`, or `--persist-to` for `npm run dev`). */
+  readonly dataDir: string;
+  /** How the last run ended: exit code and signal of the launcher (npm, or node; null while it runs). */
+  readonly exit: { code: number | null; signal: NodeJS.Signals | null } | null;
+  /**
+   * Stops the process group (SIGTERM or SIGINT for a graceful stop, SIGKILL
+   * to simulate a crash); resolves once every process of it is gone.
+   */
+  stop(signal?: "SIGTERM" | "SIGINT" | "SIGKILL"): Promise<void>;
+  /** Stops (gracefully unless told otherwise), then starts again on the same data directory (new port). */
+  restart(signal?: "SIGTERM" | "SIGINT" | "SIGKILL"): Promise<void>;
+  /** The last lines of the server's stdout and stderr, for failure messages. */
   logTail(lines?: number): string;
+  /** Everything the server wrote to stdout (all runs). */
+  stdout(): string;
+  /** Everything the server wrote to stderr (all runs). */
+  stderr(): string;
 }
 
 /** Options for {@link startServer}. */
 export interface StartOptions {
   /** The suite's temp root (from the global setup); the server gets a subdirectory. */
   root: string;
-  /** A short name for the subdirectory and the log. */
+  /** A short name for the subdirectory and the logs. */
   name: string;
   /** Overrides of the generated secrets (e.g. a GLOBAL_API_KEYS registry). */
   secrets?: Partial<ServerSecrets>;
+  /** `npm start` (default) or `npm run dev` (wrangler dev). */
+  command?: "start" | "dev";
+  /** The project copy to run (default: the run's shared one, `<root>/app`). */
+  app?: string;
+  /** A data directory other than `<dir>/data` (`npm start`) / `<dir>/state` (`npm run dev`); null for the command's default. */
+  dataDir?: string | null;
+  /** More flags after `--`. */
+  args?: string[];
+  /** A fixed port instead of a free one (kept across restarts). */
+  port?: number;
+  /** Whether to put the secrets in the environment (default true); false leaves them to .dev.vars. */
+  secretsInEnv?: boolean;
+  /** Wait for GET /readyz to answer 200 (default true). */
+  waitReady?: boolean;
+  /**
+   * `npm` (default: `npm start`, as a user types it) or `node` (`node
+   * scripts/start.mjs`, as the systemd unit runs it: npm dies of a signal it
+   * receives, so only this way is the launcher's own exit code seen).
+   */
+  launcher?: "npm" | "node";
 }
 
 /** A free TCP port on 127.0.0.1, as chosen by the kernel. */
@@ -75,144 +110,159 @@ export function generateSecrets(): ServerSecrets {
   };
 }
 
-const MAIN = /^main\s*=\s*"([^"]+)"\s*$/m;
+// What a user's checkout holds that the servers need; node_modules is linked.
+const PROJECT_FILES = ["src", "scripts", "wrangler.toml", "package.json", "package-lock.json", "tsconfig.json", "worker-configuration.d.ts"];
 
 /**
- * Copies src/ once per run into `<root>/app` (node_modules linked back), so
- * every server runs the code as it was when the suite started: `wrangler dev`
- * hot-reloads on source changes, and a reload mid-request is a 503 that has
- * nothing to do with the service. Idempotent.
+ * Copies the project into `<root>/<name>` once (node_modules linked back), so
+ * every server of the run runs the code as it was when the suite started.
+ * Idempotent; returns the copy's directory.
  */
-export function snapshotApp(root: string): string {
-  const app = join(root, "app");
-  const config = readFileSync(join(REPO_ROOT, "wrangler.toml"), "utf8");
-  const match = MAIN.exec(config);
-  if (!match) throw new Error("wrangler.toml has no `main = \"...\"` line the e2e harness can rewrite");
-  const main = join(app, relative(REPO_ROOT, resolve(REPO_ROOT, match[1]!)));
-  if (!existsSync(main)) {
+export function snapshotApp(root: string, name = "app"): string {
+  const app = join(root, name);
+  if (!existsSync(join(app, "package.json"))) {
     mkdirSync(app, { recursive: true });
-    cpSync(join(REPO_ROOT, "src"), join(app, "src"), { recursive: true });
+    for (const entry of PROJECT_FILES) cpSync(join(REPO_ROOT, entry), join(app, entry), { recursive: true });
     symlinkSync(join(REPO_ROOT, "node_modules"), join(app, "node_modules"), "dir");
-    if (!existsSync(main)) throw new Error(`wrangler.toml's main (${match[1]}) is not under src/, which is all the snapshot copies`);
   }
-  return main;
+  return app;
 }
 
-// wrangler.toml with `main` pointing at the snapshot, so the copy can live in
-// the server's directory: the bundler's scratch files land there, not in .wrangler/.
-function configCopy(main: string): string {
-  return readFileSync(join(REPO_ROOT, "wrangler.toml"), "utf8").replace(MAIN, () => `main = ${JSON.stringify(main)}`);
+/** The project's Node 22 and tools first on PATH, as `npm run` arranges. */
+export function projectEnv(app: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PATH: `${join(app, "node_modules", ".bin")}:${process.env.PATH ?? ""}`,
+    WRANGLER_SEND_METRICS: "false",
+    NO_COLOR: "1",
+    FORCE_COLOR: "0",
+    ...extra,
+  };
+  // The developer's own secrets must not leak into a test server.
+  for (const name of ["KEY_ENCRYPTION_KEYS", "API_TOKEN_SECRET", "ADMIN_SECRET", "GLOBAL_API_KEYS", "LOG_LEVEL"]) {
+    if (!(name in extra)) delete env[name];
+  }
+  return env;
 }
 
-// dotenv single quotes keep JSON values (GLOBAL_API_KEYS) intact.
-function envFile(secrets: ServerSecrets): string {
-  return `${Object.entries(secrets)
-    .map(([k, v]) => {
-      if (String(v).includes("'") || /[\r\n]/.test(String(v))) throw new Error(`secret ${k} cannot be quoted`);
-      return `${k}='${v}'`;
-    })
-    .join("\n")}\n`;
+/** Runs `npm run <script> -- args` in `app` to completion; never throws on a non-zero exit. */
+export async function npmRun(app: string, script: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)("npm", ["run", "--silent", script, "--", ...args], {
+      cwd: app,
+      env: projectEnv(app, env),
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 120_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number | string; stdout?: string; stderr?: string; message: string };
+    if (typeof e.code !== "number") throw error;
+    return { code: e.code, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  }
+}
+
+/** Builds the copy's dist/workerd once, up front, so no test's server start includes the build. */
+export async function buildApp(app: string): Promise<void> {
+  await promisify(execFile)(join(app, "node_modules", ".bin", "node"), [join(app, "scripts", "build.mjs")], {
+    cwd: app,
+    env: projectEnv(app),
+    timeout: 180_000,
+  });
 }
 
 /** Starts a server; throws (after cleaning up the process) when it does not become ready. */
 export async function startServer(options: StartOptions): Promise<TestServer> {
   const dir = join(options.root, options.name);
   mkdirSync(dir, { recursive: true });
+  const app = options.app ?? snapshotApp(options.root);
+  const command = options.command ?? "start";
   const secrets: ServerSecrets = { ...generateSecrets(), ...options.secrets };
-  const configPath = join(dir, "wrangler.toml");
-  const envPath = join(dir, "e2e.env");
-  writeFileSync(configPath, configCopy(snapshotApp(options.root)));
-  writeFileSync(envPath, envFile(secrets), { mode: 0o600 });
-  const logPath = join(dir, "server.log");
+  const dataDir = options.dataDir === undefined ? join(dir, command === "start" ? "data" : "state") : options.dataDir;
+  const stdoutPath = join(dir, "stdout.log");
+  const stderrPath = join(dir, "stderr.log");
 
   let child: ChildProcess | null = null;
   let exited: Promise<void> = Promise.resolve();
+  let exit: TestServer["exit"] = null;
   let port = 0;
 
   const launch = async (): Promise<void> => {
-    port = await freePort();
-    const inspectorPort = await freePort();
-    const log = createWriteStream(logPath, { flags: "a" });
-    log.write(`\n=== start on port ${port} at ${new Date().toISOString()}\n`);
-    const wrangler = join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
-    // detached: its own process group, so stop() reaches workerd too.
-    const proc = spawn(
-      process.execPath,
-      [
-        wrangler,
-        "dev",
-        "--config",
-        configPath,
-        "--env-file",
-        envPath,
-        "--persist-to",
-        join(dir, "state"),
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        String(port),
-        "--inspector-port",
-        String(inspectorPort),
-        "--inspector-ip",
-        "127.0.0.1",
-        "--show-interactive-dev-session=false",
-        "--live-reload=false",
-        // "log" (not "info"): the Worker's own console lines reach server.log,
-        // where the custody checks look for key material.
-        "--log-level",
-        "log",
-      ],
-      {
-        cwd: dir,
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe"],
-        env: {
-          ...process.env,
-          WRANGLER_SEND_METRICS: "false",
-          WRANGLER_LOG_PATH: join(dir, "wrangler-logs"),
-          CLOUDFLARE_INCLUDE_PROCESS_ENV: "false",
-          NO_COLOR: "1",
-          FORCE_COLOR: "0",
-        },
-      },
-    );
-    proc.stdout?.pipe(log, { end: false });
-    proc.stderr?.pipe(log, { end: false });
-    if (proc.pid === undefined) throw new Error("wrangler did not start");
+    port = options.port ?? (await freePort());
+    const out = createWriteStream(stdoutPath, { flags: "a" });
+    const err = createWriteStream(stderrPath, { flags: "a" });
+    const location = dataDir === null ? [] : [command === "start" ? "--data-dir" : "--persist-to", dataDir];
+    const flags =
+      command === "start"
+        ? ["--port", String(port), "--host", "127.0.0.1", ...location, ...(options.args ?? [])]
+        : [
+            "--port", String(port), "--ip", "127.0.0.1", ...location,
+            "--inspector-port", String(await freePort()), "--inspector-ip", "127.0.0.1",
+            "--show-interactive-dev-session=false", "--live-reload=false", ...(options.args ?? []),
+          ];
+    const env = options.secretsInEnv === false ? {} : { ...secrets };
+    if (command === "dev" && options.secretsInEnv !== false) {
+      // wrangler dev reads secrets from .dev.vars or an env file, not the environment.
+      const envFile = join(dir, "dev.env");
+      writeFileSync(envFile, `${Object.entries(secrets).map(([k, v]) => `${k}='${v}'`).join("\n")}\n`, { mode: 0o600 });
+      flags.push("--env-file", envFile);
+    }
+    // detached: its own process group, so stop() reaches npm, node and workerd alike.
+    // --silent: npm's own "> node scripts/start.mjs" header and warnings stay
+    // out of the server's stdout and stderr, which the tests read.
+    const [file, args] =
+      options.launcher === "node" && command === "start"
+        ? [join(app, "node_modules", ".bin", "node"), [join(app, "scripts", "start.mjs"), ...flags]]
+        : ["npm", [...(command === "start" ? ["start"] : ["run", "dev"]), "--silent", "--", ...flags]];
+    const proc = spawn(file, args, {
+      cwd: app,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: projectEnv(app, { ...env, WRANGLER_LOG_PATH: join(dir, "wrangler-logs"), CI: "1" }),
+    });
+    proc.stdout?.pipe(out);
+    proc.stderr?.pipe(err);
+    if (proc.pid === undefined) throw new Error(`npm ${command} did not start`);
     const pidFile = join(options.root, PID_DIR, String(proc.pid));
     mkdirSync(join(options.root, PID_DIR), { recursive: true });
     writeFileSync(pidFile, "");
     child = proc;
+    exit = null;
     exited = new Promise((done) => {
-      proc.once("exit", () => {
+      proc.once("exit", (code, signal) => {
+        exit = { code, signal };
         rmSync(pidFile, { force: true });
-        log.end();
         done();
       });
     });
+    if (options.waitReady === false) return;
     try {
       await waitReady(`http://127.0.0.1:${port}`, proc);
     } catch (error) {
       await stop("SIGKILL");
-      throw new Error(`${(error as Error).message}\n--- server log ---\n${tail(logPath, 60)}`);
+      throw new Error(`${(error as Error).message}\n--- server log ---\n${logTail(60)}`);
     }
   };
 
-  const stop = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> => {
+  const stop = async (signal: "SIGTERM" | "SIGINT" | "SIGKILL" = "SIGTERM"): Promise<void> => {
     const proc = child;
     if (!proc || proc.pid === undefined) return;
     child = null;
     if (proc.exitCode === null && proc.signalCode === null) {
       killGroup(proc.pid, signal);
-      const gone = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
+      const gone = await Promise.race([exited.then(() => true), sleep(30_000).then(() => false)]);
       if (!gone) killGroup(proc.pid, "SIGKILL");
     }
     await exited;
-    // workerd may outlive wrangler briefly; the group must be empty before the
-    // same state directory is opened again.
-    for (let i = 0; i < 50 && groupAlive(proc.pid); i++) await sleep(100);
+    // A child may outlive npm briefly; the group must be empty before the
+    // same data directory is opened again.
+    for (let i = 0; i < 100 && groupAlive(proc.pid); i++) await sleep(100);
     if (groupAlive(proc.pid)) killGroup(proc.pid, "SIGKILL");
   };
+
+  const read = (path: string): string => (existsSync(path) ? readFileSync(path, "utf8") : "");
+  const logTail = (lines = 40): string =>
+    `--- stdout ---\n${read(stdoutPath).split("\n").slice(-lines).join("\n")}\n--- stderr ---\n${read(stderrPath).split("\n").slice(-lines).join("\n")}`;
 
   await launch();
   return {
@@ -222,14 +272,20 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
     get baseURL() {
       return `http://127.0.0.1:${port}/client/v4`;
     },
+    get exit() {
+      return exit;
+    },
     secrets,
     dir,
+    dataDir: dataDir ?? join(app, command === "start" ? "data" : ".wrangler/state"),
     stop,
     restart: async (signal = "SIGTERM") => {
       await stop(signal);
       await launch();
     },
-    logTail: (lines = 40) => tail(logPath, lines),
+    logTail,
+    stdout: () => read(stdoutPath),
+    stderr: () => read(stderrPath),
   };
 }
 
@@ -251,27 +307,21 @@ function groupAlive(pgid: number): boolean {
   }
 }
 
-function tail(path: string, lines: number): string {
-  if (!existsSync(path)) return "(no log)";
-  return readFileSync(path, "utf8").split("\n").slice(-lines).join("\n");
-}
-
-// Ready means the Worker itself answers: an unknown route is its JSON 404.
+// Ready means the Worker itself answers its readiness check.
 async function waitReady(origin: string, proc: ChildProcess): Promise<void> {
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null || proc.signalCode !== null) {
-      throw new Error(`wrangler dev exited early (code ${proc.exitCode}, signal ${proc.signalCode})`);
+      throw new Error(`the server exited early (code ${proc.exitCode}, signal ${proc.signalCode})`);
     }
     try {
-      const response = await fetch(`${origin}/client/v4/__e2e_ready`, { signal: AbortSignal.timeout(2_000) });
-      const type = response.headers.get("content-type") ?? "";
+      const response = await fetch(`${origin}/readyz`, { signal: AbortSignal.timeout(2_000) });
       await response.arrayBuffer();
-      if (response.status === 404 && type.startsWith("application/json")) return;
+      if (response.status === 200) return;
     } catch {
       // Not listening yet.
     }
-    await sleep(250);
+    await sleep(100);
   }
-  throw new Error(`wrangler dev did not become ready on ${origin} within 120 s`);
+  throw new Error(`the server did not become ready on ${origin} within 120 s`);
 }

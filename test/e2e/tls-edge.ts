@@ -6,11 +6,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { OPENSSL } from "./checkers";
+import { NGINX, OPENSSL } from "./checkers";
 import { PID_DIR, REPO_ROOT, freePort } from "./server";
-
-/** The system nginx (Debian's package); E2E_NGINX overrides. */
-export const NGINX = process.env.E2E_NGINX ?? "/usr/sbin/nginx";
 
 /** A finished process: exit code, output, and how long it ran. */
 export interface Ran {

@@ -1,0 +1,52 @@
+// npm run backup -- [--data-dir ./data] --out FILE [--force]
+//   A consistent copy of every Durable Object database under the data
+//   directory, taken while the server runs (SQLite's online backup, one read
+//   transaction per database: scripts/snapshot.mjs), in one archive file.
+//   The archive holds private keys only as their wraps: it is useless
+//   without KEY_ENCRYPTION_KEYS, which must be kept somewhere else.
+import { existsSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { DEFAULT_DATA_DIR, absolute, listDatabases, serverUsing, storageDir } from "./data-dir.mjs";
+import { writeArchive } from "./snapshot.mjs";
+
+const USAGE = "usage: npm run backup -- [--data-dir ./data] --out FILE [--force]";
+
+function usage(message) {
+  process.stderr.write(`backup: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+let flags;
+try {
+  flags = parseArgs({
+    args: process.argv.slice(2),
+    strict: true,
+    options: { "data-dir": { type: "string" }, out: { type: "string" }, force: { type: "boolean" } },
+  }).values;
+} catch (error) {
+  usage(error.message.replace(/\. To specify a positional argument.*$/s, ""));
+}
+if (!flags.out) usage("--out FILE is required");
+const dataDir = absolute(flags["data-dir"] ?? DEFAULT_DATA_DIR);
+const out = absolute(flags.out);
+if (!existsSync(storageDir(dataDir))) usage(`${dataDir} holds no Durable Object storage (no v3/do inside)`);
+if (existsSync(out) && !flags.force) usage(`${out} exists; --force replaces it`);
+
+const started = Date.now();
+try {
+  const paths = listDatabases(dataDir);
+  const files = await writeArchive({
+    dataDir,
+    paths,
+    out,
+    meta: { source: dataDir, server_running: serverUsing(dataDir) !== null ? "yes" : "no" },
+  });
+  const bytes = files.reduce((n, f) => n + f.size, 0);
+  process.stdout.write(
+    `backup: ${files.length} databases, ${(bytes / 1e6).toFixed(1)} MB, in ${((Date.now() - started) / 1000).toFixed(1)} s -> ${out}\n` +
+      "It holds wrapped keys only: keep it apart from KEY_ENCRYPTION_KEYS, without which it cannot be used.\n",
+  );
+} catch (error) {
+  process.stderr.write(`backup: failed: ${error.message}\n`);
+  process.exit(1);
+}

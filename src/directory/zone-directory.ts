@@ -1,0 +1,45 @@
+import { DurableObject } from "cloudflare:workers";
+import { type Result, ok } from "../core/result";
+import type { JsonText, Page } from "../tenant/records";
+import { Sql } from "../tenant/sql";
+import { ZoneAccounts, type ZoneRecord } from "./zone-accounts";
+
+/** The directory's one object (`idFromName`). */
+export const DIRECTORY_NAME = "zone-directory";
+
+/**
+ * The deployment's zone → account directory: one Durable Object of its own,
+ * apart from the tenants, because authorization reads it for any zone and
+ * no tenant object should hold another's data. The Worker keeps what it
+ * reads for at most ZONE_ACCOUNT_TTL_MS (src/http/zone-accounts.ts). The
+ * class is the RPC surface; the SQL is in zone-accounts.ts.
+ */
+export class ZoneDirectory extends DurableObject<Env> {
+  readonly #zones: ZoneAccounts;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#zones = new ZoneAccounts(new Sql(ctx.storage.sql));
+  }
+
+  /** The zone's account, or null. */
+  accountOf(zoneId: string): string | null {
+    return this.#zones.accountOf(zoneId);
+  }
+
+  getZone(zoneId: string): Result<ZoneRecord> {
+    return this.#zones.get(zoneId);
+  }
+
+  setZone(zoneId: string, accountId: string): Result<{ record: ZoneRecord; previous: string | null }> {
+    return ok(this.#zones.set(zoneId, accountId));
+  }
+
+  removeZone(zoneId: string): Result<{ previous: string | null }> {
+    return ok({ previous: this.#zones.remove(zoneId) });
+  }
+
+  listZones(accountId: string, page: number, perPage: number): Result<Page<JsonText>> {
+    return ok(this.#zones.zonesOf(accountId, page, perPage));
+  }
+}

@@ -1,0 +1,71 @@
+import { type Failure, fail } from "../core/result";
+import { KeyringError, loadKeyring } from "../pki/key-wrap";
+import type { Sql } from "../tenant/sql";
+
+/**
+ * Storage is writable: one row of the probe's own table is written and
+ * flushed to disk (`sync()` resolves once the write is durable, and rejects
+ * when the commit fails). The probe object is the only writer of `probe`;
+ * no tenant object or row is touched.
+ */
+export async function checkStorage(sql: Sql, sync: () => Promise<void>, now: Date = new Date()): Promise<Failure | null> {
+  try {
+    sql.run(`CREATE TABLE IF NOT EXISTS probe (
+      singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+      checked_at TEXT NOT NULL,
+      checks INTEGER NOT NULL
+    )`);
+    sql.run(
+      `INSERT INTO probe (singleton, checked_at, checks) VALUES (1, ?, 1)
+       ON CONFLICT (singleton) DO UPDATE SET checked_at = excluded.checked_at, checks = checks + 1`,
+      now.toISOString(),
+    );
+    await sync();
+    return null;
+  } catch (error) {
+    // The statement or the file is named, never any stored value.
+    console.error(
+      JSON.stringify({ level: "error", event: "readiness_storage_failed", error: error instanceof Error ? error.message : String(error) }),
+    );
+    return fail("storage_unavailable");
+  }
+}
+
+/**
+ * The key-encryption keys load: KEY_ENCRYPTION_KEYS parses and every key
+ * imports as an AES-256 key, here on the Durable Object side where tenant
+ * objects load them too (the router never sees them).
+ */
+export async function checkKeys(secret: string | undefined): Promise<Failure | null> {
+  try {
+    await loadKeyring(secret);
+    return null;
+  } catch (error) {
+    if (!(error instanceof KeyringError)) throw error;
+    console.error(JSON.stringify({ level: "error", event: "readiness_keyring_failed", message: error.message }));
+    return fail("key_encryption_unavailable");
+  }
+}
+
+/**
+ * Runs `run` at most once per `intervalMs`; callers in between (and callers
+ * while it runs) share its result. /readyz needs no credentials, so each
+ * request must not become a disk write and flush of its own.
+ */
+export class Throttled<T> {
+  #last: { at: number; value: Promise<T> } | null = null;
+
+  constructor(
+    private readonly run: () => Promise<T>,
+    private readonly intervalMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(): Promise<T> {
+    const at = this.now();
+    if (this.#last !== null && at - this.#last.at < this.intervalMs) return this.#last.value;
+    const value = this.run();
+    this.#last = { at, value };
+    return value;
+  }
+}

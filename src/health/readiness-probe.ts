@@ -1,0 +1,38 @@
+import { DurableObject } from "cloudflare:workers";
+import { type Failure, type Result, ok } from "../core/result";
+import { Sql } from "../tenant/sql";
+import { Throttled, checkKeys, checkStorage } from "./checks";
+
+/** How long one check's result answers /readyz (at most one storage write per interval). */
+export const READINESS_INTERVAL_MS = 1_000;
+
+/** What the readiness check found: the failures of the checks that did not pass (none when ready). */
+export interface ReadinessReport {
+  readonly failures: readonly Failure[];
+}
+
+/** The one probe object's name (`idFromName`): a single small database, never a tenant's. */
+export const PROBE_NAME = "readiness";
+
+/**
+ * The readiness probe (GET /readyz): a Durable Object of its own, with one
+ * one-row table, so that checking that storage is writable never creates
+ * tenant objects or rows. It runs in the same runtime, on the same storage
+ * and with the same secrets as the tenant objects, so what it finds holds
+ * for them.
+ */
+export class ReadinessProbe extends DurableObject<Env> {
+  readonly #sql = new Sql(this.ctx.storage.sql);
+  readonly #checks = new Throttled(async (): Promise<ReadinessReport> => {
+    const failures = await Promise.all([
+      checkStorage(this.#sql, () => this.ctx.storage.sync()),
+      checkKeys(this.env.KEY_ENCRYPTION_KEYS),
+    ]);
+    return { failures: failures.filter((f): f is Failure => f !== null) };
+  }, READINESS_INTERVAL_MS);
+
+  /** Every check's outcome (run at most once a second); a failing check is reported, never thrown. */
+  async check(): Promise<Result<ReadinessReport>> {
+    return ok(await this.#checks.get());
+  }
+}

@@ -1,0 +1,77 @@
+import { requireAdmin } from "./admin";
+import { parseAuditQuery } from "./audit-query";
+import { tenant, unwrap } from "./csr-routes";
+import { ApiError } from "./errors";
+import { pageOf, streamed, success } from "./envelope";
+import { API_PREFIXES, type ApiRequest, type ApiRouter, tenantContext } from "./request";
+
+// Entries per RPC while exporting: large enough to keep the stream busy,
+// small enough that one call's JSON stays well under the RPC size limit.
+const EXPORT_BATCH = 500;
+const AUDIT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** GET …/{accounts|zones}/{id}/audit_logs: Cloudflare's account audit-log API, per scope. */
+async function list(request: ApiRequest, env: Env): Promise<Response> {
+  const { scope, call } = await tenantContext(request, env, "audit");
+  const query = unwrap(parseAuditQuery(new URL(request.url).searchParams));
+  const page = unwrap(await tenant(env, scope).listAudit(call, query));
+  return pageOf(page, query);
+}
+
+/** POST /admin/v1/{kind}/{id}/audit/verify: recomputes the scope's hash chain. */
+async function verify(request: ApiRequest, env: Env): Promise<Response> {
+  const call = await requireAdmin(request, env);
+  return success(unwrap(await tenant(env, call.scope).verifyAudit(call)));
+}
+
+/**
+ * GET /admin/v1/{kind}/{id}/audit/export[?after=<id>]: every entry after
+ * `after` (from the first when absent), oldest first, as JSON lines with
+ * their chain hashes. Streamed in batches; a broken download resumes with
+ * `after` set to the last line's id.
+ */
+async function exportTrail(request: ApiRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const call = await requireAdmin(request, env);
+  const after = new URL(request.url).searchParams.get("after");
+  if (after !== null && !AUDIT_ID.test(after)) throw new ApiError("invalid_audit_id");
+  const stub = tenant(env, call.scope);
+  // The first batch is read before answering, so an unknown `after` is a
+  // clean 404 rather than a stream that breaks.
+  let page = unwrap(await stub.exportAudit(call, after, EXPORT_BATCH));
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  const writer = writable.getWriter();
+  const encoder = new TextEncoder();
+  const pump = async () => {
+    try {
+      for (;;) {
+        if (page.lines.length > 0) await writer.write(encoder.encode(page.lines));
+        if (page.next === null) break;
+        const next = await stub.exportAudit(call, page.next, EXPORT_BATCH);
+        if (!next.ok) throw new Error(`export stopped: ${next.reason}`);
+        page = next.value;
+      }
+      await writer.close();
+    } catch (error) {
+      console.error(
+        JSON.stringify({ level: "error", request_id: request.requestId, event: "audit_export_failed", message: String(error) }),
+      );
+      await writer.abort(error).catch(() => undefined);
+    }
+  };
+  ctx.waitUntil(pump());
+  return streamed(readable, "application/x-ndjson; charset=utf-8");
+}
+
+/** Registers the audit-log routes; returns their path patterns. */
+export function auditRoutes(router: ApiRouter): RegExp[] {
+  for (const prefix of API_PREFIXES) {
+    for (const kind of ["accounts", "zones"]) router.get(`${prefix}/${kind}/:scopeId/audit_logs`, list);
+  }
+  router.post("/admin/v1/:kind/:scopeId/audit/verify", verify);
+  router.get("/admin/v1/:kind/:scopeId/audit/export", exportTrail);
+  return [
+    /^\/(?:client|api)\/v4\/(?:accounts|zones)\/[^/]*\/audit_logs\/?$/,
+    /^\/admin\/v1\/[^/]+\/[^/]+\/audit\/verify\/?$/,
+    /^\/admin\/v1\/[^/]+\/[^/]+\/audit\/export\/?$/,
+  ];
+}

@@ -1,0 +1,263 @@
+import type { TenantCall } from "../core/call";
+import { scopeName } from "../core/scope";
+import { type ChainFields, GENESIS_HASH, auditId, entryHash, hex, seqOfAuditId } from "./audit-chain";
+import { AUDIT_COLUMNS, type AuditRow, toAuditRecord, toExportLine } from "./audit-records";
+import type { Counters } from "./counters";
+import { readPage } from "./paging";
+import type { JsonText, Page } from "./records";
+import type { Sql } from "./sql";
+
+/** What happened, in Cloudflare's audit-log words (README lists every pair). */
+export type AuditAction = "create" | "update" | "delete" | "generate" | "rewrap" | "verify";
+export type AuditResourceType =
+  | "custom_csr"
+  | "custom_certificate"
+  | "entitlement"
+  | "private_key"
+  | "pooled_key"
+  | "key_pool"
+  | "zone_account";
+
+/** One event to record: the actor comes from the call. */
+export interface AuditEvent {
+  action: AuditAction;
+  resource: { type: AuditResourceType; id: string | null };
+  /** false for a refused write (quota, entitlement, 1420, another key's certificate) or a failed self-check. */
+  result: boolean;
+  /** Why it failed, in a few words, with the API's code. */
+  info?: string;
+  /** Never a key, a token or a secret: only names, counts and public fields. */
+  metadata?: Record<string, unknown>;
+}
+
+/** A page request, validated by the Worker. Times are Unix milliseconds. */
+export interface AuditQuery {
+  page: number;
+  per_page: number;
+  direction: "asc" | "desc";
+  since?: number;
+  before?: number;
+  action?: string;
+  actor_email?: string;
+  id?: string;
+}
+
+export interface AuditHead {
+  /** How many entries the chain holds. */
+  entries: number;
+  /** SHA-256 of the last entry (hex); the genesis value (64 zeros) when empty. */
+  head: string;
+}
+
+export type ChainCheck =
+  | ({ ok: true } & AuditHead)
+  | { ok: false; entries_checked: number; broken_at: { position: number; id: string | null; reason: string } };
+
+// Rows read per statement while verifying or exporting.
+const BATCH = 1000;
+
+/**
+ * The scope's audit trail: an append-only, hash-chained table. The only
+ * writer of `audit_log`. `record` is called by every module that changes the
+ * scope, inside that change's transaction, so a change and its entry commit
+ * together or not at all.
+ */
+export class AuditTrail {
+  constructor(
+    private readonly sql: Sql,
+    private readonly counters: Counters,
+  ) {}
+
+  /** Appends one entry (synchronous: call it inside the transaction of the change it records). */
+  record(call: TenantCall, event: AuditEvent): void {
+    const last = this.sql.one<{ seq: number; at: string; hash: ArrayBuffer }>(
+      `SELECT seq, at, hash FROM audit_log ORDER BY seq DESC LIMIT 1`,
+    );
+    // Times never go backwards within a trail, so ids and `since`/`before`
+    // follow the chain's order even if the clock steps back.
+    const atMs = Math.max(Date.now(), last ? Date.parse(last.at) : 0);
+    const fields: ChainFields = {
+      seq: (last?.seq ?? 0) + 1,
+      at: new Date(atMs).toISOString(),
+      action: event.action,
+      result: event.result ? 1 : 0,
+      info: event.info ?? null,
+      actor_type: call.actor.type,
+      actor_id: call.actor.id,
+      actor_email: call.actor.email ?? null,
+      actor_ip: call.actor.ip ?? null,
+      resource_type: event.resource.type,
+      resource_id: event.resource.id,
+      metadata: JSON.stringify(event.metadata ?? {}),
+    };
+    const prev = last ? new Uint8Array(last.hash) : GENESIS_HASH;
+    const hash = entryHash(scopeName(call.scope), fields, prev);
+    this.sql.run(
+      `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      fields.seq,
+      fields.at,
+      fields.action,
+      fields.result,
+      fields.info,
+      fields.actor_type,
+      fields.actor_id,
+      fields.actor_email,
+      fields.actor_ip,
+      fields.resource_type,
+      fields.resource_id,
+      fields.metadata,
+      prev.slice().buffer,
+      hash.slice().buffer,
+    );
+    // Per action type, so a page filtered by action.type knows its total without counting.
+    this.counters.bump(`audit:${event.action}`, 1);
+  }
+
+  /** The chain's length and last hash, for the stats route. */
+  head(): AuditHead {
+    const last = this.sql.one<{ seq: number; hash: ArrayBuffer }>(`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`);
+    return last ? { entries: last.seq, head: hex(new Uint8Array(last.hash)) } : { entries: 0, head: hex(GENESIS_HASH) };
+  }
+
+  /**
+   * One page, newest first unless `direction=asc`. Positions are dense (an
+   * entry's seq is its predecessor's plus one, and entries are never
+   * deleted) and times follow positions, so a time window is a seq range
+   * found by binary search, and an unfiltered page is a rowid range: no
+   * OFFSET, the same cost at any depth. A filter walks its own index within
+   * that range, from whichever end is nearer the page; an action.type filter
+   * over the whole trail takes its total from a counter, the others count
+   * their index range.
+   */
+  list(ownerId: string, query: AuditQuery): Page<JsonText> {
+    const empty = { items: "[]" as JsonText, count: 0, total: 0 };
+    const last = this.head().entries;
+    if (last === 0) return empty;
+    const lo = query.since === undefined ? 1 : this.#firstAtOrAfter(query.since, last);
+    const hi = query.before === undefined ? last : this.#firstAtOrAfter(query.before, last) - 1;
+    if (lo > hi) return empty;
+    const read = (statement: string, ...params: SqlStorageValue[]) => this.sql.all<AuditRow>(statement, ...params);
+
+    const conditions: string[] = [];
+    const params: SqlStorageValue[] = [];
+    if (query.id !== undefined) {
+      const seq = seqOfAuditId(query.id);
+      if (seq === null) return empty;
+      conditions.push("seq = ?");
+      params.push(seq);
+    }
+    if (query.actor_email !== undefined) {
+      conditions.push("actor_email = ? COLLATE NOCASE");
+      params.push(query.actor_email);
+    }
+    if (query.action !== undefined) {
+      conditions.push("action = ?");
+      params.push(query.action);
+    }
+
+    let rows: AuditRow[];
+    let total: number;
+    if (conditions.length === 0) {
+      total = hi - lo + 1;
+      const offset = (query.page - 1) * query.per_page;
+      if (offset >= total) return { ...empty, total };
+      const n = Math.min(query.per_page, total - offset);
+      const asc = query.direction === "asc";
+      const [from, to] = asc ? [lo + offset, lo + offset + n - 1] : [hi - offset - n + 1, hi - offset];
+      rows = read(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq BETWEEN ? AND ? ORDER BY seq ${asc ? "ASC" : "DESC"}`, from, to);
+    } else {
+      conditions.push("seq BETWEEN ? AND ?");
+      params.push(lo, hi);
+      const where = { clause: conditions.join(" AND "), params };
+      const whole = lo === 1 && hi === last;
+      total =
+        whole && conditions.length === 2 && query.action !== undefined
+          ? this.counters.get(`audit:${query.action}`)
+          : (this.sql.one<{ n: number }>(`SELECT count(*) AS n FROM audit_log WHERE ${where.clause}`, ...params)?.n ?? 0);
+      rows = readPage(read, {
+        table: "audit_log",
+        columns: AUDIT_COLUMNS,
+        order: "seq",
+        direction: query.direction,
+        page: query.page,
+        perPage: query.per_page,
+        total,
+        where,
+      });
+    }
+    const records = rows.map((row) => toAuditRecord(row, ownerId));
+    // An id names one entry: a lookalike whose other bits differ is not it.
+    const items = query.id === undefined ? records : records.filter((r) => r.id === query.id!.toLowerCase());
+    return { items: JSON.stringify(items) as JsonText, count: items.length, total: query.id === undefined ? total : items.length };
+  }
+
+  /**
+   * Up to `limit` entries after the one with id `after` (from the start when
+   * null), as JSON lines for an export; `next` resumes it, null at the end.
+   */
+  exportPage(ownerId: string, after: string | null, limit: number): { lines: string; next: string | null } | null {
+    let from = 0;
+    if (after !== null) {
+      const seq = seqOfAuditId(after);
+      const row = seq === null ? null : this.sql.one<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq = ?`, seq);
+      if (!row || toAuditRecord(row, ownerId).id !== after.toLowerCase()) return null;
+      from = row.seq;
+    }
+    const rows = this.sql.all<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`, from, limit);
+    const lines = rows.map((row) => `${toExportLine(row, ownerId)}\n`).join("");
+    const lastRow = rows[rows.length - 1];
+    const next = rows.length === limit && lastRow ? auditId(Date.parse(lastRow.at), lastRow.seq, new Uint8Array(lastRow.hash)) : null;
+    return { lines, next };
+  }
+
+  /**
+   * Recomputes the whole chain: each entry must sit at the next position,
+   * name its predecessor's hash, and hash to its stored hash. Answers the
+   * first entry where that fails (a deleted entry is reported at its
+   * position; an edited one at itself; a reordered pair at the first of it).
+   * Cutting entries off the end leaves a valid shorter chain: compare the
+   * head with one recorded elsewhere (the stats route returns it).
+   */
+  verify(scope: string): ChainCheck {
+    let expected = 1;
+    let prev: Uint8Array = GENESIS_HASH;
+    for (;;) {
+      const rows = this.sql.all<AuditRow>(
+        `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?`,
+        expected,
+        BATCH,
+      );
+      for (const row of rows) {
+        const stored = new Uint8Array(row.hash);
+        const id = auditId(Date.parse(row.at) || 0, row.seq, stored);
+        const broken = (reason: string, position = row.seq, at: string | null = id): ChainCheck => ({
+          ok: false,
+          entries_checked: expected - 1,
+          broken_at: { position, id: at, reason },
+        });
+        if (row.seq !== expected) return broken("missing entry", expected, null);
+        if (hex(new Uint8Array(row.prev_hash)) !== hex(prev)) return broken("previous hash does not match the entry before");
+        if (hex(entryHash(scope, row, prev)) !== hex(stored)) return broken("hash does not match the entry's content");
+        prev = stored;
+        expected++;
+      }
+      if (rows.length < BATCH) break;
+    }
+    return { ok: true, entries: expected - 1, head: hex(prev) };
+  }
+
+  // The first position whose time is at or after `ms` (last + 1 when none):
+  // a binary search over positions, since times never decrease along them.
+  #firstAtOrAfter(ms: number, last: number): number {
+    const target = new Date(ms).toISOString();
+    let lo = 1;
+    let hi = last + 1;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const row = this.sql.one<{ at: string }>(`SELECT at FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT 1`, mid);
+      if (row === null || row.at >= target) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+}

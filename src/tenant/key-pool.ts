@@ -1,0 +1,287 @@
+import { quietFor } from "../core/activity";
+import type { TenantCall } from "../core/call";
+import { type Result, ok } from "../core/result";
+import { type Keyring, type WrappedKey, poolWrapContext, unwrapPrivateKey, wrapPrivateKey } from "../pki/key-wrap";
+import { KEY_ALGORITHMS, generateKeyPair } from "../pki/keys";
+import type { AuditTrail } from "./audit-trail";
+import type { KeyVault } from "./key-vault";
+import type { TenantStorage } from "./storage";
+
+/** Only RSA keys are pooled: a P-256 key takes ~10 µs to generate, an RSA-2048 key 50–65 ms. */
+export const POOLED_KEY_TYPE = "rsa2048";
+
+/** The most keys one scope may keep ready. */
+export const MAX_POOL_SIZE = 64;
+
+/** How long the isolate must have been idle before a key is generated. */
+export const QUIET_MS = 250;
+
+/** The deployment's default pool size (DEFAULT_KEY_POOL_SIZE, 0–64); unset or malformed is 0, no pools. */
+export function defaultPoolSize(env: { DEFAULT_KEY_POOL_SIZE?: string }): number {
+  const size = Number.parseInt(env.DEFAULT_KEY_POOL_SIZE ?? "0", 10);
+  return Number.isSafeInteger(size) ? Math.min(Math.max(size, 0), MAX_POOL_SIZE) : 0;
+}
+
+/** A pooled key claimed by a create: its private key (extractable, to be re-wrapped) and public key. */
+export interface ClaimedKey {
+  seq: number;
+  id: string;
+  keys: CryptoKeyPair;
+}
+
+export interface PoolState {
+  key_type: typeof POOLED_KEY_TYPE;
+  /** How many keys the scope keeps ready. */
+  size: number;
+  /** How many are ready now. */
+  available: number;
+  /** Whether filling has started: at the scope's first rsa2048 create, or when the operator sets a size. */
+  started: boolean;
+}
+
+export interface PoolCheck {
+  checked: number;
+  ok: boolean;
+  /** Pool ids whose key did not unwrap or did not match its public key. */
+  failed: string[];
+}
+
+export interface PoolRewrap {
+  rewrapped: number;
+  failed: string[];
+  remaining: number;
+}
+
+type PoolRow = { seq: number; id: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer; spki: ArrayBuffer };
+
+/**
+ * The scope's pool of RSA keys generated ahead of demand (docs/storage.md).
+ * The only writer of `key_pool` and `key_pool_config`. Keys are wrapped
+ * exactly as stored keys are, bound to the scope and to a random pool id; a
+ * create claims one, re-wraps it to its CSR, and deletes it from the pool in
+ * the CSR's own transaction, so a key goes to one CSR or stays in the pool.
+ * The object's alarm fills the pool one key per run, only while the isolate
+ * is idle (src/core/activity.ts).
+ */
+export class KeyPool {
+  // Keys claimed by creates that are still building their CSR: a second
+  // create skips them. Lost on restart, as are the creates that held them.
+  readonly #claimed = new Set<number>();
+
+  constructor(
+    private readonly storage: TenantStorage,
+    private readonly vault: KeyVault,
+    private readonly audit: AuditTrail,
+    private readonly defaultSize: number,
+    /** Asks for the object's alarm `ms` from now. */
+    private readonly schedule: (ms: number) => void,
+  ) {}
+
+  state(): PoolState {
+    const config = this.#config();
+    return { key_type: POOLED_KEY_TYPE, size: config?.size ?? this.defaultSize, available: this.#available(), started: config !== null };
+  }
+
+  /**
+   * Claims the oldest ready key that no other create holds, unwrapped for
+   * signing and re-wrapping; null when none is ready (the caller generates
+   * one). The first rsa2048 create of a scope starts its pool. A pooled wrap
+   * that does not unwrap is skipped and left for the self-check.
+   */
+  async claim(scopeName: string): Promise<ClaimedKey | null> {
+    if (this.#config() === null) this.#start();
+    const rows = this.storage.sql.all<PoolRow>(`SELECT seq, id, kek_id, iv, wrapped, spki FROM key_pool ORDER BY seq`);
+    if (rows.length <= this.#claimed.size) this.#refill();
+    const keyring = await this.vault.keyring();
+    if (!keyring.ok) return null;
+    for (const row of rows) {
+      if (this.#claimed.has(row.seq)) continue;
+      this.#claimed.add(row.seq);
+      try {
+        return { seq: row.seq, id: row.id, keys: await this.#unwrap(row, keyring.value, scopeName, true) };
+      } catch {
+        this.#claimed.delete(row.seq);
+        console.error(JSON.stringify({ level: "error", event: "pooled_key_unusable", scope: scopeName, pool_key_id: row.id }));
+      }
+    }
+    return null;
+  }
+
+  /** Takes a claimed key out of the pool (inside the CSR's insert transaction); false if it is gone. */
+  consume(claimed: ClaimedKey): boolean {
+    return this.storage.sql.run(`DELETE FROM key_pool WHERE seq = ? AND id = ?`, claimed.seq, claimed.id) > 0;
+  }
+
+  /** Ends a claim, used or not, and asks for a refill once the isolate is idle. */
+  release(claimed: ClaimedKey): void {
+    this.#claimed.delete(claimed.seq);
+    this.#refill();
+  }
+
+  /**
+   * One alarm run: generates and stores one key when the pool is started,
+   * short and the isolate idle. Answers when the alarm should run again
+   * (null: the pool is full or off).
+   */
+  async fillOne(call: TenantCall, scopeName: string): Promise<number | null> {
+    const { size, available, started } = this.state();
+    if (!started || available >= size) return null;
+    if (!quietFor(QUIET_MS)) return QUIET_MS;
+    const keyring = await this.vault.keyring();
+    if (!keyring.ok) return null;
+    const keys = await generateKeyPair(POOLED_KEY_TYPE);
+    const spki = (await crypto.subtle.exportKey("spki", keys.publicKey)) as ArrayBuffer;
+    const id = crypto.randomUUID();
+    const wrapped = await wrapPrivateKey(keys.privateKey, keyring.value, poolWrapContext(scopeName, id));
+    return this.storage.transaction(() => {
+      // The operator may have shrunk the pool while the key was generated.
+      if (this.#available() >= this.state().size) return null;
+      this.storage.sql.run(
+        `INSERT INTO key_pool (id, kek_id, iv, wrapped, spki, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+        id,
+        wrapped.kekId,
+        wrapped.iv,
+        wrapped.wrapped,
+        spki,
+        new Date().toISOString(),
+      );
+      this.audit.record(call, {
+        action: "generate",
+        resource: { type: "pooled_key", id },
+        result: true,
+        metadata: { key_type: POOLED_KEY_TYPE, kek_id: wrapped.kekId },
+      });
+      return this.#available() < this.state().size ? 0 : null;
+    });
+  }
+
+  /** The operator's setting: keep `size` keys ready (0 turns the pool off and destroys its keys). */
+  setSize(call: TenantCall, size: number): PoolState {
+    const previous = this.state().size;
+    this.storage.transaction(() => {
+      this.storage.sql.run(
+        `INSERT INTO key_pool_config (singleton, size) VALUES (1, ?) ON CONFLICT (singleton) DO UPDATE SET size = excluded.size`,
+        size,
+      );
+      // Surplus keys go, newest first, except those a create is using now.
+      const surplus = this.storage.sql
+        .all<{ seq: number; id: string }>(`SELECT seq, id FROM key_pool ORDER BY seq DESC`)
+        .filter((row) => !this.#claimed.has(row.seq))
+        .slice(0, Math.max(0, this.#available() - size));
+      for (const row of surplus) this.storage.sql.run(`DELETE FROM key_pool WHERE seq = ?`, row.seq);
+      this.audit.record(call, {
+        action: "update",
+        resource: { type: "key_pool", id: null },
+        result: true,
+        metadata: { key_type: POOLED_KEY_TYPE, size, previous, destroyed: surplus.map((row) => row.id) },
+      });
+    });
+    this.#refill();
+    return this.state();
+  }
+
+  /** Self-check of every pooled key: it unwraps, and signs a challenge its stored public key verifies. */
+  async verify(call: TenantCall, scopeName: string): Promise<Result<PoolCheck>> {
+    const keyring = await this.vault.keyring();
+    if (!keyring.ok) return keyring;
+    const rows = this.storage.sql.all<PoolRow>(`SELECT seq, id, kek_id, iv, wrapped, spki FROM key_pool ORDER BY seq`);
+    const failed: string[] = [];
+    const algorithm = KEY_ALGORITHMS[POOLED_KEY_TYPE];
+    for (const row of rows) {
+      try {
+        const keys = await this.#unwrap(row, keyring.value, scopeName, false);
+        const challenge = crypto.getRandomValues(new Uint8Array(32));
+        const signature = await crypto.subtle.sign(algorithm.sign, keys.privateKey, challenge);
+        if (!(await crypto.subtle.verify(algorithm.sign, keys.publicKey, signature, challenge))) failed.push(row.id);
+      } catch {
+        failed.push(row.id);
+      }
+    }
+    const check = { checked: rows.length, ok: failed.length === 0, failed };
+    this.audit.record(call, {
+      action: "verify",
+      resource: { type: "key_pool", id: null },
+      result: check.ok,
+      ...(check.ok ? {} : { info: `${failed.length} pooled key(s) failed the self-check` }),
+      metadata: { checked: check.checked, failed },
+    });
+    return ok(check);
+  }
+
+  /**
+   * Re-wraps the pooled keys not under the current KEK, then writes them in
+   * one transaction, each guarded by its old KEK id, with one audit entry.
+   */
+  async rewrap(call: TenantCall, scopeName: string, keyring: Keyring): Promise<PoolRewrap> {
+    const current = keyring.currentId;
+    const rows = this.storage.sql.all<PoolRow>(
+      `SELECT seq, id, kek_id, iv, wrapped, spki FROM key_pool WHERE kek_id != ? ORDER BY seq`,
+      current,
+    );
+    const fresh: Array<{ row: PoolRow; wrap: WrappedKey }> = [];
+    const failed: string[] = [];
+    for (const row of rows) {
+      try {
+        const keys = await this.#unwrap(row, keyring, scopeName, true);
+        fresh.push({ row, wrap: await wrapPrivateKey(keys.privateKey, keyring, poolWrapContext(scopeName, row.id)) });
+      } catch {
+        failed.push(row.id);
+      }
+    }
+    return this.storage.transaction(() => {
+      let rewrapped = 0;
+      for (const { row, wrap } of fresh) {
+        const written = this.storage.sql.run(
+          `UPDATE key_pool SET kek_id = ?, iv = ?, wrapped = ? WHERE seq = ? AND kek_id = ?`,
+          wrap.kekId,
+          wrap.iv,
+          wrap.wrapped,
+          row.seq,
+          row.kek_id,
+        );
+        if (written > 0) rewrapped++;
+      }
+      const remaining = this.storage.sql.one<{ n: number }>(`SELECT count(*) AS n FROM key_pool WHERE kek_id != ?`, current)?.n ?? 0;
+      if (rows.length > 0) {
+        this.audit.record(call, {
+          action: "rewrap",
+          resource: { type: "key_pool", id: null },
+          result: failed.length === 0,
+          ...(failed.length === 0 ? {} : { info: `${failed.length} pooled key(s) did not unwrap and were left as they were` }),
+          metadata: { kek_id: current, from_kek_ids: [...new Set(rows.map((r) => r.kek_id))].sort(), rewrapped, failed, remaining },
+        });
+      }
+      return { rewrapped, failed, remaining };
+    });
+  }
+
+  async #unwrap(row: PoolRow, keyring: Keyring, scopeName: string, extractable: boolean): Promise<CryptoKeyPair> {
+    const privateKey = await unwrapPrivateKey(
+      { kekId: row.kek_id, iv: row.iv, wrapped: row.wrapped },
+      POOLED_KEY_TYPE,
+      keyring,
+      poolWrapContext(scopeName, row.id),
+      { extractable },
+    );
+    const publicKey = await crypto.subtle.importKey("spki", row.spki, KEY_ALGORITHMS[POOLED_KEY_TYPE].import, true, ["verify"]);
+    return { privateKey, publicKey };
+  }
+
+  // Asks for the alarm when the pool is started and short of its size.
+  #refill(): void {
+    const { size, available, started } = this.state();
+    if (started && available < size) this.schedule(QUIET_MS);
+  }
+
+  #start(): void {
+    this.storage.sql.run(`INSERT INTO key_pool_config (singleton, size) VALUES (1, ?) ON CONFLICT (singleton) DO NOTHING`, this.defaultSize);
+  }
+
+  #config(): { size: number } | null {
+    return this.storage.sql.one<{ size: number }>(`SELECT size FROM key_pool_config`);
+  }
+
+  #available(): number {
+    return this.storage.sql.one<{ n: number }>(`SELECT count(*) AS n FROM key_pool`)?.n ?? 0;
+  }
+}
