@@ -14,7 +14,7 @@ import type { AuditLogRecord } from "../src/tenant/audit-records";
 import type { CertificateRecord } from "../src/tenant/certificate-records";
 import type { DeliveryBundle } from "../src/tenant/key-delivery";
 import { type TestEdge, admin, delivery, edgeId, edgeToken, registerEdge } from "./edges";
-import { call, csrBody, expectError, scope, tenantStub } from "./shared";
+import { adminHeaders, call, csrBody, expectError, scope, tenantStub } from "./shared";
 import { type TestCa, createCa, issueLeaf } from "./test-ca";
 import { claimsFor, mintToken } from "./tokens";
 
@@ -201,6 +201,30 @@ describe("key delivery to a registered edge", () => {
     expectError(await call("GET", `/client/v4/accounts/${z.id}/key_delivery/certificates`, { token }), 404, 7000);
     expectError(await call("POST", `/client/v4/zones/${z.id}/key_delivery/certificates`, { token, body: {} }), 405, 7001);
     expectError(await call("DELETE", `/client/v4/zones/${z.id}/key_delivery/certificates/${record.id}`, { token }), 405, 7001);
+  });
+
+  it("a delivery token for an account's zones (nested form, --account-zones) covers the zones recorded under it", async () => {
+    const z = await scope("zones");
+    const account = `acct${crypto.randomUUID().slice(0, 8)}`;
+    const { record } = await certificateIn(z, "p256v1");
+    const edge = await registerEdge({ country: "GB", region: "WEUR" });
+    const iat = Math.floor(Date.now() / 1000);
+    const nested = await mintToken({
+      claims: {
+        jti: crypto.randomUUID(), iat, exp: iat + 600, edge_id: edge.id,
+        policies: [{
+          effect: "allow",
+          resources: { [`com.cloudflare.api.account.${account}`]: { "com.cloudflare.api.account.zone.*": "*" } },
+          permission_groups: [{ name: "SSL and Certificates Key Delivery" }],
+        }],
+      },
+    });
+    const other = await scope("zones");
+    expect((await call("PUT", `/admin/v1/zones/${z.id}/account`, { headers: adminHeaders, body: { account_id: account } })).status).toBe(200);
+    const bundle = (await delivery(z.id, nested).get(record.id)).body.result;
+    expect((await open(bundle, edge)).header.zone_id).toBe(z.id);
+    // A zone not recorded under the account is not covered.
+    expectError(await delivery(other.id, nested).list(), 403, 10000);
   });
 
   it("without a policy, every registered edge with a token for the zone receives the key", async () => {
