@@ -184,7 +184,7 @@ function apiBase(url) {
  * the first error's code and message.
  * @param {string} url
  * @param {string} token
- * @returns {Promise<{ok: true, result: any} | {ok: false, status: number, code: number | null, message: string}>}
+ * @returns {Promise<{ok: true, result: unknown} | {ok: false, status: number, code: number | null, message: string}>}
  */
 async function getJson(url, token) {
   let response;
@@ -210,7 +210,7 @@ async function getJson(url, token) {
  * header (authenticated by AES-GCM) names this zone, this certificate, this
  * edge, this edge's key and the bundle's modified_on; the plaintext is a
  * PKCS#8 key whose public half is the leaf certificate's.
- * @param {any} bundle
+ * @param {Record<string, unknown>} bundle the `result` of a delivery reply
  * @param {{zone: string, id: string, edge: string, thumbprint: string, privateKey: import("node:crypto").KeyObject}} expected
  */
 async function openBundle(bundle, expected) {

@@ -6,6 +6,7 @@ import { Certificate } from "@peculiar/asn1-x509";
 import { runInDurableObject } from "cloudflare:test";
 import { compactDecrypt } from "jose";
 import { env } from "cloudflare:workers";
+import fc from "fast-check";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { EDGE_REGISTRY_NAME } from "../src/edges/edge-registry";
 import { KEY_ALGORITHMS } from "../src/pki/keys";
@@ -304,6 +305,30 @@ describe("policy and geo_restrictions on custom certificates", () => {
     expect(open.body.result).not.toHaveProperty("policy_restrictions");
     expect(open.body.result).not.toHaveProperty("geo_restrictions");
   });
+});
+
+describe("placement input (fast-check)", () => {
+  it("any policy or geo_restrictions value is stored or refused with a documented 400; never a 5xx", async () => {
+    const z = await scope("zones");
+    const csr = (await z.create(csrBody({ key_type: "p256v1" }))).body.result;
+    const certificate = await issueLeaf(ca, csr.csr);
+    const words = ["country", "region", ":", "(", ")", "and", "or", "not", "US", "EU", "weur", "XX", "&", " "];
+    const policy = fc.oneof(fc.string({ maxLength: 40 }), fc.array(fc.constantFrom(...words), { maxLength: 12 }).map((w) => w.join(" ")), fc.jsonValue({ maxDepth: 1 }));
+    const geo = fc.oneof(fc.constant(undefined), fc.jsonValue({ maxDepth: 2 }), fc.record({ label: fc.oneof(fc.constantFrom("us", "eu", "highest_security", "US"), fc.jsonValue({ maxDepth: 1 })) }));
+    const documented = new Set([1430, 1450, 1451, 1452, 1453, 1454, 1455, 1456, 1457, 1458, 1459]);
+    await fc.assert(
+      fc.asyncProperty(fc.option(policy, { nil: undefined }), geo, async (p, g) => {
+        const body: Record<string, unknown> = { certificate, custom_csr_id: csr.id };
+        if (p !== undefined) body.policy = p;
+        if (g !== undefined) body.geo_restrictions = g;
+        const reply = await certificates(z).upload(body);
+        if (reply.status === 200) return;
+        expect(reply.status).toBe(400);
+        expect(documented).toContain(reply.body.errors[0]!.code);
+      }),
+      { numRuns: 120 },
+    );
+  }, 120_000);
 });
 
 describe("PATCH custom_certificates/{id}: renewal and new placement", () => {

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { EDGE_REGISTRY_NAME } from "../src/edges/edge-registry";
 import { EDGE_SCHEMA_VERSION } from "../src/edges/schema";
@@ -113,4 +114,35 @@ describe("edge registry: PUT, GET, DELETE /admin/v1/edges/{edge_id}, GET /admin/
       }
     });
   });
+});
+
+describe("edge registry: hostile input (fast-check)", () => {
+  it("any body is a registration or a documented 400 (1400, 1471, 1472), and a refused one stores nothing", async () => {
+    const { jwk } = await edgeKeyPair("X25519");
+    const json = fc.jsonValue({ maxDepth: 3 });
+    const body = fc.oneof(
+      json,
+      fc.record({ public_key: fc.oneof(json, fc.constant(jwk), fc.dictionary(fc.constantFrom("kty", "crv", "x", "y", "d", "use", "alg", "kid"), json)), labels: json }),
+      fc.record({ public_key: fc.constant(jwk), labels: fc.dictionary(fc.constantFrom("country", "region", "highest_security", "colo"), fc.oneof(json, fc.constantFrom("DE", "weur", "EU", true))) }),
+    );
+    const id = edgeId("fuzz");
+    const codes = new Set<number>();
+    await fc.assert(
+      fc.asyncProperty(body, async (b) => {
+        const reply = await admin.put(id, b);
+        if (reply.status === 201 || reply.status === 200) {
+          expect(await admin.remove(id)).toMatchObject({ status: 200 });
+          codes.add(reply.status);
+          return;
+        }
+        expect(reply.status).toBe(400);
+        const code = reply.body.errors[0]!.code;
+        expect([1400, 1471, 1472]).toContain(code);
+        codes.add(code);
+        expectError(await admin.get(id), 404, 1473);
+      }),
+      { numRuns: 150 },
+    );
+    expect([...codes].sort()).toEqual(expect.arrayContaining([1400, 1471, 1472]));
+  }, 120_000);
 });
