@@ -2,7 +2,9 @@
 //   prints one HS256 API token for `Authorization: Bearer` (default ttl one day)
 // npm run --silent token -- --legacy --email EMAIL --account ID [--zone ID ...]
 //   registers a global API key for EMAIL in .dev.vars (its SHA-256 only) and prints the key
-// Both use (and, when missing, create) the secrets in .dev.vars, as `npm start` does; an
+// npm run --silent token -- --edge EDGE_ID [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--ttl SECONDS]
+//   prints an edge's delivery token ("SSL and Certificates Key Delivery" on the zones, claim edge_id)
+// All use (and, when missing, create) the secrets in .dev.vars, as `npm start` does; an
 // API_TOKEN_SECRET in the environment wins over .dev.vars's, as it does for `npm start`.
 import { createHash, randomBytes } from "node:crypto";
 import { ensureDevVars, writeDevVars } from "./dev-vars.mjs";
@@ -10,7 +12,8 @@ import { signToken } from "./sign-token.mjs";
 
 const USAGE = `usage:
   npm run --silent token -- [--account ID ...] [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--read-only] [--ttl SECONDS]
-  npm run --silent token -- --legacy --email EMAIL --account ID [--zone ID ...]`;
+  npm run --silent token -- --legacy --email EMAIL --account ID [--zone ID ...]
+  npm run --silent token -- --edge EDGE_ID [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--ttl SECONDS]`;
 
 function usage(message) {
   process.stderr.write(`token: ${message}\n${USAGE}\n`);
@@ -18,9 +21,11 @@ function usage(message) {
 }
 
 const SCOPE_ID = /^[A-Za-z0-9_-]{1,32}$|^\*$/;
+// As src/core/edge-id.ts: 1-64 of A-Z a-z 0-9 - _ . and not dots only.
+const EDGE_ID = /^(?!\.+$)[A-Za-z0-9._-]{1,64}$/;
 
 function parseArgs(argv) {
-  const opts = { accounts: [], zones: [], accountZones: [], readOnly: false, ttl: 86400, ttlSet: false, legacy: false, email: null };
+  const opts = { accounts: [], zones: [], accountZones: [], readOnly: false, ttl: 86400, ttlSet: false, legacy: false, email: null, edge: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -39,12 +44,20 @@ function parseArgs(argv) {
       opts.ttlSet = true;
     } else if (arg === "--legacy") opts.legacy = true;
     else if (arg === "--email") opts.email = value();
+    else if (arg === "--edge") opts.edge = value();
     else usage(`unknown argument ${arg}`);
   }
   for (const id of [...opts.accounts, ...opts.zones, ...opts.accountZones]) {
     if (!SCOPE_ID.test(id)) usage(`invalid id ${JSON.stringify(id)}: 1-32 of A-Z a-z 0-9 - _`);
   }
   if (opts.accounts.length + opts.zones.length + opts.accountZones.length === 0) usage("name at least one --account, --zone or --account-zones");
+  if (opts.edge !== null) {
+    if (!EDGE_ID.test(opts.edge)) usage(`invalid edge id ${JSON.stringify(opts.edge)}: 1-64 of A-Z a-z 0-9 - _ . (not dots only)`);
+    if (opts.legacy) usage("--edge mints a delivery token; --legacy does not apply");
+    if (opts.readOnly) usage("a delivery token grants delivery only; --read-only does not apply");
+    // Keys are delivered per zone: a zone, or the zones recorded under an account (--account-zones).
+    if (opts.accounts.length > 0) usage("--account does not apply to --edge: keys are delivered per zone (--zone, or --account-zones for an account's zones)");
+  }
   if (opts.legacy) {
     if (!opts.email) usage("--legacy needs --email EMAIL");
     // No quotes or backslashes: the entry is stored in a single-quoted .dev.vars line.

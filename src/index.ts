@@ -1,6 +1,7 @@
 import { handle } from "./http/router";
 
 export { ZoneDirectory } from "./directory/zone-directory";
+export { EdgeRegistry } from "./edges/edge-registry";
 export { ReadinessProbe } from "./health/readiness-probe";
 export { TenantStore } from "./tenant/tenant-store";
 

@@ -59,6 +59,9 @@ describe("schema migrations", () => {
       expect(objects(state)).not.toContain("index csrs_by_account_tag");
       expect(objects(state)).not.toContain("table wrapped_keys_v3");
       expect(state.storage.sql.exec("SELECT sql FROM sqlite_master WHERE name = 'wrapped_keys'").one().sql).toMatch(/seq INTEGER PRIMARY KEY/);
+      // Version 7: where a certificate's key may be delivered (NULL: every registered edge).
+      const columns = state.storage.sql.exec("SELECT name FROM pragma_table_info('certificates')").toArray().map((c) => c.name);
+      expect(columns).toEqual(expect.arrayContaining(["policy", "geo_restriction"]));
       expect(state.storage.sql.exec(`SELECT ${V2_CSR_COLUMNS} FROM csrs ORDER BY seq`).toArray()).toEqual(rows);
       expect(state.storage.sql.exec(KEYS_BY_ID).toArray()).toEqual(keys);
       for (const csr of made) {

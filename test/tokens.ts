@@ -12,6 +12,10 @@ export interface TokenOptions {
   accounts?: string[];
   zones?: string[];
   readOnly?: boolean;
+  /** An edge's delivery token: the claim edge_id and, unless `groups` says otherwise, only Key Delivery. */
+  edge?: string;
+  /** The permission groups, replacing the default one. */
+  groups?: string[];
   ttlSeconds?: number;
   /** Issue time in ms (defaults to now). */
   now?: number;
@@ -32,19 +36,15 @@ export function claimsFor(opts: TokenOptions): Record<string, unknown> {
   const resources: Record<string, string> = {};
   for (const id of opts.accounts ?? []) resources[`com.cloudflare.api.account.${id}`] = "*";
   for (const id of opts.zones ?? []) resources[`com.cloudflare.api.account.zone.${id}`] = "*";
+  const group = opts.edge !== undefined ? "SSL and Certificates Key Delivery" : opts.readOnly ? "SSL and Certificates Read" : "SSL and Certificates Write";
   return {
     iss: "custom-csr-api",
     jti: crypto.randomUUID(),
     iat,
     nbf: iat,
     exp: iat + (opts.ttlSeconds ?? 3600),
-    policies: [
-      {
-        effect: "allow",
-        resources,
-        permission_groups: [{ name: opts.readOnly ? "SSL and Certificates Read" : "SSL and Certificates Write" }],
-      },
-    ],
+    ...(opts.edge !== undefined ? { edge_id: opts.edge } : {}),
+    policies: [{ effect: "allow", resources, permission_groups: (opts.groups ?? [group]).map((name) => ({ name })) }],
   };
 }
 

@@ -11,6 +11,8 @@ export interface Principal {
   readonly kind: "token" | "legacy";
   readonly subject: string;
   readonly grants: readonly Grant[];
+  /** The edge a Key Delivery token names (its `edge_id` claim); never set for global API keys. */
+  readonly edge?: string;
 }
 
 // Verified tokens, by their exact text, so a client's repeated requests skip
@@ -63,7 +65,9 @@ export async function authenticate(request: Request, env: Env, now: number = Dat
     const grants = grantsFromPolicies(claims.value.policies);
     if (!grants) return fail("unusable_jwt_claims");
     const subject = claims.value.jti ?? claims.value.sub ?? "anonymous";
-    const principal: Principal = { kind: "token", subject: subject.slice(0, 64), grants };
+    const principal: Principal = claims.value.edge_id === undefined
+      ? { kind: "token", subject: subject.slice(0, 64), grants }
+      : { kind: "token", subject: subject.slice(0, 64), grants, edge: claims.value.edge_id };
     remember(token, principal, claims.value);
     return ok(principal);
   }
@@ -77,7 +81,8 @@ export async function authenticate(request: Request, env: Env, now: number = Dat
 /**
  * ok when the principal holds `permission` on `scope`; otherwise 403
  * (10000). The zone's account is asked for only when a grant that could
- * apply depends on it.
+ * apply depends on it. Delivery also needs the token to name its edge: a
+ * Key Delivery grant without an `edge_id` claim grants nothing.
  */
 export async function authorize(
   principal: Principal,
@@ -85,6 +90,7 @@ export async function authorize(
   permission: Permission,
   zoneAccount: (zoneId: string) => Promise<string | null>,
 ): Promise<Result<void>> {
+  if (permission === "deliver" && principal.edge === undefined) return fail("forbidden");
   const account = needsZoneAccount(principal.grants, scope, permission) ? await zoneAccount(scope.id) : null;
   return allows(principal.grants, scope, permission, account) ? ok(undefined) : fail("forbidden");
 }

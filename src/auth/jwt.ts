@@ -1,3 +1,4 @@
+import { isEdgeId } from "../core/edge-id";
 import { type Result, fail, ok } from "../core/result";
 import { base64UrlDecode, decodeJsonSegment } from "./base64url";
 import { issuerKeys } from "./jwks";
@@ -12,6 +13,8 @@ export interface TokenClaims {
   exp: number;
   nbf?: number;
   iat?: number;
+  /** The registered edge a Key Delivery token belongs to (docs/auth.md). */
+  edge_id?: string;
   policies: unknown[];
 }
 
@@ -31,7 +34,7 @@ function hmacKey(secret: string): Promise<CryptoKey> {
  * Verifies a compact JWS and returns its claims. The steps and their codes
  * (seeds' table): segments, base64url and JSON (1001); header: alg among
  * HS256, ES256, EdDSA, typ JWT if present, no crit, known kid (1002); signature (1003);
- * claims an object of the right types (1004); exp and policies present
+ * claims an object of the right types, `edge_id` a valid edge id (1004); exp and policies present
  * (1005); exp, nbf and iat against the clock (1003).
  */
 export async function verifyJwt(
@@ -80,9 +83,10 @@ export async function verifyJwt(
       return fail("unusable_jwt_claims");
     }
   }
-  for (const name of ["jti", "sub", "iss"]) {
+  for (const name of ["jti", "sub", "iss", "edge_id"]) {
     if (claims[name] !== undefined && typeof claims[name] !== "string") return fail("unusable_jwt_claims");
   }
+  if (claims.edge_id !== undefined && !isEdgeId(claims.edge_id as string)) return fail("unusable_jwt_claims");
   if (claims.policies !== undefined && !Array.isArray(claims.policies)) return fail("unusable_jwt_claims");
   if (claims.exp === undefined || claims.policies === undefined) return fail("missing_jwt_claims");
 

@@ -1,8 +1,11 @@
 import type { Scope } from "../core/scope";
 import { scopeName } from "../core/scope";
 
-/** read: list and get; write: create, edit, delete; audit: read the scope's audit trail. */
-export type Permission = "read" | "write" | "audit";
+/**
+ * read: list and get; write: create, edit, delete; audit: read the scope's
+ * audit trail; deliver: a registered edge fetches the keys sealed to it.
+ */
+export type Permission = "read" | "write" | "audit" | "deliver";
 
 /**
  * One allow or deny of a permission on a scope: `accounts:<id>`,
@@ -21,12 +24,15 @@ export interface Grant {
 // Cloudflare's permission group names for these endpoints (seeds). Write
 // includes read, as on Cloudflare. The audit trail is readable with either
 // SSL and Certificates group, and with the groups Cloudflare's own audit-log
-// API accepts (Account Settings), which grant nothing else here.
+// API accepts (Account Settings), which grant nothing else here. Key
+// Delivery is ours (issue 10): it lets a registered edge fetch the keys
+// sealed to it, and nothing else; neither Read nor Write includes it.
 const GROUPS: Record<string, Permission[]> = {
   "SSL and Certificates Read": ["read", "audit"],
   "SSL and Certificates Write": ["read", "write", "audit"],
   "Account Settings Read": ["audit"],
   "Account Settings Write": ["audit"],
+  "SSL and Certificates Key Delivery": ["deliver"],
 };
 
 const ACCOUNT = "com.cloudflare.api.account.";
@@ -84,7 +90,8 @@ export function grantsFromPolicies(policies: unknown[]): Grant[] | null {
 
 /**
  * Grants of a global API key: full SSL and Certificates rights on its
- * scopes, and on every zone recorded under one of its accounts.
+ * scopes, and on every zone recorded under one of its accounts (never
+ * delivery: a global key names no edge).
  */
 export function fullGrants(accounts: readonly string[], zones: readonly string[]): Grant[] {
   const covers: Array<Pick<Grant, "scope" | "account">> = [

@@ -7,10 +7,12 @@ import type { Scope } from "./scope";
 export interface Actor {
   /**
    * `user`: an API token or a global API key; `admin`: the operator's
-   * ADMIN_SECRET; `system`: the service's own background work (the key pool).
+   * ADMIN_SECRET; `system`: the service's own background work (the key pool);
+   * `edge`: a registered edge fetching keys with its delivery token
+   * (docs/auth.md, "SSL and Certificates Key Delivery").
    */
-  readonly type: "user" | "admin" | "system";
-  /** The token's `jti` (else `sub`), the global key's email, `admin`, or the system task (`key-pool`). */
+  readonly type: "user" | "admin" | "system" | "edge";
+  /** The token's `jti` (else `sub`), the global key's email, `admin`, the system task (`key-pool`), or the edge's id. */
   readonly id: string;
   /** The global API key's email, when that is the credential. */
   readonly email?: string;

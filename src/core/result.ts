@@ -61,6 +61,25 @@ export type ErrorReason =
   | "audit_entry_not_found"
   // Zones and accounts.
   | "zone_account_not_recorded"
+  // Key delivery policies (Geo Key Manager's `policy` and `geo_restrictions`).
+  | "policy_invalid_character"
+  | "policy_unbalanced_parentheses"
+  | "policy_expected_term"
+  | "policy_expected_operator"
+  | "policy_unknown_attribute"
+  | "policy_unknown_country"
+  | "policy_unknown_region"
+  | "policy_too_complex"
+  | "invalid_geo_restrictions"
+  | "policy_with_geo_restrictions"
+  // Edges and key delivery.
+  | "invalid_edge_id"
+  | "invalid_edge_key"
+  | "invalid_edge_labels"
+  | "edge_not_found"
+  | "edge_not_registered"
+  | "edge_excluded_by_policy"
+  | "certificate_expired_not_delivered"
   // The deployment.
   | "internal"
   | "key_encryption_unavailable"

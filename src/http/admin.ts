@@ -18,9 +18,9 @@ async function digest(text: string): Promise<Uint8Array> {
 /**
  * The operator's routes are guarded by ADMIN_SECRET alone (no API token can
  * reach them). Comparing digests keeps the comparison constant-time and
- * independent of the secret's length.
+ * independent of the secret's length. Returns the admin actor.
  */
-export async function requireAdmin(request: ApiRequest, env: Env): Promise<TenantCall> {
+export async function requireAdminSecret(request: ApiRequest, env: Env): Promise<Actor> {
   const header = request.headers.get("authorization");
   if (!header) throw new ApiError("no_authorization");
   const presented = header.startsWith("Bearer ") ? header.slice(7) : "";
@@ -29,13 +29,18 @@ export async function requireAdmin(request: ApiRequest, env: Env): Promise<Tenan
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
   if (diff !== 0) throw new ApiError("forbidden");
+  const ip = connectingIp(request);
+  return ip === undefined ? ADMIN : { ...ADMIN, ip };
+}
 
+/** The admin secret, then the scope of an admin route on an account or zone. */
+export async function requireAdmin(request: ApiRequest, env: Env): Promise<TenantCall> {
+  const actor = await requireAdminSecret(request, env);
   const kind = request.params.kind;
   const id = request.params.scopeId ?? "";
   if (kind !== "accounts" && kind !== "zones") throw new ApiError("no_route");
   if (!isScopeId(id)) throw new ApiError("invalid_scope_id");
-  const ip = connectingIp(request);
-  return { scope: { kind, id }, actor: ip === undefined ? ADMIN : { ...ADMIN, ip } };
+  return { scope: { kind, id }, actor };
 }
 
 async function getEntitlement(request: ApiRequest, env: Env): Promise<Response> {

@@ -157,6 +157,67 @@ export const ERRORS = {
   invalid_certificate_id: { status: 400, code: 1448, message: "The custom certificate ID is invalid." },
   certificate_not_found: { status: 404, code: 1449, message: "The custom certificate was not found." },
 
+  // Ours (1450–1459): Geo Key Manager's `policy` and `geo_restrictions` on a
+  // custom certificate. `:reason` says what was found where.
+  policy_invalid_character: {
+    status: 400,
+    code: 1450,
+    message: "Invalid policy: :reason. A policy uses only letters, digits, '_', ':', parentheses and spaces.",
+  },
+  policy_unbalanced_parentheses: { status: 400, code: 1451, message: "Invalid policy: unbalanced parentheses: :reason." },
+  policy_expected_term: { status: 400, code: 1452, message: "Invalid policy: :reason." },
+  policy_expected_operator: { status: 400, code: 1453, message: "Invalid policy: :reason. Join terms with 'and' or 'or'." },
+  policy_unknown_attribute: {
+    status: 400,
+    code: 1454,
+    message: "Invalid policy: :reason. The attributes are 'country' and 'region'.",
+  },
+  policy_unknown_country: { status: 400, code: 1455, message: "Invalid policy: :reason." },
+  policy_unknown_region: {
+    status: 400,
+    code: 1456,
+    message: "Invalid policy: :reason. The regions are AFR, APAC, EEUR, ENAM, EU, ME, OC, SAM, WEUR and WNAM.",
+  },
+  policy_too_complex: { status: 400, code: 1457, message: "Invalid policy: :reason." },
+  invalid_geo_restrictions: {
+    status: 400,
+    code: 1458,
+    message: "Invalid geo_restrictions: it must be an object whose label is 'us', 'eu' or 'highest_security'.",
+  },
+  policy_with_geo_restrictions: {
+    status: 400,
+    code: 1459,
+    message: "policy and geo_restrictions are mutually exclusive: send one or the other.",
+  },
+
+  // Ours (1470–1479): edges and key delivery.
+  invalid_edge_id: {
+    status: 400,
+    code: 1470,
+    message: "The edge ID is invalid: it must be 1 to 64 letters, digits, '-', '_' or '.', and not dots only.",
+  },
+  invalid_edge_key: {
+    status: 400,
+    code: 1471,
+    message: "The edge public key is invalid: :reason. Send an EC P-256 or OKP X25519 public JWK.",
+  },
+  invalid_edge_labels: { status: 400, code: 1472, message: "The edge labels are invalid: :reason." },
+  edge_not_found: { status: 404, code: 1473, message: "The edge was not found." },
+  edge_not_registered: {
+    status: 403,
+    code: 1474,
+    message: "This edge is not registered (unknown or revoked): no key is delivered to it.",
+  },
+  edge_excluded_by_policy: {
+    status: 403,
+    code: 1475,
+    message: "The certificate's policy or geo_restrictions do not allow this edge to hold its key.",
+  },
+  certificate_expired_not_delivered: {
+    status: 410,
+    code: 1476,
+    message: "The certificate has expired: its key is no longer delivered.",
+  },
   // Ours (1480–1489): the audit trail.
   invalid_audit_id: { status: 400, code: 1480, message: "The audit log ID is invalid. Check your input and try again." },
   audit_entry_not_found: { status: 404, code: 1481, message: "The audit log entry was not found in this account or zone." },
@@ -202,5 +263,10 @@ export const MESSAGES = {
     code: 1460,
     message:
       "The common name is not among the subject alternative names (SANs); most certificate authorities will require it there. The CSR was created as requested.",
+  },
+  policy_matches_no_edge: {
+    code: 1461,
+    message:
+      "No registered edge satisfies the certificate's policy or geo_restrictions: its key will not be delivered until one that does is registered. The certificate was stored as requested.",
   },
 } as const;

@@ -38,6 +38,21 @@ export function actorOf(principal: Principal, request: Request): Actor {
 }
 
 /**
+ * The call a key delivery handler makes: the token must hold Key Delivery on
+ * the zone (directly, or through the zone's account) and name its edge (403,
+ * 10000, otherwise); the actor is the edge.
+ */
+export async function edgeContext(request: ApiRequest, env: Env): Promise<{ scope: Scope; edgeId: string; call: TenantCall }> {
+  const { scope, principal } = request;
+  if (!scope || !principal) throw new Error("delivery route reached without scope or principal");
+  const allowed = await authorize(principal, scope, "deliver", (zoneId) => zoneAccount(env, zoneId));
+  if (!allowed.ok || principal.edge === undefined) throw new ApiError("forbidden");
+  const ip = connectingIp(request);
+  const actor: Actor = ip === undefined ? { type: "edge", id: principal.edge } : { type: "edge", id: principal.edge, ip };
+  return { scope, edgeId: principal.edge, call: { scope, actor } };
+}
+
+/**
  * The call a tenant handler makes, after checking the caller's permission on
  * the scope (reading the zone's account when a grant depends on it).
  */

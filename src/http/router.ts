@@ -7,7 +7,9 @@ import { adminRoutes } from "./admin";
 import { auditRoutes } from "./audit-routes";
 import { certificateRoutes } from "./certificate-routes";
 import { csrRoutes } from "./csr-routes";
+import { deliveryRoutes } from "./delivery-routes";
 import { directoryRoutes } from "./directory-routes";
+import { edgeRoutes } from "./edge-routes";
 import { ApiError } from "./errors";
 import { failure } from "./envelope";
 import { healthRoutes } from "./health";
@@ -16,7 +18,7 @@ import type { ApiRequest, ApiRouter, RouterArgs } from "./request";
 // Resources served per scope kind; anything else under a scope is 404.
 const RESOURCES: Record<Scope["kind"], readonly string[]> = {
   accounts: ["custom_csrs", "audit_logs"],
-  zones: ["custom_csrs", "custom_certificates", "audit_logs"],
+  zones: ["custom_csrs", "custom_certificates", "audit_logs", "key_delivery"],
 };
 const SCOPED_PATH = /^\/(?:client|api)\/v4\/(accounts|zones)\/([^/]*)\/([^/]+)(?:\/.*)?$/;
 
@@ -91,7 +93,7 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
 });
 
 const known: RegExp[] = [];
-for (const register of [csrRoutes, certificateRoutes, auditRoutes, adminRoutes, directoryRoutes, healthRoutes]) {
+for (const register of [csrRoutes, certificateRoutes, deliveryRoutes, auditRoutes, adminRoutes, directoryRoutes, edgeRoutes, healthRoutes]) {
   for (const route of register(router)) known.push(route);
 }
 

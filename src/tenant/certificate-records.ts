@@ -1,13 +1,21 @@
-/** A custom certificate as the API returns it (the SDK's CustomCertificate, what can be known). */
+import type { GeoLabel, PlacementRule } from "../pki/geo-policy";
+
+/**
+ * A custom certificate as the API returns it (the SDK's CustomCertificate,
+ * what can be known), in the SDK's field order. `geo_restrictions` and
+ * `policy_restrictions` appear only when set, as on Cloudflare.
+ */
 export interface CertificateRecord {
   id: string;
   zone_id: string;
   bundle_method: string;
   custom_csr_id: string;
   expires_on: string;
+  geo_restrictions?: { label: GeoLabel };
   hosts: string[];
   issuer: string;
   modified_on: string;
+  policy_restrictions?: string;
   priority: number;
   signature: string;
   status: "active" | "expired";
@@ -25,21 +33,47 @@ export type CertificateRow = {
   expires_on: string;
   uploaded_on: string;
   modified_on: string;
+  policy: string | null;
+  geo_restriction: string | null;
 };
 
 export const CERTIFICATE_COLUMNS =
-  "id, custom_csr_id, hosts, issuer, signature, bundle_method, priority, expires_on, uploaded_on, modified_on";
+  "id, custom_csr_id, hosts, issuer, signature, bundle_method, priority, expires_on, uploaded_on, modified_on, policy, geo_restriction";
 
 export const BUNDLE_METHODS = ["ubiquitous", "optimal", "force"] as const;
+export type BundleMethod = (typeof BUNDLE_METHODS)[number];
 
 /** What the Worker validated of an upload; the Durable Object checks the certificate itself. */
 export interface CertificateUpload {
   certificate: unknown;
   custom_csr_id: string;
-  bundle_method: (typeof BUNDLE_METHODS)[number];
+  bundle_method: BundleMethod;
+  /** Which edges may receive the key (both null: every registered edge). */
+  placement: PlacementRule;
 }
 
-/** Row to API object; status is derived from the clock, so it is never stale. */
+/**
+ * What the Worker validated of an edit (Cloudflare's PATCH): each member
+ * absent is left as it is. `custom_csr_id`, when sent, must be the
+ * certificate's own: a certificate keeps its key.
+ */
+export interface CertificateEdit {
+  certificate?: unknown;
+  custom_csr_id?: string;
+  bundle_method?: BundleMethod;
+  placement?: PlacementChange;
+}
+
+/**
+ * A change of placement: a member present is set, or cleared when null;
+ * setting one clears the other, since a certificate has at most one.
+ */
+export interface PlacementChange {
+  policy?: string | null;
+  geo_restriction?: GeoLabel | null;
+}
+
+/** Row to API object, in the SDK's field order; status is derived from the clock, so it is never stale. */
 export function toCertificateRecord(row: CertificateRow, zoneId: string, now: number): CertificateRecord {
   return {
     id: row.id,
@@ -47,9 +81,11 @@ export function toCertificateRecord(row: CertificateRow, zoneId: string, now: nu
     bundle_method: row.bundle_method,
     custom_csr_id: row.custom_csr_id,
     expires_on: row.expires_on,
+    ...(row.geo_restriction === null ? {} : { geo_restrictions: { label: row.geo_restriction as GeoLabel } }),
     hosts: JSON.parse(row.hosts) as string[],
     issuer: row.issuer,
     modified_on: row.modified_on,
+    ...(row.policy === null ? {} : { policy_restrictions: row.policy }),
     priority: row.priority,
     signature: row.signature,
     status: Date.parse(row.expires_on) < now ? "expired" : "active",

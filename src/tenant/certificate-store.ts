@@ -1,9 +1,11 @@
 import type { TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
 import type { Scope } from "../core/scope";
-import { checkCertificate } from "../pki/certificate-check";
+import { type CheckedCertificate, checkCertificate } from "../pki/certificate-check";
+import type { GeoLabel, PlacementRule } from "../pki/geo-policy";
 import {
   CERTIFICATE_COLUMNS,
+  type CertificateEdit,
   type CertificateRecord,
   type CertificateRow,
   type CertificateUpload,
@@ -58,8 +60,8 @@ export class CertificateStore {
       const now = new Date().toISOString();
       this.storage.sql.run(
         `INSERT INTO certificates (id, custom_csr_id, certificate, hosts, issuer, signature, bundle_method, priority,
-           expires_on, uploaded_on, modified_on)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+           expires_on, uploaded_on, modified_on, policy, geo_restriction)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`,
         id,
         upload.custom_csr_id,
         checked.value.pem,
@@ -70,6 +72,8 @@ export class CertificateStore {
         checked.value.expires_on,
         now,
         now,
+        upload.placement.policy,
+        upload.placement.geo_restriction,
       );
       this.counters.bump("certificates", 1);
       this.audit.record(call, {
@@ -82,8 +86,85 @@ export class CertificateStore {
           issuer: checked.value.issuer,
           expires_on: checked.value.expires_on,
           bundle_method: upload.bundle_method,
+          ...(upload.placement.policy === null ? {} : { policy: upload.placement.policy }),
+          ...(upload.placement.geo_restriction === null ? {} : { geo_restriction: upload.placement.geo_restriction }),
         },
       });
+      return ok(this.#record(scope, id)!);
+    });
+  }
+
+  /**
+   * Cloudflare's edit: a renewed certificate for the same key (every upload
+   * check), and/or a new placement or bundle method. modified_on moves
+   * forward on every change (strictly, so an edge that compares it never
+   * misses one); an edit that changes nothing returns the record as it is.
+   */
+  async edit(call: TenantCall, id: string, edit: CertificateEdit): Promise<Result<CertificateRecord>> {
+    const scope = call.scope;
+    const current = this.storage.sql.one<{ custom_csr_id: string }>(`SELECT custom_csr_id FROM certificates WHERE id = ?`, id);
+    if (!current) return fail("certificate_not_found");
+    const anotherKey = (pointer: string) => {
+      // Recorded as on upload: a certificate for another key is a decision worth keeping.
+      this.audit.record(call, {
+        action: "update",
+        resource: { type: "custom_certificate", id },
+        result: false,
+        info: "the certificate is for another key (1441)",
+        metadata: { custom_csr_id: current.custom_csr_id },
+      });
+      return fail("certificate_key_mismatch", { pointer });
+    };
+    // Another CSR means another key: refused as an upload for the wrong key is.
+    if (edit.custom_csr_id !== undefined && edit.custom_csr_id !== current.custom_csr_id) return anotherKey("/custom_csr_id");
+    let checked: CheckedCertificate | null = null;
+    if (edit.certificate !== undefined) {
+      const csr = this.csrs.pem(current.custom_csr_id);
+      // A CSR cannot be deleted while a certificate names it (1420).
+      if (csr === null) return fail("csr_not_found", { pointer: "/custom_csr_id" });
+      const result = await checkCertificate(edit.certificate, csr, new Date());
+      if (!result.ok) return result.reason === "certificate_key_mismatch" ? anotherKey("/certificate") : result;
+      checked = result.value;
+    }
+    const placementChanges = edit.placement !== undefined && (edit.placement.policy !== undefined || edit.placement.geo_restriction !== undefined);
+    if (checked === null && edit.bundle_method === undefined && !placementChanges) return this.get(scope, id);
+
+    return this.storage.transaction((): Result<CertificateRecord> => {
+      const row = this.storage.sql.one<{ modified_on: string; policy: string | null; geo_restriction: string | null }>(
+        `SELECT modified_on, policy, geo_restriction FROM certificates WHERE id = ?`,
+        id,
+      );
+      if (!row) return fail("certificate_not_found");
+      // Column names are this module's constants; every value is bound.
+      const columns: string[] = [];
+      const values: SqlStorageValue[] = [];
+      const set = (column: string, value: SqlStorageValue) => {
+        columns.push(`${column} = ?`);
+        values.push(value);
+      };
+      const metadata: Record<string, unknown> = { custom_csr_id: current.custom_csr_id };
+      if (checked !== null) {
+        set("certificate", checked.pem);
+        set("hosts", JSON.stringify(checked.hosts));
+        set("issuer", checked.issuer);
+        set("signature", checked.signature);
+        set("expires_on", checked.expires_on);
+        Object.assign(metadata, { renewed: true, hosts: checked.hosts, issuer: checked.issuer, expires_on: checked.expires_on });
+      }
+      if (edit.bundle_method !== undefined) {
+        set("bundle_method", edit.bundle_method);
+        metadata.bundle_method = edit.bundle_method;
+      }
+      const placement = edit.placement ?? {};
+      // Setting one of policy and geo_restriction clears the other (they are exclusive); clearing one leaves the other.
+      const policy = placement.policy !== undefined ? placement.policy : placement.geo_restriction ? null : row.policy;
+      const geo = placement.geo_restriction !== undefined ? placement.geo_restriction : placement.policy ? null : row.geo_restriction;
+      set("policy", policy);
+      set("geo_restriction", geo);
+      if (placementChanges) Object.assign(metadata, { policy, geo_restriction: geo });
+      set("modified_on", new Date(Math.max(Date.now(), Date.parse(row.modified_on) + 1)).toISOString());
+      this.storage.sql.run(`UPDATE certificates SET ${columns.join(", ")} WHERE id = ?`, ...values, id);
+      this.audit.record(call, { action: "update", resource: { type: "custom_certificate", id }, result: true, metadata });
       return ok(this.#record(scope, id)!);
     });
   }
@@ -134,8 +215,57 @@ export class CertificateStore {
     return this.storage.sql.one(`SELECT 1 AS found FROM certificates WHERE custom_csr_id = ? LIMIT 1`, csrId) !== null;
   }
 
+  /** Every certificate's placement and dates, for working out what an edge may receive. */
+  placements(): DeliveryRow[] {
+    return this.storage.sql
+      .all<DeliveryRowColumns>(`SELECT ${DELIVERY_COLUMNS} FROM certificates ORDER BY seq`)
+      .map(toDeliveryRow);
+  }
+
+  /** One certificate's placement, dates and PEM (leaf then chain), for a delivery. */
+  forDelivery(id: string): (DeliveryRow & { certificate: string }) | null {
+    const row = this.storage.sql.one<DeliveryRowColumns & { certificate: string }>(
+      `SELECT ${DELIVERY_COLUMNS}, certificate FROM certificates WHERE id = ?`,
+      id,
+    );
+    return row ? { ...toDeliveryRow(row), certificate: row.certificate } : null;
+  }
+
   #record(scope: Scope, id: string): CertificateRecord | null {
     const row = this.storage.sql.one<CertificateRow>(`SELECT ${CERTIFICATE_COLUMNS} FROM certificates WHERE id = ?`, id);
     return row ? toCertificateRecord(row, scope.id, Date.now()) : null;
   }
+}
+
+/** What a delivery needs of a certificate row. */
+export interface DeliveryRow {
+  id: string;
+  custom_csr_id: string;
+  hosts: string[];
+  expires_on: string;
+  modified_on: string;
+  placement: PlacementRule;
+}
+
+type DeliveryRowColumns = {
+  id: string;
+  custom_csr_id: string;
+  hosts: string;
+  expires_on: string;
+  modified_on: string;
+  policy: string | null;
+  geo_restriction: string | null;
+};
+
+const DELIVERY_COLUMNS = "id, custom_csr_id, hosts, expires_on, modified_on, policy, geo_restriction";
+
+function toDeliveryRow(row: DeliveryRowColumns): DeliveryRow {
+  return {
+    id: row.id,
+    custom_csr_id: row.custom_csr_id,
+    hosts: JSON.parse(row.hosts) as string[],
+    expires_on: row.expires_on,
+    modified_on: row.modified_on,
+    placement: { policy: row.policy, geo_restriction: row.geo_restriction as GeoLabel | null },
+  };
 }

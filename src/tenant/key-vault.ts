@@ -135,6 +135,43 @@ export class KeyVault {
   }
 
   /**
+   * Unwraps a CSR's key for sealing to an edge, the one path by which a
+   * private key leaves its wrap for anything but signing: the PKCS#8 bytes
+   * exist only for the duration of `seal`, which must return ciphertext
+   * (src/pki/seal.ts), and are overwritten afterwards. A wrap that does not
+   * unwrap is logged by CSR id and answered as an internal error.
+   */
+  async sealKey(scopeName: string, csrId: string, seal: (pkcs8: Uint8Array) => Promise<string>): Promise<Result<string>> {
+    const row = this.storage.sql.one<{ key_type: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
+      `SELECT c.key_type, k.kek_id, k.iv, k.wrapped FROM csrs c JOIN wrapped_keys k ON k.seq = c.seq WHERE c.id = ?`,
+      csrId,
+    );
+    if (!row) return fail("csr_not_found");
+    const keyring = await this.keyring();
+    if (!keyring.ok) return keyring;
+    let pkcs8: Uint8Array;
+    try {
+      const key = await unwrapPrivateKey(
+        { kekId: row.kek_id, iv: row.iv, wrapped: row.wrapped },
+        row.key_type as KeyType,
+        keyring.value,
+        wrapContext(scopeName, csrId),
+        { extractable: true },
+      );
+      pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", key) as ArrayBuffer);
+    } catch (error) {
+      if (error instanceof KeyringError) return fail("key_encryption_unavailable");
+      console.error(JSON.stringify({ level: "error", event: "key_unwrap_failed", csr_id: csrId }));
+      return fail("internal");
+    }
+    try {
+      return ok(await seal(pkcs8));
+    } finally {
+      pkcs8.fill(0);
+    }
+  }
+
+  /**
    * Re-wraps up to `limit` keys that are not under the current KEK, in
    * csr_id order after `after`. The batch is unwrapped and re-wrapped first;
    * then one transaction writes every new wrap, each guarded by its old KEK

@@ -5,7 +5,7 @@ import type { Sql } from "./sql";
  * step runs once, in order, in the constructor (docs/storage.md lists every
  * table and column).
  */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 // A step is SQL, or a function for what plain SQL cannot decide.
 type Step = string | ((sql: Sql) => void);
@@ -159,6 +159,19 @@ const MIGRATIONS: ReadonlyArray<readonly Step[]> = [
       if (sql.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'created_at_follows_seq'`)?.value === "1") {
         sql.run(`DROP INDEX csrs_by_created_at`);
       }
+    },
+  ],
+  [
+    // Which registered edges may receive a certificate's key (issue 10): a
+    // Geo Key Manager policy expression, or a geo_restrictions label ('us',
+    // 'eu', 'highest_security'); at most one of the two, both NULL meaning
+    // every registered edge with a token for the zone. Added only where
+    // missing, so the step also runs on a store set back to an earlier
+    // version that kept them (test/pagination.test.ts replays version 6).
+    (sql) => {
+      const columns = new Set(sql.all<{ name: string }>(`SELECT name FROM pragma_table_info('certificates')`).map((c) => c.name));
+      if (!columns.has("policy")) sql.run(`ALTER TABLE certificates ADD COLUMN policy TEXT`);
+      if (!columns.has("geo_restriction")) sql.run(`ALTER TABLE certificates ADD COLUMN geo_restriction TEXT`);
     },
   ],
 ];

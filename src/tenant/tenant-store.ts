@@ -5,11 +5,13 @@ import { type Result, fail, ok } from "../core/result";
 import type { CsrInput } from "../pki/csr-input";
 import { AccountLink, type LinkReport } from "./account-link";
 import { type AuditHead, type AuditQuery, AuditTrail, type ChainCheck } from "./audit-trail";
-import type { CertificateRecord, CertificateUpload } from "./certificate-records";
+import type { EdgeRecipient } from "../pki/edge-key";
+import type { CertificateEdit, CertificateRecord, CertificateUpload } from "./certificate-records";
 import { CertificateStore } from "./certificate-store";
 import { Counters } from "./counters";
 import { CsrStore } from "./csr-store";
 import { type Entitlement, Entitlements, defaultEntitlement } from "./entitlements";
+import { type DeliverableCertificate, type DeliveryBundle, KeyDelivery } from "./key-delivery";
 import { KeyPool, type PoolCheck, type PoolState, defaultPoolSize } from "./key-pool";
 import { type KeyCheck, KeyVault, type RewrapReport } from "./key-vault";
 import type { CsrRecord, JsonText, ListQuery, Page } from "./records";
@@ -18,7 +20,7 @@ import { ScopeBinding } from "./scope-binding";
 import { Sql } from "./sql";
 import type { TenantStorage } from "./storage";
 
-export type { AuditHead, ChainCheck, Entitlement, KeyCheck, PoolCheck, PoolState, RewrapReport };
+export type { AuditHead, ChainCheck, DeliverableCertificate, DeliveryBundle, Entitlement, KeyCheck, PoolCheck, PoolState, RewrapReport };
 
 // Who the audit trail names for work no request asked for.
 const KEY_POOL_ACTOR: Actor = { type: "system", id: "key-pool" };
@@ -40,6 +42,7 @@ export class TenantStore extends DurableObject<Env> {
   readonly #pool: KeyPool;
   readonly #csrs: CsrStore;
   readonly #certificates: CertificateStore;
+  readonly #delivery: KeyDelivery;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -57,6 +60,7 @@ export class TenantStore extends DurableObject<Env> {
     });
     this.#csrs = new CsrStore(storage, this.#vault, this.#counters, this.#entitlements, this.#audit, this.#pool, this.#account);
     this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit);
+    this.#delivery = new KeyDelivery(this.#certificates, this.#vault);
   }
 
   /** Generates a key and CSR for a validated request, within the scope's entitlement. */
@@ -88,6 +92,12 @@ export class TenantStore extends DurableObject<Env> {
     return this.#certificates.upload(call, upload);
   }
 
+  /** Cloudflare's edit: a renewed certificate for the same key, a new placement or bundle method. */
+  editCertificate(call: TenantCall, id: string, edit: CertificateEdit): Promise<Result<CertificateRecord>> {
+    this.#enter(call);
+    return this.#certificates.edit(call, id, edit);
+  }
+
   getCertificate(call: TenantCall, id: string): Result<CertificateRecord> {
     this.#enter(call);
     return this.#certificates.get(call.scope, id);
@@ -103,6 +113,17 @@ export class TenantStore extends DurableObject<Env> {
   deleteCertificate(call: TenantCall, id: string): Result<{ id: string }> {
     this.#enter(call);
     return this.#certificates.remove(call, id);
+  }
+
+  /** The certificates a registered edge may receive (call.actor is the edge). */
+  listDeliverable(call: TenantCall, edge: EdgeRecipient): Result<DeliverableCertificate[]> {
+    this.#enter(call);
+    return this.#delivery.list(edge);
+  }
+
+  /** One certificate's chain and its key sealed to the edge (call.actor is the edge). */
+  deliverCertificate(call: TenantCall, edge: EdgeRecipient, id: string): Promise<Result<DeliveryBundle>> {
+    return this.#delivery.deliver(call.scope, this.#enter(call), edge, id);
   }
 
   /** Admin self-check of one stored key. */

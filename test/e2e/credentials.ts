@@ -8,6 +8,8 @@ export interface TokenGrant {
   accounts?: readonly string[];
   zones?: readonly string[];
   readOnly?: boolean;
+  /** An edge's delivery token: "SSL and Certificates Key Delivery" only, and the claim edge_id. */
+  edge?: string;
   /** Seconds from now; negative for an expired token. */
   ttl?: number;
 }
@@ -26,7 +28,7 @@ export function policiesFor(grant: TokenGrant): unknown[] {
   const resources: Record<string, string> = {};
   for (const id of grant.accounts ?? []) resources[`com.cloudflare.api.account.${id}`] = "*";
   for (const id of grant.zones ?? []) resources[`com.cloudflare.api.account.zone.${id}`] = "*";
-  const group = grant.readOnly ? "SSL and Certificates Read" : "SSL and Certificates Write";
+  const group = grant.edge !== undefined ? "SSL and Certificates Key Delivery" : grant.readOnly ? "SSL and Certificates Read" : "SSL and Certificates Write";
   return [{ id: randomUUID(), effect: "allow", resources, permission_groups: [{ id: randomUUID(), name: group }] }];
 }
 
@@ -36,7 +38,13 @@ export function mintToken(secret: string, grant: TokenGrant): string {
   return signHs256(
     secret,
     { alg: "HS256", typ: "JWT" },
-    { jti: randomUUID(), iat: now, exp: now + (grant.ttl ?? 3600), policies: policiesFor(grant) },
+    {
+      jti: randomUUID(),
+      iat: now,
+      exp: now + (grant.ttl ?? 3600),
+      ...(grant.edge !== undefined ? { edge_id: grant.edge } : {}),
+      policies: policiesFor(grant),
+    },
   );
 }
 

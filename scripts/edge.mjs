@@ -1,0 +1,466 @@
+#!/usr/bin/env node
+// The edge agent: runs on a TLS edge host (nginx, HAProxy, Envoy, Caddy)
+// with plain Node 20 or later, and keeps a directory of certificates and
+// private keys in step with what the service delivers to this edge.
+//
+//   edge init --dir DIR [--curve X25519|P-256] [--force]
+//   edge sync --dir DIR --url BASE (--token TOKEN | --token-file PATH) --zone ZONE --out OUT
+//             [--reload "COMMAND"] [--watch SECONDS]
+//
+// The private keys arrive sealed to this edge's own key (a compact JWE,
+// ECDH-ES + A256GCM) and are opened here; README.md, "Edges and key
+// delivery", describes the protocol and every check made below.
+import { spawn } from "node:child_process";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, X509Certificate } from "node:crypto";
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { calculateJwkThumbprint, compactDecrypt } from "jose";
+
+const KEY_FILE = "edge-key.pem";
+const PUBLIC_FILE = "edge-key.pub.jwk";
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ZONE_ID = /^[A-Za-z0-9_-]{1,32}$/;
+// Delivery answers that mean "this certificate is no longer for this edge":
+// its policy now excludes the edge (1475), it was deleted (1449), it expired (1476).
+const GONE = new Set([1449, 1475, 1476]);
+
+const USAGE = `usage:
+  edge init --dir DIR [--curve X25519|P-256] [--force]
+  edge sync --dir DIR --url BASE (--token TOKEN | --token-file PATH) --zone ZONE --out OUT [--reload "COMMAND"] [--watch SECONDS]`;
+
+/** A failure to report on one line and exit non-zero for; never carries key material. */
+class EdgeError extends Error {}
+
+function usage(message) {
+  process.stderr.write(`edge: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+/**
+ * Parses `--name value` pairs and `--flag`s.
+ * @param {string[]} argv
+ * @param {Record<string, "value" | "flag">} spec
+ * @returns {Record<string, string | boolean>}
+ */
+function parseArgs(argv, spec) {
+  /** @type {Record<string, string | boolean>} */
+  const out = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const name = arg.startsWith("--") ? arg.slice(2) : "";
+    if (!(name in spec)) usage(`unknown argument ${arg}`);
+    if (name in out) usage(`${arg} given twice`);
+    if (spec[name] === "flag") {
+      out[name] = true;
+    } else {
+      const value = argv[++i];
+      if (value === undefined || value.startsWith("--")) usage(`${arg} needs a value`);
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
+// --- files --------------------------------------------------------------------
+
+/**
+ * Writes `data` to `path` atomically: a temporary file in the same
+ * directory, written with `mode`, flushed, then renamed over the target, so
+ * a reader (a reloading TLS server) sees the old file or the new one, never
+ * part of either.
+ * @param {string} path
+ * @param {string} data
+ * @param {number} mode
+ */
+function writeAtomic(path, data, mode) {
+  const tmp = `${path}.tmp-${randomBytes(6).toString("hex")}`;
+  const fd = openSync(tmp, "wx", mode);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  // The umask can only remove bits; chmod makes the mode exactly what was asked.
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}
+
+/** @param {string} path */
+function sha256File(path) {
+  try {
+    return createHash("sha256").update(readFileSync(path)).digest("hex");
+  } catch {
+    return null;
+  }
+}
+
+const sha256 = (/** @type {string} */ text) => createHash("sha256").update(text).digest("hex");
+
+// --- init ---------------------------------------------------------------------
+
+/**
+ * Generates the edge's key-agreement key pair into DIR: the private key as
+ * PKCS#8 PEM, mode 0600, never printed; the public JWK beside it and as the
+ * last line of stdout, ready for PUT /admin/v1/edges/{edge_id}.
+ * @param {string[]} argv
+ */
+async function init(argv) {
+  const args = parseArgs(argv, { dir: "value", curve: "value", force: "flag" });
+  if (typeof args.dir !== "string") usage("init needs --dir DIR");
+  const curve = args.curve ?? "X25519";
+  if (curve !== "X25519" && curve !== "P-256") usage("--curve is X25519 (default) or P-256");
+  const dir = resolve(args.dir);
+  const keyPath = join(dir, KEY_FILE);
+  if (existsSync(keyPath) && !args.force) {
+    throw new EdgeError(`${keyPath} exists: this edge already has a key (--force replaces it, and the edge must then be registered again)`);
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const pair = curve === "X25519" ? generateKeyPairSync("x25519") : generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const jwk = pair.publicKey.export({ format: "jwk" });
+  writeAtomic(keyPath, /** @type {string} */ (pair.privateKey.export({ format: "pem", type: "pkcs8" })), 0o600);
+  const line = JSON.stringify(jwk);
+  writeAtomic(join(dir, PUBLIC_FILE), `${line}\n`, 0o644);
+  process.stderr.write(
+    `edge: new ${curve} key pair: private key ${keyPath} (mode 0600), public key ${join(dir, PUBLIC_FILE)}\n` +
+      `edge: register it: PUT /admin/v1/edges/{edge_id} with {"public_key": <the JWK below>, "labels": {"country": "..", "region": ".."}}\n` +
+      `edge: thumbprint ${await calculateJwkThumbprint(jwk, "sha256")}\n`,
+  );
+  process.stdout.write(`${line}\n`);
+}
+
+// --- sync ---------------------------------------------------------------------
+
+/**
+ * This edge's private key and the RFC 7638 thumbprint of its public half
+ * (the `kid` every bundle sealed to it carries).
+ * @param {string} dir
+ */
+async function loadEdgeKey(dir) {
+  const path = join(resolve(dir), KEY_FILE);
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch {
+    throw new EdgeError(`no edge key at ${path}: run "edge init --dir ${dir}" first`);
+  }
+  // As ssh does: a private key others can read is not used.
+  if ((stat.mode & 0o077) !== 0) throw new EdgeError(`${path} is readable by others (mode ${(stat.mode & 0o777).toString(8)}): chmod 600 it`);
+  const privateKey = createPrivateKey(readFileSync(path));
+  const jwk = createPublicKey(privateKey).export({ format: "jwk" });
+  return { privateKey, thumbprint: await calculateJwkThumbprint(jwk, "sha256") };
+}
+
+/**
+ * The edge id the token names (its `edge_id` claim). The token is not
+ * verified here (the service does that); this only tells which edge we are,
+ * to check that each bundle was sealed for us.
+ * @param {string} token
+ */
+function tokenEdge(token) {
+  try {
+    const claims = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8"));
+    if (typeof claims.edge_id === "string" && claims.edge_id !== "") return claims.edge_id;
+  } catch {
+    // fall through
+  }
+  throw new EdgeError("the token names no edge (no edge_id claim): mint one with npm run --silent token -- --edge EDGE_ID --zone ZONE");
+}
+
+/** @param {string} url */
+function apiBase(url) {
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new EdgeError(`--url ${JSON.stringify(url)} is not a URL`);
+  }
+  const base = parsed.href.replace(/\/+$/, "");
+  return /\/(?:client|api)\/v4$/.test(base) ? base : `${base}/client/v4`;
+}
+
+/**
+ * One GET against the API: the envelope's result, or an EdgeError carrying
+ * the first error's code and message.
+ * @param {string} url
+ * @param {string} token
+ * @returns {Promise<{ok: true, result: unknown} | {ok: false, status: number, code: number | null, message: string}>}
+ */
+async function getJson(url, token) {
+  let response;
+  try {
+    response = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
+  } catch (error) {
+    throw new EdgeError(`cannot reach ${new URL(url).origin}: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}`);
+  }
+  const text = await response.text();
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new EdgeError(`${response.status} from ${url}: not a JSON envelope`);
+  }
+  if (response.ok && body?.success === true) return { ok: true, result: body.result };
+  const first = Array.isArray(body?.errors) ? body.errors[0] : undefined;
+  return { ok: false, status: response.status, code: typeof first?.code === "number" ? first.code : null, message: String(first?.message ?? "no message") };
+}
+
+/**
+ * Opens one bundle after checking everything it claims: the JWE's protected
+ * header (authenticated by AES-GCM) names this zone, this certificate, this
+ * edge, this edge's key and the bundle's modified_on; the plaintext is a
+ * PKCS#8 key whose public half is the leaf certificate's.
+ * @param {Record<string, unknown>} bundle the `result` of a delivery reply
+ * @param {{zone: string, id: string, edge: string, thumbprint: string, privateKey: import("node:crypto").KeyObject}} expected
+ */
+async function openBundle(bundle, expected) {
+  const where = `certificate ${expected.id}`;
+  if (bundle?.id !== expected.id || bundle.zone_id !== expected.zone || bundle.edge_id !== expected.edge) {
+    throw new EdgeError(`${where}: the bundle is for another certificate, zone or edge`);
+  }
+  if (typeof bundle.certificate !== "string" || typeof bundle.sealed_key !== "string" || typeof bundle.modified_on !== "string") {
+    throw new EdgeError(`${where}: the bundle is incomplete`);
+  }
+  let opened;
+  try {
+    opened = await compactDecrypt(bundle.sealed_key, expected.privateKey, { keyManagementAlgorithms: ["ECDH-ES"], contentEncryptionAlgorithms: ["A256GCM"] });
+  } catch {
+    throw new EdgeError(`${where}: the sealed key does not open with this edge's key (sealed to another edge, or altered)`);
+  }
+  const h = opened.protectedHeader;
+  const context = { cty: "pkcs8", kid: expected.thumbprint, zone_id: expected.zone, certificate_id: expected.id, edge_id: expected.edge, modified_on: bundle.modified_on };
+  for (const [name, value] of Object.entries(context)) {
+    if (h[name] !== value) throw new EdgeError(`${where}: the sealed key's header has ${name} ${JSON.stringify(h[name])}, expected ${JSON.stringify(value)}`);
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey({ key: Buffer.from(opened.plaintext), format: "der", type: "pkcs8" });
+  } catch {
+    throw new EdgeError(`${where}: the sealed key is not a PKCS#8 private key`);
+  }
+  const blocks = bundle.certificate.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  let leaf;
+  try {
+    leaf = new X509Certificate(blocks[0] ?? "");
+    for (const block of blocks.slice(1)) new X509Certificate(block);
+  } catch {
+    throw new EdgeError(`${where}: the certificate chain does not parse`);
+  }
+  const spki = (/** @type {import("node:crypto").KeyObject} */ key) => key.export({ format: "der", type: "spki" });
+  if (!leaf.checkPrivateKey(privateKey) || !spki(createPublicKey(privateKey)).equals(spki(leaf.publicKey))) {
+    throw new EdgeError(`${where}: the delivered key is not the certificate's`);
+  }
+  return {
+    crt: bundle.certificate.endsWith("\n") ? bundle.certificate : `${bundle.certificate}\n`,
+    key: /** @type {string} */ (privateKey.export({ format: "pem", type: "pkcs8" })),
+    hosts: Array.isArray(bundle.hosts) ? bundle.hosts : [],
+    expires_on: String(bundle.expires_on),
+    modified_on: bundle.modified_on,
+  };
+}
+
+/**
+ * Runs the reload command through the shell, once.
+ * @param {string} command
+ */
+function runReload(command) {
+  return new Promise((done, fail) => {
+    const child = spawn("/bin/sh", ["-c", command], { stdio: ["ignore", "inherit", "inherit"] });
+    child.once("error", (error) => fail(new EdgeError(`reload command could not start: ${error.message}`)));
+    child.once("exit", (code, signal) => {
+      if (code === 0) done(undefined);
+      else fail(new EdgeError(`reload command failed (${signal ? `signal ${signal}` : `exit ${code}`}): the new files are in place`));
+    });
+  });
+}
+
+/**
+ * Takes the per-zone lock in OUT, so two syncs of the same zone (a cron run
+ * and a watcher) never interleave their writes; a lock whose process is gone
+ * is taken over.
+ * @param {string} path
+ */
+function lock(path) {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, "wx", 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (error) {
+      if (/** @type {NodeJS.ErrnoException} */ (error).code !== "EEXIST") throw error;
+      const pid = Number(readFileSync(path, "utf8"));
+      let alive = false;
+      try {
+        process.kill(pid, 0);
+        alive = Number.isInteger(pid) && pid > 0;
+      } catch {
+        alive = false;
+      }
+      if (alive) throw new EdgeError(`another sync of this zone is running (pid ${pid}, lock ${path})`);
+      rmSync(path, { force: true });
+    }
+  }
+  throw new EdgeError(`cannot take the lock ${path}`);
+}
+
+/**
+ * One sync of a zone: list what this edge may receive, fetch and verify
+ * every bundle that changed, and only then write files (atomically, only
+ * those whose content changed), remove the files of certificates no longer
+ * listed, and run the reload command once if anything changed. Any failure
+ * before the writes leaves every file as it was.
+ * @param {{dir: string, base: string, token: string, zone: string, out: string, reload: string | null}} opts
+ */
+async function syncOnce(opts) {
+  const started = performance.now();
+  const { privateKey, thumbprint } = await loadEdgeKey(opts.dir);
+  const edge = tokenEdge(opts.token);
+  mkdirSync(opts.out, { recursive: true, mode: 0o700 });
+  const statePath = join(opts.out, `.edge-sync-${opts.zone}.json`);
+  const release = lock(join(opts.out, `.edge-sync-${opts.zone}.lock`));
+  try {
+    /** @type {{certificates: Record<string, {modified_on: string, crt: string, key: string}>}} */
+    let state = { certificates: {} };
+    if (existsSync(statePath)) {
+      try {
+        state = JSON.parse(readFileSync(statePath, "utf8"));
+      } catch {
+        throw new EdgeError(`${statePath} is not JSON: remove it to start over`);
+      }
+    }
+    const deliveryBase = `${opts.base}/zones/${encodeURIComponent(opts.zone)}/key_delivery/certificates`;
+    const listed = await getJson(deliveryBase, opts.token);
+    if (!listed.ok) throw new EdgeError(`listing failed: ${listed.status} ${listed.code ?? ""} ${listed.message}`.replace(/\s+/g, " "));
+    if (!Array.isArray(listed.result)) throw new EdgeError("listing failed: the result is not a list");
+
+    /** @type {Array<{id: string, crt: string, key: string, hosts: string[], expires_on: string, modified_on: string, write: boolean, hashes: {crt: string, key: string}}>} */
+    const keep = [];
+    const lines = [];
+    for (const item of listed.result) {
+      const id = String(item?.id ?? "");
+      if (!UUID.test(id)) throw new EdgeError(`listing failed: ${JSON.stringify(id)} is not a certificate id`);
+      const crtPath = join(opts.out, `${id}.crt`);
+      const keyPath = join(opts.out, `${id}.key`);
+      const known = state.certificates[id];
+      if (known && known.modified_on === item.modified_on && sha256File(crtPath) === known.crt && sha256File(keyPath) === known.key) {
+        keep.push({ id, crt: "", key: "", hosts: item.hosts ?? [], expires_on: String(item.expires_on), modified_on: known.modified_on, write: false, hashes: known });
+        continue;
+      }
+      const reply = await getJson(`${deliveryBase}/${id}`, opts.token);
+      if (!reply.ok) {
+        // Withdrawn between the list and the fetch: dropped like an unlisted one.
+        if (reply.code !== null && GONE.has(reply.code)) continue;
+        throw new EdgeError(`certificate ${id}: ${reply.status} ${reply.code ?? ""} ${reply.message}`.replace(/\s+/g, " "));
+      }
+      const opened = await openBundle(reply.result, { zone: opts.zone, id, edge, thumbprint, privateKey });
+      // Only content decides a write: a new modified_on with the same files (a policy edit) writes nothing.
+      const hashes = { crt: sha256(opened.crt), key: sha256(opened.key) };
+      const write = sha256File(crtPath) !== hashes.crt || sha256File(keyPath) !== hashes.key;
+      keep.push({ id, ...opened, write, hashes });
+    }
+
+    // Every bundle checked: now the files.
+    let written = 0;
+    let removed = 0;
+    /** @type {typeof state} */
+    const next = { certificates: {} };
+    for (const c of keep) {
+      if (c.write) {
+        writeAtomic(join(opts.out, `${c.id}.key`), c.key, 0o600);
+        writeAtomic(join(opts.out, `${c.id}.crt`), c.crt, 0o644);
+        written++;
+      }
+      next.certificates[c.id] = { modified_on: c.modified_on, crt: c.hashes.crt, key: c.hashes.key };
+      lines.push(`${c.id} ${c.write ? "written" : "unchanged"} hosts=${c.hosts.join(",")} expires_on=${c.expires_on}`);
+    }
+    for (const id of Object.keys(state.certificates)) {
+      if (next.certificates[id] || !UUID.test(id)) continue;
+      rmSync(join(opts.out, `${id}.key`), { force: true });
+      rmSync(join(opts.out, `${id}.crt`), { force: true });
+      removed++;
+      lines.push(`${id} removed`);
+    }
+    writeAtomic(statePath, `${JSON.stringify({ zone: opts.zone, edge, certificates: next.certificates }, null, 2)}\n`, 0o600);
+    for (const line of lines) process.stdout.write(`${line}\n`);
+
+    const changed = written + removed > 0;
+    if (changed && opts.reload) await runReload(opts.reload);
+    const ms = (performance.now() - started).toFixed(0);
+    process.stdout.write(
+      `edge sync: zone ${opts.zone}, edge ${edge}: ${keep.length} certificate${keep.length === 1 ? "" : "s"}, ${written} written, ` +
+        `${keep.length - written} unchanged, ${removed} removed${changed && opts.reload ? ", reloaded" : ""} (${ms} ms)\n`,
+    );
+  } finally {
+    release();
+  }
+}
+
+/** @param {string[]} argv */
+async function sync(argv) {
+  const args = parseArgs(argv, { dir: "value", url: "value", token: "value", "token-file": "value", zone: "value", out: "value", reload: "value", watch: "value" });
+  for (const name of ["dir", "url", "zone", "out"]) if (typeof args[name] !== "string") usage(`sync needs --${name}`);
+  if ((args.token === undefined) === (args["token-file"] === undefined)) usage("sync needs one of --token TOKEN or --token-file PATH");
+  const zone = /** @type {string} */ (args.zone);
+  if (!ZONE_ID.test(zone)) usage(`invalid zone id ${JSON.stringify(zone)}`);
+  let watch = 0;
+  if (args.watch !== undefined) {
+    watch = Number(args.watch);
+    if (!Number.isInteger(watch) || watch < 1 || watch > 86_400) usage("--watch takes whole seconds from 1 to 86400");
+  }
+  const token = typeof args.token === "string" ? args.token : readFileSync(/** @type {string} */ (args["token-file"]), "utf8").trim();
+  const opts = {
+    dir: /** @type {string} */ (args.dir),
+    base: apiBase(/** @type {string} */ (args.url)),
+    token,
+    zone,
+    out: resolve(/** @type {string} */ (args.out)),
+    reload: typeof args.reload === "string" ? args.reload : null,
+  };
+  if (watch === 0) return syncOnce(opts);
+
+  // Watch: sync every `watch` seconds until SIGINT or SIGTERM; a failed run is reported and retried next time.
+  let stopping = false;
+  /** @type {(() => void) | null} */
+  let wake = null;
+  for (const signal of ["SIGINT", "SIGTERM"]) {
+    process.on(signal, () => {
+      stopping = true;
+      wake?.();
+    });
+  }
+  while (!stopping) {
+    try {
+      await syncOnce(opts);
+    } catch (error) {
+      process.stderr.write(`edge: sync failed: ${message(error)}; next try in ${watch} s\n`);
+    }
+    if (stopping) break;
+    await new Promise((done) => {
+      const timer = setTimeout(done, watch * 1000);
+      wake = () => {
+        clearTimeout(timer);
+        done(undefined);
+      };
+    });
+  }
+}
+
+/**
+ * One line for any failure: ours say what to do; a system error (a disk
+ * full, a permission) keeps its own message. Never a stack, never key material.
+ * @param {unknown} error
+ */
+function message(error) {
+  return error instanceof Error ? error.message : String(error);
+}
+
+const [command, ...rest] = process.argv.slice(2);
+try {
+  if (command === "init") await init(rest);
+  else if (command === "sync") await sync(rest);
+  else usage(command === undefined ? "name a command" : `unknown command ${command}`);
+} catch (error) {
+  process.stderr.write(`edge: ${message(error)}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,45 @@
+import type { EdgeRecipient } from "../pki/edge-key";
+import { edgeRegistry } from "./edge-routes";
+import { tenant, unwrap, uuidParam } from "./csr-routes";
+import { success } from "./envelope";
+import { API_PREFIXES, type ApiRequest, type ApiRouter, edgeContext } from "./request";
+
+/**
+ * The edge as registered right now: read from the registry on every request
+ * (no cache), so a revocation takes effect on the edge's next request.
+ * Unknown or revoked is 1474.
+ */
+async function registeredEdge(env: Env, edgeId: string): Promise<EdgeRecipient> {
+  return unwrap(await edgeRegistry(env).deliveryEdge(edgeId));
+}
+
+/** The zone's certificates this edge may receive now: id, hosts, expires_on, modified_on. */
+async function list(request: ApiRequest, env: Env): Promise<Response> {
+  const { scope, edgeId, call } = await edgeContext(request, env);
+  const edge = await registeredEdge(env, edgeId);
+  return success(unwrap(await tenant(env, scope).listDeliverable(call, edge)));
+}
+
+/**
+ * One certificate's bundle: the chain in PEM and the private key sealed to
+ * this edge as a compact JWE. The key is unwrapped and sealed inside the
+ * zone's Durable Object; this Worker only relays the ciphertext.
+ */
+async function bundle(request: ApiRequest, env: Env): Promise<Response> {
+  const { scope, edgeId, call } = await edgeContext(request, env);
+  const id = uuidParam(request, "certificateId", "invalid_certificate_id");
+  const edge = await registeredEdge(env, edgeId);
+  return success(unwrap(await tenant(env, scope).deliverCertificate(call, edge, id)));
+}
+
+/** Registers the key delivery routes (zones only); returns their path patterns. */
+export function deliveryRoutes(router: ApiRouter): RegExp[] {
+  for (const prefix of API_PREFIXES) {
+    const base = `${prefix}/zones/:scopeId/key_delivery/certificates`;
+    router.get(base, list).get(`${base}/:certificateId`, bundle);
+  }
+  return [
+    /^\/(?:client|api)\/v4\/zones\/[^/]*\/key_delivery\/certificates\/?$/,
+    /^\/(?:client|api)\/v4\/zones\/[^/]*\/key_delivery\/certificates\/[^/]+\/?$/,
+  ];
+}

@@ -1,0 +1,60 @@
+import { isEdgeId } from "../core/edge-id";
+import { EDGE_REGISTRY_NAME, type EdgeRegistry } from "../edges/edge-registry";
+import { parseEdgeRegistration } from "../edges/edge-input";
+import { requireAdminSecret } from "./admin";
+import { readJson } from "./body";
+import { unwrap } from "./csr-routes";
+import { ApiError } from "./errors";
+import { success } from "./envelope";
+import type { ApiRequest, ApiRouter } from "./request";
+
+/** The deployment's one edge registry. */
+export function edgeRegistry(env: Env): DurableObjectStub<EdgeRegistry> {
+  return env.EDGES.get(env.EDGES.idFromName(EDGE_REGISTRY_NAME));
+}
+
+function edgeId(request: ApiRequest): string {
+  let id: string;
+  try {
+    id = decodeURIComponent(request.params.edgeId ?? "");
+  } catch {
+    throw new ApiError("invalid_edge_id");
+  }
+  if (!isEdgeId(id)) throw new ApiError("invalid_edge_id");
+  return id;
+}
+
+/**
+ * Registers an edge, or replaces its key and labels: 201 when new, 200 when
+ * replaced (RFC 9110 §9.3.4). Body: {"public_key": JWK, "labels": {...}}.
+ */
+async function putEdge(request: ApiRequest, env: Env): Promise<Response> {
+  await requireAdminSecret(request, env);
+  const id = edgeId(request);
+  const registration = unwrap(await parseEdgeRegistration(unwrap(await readJson(request))));
+  const { record, created } = unwrap(await edgeRegistry(env).putEdge(id, registration));
+  return success(record, { status: created ? 201 : 200 });
+}
+
+async function getEdge(request: ApiRequest, env: Env): Promise<Response> {
+  await requireAdminSecret(request, env);
+  return success(unwrap(await edgeRegistry(env).getEdge(edgeId(request))));
+}
+
+async function listEdges(request: ApiRequest, env: Env): Promise<Response> {
+  await requireAdminSecret(request, env);
+  return success(unwrap(await edgeRegistry(env).listEdges()));
+}
+
+/** Revokes an edge: its next delivery request is refused (1474). */
+async function deleteEdge(request: ApiRequest, env: Env): Promise<Response> {
+  await requireAdminSecret(request, env);
+  return success(unwrap(await edgeRegistry(env).deleteEdge(edgeId(request))));
+}
+
+/** Registers the operator's edge routes; returns their path patterns. */
+export function edgeRoutes(router: ApiRouter): RegExp[] {
+  router.get("/admin/v1/edges", listEdges);
+  router.put("/admin/v1/edges/:edgeId", putEdge).get("/admin/v1/edges/:edgeId", getEdge).delete("/admin/v1/edges/:edgeId", deleteEdge);
+  return [/^\/admin\/v1\/edges\/?$/, /^\/admin\/v1\/edges\/[^/]+\/?$/];
+}

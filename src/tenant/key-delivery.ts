@@ -1,0 +1,82 @@
+import { type Result, fail, ok } from "../core/result";
+import type { Scope } from "../core/scope";
+import type { EdgeRecipient } from "../pki/edge-key";
+import { placementAllows } from "../pki/geo-policy";
+import { sealToEdge } from "../pki/seal";
+import type { CertificateStore, DeliveryRow } from "./certificate-store";
+import type { KeyVault } from "./key-vault";
+
+/** A certificate an edge may receive, as the delivery list shows it. */
+export interface DeliverableCertificate {
+  id: string;
+  hosts: string[];
+  expires_on: string;
+  modified_on: string;
+}
+
+/** What an edge receives for one certificate: the chain in the clear, the key sealed to it. */
+export interface DeliveryBundle extends DeliverableCertificate {
+  zone_id: string;
+  edge_id: string;
+  /** PEM, leaf then chain, as uploaded. */
+  certificate: string;
+  /** The PKCS#8 private key as a compact JWE (ECDH-ES, A256GCM) to the edge's registered key. */
+  sealed_key: string;
+}
+
+const listed = (row: DeliveryRow): DeliverableCertificate => ({
+  id: row.id,
+  hosts: row.hosts,
+  expires_on: row.expires_on,
+  modified_on: row.modified_on,
+});
+
+/**
+ * Decides what a registered edge may receive and assembles its bundles: the
+ * one place in a tenant where a private key is delivered. A certificate is
+ * delivered to an edge only when it has not expired and its placement
+ * (policy or geo_restrictions; none means every edge) admits the edge's
+ * labels, as registered at the time of the request (the Worker reads the
+ * registry on every request and passes the edge in).
+ */
+export class KeyDelivery {
+  constructor(
+    private readonly certificates: CertificateStore,
+    private readonly vault: KeyVault,
+  ) {}
+
+  /** The zone's certificates this edge may receive now, in upload order. */
+  list(edge: EdgeRecipient, now = Date.now()): Result<DeliverableCertificate[]> {
+    return ok(this.certificates.placements().filter((row) => this.#refusal(row, edge, now) === null).map(listed));
+  }
+
+  /**
+   * One certificate's bundle for this edge: 1449 when there is no such
+   * certificate, 1476 once it has expired, 1475 when its placement excludes
+   * the edge; otherwise the chain and the key sealed to the edge, bound to
+   * the zone, the certificate, the edge and the certificate's modified_on.
+   */
+  async deliver(scope: Scope, scopeName: string, edge: EdgeRecipient, certificateId: string): Promise<Result<DeliveryBundle>> {
+    const row = this.certificates.forDelivery(certificateId);
+    if (!row) return fail("certificate_not_found");
+    const refusal = this.#refusal(row, edge, Date.now());
+    if (refusal !== null) return fail(refusal);
+    const sealed = await this.vault.sealKey(scopeName, row.custom_csr_id, (pkcs8) =>
+      sealToEdge(pkcs8, edge.public_key, {
+        zone_id: scope.id,
+        certificate_id: row.id,
+        edge_id: edge.id,
+        modified_on: row.modified_on,
+        kid: edge.thumbprint,
+      }),
+    );
+    if (!sealed.ok) return sealed;
+    return ok({ ...listed(row), zone_id: scope.id, edge_id: edge.id, certificate: row.certificate, sealed_key: sealed.value });
+  }
+
+  #refusal(row: DeliveryRow, edge: EdgeRecipient, now: number): "certificate_expired_not_delivered" | "edge_excluded_by_policy" | null {
+    if (Date.parse(row.expires_on) < now) return "certificate_expired_not_delivered";
+    if (!placementAllows(row.placement, edge.labels)) return "edge_excluded_by_policy";
+    return null;
+  }
+}

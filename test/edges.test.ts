@@ -1,0 +1,148 @@
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { EDGE_REGISTRY_NAME } from "../src/edges/edge-registry";
+import { EDGE_SCHEMA_VERSION } from "../src/edges/schema";
+import { admin, edgeId, edgeKeyPair, registerEdge } from "./edges";
+import { call, expectError } from "./shared";
+import { mintToken } from "./tokens";
+
+const registry = () => env.EDGES.get(env.EDGES.idFromName(EDGE_REGISTRY_NAME));
+const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+describe("edge registry: PUT, GET, DELETE /admin/v1/edges/{edge_id}, GET /admin/v1/edges", () => {
+  it("registers (201), replaces (200), reads, lists and revokes an edge", async () => {
+    const id = edgeId("fra");
+    const first = await edgeKeyPair("X25519");
+    const created = await admin.put(id, { public_key: first.jwk, labels: { country: "de", region: "weur" } });
+    expect(created.status).toBe(201);
+    const record = created.body.result;
+    expect(record).toEqual({
+      id,
+      public_key: { kty: "OKP", crv: "X25519", x: first.jwk.x },
+      thumbprint: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      labels: { country: "DE", region: "WEUR", highest_security: false },
+      created_on: expect.stringMatching(RFC3339_UTC),
+      modified_on: record.created_on,
+    });
+    expect((await admin.get(id)).body.result).toEqual(record);
+
+    const second = await edgeKeyPair("P-256");
+    const replaced = await admin.put(id, { public_key: second.jwk, labels: { country: "FR", region: "EU", highest_security: true } });
+    expect(replaced.status).toBe(200);
+    expect(replaced.body.result).toMatchObject({
+      id,
+      public_key: { kty: "EC", crv: "P-256", x: second.jwk.x, y: second.jwk.y },
+      labels: { country: "FR", region: "EU", highest_security: true },
+      created_on: record.created_on,
+    });
+    expect(replaced.body.result.thumbprint).not.toBe(record.thumbprint);
+    expect(Date.parse(replaced.body.result.modified_on)).toBeGreaterThanOrEqual(Date.parse(record.modified_on));
+
+    const other = await registerEdge({ country: "US", region: "ENAM" });
+    const listed = (await admin.list()).body.result;
+    const ids = listed.map((e) => e.id);
+    expect(ids).toEqual([...ids].sort());
+    expect(listed).toContainEqual(replaced.body.result);
+    expect(ids).toContain(other.id);
+
+    expect(await admin.remove(id)).toMatchObject({ status: 200, body: { result: { id } } });
+    expectError(await admin.get(id), 404, 1473);
+    expectError(await admin.remove(id), 404, 1473);
+    expect((await admin.list()).body.result.map((e) => e.id)).not.toContain(id);
+  });
+
+  it("is for the operator only: ADMIN_SECRET, never an API token", async () => {
+    const id = edgeId();
+    const { jwk } = await edgeKeyPair("X25519");
+    const body = { public_key: jwk, labels: { country: "US", region: "WNAM" } };
+    expectError(await call("PUT", `/admin/v1/edges/${id}`, { body }), 400, 1402);
+    expectError(await call("GET", "/admin/v1/edges", { headers: { authorization: "Bearer wrong" } }), 403, 10000);
+    const token = await mintToken({ zones: ["*"], accounts: ["*"] });
+    expectError(await call("PUT", `/admin/v1/edges/${id}`, { token, body }), 403, 10000);
+    expectError(await call("DELETE", `/admin/v1/edges/${id}`, { token }), 403, 10000);
+    expectError(await call("POST", `/admin/v1/edges/${id}`, { token, body }), 405, 7001);
+  });
+
+  it("1470 for a malformed edge id, 1471 for a bad key (a private key is never stored or echoed), 1472 for bad labels", async () => {
+    const { jwk, privateKey } = await edgeKeyPair("P-256");
+    const privateJwk = (await crypto.subtle.exportKey("jwk", privateKey)) as JsonWebKey;
+    const labels = { country: "US", region: "ENAM" };
+    for (const bad of ["a%20b", "x".repeat(65), "a%2Fb", "%FF", "a:b", "%2E%2E%2E"]) {
+      expectError(await admin.put(bad, { public_key: jwk, labels }), 400, 1470);
+      expectError(await admin.get(bad), 400, 1470);
+    }
+    expect((await admin.put("A.b_c-9", { public_key: jwk, labels })).status).toBeLessThan(300);
+    expect((await admin.remove("A.b_c-9")).status).toBe(200);
+
+    const id = edgeId();
+    const refused = await admin.put(id, { public_key: privateJwk, labels });
+    expectError(refused, 400, 1471);
+    expect(refused.body.errors[0]!.source).toEqual({ pointer: "/public_key" });
+    expect(JSON.stringify(refused.body)).not.toContain(privateJwk.d!);
+    expectError(await admin.put(id, { public_key: { ...jwk, crv: "P-384" }, labels }), 400, 1471);
+    expectError(await admin.put(id, { labels }), 400, 1471);
+
+    const cases: Array<[unknown, string]> = [
+      [undefined, "/labels"],
+      ["US", "/labels"],
+      [{ region: "ENAM" }, "/labels/country"],
+      [{ country: "XX", region: "ENAM" }, "/labels/country"],
+      [{ country: "US" }, "/labels/region"],
+      [{ country: "US", region: "NA" }, "/labels/region"],
+      [{ country: "US", region: "ENAM", highest_security: "yes" }, "/labels/highest_security"],
+      [{ country: "US", region: "ENAM", colo: "EWR" }, "/labels"],
+    ];
+    for (const [bad, pointer] of cases) {
+      const reply = await admin.put(id, { public_key: jwk, labels: bad });
+      expectError(reply, 400, 1472);
+      expect(reply.body.errors[0]!.source).toEqual({ pointer });
+    }
+    expectError(await admin.put(id, [jwk]), 400, 1400);
+    expectError(await call("PUT", `/admin/v1/edges/${id}`, { rawBody: "{", headers: { "content-type": "application/json", authorization: `Bearer ${env.ADMIN_SECRET}` } }), 400, 1400);
+    expectError(await admin.get(id), 404, 1473);
+
+    // Nothing of the refused private key reached storage; stored keys are public members only.
+    await runInDurableObject(registry(), (_, state) => {
+      expect(state.storage.sql.exec("SELECT version FROM schema_version").one().version).toBe(EDGE_SCHEMA_VERSION);
+      for (const row of state.storage.sql.exec("SELECT * FROM edges").toArray()) {
+        expect(String(row.public_key)).not.toContain(privateJwk.d!);
+        expect(Object.keys(JSON.parse(String(row.public_key))).sort()).toEqual(
+          JSON.parse(String(row.public_key)).kty === "EC" ? ["crv", "kty", "x", "y"] : ["crv", "kty", "x"],
+        );
+      }
+    });
+  });
+});
+
+describe("edge registry: hostile input (fast-check)", () => {
+  it("any body is a registration or a documented 400 (1400, 1471, 1472), and a refused one stores nothing", async () => {
+    const { jwk } = await edgeKeyPair("X25519");
+    const json = fc.jsonValue({ maxDepth: 3 });
+    const body = fc.oneof(
+      json,
+      fc.record({ public_key: fc.oneof(json, fc.constant(jwk), fc.dictionary(fc.constantFrom("kty", "crv", "x", "y", "d", "use", "alg", "kid"), json)), labels: json }),
+      fc.record({ public_key: fc.constant(jwk), labels: fc.dictionary(fc.constantFrom("country", "region", "highest_security", "colo"), fc.oneof(json, fc.constantFrom("DE", "weur", "EU", true))) }),
+    );
+    const id = edgeId("fuzz");
+    const codes = new Set<number>();
+    await fc.assert(
+      fc.asyncProperty(body, async (b) => {
+        const reply = await admin.put(id, b);
+        if (reply.status === 201 || reply.status === 200) {
+          expect(await admin.remove(id)).toMatchObject({ status: 200 });
+          codes.add(reply.status);
+          return;
+        }
+        expect(reply.status).toBe(400);
+        const code = reply.body.errors[0]!.code;
+        expect([1400, 1471, 1472]).toContain(code);
+        codes.add(code);
+        expectError(await admin.get(id), 404, 1473);
+      }),
+      { numRuns: 150 },
+    );
+    expect([...codes].sort()).toEqual(expect.arrayContaining([1400, 1471, 1472]));
+  }, 120_000);
+});
