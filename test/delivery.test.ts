@@ -118,6 +118,34 @@ describe("key delivery to a registered edge", () => {
     });
   }
 
+  it("every delivery, and every delivery the zone refused, is an audit entry naming the edge; lists and refusals before the zone are not", async () => {
+    const z = await scope("zones");
+    const { csr, record } = await certificateIn(z, "p256v1", { policy: "country: US" });
+    const edge = await registerEdge({ country: "US", region: "WNAM" });
+    const paris = await registerEdge({ country: "FR", region: "WEUR" });
+    const ok = delivery(z.id, await edgeToken(edge.id, [z.id]));
+    await ok.list();
+    expect((await call("GET", `/client/v4/zones/${z.id}/key_delivery/certificates/${record.id}`, { token: await edgeToken(edge.id, [z.id]), headers: { "cf-connecting-ip": "192.0.2.10" } })).status).toBe(200);
+    expectError(await delivery(z.id, await edgeToken(paris.id, [z.id])).get(record.id), 403, 1475);
+    // Unknown edges are refused by the Worker, before the zone: nothing to record there.
+    expectError(await delivery(z.id, await edgeToken(edgeId("ghost"), [z.id])).get(record.id), 403, 1474);
+    const trail = (await call<AuditLogRecord[]>("GET", `/client/v4/zones/${z.id}/audit_logs?action.type=deliver&direction=asc`, { token: z.token })).body.result;
+    expect(trail.map((e) => ({ action: e.action, actor: e.actor, resource: e.resource, metadata: e.metadata }))).toEqual([
+      {
+        action: { type: "deliver", result: true },
+        actor: { type: "edge", id: edge.id, ip: "192.0.2.10" },
+        resource: { type: "private_key", id: csr.id },
+        metadata: { certificate_id: record.id, edge_id: edge.id, edge_key: edge.record.thumbprint, modified_on: record.modified_on },
+      },
+      {
+        action: { type: "deliver", result: false, info: "the certificate's placement excludes the edge (1475)" },
+        actor: { type: "edge", id: paris.id },
+        resource: { type: "private_key", id: csr.id },
+        metadata: { certificate_id: record.id, edge_id: paris.id, edge_key: paris.record.thumbprint, modified_on: record.modified_on },
+      },
+    ]);
+  });
+
   it("a bundle sealed to edge A does not open with edge B's key, and is never sealed to B for A", async () => {
     const z = await scope("zones");
     const { record } = await certificateIn(z, "p256v1");

@@ -8,7 +8,7 @@ import type { JsonText, Page } from "./records";
 import type { Sql } from "./sql";
 
 /** What happened, in Cloudflare's audit-log words (README lists every pair). */
-export type AuditAction = "create" | "update" | "delete" | "generate" | "rewrap" | "verify";
+export type AuditAction = "create" | "update" | "delete" | "generate" | "rewrap" | "verify" | "deliver";
 export type AuditResourceType =
   | "custom_csr"
   | "custom_certificate"

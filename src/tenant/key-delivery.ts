@@ -1,10 +1,17 @@
+import type { TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
-import type { Scope } from "../core/scope";
 import type { EdgeRecipient } from "../pki/edge-key";
 import { placementAllows } from "../pki/geo-policy";
 import { sealToEdge } from "../pki/seal";
+import type { AuditTrail } from "./audit-trail";
 import type { CertificateStore, DeliveryRow } from "./certificate-store";
 import type { KeyVault } from "./key-vault";
+
+// Why a delivery that reached the zone was refused, as its audit entry says.
+const REFUSALS = {
+  certificate_expired_not_delivered: "the certificate has expired (1476)",
+  edge_excluded_by_policy: "the certificate's placement excludes the edge (1475)",
+} as const;
 
 /** A certificate an edge may receive, as the delivery list shows it. */
 export interface DeliverableCertificate {
@@ -43,6 +50,7 @@ export class KeyDelivery {
   constructor(
     private readonly certificates: CertificateStore,
     private readonly vault: KeyVault,
+    private readonly audit: AuditTrail,
   ) {}
 
   /** The zone's certificates this edge may receive now, in upload order. */
@@ -56,11 +64,15 @@ export class KeyDelivery {
    * the edge; otherwise the chain and the key sealed to the edge, bound to
    * the zone, the certificate, the edge and the certificate's modified_on.
    */
-  async deliver(scope: Scope, scopeName: string, edge: EdgeRecipient, certificateId: string): Promise<Result<DeliveryBundle>> {
+  async deliver(call: TenantCall, scopeName: string, edge: EdgeRecipient, certificateId: string): Promise<Result<DeliveryBundle>> {
+    const { scope } = call;
     const row = this.certificates.forDelivery(certificateId);
     if (!row) return fail("certificate_not_found");
     const refusal = this.#refusal(row, edge, Date.now());
-    if (refusal !== null) return fail(refusal);
+    if (refusal !== null) {
+      this.#record(call, row, edge, false, REFUSALS[refusal]);
+      return fail(refusal);
+    }
     const sealed = await this.vault.sealKey(scopeName, row.custom_csr_id, (pkcs8) =>
       sealToEdge(pkcs8, edge.public_key, {
         zone_id: scope.id,
@@ -71,10 +83,23 @@ export class KeyDelivery {
       }),
     );
     if (!sealed.ok) return sealed;
+    // Recorded before the bundle leaves the object: a delivery whose entry
+    // cannot be written is not made (the object's output waits for the write).
+    this.#record(call, row, edge, true);
     return ok({ ...listed(row), zone_id: scope.id, edge_id: edge.id, certificate: row.certificate, sealed_key: sealed.value });
   }
 
-  #refusal(row: DeliveryRow, edge: EdgeRecipient, now: number): "certificate_expired_not_delivered" | "edge_excluded_by_policy" | null {
+  #record(call: TenantCall, row: DeliveryRow, edge: EdgeRecipient, delivered: boolean, info?: string): void {
+    this.audit.record(call, {
+      action: "deliver",
+      resource: { type: "private_key", id: row.custom_csr_id },
+      result: delivered,
+      ...(info === undefined ? {} : { info }),
+      metadata: { certificate_id: row.id, edge_id: edge.id, edge_key: edge.thumbprint, modified_on: row.modified_on },
+    });
+  }
+
+  #refusal(row: DeliveryRow, edge: EdgeRecipient, now: number): keyof typeof REFUSALS | null {
     if (Date.parse(row.expires_on) < now) return "certificate_expired_not_delivered";
     if (!placementAllows(row.placement, edge.labels)) return "edge_excluded_by_policy";
     return null;

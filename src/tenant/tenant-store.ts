@@ -60,7 +60,7 @@ export class TenantStore extends DurableObject<Env> {
     });
     this.#csrs = new CsrStore(storage, this.#vault, this.#counters, this.#entitlements, this.#audit, this.#pool, this.#account);
     this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit);
-    this.#delivery = new KeyDelivery(this.#certificates, this.#vault);
+    this.#delivery = new KeyDelivery(this.#certificates, this.#vault, this.#audit);
   }
 
   /** Generates a key and CSR for a validated request, within the scope's entitlement. */
@@ -123,7 +123,7 @@ export class TenantStore extends DurableObject<Env> {
 
   /** One certificate's chain and its key sealed to the edge (call.actor is the edge). */
   deliverCertificate(call: TenantCall, edge: EdgeRecipient, id: string): Promise<Result<DeliveryBundle>> {
-    return this.#delivery.deliver(call.scope, this.#enter(call), edge, id);
+    return this.#delivery.deliver(call, this.#enter(call), edge, id);
   }
 
   /** Admin self-check of one stored key. */
