@@ -5,27 +5,14 @@
 //   The archive holds private keys only as their wraps: it is useless
 //   without KEY_ENCRYPTION_KEYS, which must be kept somewhere else.
 import { existsSync } from "node:fs";
-import { parseArgs } from "node:util";
+import { parseFlags, usageError } from "./cli.mjs";
 import { DEFAULT_DATA_DIR, absolute, listDatabases, serverUsing, storageDir } from "./data-dir.mjs";
 import { writeArchive } from "./snapshot.mjs";
 
 const USAGE = "usage: npm run backup -- [--data-dir ./data] --out FILE [--force]";
+const usage = (message) => usageError("backup", USAGE, message);
 
-function usage(message) {
-  process.stderr.write(`backup: ${message}\n${USAGE}\n`);
-  process.exit(2);
-}
-
-let flags;
-try {
-  flags = parseArgs({
-    args: process.argv.slice(2),
-    strict: true,
-    options: { "data-dir": { type: "string" }, out: { type: "string" }, force: { type: "boolean" } },
-  }).values;
-} catch (error) {
-  usage(error.message.replace(/\. To specify a positional argument.*$/s, ""));
-}
+const flags = parseFlags(process.argv.slice(2), { "data-dir": { type: "string" }, out: { type: "string" }, force: { type: "boolean" } }, usage);
 if (!flags.out) usage("--out FILE is required");
 const dataDir = absolute(flags["data-dir"] ?? DEFAULT_DATA_DIR);
 const out = absolute(flags.out);

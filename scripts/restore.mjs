@@ -6,27 +6,14 @@
 //   already there is touched.
 import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { parseFlags, usageError } from "./cli.mjs";
 import { DEFAULT_DATA_DIR, absolute, hasDatabases, serverUsing, storageDir } from "./data-dir.mjs";
 import { extractArchive } from "./snapshot.mjs";
 
 const USAGE = "usage: npm run restore -- --in FILE [--data-dir ./data] [--force]";
+const usage = (message) => usageError("restore", USAGE, message);
 
-function usage(message) {
-  process.stderr.write(`restore: ${message}\n${USAGE}\n`);
-  process.exit(2);
-}
-
-let flags;
-try {
-  flags = parseArgs({
-    args: process.argv.slice(2),
-    strict: true,
-    options: { in: { type: "string" }, "data-dir": { type: "string" }, force: { type: "boolean" } },
-  }).values;
-} catch (error) {
-  usage(error.message.replace(/\. To specify a positional argument.*$/s, ""));
-}
+const flags = parseFlags(process.argv.slice(2), { in: { type: "string" }, "data-dir": { type: "string" }, force: { type: "boolean" } }, usage);
 if (!flags.in) usage("--in FILE is required");
 const file = absolute(flags.in);
 const dataDir = absolute(flags["data-dir"] ?? DEFAULT_DATA_DIR);

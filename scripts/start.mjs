@@ -8,10 +8,10 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { createServer, isIP } from "node:net";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { exampleRequest } from "./banner.mjs";
 import { ROOT } from "./bundle.mjs";
 import { ensureBuild } from "./build.mjs";
+import { parseFlags as parseStrict, usageError } from "./cli.mjs";
 import { DEFAULT_DATA_DIR, LEGACY_STATE_DIR, absolute, claimDataDir, hasDatabases, listDatabases, storageDir } from "./data-dir.mjs";
 import { DEV_VARS, SECRET_NAMES, ensureDevVars } from "./dev-vars.mjs";
 import { snapshotDatabase } from "./snapshot.mjs";
@@ -28,36 +28,29 @@ const USAGE = `usage: npm start -- [--port 8787] [--host 127.0.0.1] [--data-dir 
 const LEVELS = ["debug", "info", "warn", "error"];
 const WORKERD_VERSION = JSON.parse(readFileSync(join(ROOT, "node_modules", "workerd", "package.json"), "utf8")).version;
 
-function usage(message) {
-  process.stderr.write(`start: ${message}\n${USAGE}\n`);
-  process.exit(2);
-}
+const usage = (message) => usageError("start", USAGE, message);
 
 // Flags of the wrangler dev that `npm start` used to run, with what to use now.
 const FORMER = { ip: "--host", "inspector-port": "npm run dev", "live-reload": "npm run dev", "env-file": "the environment or .dev.vars", local: "nothing (npm start is always local)" };
 
 function parseFlags(argv) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: "string" },
-        host: { type: "string" },
-        "data-dir": { type: "string" },
-        "persist-to": { type: "string" },
-        "log-level": { type: "string" },
-        "drain-timeout": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (error) {
-    const flag = /'--?([\w-]+)/.exec(error.message)?.[1];
-    if (flag && FORMER[flag]) usage(`--${flag} is not a flag of npm start (it serves with workerd, not wrangler dev): use ${FORMER[flag]}`);
-    usage(error.message.replace(/\. To specify a positional argument.*$/s, ""));
-  }
+  const parsed = parseStrict(
+    argv,
+    {
+      port: { type: "string" },
+      host: { type: "string" },
+      "data-dir": { type: "string" },
+      "persist-to": { type: "string" },
+      "log-level": { type: "string" },
+      "drain-timeout": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    usage,
+    (error) => {
+      const flag = /'--?([\w-]+)/.exec(error.message)?.[1];
+      if (flag && FORMER[flag]) usage(`--${flag} is not a flag of npm start (it serves with workerd, not wrangler dev): use ${FORMER[flag]}`);
+    },
+  );
   if (parsed.help) {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
