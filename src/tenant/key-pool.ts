@@ -90,11 +90,12 @@ export class KeyPool {
    */
   async claim(scopeName: string): Promise<ClaimedKey | null> {
     if (this.#config() === null) this.#start();
-    const rows = this.storage.sql.all<PoolRow>(`SELECT seq, id, kek_id, iv, wrapped, spki FROM key_pool ORDER BY seq`);
-    if (rows.length <= this.#claimed.size) this.#refill();
+    if (this.#available() <= this.#claimed.size) this.#refill();
     const keyring = await this.vault.keyring();
     if (!keyring.ok) return null;
-    for (const row of rows) {
+    // Oldest first, one row at a time: a create reads only the wraps it tries,
+    // not the whole pool (up to MAX_POOL_SIZE RSA wraps).
+    for (let after = -1, row: PoolRow | null; (row = this.#nextAfter(after)) !== null; after = row.seq) {
       if (this.#claimed.has(row.seq)) continue;
       this.#claimed.add(row.seq);
       try {
@@ -279,6 +280,10 @@ export class KeyPool {
 
   #config(): { size: number } | null {
     return this.storage.sql.one<{ size: number }>(`SELECT size FROM key_pool_config`);
+  }
+
+  #nextAfter(seq: number): PoolRow | null {
+    return this.storage.sql.one<PoolRow>(`SELECT seq, id, kek_id, iv, wrapped, spki FROM key_pool WHERE seq > ? ORDER BY seq LIMIT 1`, seq);
   }
 
   #available(): number {
