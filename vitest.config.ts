@@ -23,5 +23,8 @@ export default defineConfig({
   ],
   test: {
     include: ["test/**/*.test.ts"],
+    // Each request's JSON log line reaches the terminal only for a failing test
+    // (tests that check the log capture it themselves).
+    silent: "passed-only",
   },
 });

@@ -1,6 +1,6 @@
 import { defineConfig } from "vitest/config";
 
-// The black-box end-to-end suite: plain Node, real `wrangler dev` servers,
+// The black-box end-to-end suite: plain Node, real `npm start` servers (workerd; a smoke test of `npm run dev`),
 // the official SDK, OpenSSL and pyca/cryptography. Files run one at a time
 // because each starts its own server and the machine may have two cores.
 export default defineConfig({
