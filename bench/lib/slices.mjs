@@ -64,6 +64,7 @@ export const DO_STEPS = [
   "aes-gcm encrypt 138 B",
   "wrapPrivateKey p256v1",
   "wrapPrivateKey rsa2048",
+  "unwrap a pooled rsa2048 key (+ spki import)",
   "asn1 subject Name",
   "asn1 SAN extension",
   "der subject Name (hand-written, experiment)",

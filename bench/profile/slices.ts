@@ -16,7 +16,7 @@ import { buildCsr, buildSubject } from "../../src/pki/csr-builder";
 import { parseCsrInput } from "../../src/pki/csr-input";
 import { tlv } from "../../src/pki/der";
 import { p1363ToDer } from "../../src/pki/ec-signature";
-import { loadKeyring, wrapContext, wrapPrivateKey } from "../../src/pki/key-wrap";
+import { loadKeyring, unwrapPrivateKey, wrapContext, wrapPrivateKey } from "../../src/pki/key-wrap";
 import { KEY_ALGORITHMS, generateKeyPair } from "../../src/pki/keys";
 import { toPem } from "../../src/pki/pem";
 import { readPage } from "../../src/tenant/paging";
@@ -248,6 +248,15 @@ export class Probe extends DurableObject<AnyEnv> {
       "aes-gcm encrypt 138 B": () => loop(n, () => subtle.encrypt({ name: "AES-GCM", iv: new Uint8Array(12) }, f.aes, new Uint8Array(138))),
       "wrapPrivateKey p256v1": () => loop(n, () => wrapPrivateKey(f.p256.privateKey, f.keyring, wrapContext("zones:x", "id"))),
       "wrapPrivateKey rsa2048": () => loop(n, () => wrapPrivateKey(f.rsa.privateKey, f.keyring, wrapContext("zones:x", "id"))),
+      // What a create does with a pooled key before it can sign: unwrap (AES-GCM + PKCS#8 import) and import the SPKI.
+      "unwrap a pooled rsa2048 key (+ spki import)": async () => {
+        const wrapped = await wrapPrivateKey(f.rsa.privateKey, f.keyring, wrapContext("zones:x", "id"));
+        const spki = (await subtle.exportKey("spki", f.rsa.publicKey)) as ArrayBuffer;
+        return loop(n, async () => {
+          await unwrapPrivateKey(wrapped, "rsa2048", f.keyring, wrapContext("zones:x", "id"), { extractable: true });
+          return subtle.importKey("spki", spki, KEY_ALGORITHMS.rsa2048.import, true, ["verify"]);
+        });
+      },
       "asn1 subject Name": () => loopSync(n, () => AsnConvert.serialize(buildSubject(p256))),
       "asn1 SAN extension": () =>
         loopSync(n, () => {
