@@ -73,17 +73,31 @@ function parseArgs(argv, spec) {
  * @param {number} mode
  */
 function writeAtomic(path, data, mode) {
+  const staged = stage(path, data, mode);
+  renameSync(staged.tmp, staged.path);
+}
+
+/**
+ * Writes data to a new temporary file beside path (fsynced, with exactly
+ * mode) and answers it, to be renamed over path; a failed write leaves no
+ * temporary file behind.
+ * @param {string} path @param {string} data @param {number} mode
+ */
+function stage(path, data, mode) {
   const tmp = `${path}.tmp-${randomBytes(6).toString("hex")}`;
   const fd = openSync(tmp, "wx", mode);
   try {
     writeSync(fd, data);
     fsyncSync(fd);
-  } finally {
+    // The umask can only remove bits; chmod makes the mode exactly what was asked.
+    chmodSync(tmp, mode);
+  } catch (error) {
     closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw error;
   }
-  // The umask can only remove bits; chmod makes the mode exactly what was asked.
-  chmodSync(tmp, mode);
-  renameSync(tmp, path);
+  closeSync(fd);
+  return { tmp, path };
 }
 
 /** @param {string} path */
@@ -320,7 +334,7 @@ async function syncOnce(opts) {
   const statePath = join(opts.out, `.edge-sync-${opts.zone}.json`);
   const release = lock(join(opts.out, `.edge-sync-${opts.zone}.lock`));
   try {
-    /** @type {{certificates: Record<string, {modified_on: string, crt: string, key: string}>}} */
+    /** @type {{certificates: Record<string, {modified_on: string, crt: string, key: string}>, reload_pending?: boolean}} */
     let state = { certificates: {} };
     if (existsSync(statePath)) {
       try {
@@ -365,12 +379,21 @@ async function syncOnce(opts) {
     let removed = 0;
     /** @type {typeof state} */
     const next = { certificates: {} };
-    for (const c of keep) {
-      if (c.write) {
-        writeAtomic(join(opts.out, `${c.id}.key`), c.key, 0o600);
-        writeAtomic(join(opts.out, `${c.id}.crt`), c.crt, 0o644);
-        written++;
+    // Every new file is written in full beside its place first; only then are
+    // they renamed into place, so a failed write (a full disk) leaves every
+    // file as it was, never a new key beside an old certificate.
+    const staged = [];
+    try {
+      for (const c of keep.filter((c) => c.write)) {
+        staged.push(stage(join(opts.out, `${c.id}.key`), c.key, 0o600), stage(join(opts.out, `${c.id}.crt`), c.crt, 0o644));
       }
+    } catch (error) {
+      for (const { tmp } of staged) rmSync(tmp, { force: true });
+      throw new EdgeError(`writing into ${opts.out} failed, nothing changed: ${error.message}`);
+    }
+    for (const { tmp, path } of staged) renameSync(tmp, path);
+    for (const c of keep) {
+      if (c.write) written++;
       next.certificates[c.id] = { modified_on: c.modified_on, crt: c.hashes.crt, key: c.hashes.key };
       lines.push(`${c.id} ${c.write ? "written" : "unchanged"} hosts=${c.hosts.join(",")} expires_on=${c.expires_on}`);
     }
@@ -381,15 +404,23 @@ async function syncOnce(opts) {
       removed++;
       lines.push(`${id} removed`);
     }
-    writeAtomic(statePath, `${JSON.stringify({ zone: opts.zone, edge, certificates: next.certificates }, null, 2)}\n`, 0o600);
+    // A reload that failed stays owed (reload_pending) until one succeeds,
+    // though the next runs find the files unchanged.
+    const changed = written + removed > 0;
+    const reload = opts.reload !== null && (changed || state.reload_pending === true);
+    const saveState = (pending) =>
+      writeAtomic(statePath, `${JSON.stringify({ zone: opts.zone, edge, certificates: next.certificates, reload_pending: pending }, null, 2)}\n`, 0o600);
+    saveState(reload);
     for (const line of lines) process.stdout.write(`${line}\n`);
 
-    const changed = written + removed > 0;
-    if (changed && opts.reload) await runReload(opts.reload);
+    if (reload) {
+      await runReload(/** @type {string} */ (opts.reload));
+      saveState(false);
+    }
     const ms = (performance.now() - started).toFixed(0);
     process.stdout.write(
       `edge sync: zone ${opts.zone}, edge ${edge}: ${keep.length} certificate${keep.length === 1 ? "" : "s"}, ${written} written, ` +
-        `${keep.length - written} unchanged, ${removed} removed${changed && opts.reload ? ", reloaded" : ""} (${ms} ms)\n`,
+        `${keep.length - written} unchanged, ${removed} removed${reload ? ", reloaded" : ""} (${ms} ms)\n`,
     );
   } finally {
     release();

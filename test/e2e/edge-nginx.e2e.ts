@@ -266,6 +266,31 @@ describe("keys that serve TLS: sealed delivery to a registered edge, served by n
     expect(stderr).toBe("");
   });
 
+  it("a reload that failed is owed: the next sync reloads though no file changed, and the one after does not", async () => {
+    const site = sites[0]!;
+    const renewed = await issue((await client.customCsrs.get(site.csrId, { zone_id: ZONE })).csr!, `${site.keyType}-4`, "0x4000", 25);
+    await client.customCertificates.edit(site.certificateId, { zone_id: ZONE, certificate: renewed + readFileSync(caFile, "utf8") });
+
+    const failed = await sync(edgeA, out(), ["--reload", "exit 3"]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/reload command failed \(exit 3\)/);
+    expect(readFileSync(join(out(), `${site.certificateId}.crt`), "utf8")).toContain(renewed.trim().split("\n")[1]!);
+    expect((await handshake(nginx!.port, site.host, caFile)).serial).not.toBe("4000");
+
+    const owed = await sync(edgeA, out(), ["--reload", nginx!.reloadCommand]);
+    expect(owed.code, owed.stderr).toBe(0);
+    expect(owed.stdout).toMatch(/2 certificates, 0 written, 2 unchanged, 0 removed, reloaded \(/);
+    let now = await handshake(nginx!.port, site.host, caFile);
+    for (const deadline = Date.now() + 20_000; now.serial !== "4000" && Date.now() < deadline; ) now = await handshake(nginx!.port, site.host, caFile);
+    expect(now.serial).toBe("4000");
+    expect(now.verified, now.text).toBe(true);
+    site.leaf = renewed;
+
+    const settled = await sync(edgeA, out(), ["--reload", nginx!.reloadCommand]);
+    expect(settled.code, settled.stderr).toBe(0);
+    expect(settled.stdout).toMatch(/2 certificates, 0 written, 2 unchanged, 0 removed \(/);
+  });
+
   it("refuses: an edge outside the policy, a token without delivery, a sealed key for another edge or altered, a revoked edge", async () => {
     // Edge B is in France: the policy excludes it. It lists nothing and its fetch is 1475.
     const b = await init("edge-b");
