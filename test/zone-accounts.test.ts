@@ -216,8 +216,8 @@ describe("concurrent moves", () => {
     // Two moves whose steps interleave badly: both zone-object steps, then
     // the directory steps in the opposite order (what two concurrent PUTs can do).
     const stub = tenantStub("zones", zone);
-    const toA = await stub.linkAccount(adminCall("zones", zone), a);
-    const toB = await stub.linkAccount(adminCall("zones", zone), b);
+    const toA = await stub.linkAccount(adminCall("zones", zone), a, 0);
+    const toB = await stub.linkAccount(adminCall("zones", zone), b, 0);
     if (!toA.ok || !toB.ok) throw new Error("link failed");
     expect(toB.value.revision).toBeGreaterThan(toA.value.revision);
     expect((await directory(env).setZone(zone, b, toB.value.revision)).ok).toBe(true);
@@ -226,12 +226,57 @@ describe("concurrent moves", () => {
     expect(await directory(env).accountOf(zone)).toBe(b);
     expect((await list(zone, token)).body.result.map((r) => r.account_tag)).toEqual([b]);
     // A forgotten zone stays forgotten when an older move arrives late.
-    const forgot = await stub.linkAccount(adminCall("zones", zone), null);
+    const forgot = await stub.linkAccount(adminCall("zones", zone), null, 0);
     if (!forgot.ok) throw new Error("unlink failed");
     await directory(env).setZone(zone, null, forgot.value.revision);
     await directory(env).setZone(zone, a, toA.value.revision);
     expect(await directory(env).accountOf(zone)).toBeNull();
     expectError(await call("GET", `/admin/v1/zones/${zone}/account`, { headers: adminHeaders }), 404, 1490);
+  });
+
+  it("a directory ahead of the zone's object (the two restored from different moments) still takes the next PUT and DELETE", async () => {
+    const [a, b, c, zone] = [scopeId("a"), scopeId("b"), scopeId("c"), scopeId("z")];
+    const token = await mintToken({ zones: [zone] });
+    await create(zone, token);
+    expect((await call("PUT", `/admin/v1/zones/${zone}/account`, { headers: adminHeaders, body: { account_id: a } })).status).toBe(200);
+    // The directory's copy is from later than the object's: the zone had moved on to b, revision 50.
+    expect((await directory(env).setZone(zone, b, 50)).ok).toBe(true);
+    const removed = await call("DELETE", `/admin/v1/zones/${zone}/account`, { headers: adminHeaders });
+    expect(removed.status).toBe(200);
+    expect(await directory(env).accountOf(zone)).toBeNull();
+    const moved = await call<{ account_id: string }>("PUT", `/admin/v1/zones/${zone}/account`, { headers: adminHeaders, body: { account_id: c } });
+    expect(moved.body.result.account_id).toBe(c);
+    expect(await directory(env).accountOf(zone)).toBe(c);
+    expect((await list(zone, token)).body.result.map((r) => r.account_tag)).toEqual([c]);
+  });
+
+  it("a DELETE racing a PUT: either may land last, and the directory, the zone's CSRs and the answers agree on which", async () => {
+    const token = await mintToken({ zones: ["*"] });
+    for (let round = 0; round < 8; round++) {
+      const [a, b, zone] = [scopeId("a"), scopeId("b"), scopeId("z")];
+      await create(zone, token);
+      await call("PUT", `/admin/v1/zones/${zone}/account`, { headers: adminHeaders, body: { account_id: a } });
+      const [removed, moved] = await Promise.all([
+        call("DELETE", `/admin/v1/zones/${zone}/account`, { headers: adminHeaders }),
+        call<{ account_id: string }>("PUT", `/admin/v1/zones/${zone}/account`, { headers: adminHeaders, body: { account_id: b } }),
+      ]);
+      expect(moved.status).toBe(200);
+      const standing = await directory(env).accountOf(zone);
+      const tags = (await list(zone, token)).body.result.map((r) => r.account_tag);
+      expect(tags).toEqual([standing]);
+      if (standing === null) {
+        // The DELETE landed last: it answered 200 and the PUT's answer showed b, which then went.
+        expect(removed.status).toBe(200);
+      } else {
+        expect(standing).toBe(b);
+        expect(moved.body.result.account_id).toBe(b);
+        // The DELETE came first (200) or was overtaken (1491, naming b).
+        if (removed.status !== 200) {
+          expectError(removed, 409, 1491);
+          expect(JSON.stringify(removed.body)).toContain(b);
+        }
+      }
+    }
   });
 });
 

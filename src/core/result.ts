@@ -61,6 +61,7 @@ export type ErrorReason =
   | "audit_entry_not_found"
   // Zones and accounts.
   | "zone_account_not_recorded"
+  | "zone_account_moved"
   // Key delivery policies (Geo Key Manager's `policy` and `geo_restrictions`).
   | "policy_invalid_character"
   | "policy_unbalanced_parentheses"

@@ -34,6 +34,11 @@ export class ZoneAccounts {
     return this.sql.one<{ account_id: string }>(`SELECT account_id FROM zones WHERE zone_id = ?`, zoneId)?.account_id ?? null;
   }
 
+  /** The revision of the zone's row (0: none): a new link must be numbered above it. */
+  revisionOf(zoneId: string): number {
+    return this.sql.one<{ revision: number }>(`SELECT revision FROM zones WHERE zone_id = ?`, zoneId)?.revision ?? 0;
+  }
+
   /** The zone's record: its account and when it was recorded there. */
   get(zoneId: string): Result<ZoneRecord> {
     const row = this.sql.one<{ account_id: string | null; recorded_on: string }>(`SELECT account_id, recorded_on FROM zones WHERE zone_id = ?`, zoneId);

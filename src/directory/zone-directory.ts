@@ -27,6 +27,15 @@ export class ZoneDirectory extends DurableObject<Env> {
     return this.#zones.accountOf(zoneId);
   }
 
+  /**
+   * The zone's account (null: none) and the revision the directory holds for
+   * it, which the zone's next link must exceed: after a restore the two can
+   * come from different moments (their databases are copied one by one).
+   */
+  standing(zoneId: string): { account_id: string | null; revision: number } {
+    return { account_id: this.#zones.accountOf(zoneId), revision: this.#zones.revisionOf(zoneId) };
+  }
+
   getZone(zoneId: string): Result<ZoneRecord> {
     return this.#zones.get(zoneId);
   }

@@ -41,7 +41,8 @@ async function putAccount(request: ApiRequest, env: Env): Promise<Response> {
   const accountId = (body as Record<string, unknown>).account_id;
   if (typeof accountId !== "string") throw new ApiError("invalid_field_type", { pointer: "/account_id" });
   if (!isScopeId(accountId)) throw new ApiError("invalid_scope_id", { pointer: "/account_id" });
-  const linked = unwrap(await tenant(env, call.scope).linkAccount(call, accountId));
+  const { revision } = await directory(env).standing(call.scope.id);
+  const linked = unwrap(await tenant(env, call.scope).linkAccount(call, accountId, revision));
   const record = unwrap(await directory(env).setZone(call.scope.id, accountId, linked.revision));
   forgetZoneAccount(call.scope.id);
   // A newer move that overtook this one is what stands: it is what the answer shows.
@@ -52,10 +53,13 @@ async function putAccount(request: ApiRequest, env: Env): Promise<Response> {
 /** DELETE /admin/v1/zones/{zone_id}/account: the zone belongs to no account again (404, 1490, when it did not). */
 async function deleteAccount(request: ApiRequest, env: Env): Promise<Response> {
   const call = await adminOf(request, env, "zones");
-  if ((await directory(env).accountOf(call.scope.id)) === null) throw new ApiError("zone_account_not_recorded");
-  const linked = unwrap(await tenant(env, call.scope).linkAccount(call, null));
-  unwrap(await directory(env).setZone(call.scope.id, null, linked.revision));
+  const standing = await directory(env).standing(call.scope.id);
+  if (standing.account_id === null) throw new ApiError("zone_account_not_recorded");
+  const linked = unwrap(await tenant(env, call.scope).linkAccount(call, null, standing.revision));
+  const record = unwrap(await directory(env).setZone(call.scope.id, null, linked.revision));
   forgetZoneAccount(call.scope.id);
+  // A newer move that overtook this one stands: the zone has an account again.
+  if (record) throw new ApiError("zone_account_moved", { detail: `the zone is now recorded under ${record.account_id}` });
   return success({ zone_id: call.scope.id, previous_account_id: linked.previous, csrs_retagged: linked.csrs_retagged });
 }
 

@@ -224,6 +224,7 @@ export const ERRORS = {
 
   // Ours (1490–1499): zones and the accounts they belong to.
   zone_account_not_recorded: { status: 404, code: 1490, message: "No account is recorded for this zone." },
+  zone_account_moved: { status: 409, code: 1491, message: "The zone was recorded under another account while its account was being removed." },
 
   internal: { status: 500, code: 1500, message: "Internal Server Error" },
   // Ours: the deployment's KEY_ENCRYPTION_KEYS secret is missing, malformed or

@@ -36,16 +36,18 @@ export class AccountLink {
    * `retag` stamp the zone's CSRs with it, and records the move in the audit
    * trail, in one transaction. Setting the account it already has records
    * nothing. Every link gets the next revision (meta `account_revision`),
-   * which orders concurrent moves of the zone for the directory.
+   * which orders concurrent moves of the zone for the directory, and is above
+   * `floor`, the revision the directory already holds (higher than this
+   * object's own only when the two were restored from different moments).
    */
-  link(call: TenantCall, accountId: string | null, retag: (accountId: string | null) => number): LinkReport {
+  link(call: TenantCall, accountId: string | null, floor: number, retag: (accountId: string | null) => number): LinkReport {
     return this.storage.transaction(() => {
       const previous = this.current();
       this.#cached = undefined;
       if (accountId === null) this.storage.sql.run(`DELETE FROM meta WHERE key = 'account'`);
       else this.storage.sql.run(`INSERT INTO meta (key, value) VALUES ('account', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, accountId);
-      const revision =
-        Number(this.storage.sql.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'account_revision'`)?.value ?? "0") + 1;
+      const last = Number(this.storage.sql.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'account_revision'`)?.value ?? "0");
+      const revision = Math.max(last, floor) + 1;
       this.storage.sql.run(
         `INSERT INTO meta (key, value) VALUES ('account_revision', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
         String(revision),

@@ -150,12 +150,11 @@ export class TenantStore extends DurableObject<Env> {
    * CSRs take that account's tag, and the move is recorded, in one
    * transaction. The directory object is updated by the Worker after this.
    */
-  linkAccount(call: TenantCall, accountId: string | null): Result<LinkReport> {
+  linkAccount(call: TenantCall, accountId: string | null, directoryRevision: number): Result<LinkReport> {
     this.#enter(call);
     if (call.scope.kind !== "zones") return fail("no_route");
-    return ok(this.#account.link(call, accountId, (account) => this.#csrs.retag(account)));
+    return ok(this.#account.link(call, accountId, directoryRevision, (account) => this.#csrs.retag(account)));
   }
-
 
   /** Admin: the scope's RSA key pool, its size and how many keys are ready. */
   getKeyPool(call: TenantCall): Result<PoolState> {
