@@ -76,20 +76,28 @@ function parseEdit(body: unknown): CertificateEdit {
 /**
  * A `messages` entry (1461) when the certificate's placement admits none of
  * the registered edges: it is stored, but its key goes nowhere until such an
- * edge is registered.
+ * edge is registered. Asked after the change has committed, so it never
+ * fails the request: if the registry cannot answer, the reply carries no
+ * message (a client retrying a failed upload would make a second one).
  */
-async function placementMessages(env: Env, record: CertificateRecord): Promise<ResponseInfo[]> {
+async function placementMessages(request: ApiRequest, env: Env, record: CertificateRecord): Promise<ResponseInfo[]> {
   const rule = { policy: record.policy_restrictions ?? null, geo_restriction: (record.geo_restrictions?.label ?? null) as GeoLabel | null };
   if (rule.policy === null && rule.geo_restriction === null) return [];
-  const edges = unwrap(await edgeRegistry(env).edgeLabels());
-  return edges.some((labels) => placementAllows(rule, labels)) ? [] : [{ ...MESSAGES.policy_matches_no_edge }];
+  try {
+    const edges = await edgeRegistry(env).edgeLabels();
+    if (!edges.ok) throw new Error(edges.reason);
+    return edges.value.some((labels) => placementAllows(rule, labels)) ? [] : [{ ...MESSAGES.policy_matches_no_edge }];
+  } catch (error) {
+    console.error(JSON.stringify({ level: "error", request_id: request.requestId, event: "edge_registry_unavailable", message: String(error) }));
+    return [];
+  }
 }
 
 async function upload(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "write");
   const input = parseUpload(unwrap(await readJson(request)));
   const record = unwrap(await tenant(env, scope).uploadCertificate(call, input));
-  return success(record, { messages: await placementMessages(env, record) });
+  return success(record, { messages: await placementMessages(request, env, record) });
 }
 
 async function edit(request: ApiRequest, env: Env): Promise<Response> {
@@ -97,7 +105,7 @@ async function edit(request: ApiRequest, env: Env): Promise<Response> {
   const id = certificateId(request);
   const input = parseEdit(unwrap(await readJson(request)));
   const record = unwrap(await tenant(env, scope).editCertificate(call, id, input));
-  return success(record, { messages: await placementMessages(env, record) });
+  return success(record, { messages: await placementMessages(request, env, record) });
 }
 
 async function list(request: ApiRequest, env: Env): Promise<Response> {
