@@ -52,40 +52,63 @@ function alive(pid) {
 }
 
 // On Linux, a pid that was reused by some other program is not ours.
-function looksLikeServer(pid) {
+/** The command line of a live process, or null (no /proc: unknown, so "" to trust the pid alone). */
+function commandLine(pid) {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("start.mjs");
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8");
   } catch {
-    return existsSync("/proc") ? false : true;
+    return existsSync("/proc") ? null : "";
   }
 }
 
-/** The pid of the `npm start` serving `dataDir`, or null when none is. */
+/**
+ * The pid of what serves `dataDir`, or null when nothing does: the
+ * `npm start` launcher (DIR/server.pid, first line), or the workerd it
+ * started (second line), which outlives a launcher killed with SIGKILL and
+ * would go on serving the directory's objects.
+ */
 export function serverUsing(dataDir) {
+  let pids;
   try {
-    const pid = Number(readFileSync(join(dataDir, PID_FILE), "utf8").trim());
-    return Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid) && looksLikeServer(pid) ? pid : null;
+    pids = readFileSync(join(dataDir, PID_FILE), "utf8").trim().split("\n").map(Number);
   } catch {
     return null;
   }
+  const [launcher, runtime] = pids;
+  const live = (pid, mark) => Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid) && commandLine(pid)?.includes(mark);
+  if (live(launcher, "start.mjs")) return launcher;
+  if (live(runtime, `=${storageDir(dataDir)}\0`)) return runtime;
+  return null;
 }
 
 /**
  * Marks `dataDir` as served by this process (DIR/server.pid); throws when
  * another live server holds it: two runtimes on one directory would each
- * think they own the same Durable Objects. Returns the release function.
+ * think they own the same Durable Objects. Returns `release`, and `runtime`
+ * to record the workerd serving it.
  */
 export function claimDataDir(dataDir) {
   const other = serverUsing(dataDir);
   if (other !== null) throw new Error(`${dataDir} is in use by another npm start (pid ${other})`);
   const file = join(dataDir, PID_FILE);
-  writeFileSync(file, `${process.pid}\n`, { mode: 0o600 });
-  return () => {
-    try {
-      if (readFileSync(file, "utf8").trim() === String(process.pid)) rmSync(file);
-    } catch {
-      // Already gone.
-    }
+  // What is left is a stale file: replaced only by a claim that creates it
+  // anew, so of two starts racing here one fails.
+  rmSync(file, { force: true });
+  try {
+    writeFileSync(file, `${process.pid}\n`, { mode: 0o600, flag: "wx" });
+  } catch (error) {
+    if (error.code === "EEXIST") throw new Error(`${dataDir} is being claimed by another npm start`);
+    throw error;
+  }
+  return {
+    runtime: (pid) => writeFileSync(file, `${process.pid}\n${pid}\n`, { mode: 0o600 }),
+    release: () => {
+      try {
+        if (readFileSync(file, "utf8").split("\n")[0] === String(process.pid)) rmSync(file);
+      } catch {
+        // Already gone.
+      }
+    },
   };
 }
 

@@ -154,9 +154,9 @@ async function main() {
   const unusable = await checkAddress(flags.host, flags.port);
   if (unusable) fatal(unusable);
   mkdirSync(storageDir(dataDir), { recursive: true, mode: 0o700 });
-  let release;
+  let claim;
   try {
-    release = claimDataDir(dataDir);
+    claim = claimDataDir(dataDir);
   } catch (error) {
     fatal(error.message);
   }
@@ -182,6 +182,8 @@ async function main() {
     env,
     stdio: ["ignore", "inherit", "inherit", "pipe"],
   });
+  // The directory is workerd's as long as it runs, even if this process is killed.
+  if (child.pid !== undefined) claim.runtime(child.pid);
 
   let stopping = null;
   let forced = false;
@@ -222,7 +224,7 @@ async function main() {
   });
 
   child.on("exit", (code, signal) => {
-    release();
+    claim.release();
     if (stopping) {
       log("info", "stopped", { clean: !forced });
       process.exit(forced ? 1 : 0);
