@@ -12,7 +12,7 @@
 // delivery", describes the protocol and every check made below.
 import { spawn } from "node:child_process";
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, X509Certificate } from "node:crypto";
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { calculateJwkThumbprint, compactDecrypt } from "jose";
 
@@ -288,32 +288,52 @@ function runReload(command) {
   });
 }
 
+/** Whether a process with this pid runs (EPERM: it does, as another user). */
+function running(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return /** @type {NodeJS.ErrnoException} */ (error).code === "EPERM";
+  }
+}
+
 /**
  * Takes the per-zone lock in OUT, so two syncs of the same zone (a cron run
- * and a watcher) never interleave their writes; a lock whose process is gone
- * is taken over.
+ * and a watcher) never interleave their writes. The lock file appears with
+ * its pid already in it (a hard link to a written file), so no one reads it
+ * empty; a lock whose process is gone is taken over, after checking it
+ * still names that process.
  * @param {string} path
  */
 function lock(path) {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, "wx", 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (error) {
-      if (/** @type {NodeJS.ErrnoException} */ (error).code !== "EEXIST") throw error;
-      const pid = Number(readFileSync(path, "utf8"));
-      let alive = false;
+  const mine = `${path}.${process.pid}-${randomBytes(6).toString("hex")}`;
+  writeFileSync(mine, String(process.pid), { mode: 0o600 });
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        process.kill(pid, 0);
-        alive = Number.isInteger(pid) && pid > 0;
-      } catch {
-        alive = false;
+        linkSync(mine, path);
+        return () => rmSync(path, { force: true });
+      } catch (error) {
+        if (/** @type {NodeJS.ErrnoException} */ (error).code !== "EEXIST") throw error;
       }
-      if (alive) throw new EdgeError(`another sync of this zone is running (pid ${pid}, lock ${path})`);
-      rmSync(path, { force: true });
+      let held;
+      try {
+        held = readFileSync(path, "utf8");
+      } catch {
+        continue; // released meanwhile
+      }
+      const pid = Number(held);
+      if (Number.isInteger(pid) && pid > 0 && running(pid)) throw new EdgeError(`another sync of this zone is running (pid ${pid}, lock ${path})`);
+      // Stale: removed only if it still names the dead process.
+      try {
+        if (readFileSync(path, "utf8") === held) rmSync(path, { force: true });
+      } catch {
+        // released meanwhile
+      }
     }
+  } finally {
+    rmSync(mine, { force: true });
   }
   throw new EdgeError(`cannot take the lock ${path}`);
 }

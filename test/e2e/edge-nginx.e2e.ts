@@ -291,6 +291,22 @@ describe("keys that serve TLS: sealed delivery to a registered edge, served by n
     expect(settled.stdout).toMatch(/2 certificates, 0 written, 2 unchanged, 0 removed \(/);
   });
 
+  it("one sync of a zone at a time: a live lock refuses a second, a lock whose process is gone is taken over", async () => {
+    const lockFile = join(out(), `.edge-sync-${ZONE}.lock`);
+    writeFileSync(lockFile, String(process.pid));
+    const refused = await sync(edgeA, out());
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`another sync of this zone is running (pid ${process.pid}`);
+    const gone = spawn(process.execPath, ["-e", ""]);
+    await new Promise((done) => gone.once("exit", done));
+    writeFileSync(lockFile, String(gone.pid));
+    const ran = await sync(edgeA, out());
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout).toMatch(/2 certificates, 0 written, 2 unchanged, 0 removed \(/);
+    expect(existsSync(lockFile)).toBe(false);
+    expect(readdirSync(out()).filter((f) => f.includes(".lock"))).toEqual([]);
+  });
+
   it("refuses: an edge outside the policy, a token without delivery, a sealed key for another edge or altered, a revoked edge", async () => {
     // Edge B is in France: the policy excludes it. It lists nothing and its fetch is 1475.
     const b = await init("edge-b");
