@@ -347,6 +347,13 @@ describe("stopping", () => {
         }
       },
       stopEvents: () => jsonLines(server.stdout(), (l) => !l.startsWith("{")).map((l) => l.event).filter(Boolean),
+      /** The launcher exited 0 after logging stopping and stopped; after a restart every acknowledged CSR is there. */
+      async expectCleanStop(): Promise<void> {
+        expect(server.exit).toEqual({ code: 0, signal: null });
+        expect(this.stopEvents().slice(-2)).toEqual(["stopping", "stopped"]);
+        await server.restart();
+        await this.expectAcknowledgedStored();
+      },
     };
   }
 
@@ -373,10 +380,7 @@ describe("stopping", () => {
       expect(reply instanceof Error ? reply.message : reply.status).toBe(201);
       await stopped;
       expect(await late).toBe("refused");
-      expect(d.server.exit).toEqual({ code: 0, signal: null });
-      expect(d.stopEvents().slice(-2)).toEqual(["stopping", "stopped"]);
-      await d.server.restart();
-      await d.expectAcknowledgedStored();
+      await d.expectCleanStop();
     } finally {
       await d.server.stop("SIGKILL");
     }
@@ -394,10 +398,7 @@ describe("stopping", () => {
       const results = await Promise.all(burst);
       await stopped;
       expect(results.map((r) => (r instanceof Error ? r.message : r.status))).toEqual(Array(16).fill(201));
-      expect(d.server.exit).toEqual({ code: 0, signal: null });
-      expect(d.stopEvents().slice(-2)).toEqual(["stopping", "stopped"]);
-      await d.server.restart();
-      await d.expectAcknowledgedStored();
+      await d.expectCleanStop();
     } finally {
       await d.server.stop("SIGKILL");
     }
