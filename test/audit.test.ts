@@ -12,8 +12,8 @@ import { CsrStore } from "../src/tenant/csr-store";
 import { Entitlements } from "../src/tenant/entitlements";
 import { KeyPool } from "../src/tenant/key-pool";
 import { KeyVault } from "../src/tenant/key-vault";
-import { Sql } from "../src/tenant/sql";
-import type { TenantStorage } from "../src/tenant/storage";
+import { Sql } from "../src/storage/sql";
+import type { Storage } from "../src/storage/storage";
 import { TenantStore } from "../src/tenant/tenant-store";
 import { type Kind, adminCall, adminHeaders, call, csrBody, expectError, scope, scopeId, tenantStub } from "./shared";
 import { createCa, issueLeaf } from "./test-ca";
@@ -258,7 +258,7 @@ describe("a change and its entry are one transaction", () => {
   /** The scope's modules on its real storage, with one dependency made to fail at the last step. */
   function modules(state: DurableObjectState, failAt: "counter" | "audit") {
     const sql = new Sql(state.storage.sql);
-    const storage: TenantStorage = { sql, transaction: (fn) => state.storage.transactionSync(fn) };
+    const storage: Storage = { sql, transaction: (fn) => state.storage.transactionSync(fn) };
     class FailingAudit extends AuditTrail {
       override record(): void {
         throw new Error("audit write failed");

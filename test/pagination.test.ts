@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { type CounterName, Counters } from "../src/tenant/counters";
 import type { CsrRecord } from "../src/tenant/records";
 import { BLOCK_BITS, blockCounter, readRankPage } from "../src/tenant/seq-ranks";
-import { Sql } from "../src/tenant/sql";
+import { Sql } from "../src/storage/sql";
 import { TenantStore } from "../src/tenant/tenant-store";
 import { csrBody, expectError, scope, tenantStub } from "./shared";
 

@@ -1,8 +1,9 @@
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { SCHEMA_VERSION, migrate } from "../src/tenant/schema";
-import { Sql } from "../src/tenant/sql";
+import { migrate } from "../src/storage/migrate";
+import { SCHEMA_VERSION, TENANT_MIGRATIONS } from "../src/tenant/schema";
+import { Sql } from "../src/storage/sql";
 import { TenantStore } from "../src/tenant/tenant-store";
 import type { CsrRecord } from "./envelope";
 import { adminCall, csrBody, scope, tenantStub } from "./shared";
@@ -39,7 +40,7 @@ describe("schema migrations", () => {
       state.storage.transactionSync(() => {
         for (const table of ["key_pool", "key_pool_config", "audit_log", "certificates", "wrapped_keys", "csrs", "counters", "entitlement", "meta", "schema_version"]) sql.run(`DROP TABLE ${table}`);
       });
-      migrate(sql, (fn) => state.storage.transactionSync(fn), 2);
+      migrate(sql, (fn) => state.storage.transactionSync(fn), TENANT_MIGRATIONS, 2);
       expect(objects(state)).toContain("table wrapped_keys");
       expect(objects(state)).toContain("index csrs_by_account_tag");
       state.storage.transactionSync(() => {

@@ -22,8 +22,9 @@ import { toPem } from "../../src/pki/pem";
 import { readPage } from "../../src/tenant/paging";
 import { CSR_COLUMNS, CSR_COLUMN_NAMES, type JsonText, recordJson, toRecord } from "../../src/tenant/records";
 import { BODY as SUBJECT_AND_SANS } from "../lib/body.mjs";
-import { migrate } from "../../src/tenant/schema";
-import { Sql } from "../../src/tenant/sql";
+import { migrate } from "../../src/storage/migrate";
+import { TENANT_MIGRATIONS } from "../../src/tenant/schema";
+import { Sql } from "../../src/storage/sql";
 import { TenantStore } from "../../src/tenant/tenant-store";
 
 export { TenantStore };
@@ -118,7 +119,7 @@ export class Probe extends DurableObject<AnyEnv> {
   constructor(ctx: DurableObjectState, env: AnyEnv) {
     super(ctx, env);
     this.#sql = new Sql(ctx.storage.sql);
-    migrate(this.#sql, (fn) => ctx.storage.transactionSync(fn));
+    migrate(this.#sql, (fn) => ctx.storage.transactionSync(fn), TENANT_MIGRATIONS);
   }
 
   noop(): number {

@@ -1,8 +1,26 @@
 import { type Result, fail, ok } from "../core/result";
 import type { JsonText, Page } from "../tenant/records";
-import type { Sql } from "../tenant/sql";
+import type { Migrations } from "../storage/migrate";
+import type { Sql } from "../storage/sql";
 
-const SCHEMA_VERSION = 1;
+/**
+ * The directory's schema (src/storage/migrate.ts). Version 1 is written so
+ * that it also adopts a database made before the shared migrations, which
+ * kept its version in a table of its own (`directory_schema`).
+ */
+export const DIRECTORY_MIGRATIONS: Migrations = [
+  [
+    `CREATE TABLE IF NOT EXISTS zones (
+      zone_id TEXT PRIMARY KEY,
+      account_id TEXT,
+      revision INTEGER NOT NULL,
+      recorded_on TEXT NOT NULL
+    ) WITHOUT ROWID`,
+    // An account's zones, in zone id order.
+    `CREATE INDEX IF NOT EXISTS zones_by_account ON zones (account_id, zone_id)`,
+    `DROP TABLE IF EXISTS directory_schema`,
+  ],
+];
 
 /**
  * Which account each zone belongs to, as the operator recorded it (the only
@@ -13,21 +31,7 @@ const SCHEMA_VERSION = 1;
  * ends where the zone's object (and its audit trail) ended.
  */
 export class ZoneAccounts {
-  constructor(private readonly sql: Sql) {
-    sql.run(`CREATE TABLE IF NOT EXISTS directory_schema (version INTEGER NOT NULL)`);
-    const version = sql.one<{ version: number }>(`SELECT version FROM directory_schema`)?.version ?? 0;
-    if (version < SCHEMA_VERSION) {
-      sql.run(`CREATE TABLE zones (
-        zone_id TEXT PRIMARY KEY,
-        account_id TEXT,
-        revision INTEGER NOT NULL,
-        recorded_on TEXT NOT NULL
-      ) WITHOUT ROWID`);
-      // An account's zones, in zone id order.
-      sql.run(`CREATE INDEX zones_by_account ON zones (account_id, zone_id)`);
-      sql.run(`INSERT INTO directory_schema (version) VALUES (?)`, SCHEMA_VERSION);
-    }
-  }
+  constructor(private readonly sql: Sql) {}
 
   /** The zone's account, or null when none is recorded. */
   accountOf(zoneId: string): string | null {

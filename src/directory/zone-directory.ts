@@ -1,8 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Result, ok } from "../core/result";
 import type { JsonText, Page } from "../tenant/records";
-import { Sql } from "../tenant/sql";
-import { ZoneAccounts, type ZoneRecord } from "./zone-accounts";
+import { openStorage } from "../storage/storage";
+import { DIRECTORY_MIGRATIONS, ZoneAccounts, type ZoneRecord } from "./zone-accounts";
 
 /** The directory's one object (`idFromName`). */
 export const DIRECTORY_NAME = "zone-directory";
@@ -19,7 +19,7 @@ export class ZoneDirectory extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.#zones = new ZoneAccounts(new Sql(ctx.storage.sql));
+    this.#zones = new ZoneAccounts(openStorage(ctx, DIRECTORY_MIGRATIONS).sql);
   }
 
   /** The zone's account, or null. */

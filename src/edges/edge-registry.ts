@@ -1,11 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Result, fail, ok } from "../core/result";
-import { Sql } from "../tenant/sql";
+import { openStorage } from "../storage/storage";
 import type { EdgeRecipient } from "../pki/edge-key";
 import type { EdgeLabels } from "../pki/geo-policy";
 import type { EdgeRecord, EdgeRegistration } from "./edge-records";
 import { EdgeStore } from "./edge-store";
-import { migrateEdges } from "./schema";
+import { EDGE_MIGRATIONS } from "./schema";
 
 export type { EdgeRecord, EdgeRegistration };
 
@@ -24,9 +24,7 @@ export class EdgeRegistry extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    const sql = new Sql(ctx.storage.sql);
-    const transaction = <T>(fn: () => T): T => ctx.storage.transactionSync(fn);
-    migrateEdges(sql, transaction);
+    const { sql, transaction } = openStorage(ctx, EDGE_MIGRATIONS);
     this.#edges = new EdgeStore(sql, transaction);
   }
 

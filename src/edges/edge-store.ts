@@ -1,5 +1,5 @@
 import { type Result, fail, ok } from "../core/result";
-import type { Sql } from "../tenant/sql";
+import type { Sql } from "../storage/sql";
 import type { EdgePublicKey } from "../pki/edge-key";
 import type { EdgeLabels } from "../pki/geo-policy";
 import type { RegionCode } from "../pki/geo-regions";

@@ -1,6 +1,22 @@
 import { type Failure, fail } from "../core/result";
 import { KeyringError, loadKeyring } from "../pki/key-wrap";
-import type { Sql } from "../tenant/sql";
+import type { Migrations } from "../storage/migrate";
+import type { Sql } from "../storage/sql";
+
+/**
+ * The probe's schema (src/storage/migrate.ts): one one-row table. Written
+ * so that it adopts a database made before the shared migrations, which
+ * created the table on every check.
+ */
+export const PROBE_MIGRATIONS: Migrations = [
+  [
+    `CREATE TABLE IF NOT EXISTS probe (
+      singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+      checked_at TEXT NOT NULL,
+      checks INTEGER NOT NULL
+    )`,
+  ],
+];
 
 /**
  * Storage is writable: one row of the probe's own table is written and
@@ -10,11 +26,6 @@ import type { Sql } from "../tenant/sql";
  */
 export async function checkStorage(sql: Sql, sync: () => Promise<void>, now: Date = new Date()): Promise<Failure | null> {
   try {
-    sql.run(`CREATE TABLE IF NOT EXISTS probe (
-      singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-      checked_at TEXT NOT NULL,
-      checks INTEGER NOT NULL
-    )`);
     sql.run(
       `INSERT INTO probe (singleton, checked_at, checks) VALUES (1, ?, 1)
        ON CONFLICT (singleton) DO UPDATE SET checked_at = excluded.checked_at, checks = checks + 1`,

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Failure, type Result, ok } from "../core/result";
-import { Sql } from "../tenant/sql";
-import { Throttled, checkKeys, checkStorage } from "./checks";
+import { openStorage } from "../storage/storage";
+import { PROBE_MIGRATIONS, Throttled, checkKeys, checkStorage } from "./checks";
 
 /** How long one check's result answers /readyz (at most one storage write per interval). */
 export const READINESS_INTERVAL_MS = 1_000;
@@ -22,7 +22,7 @@ export const PROBE_NAME = "readiness";
  * for them.
  */
 export class ReadinessProbe extends DurableObject<Env> {
-  readonly #sql = new Sql(this.ctx.storage.sql);
+  readonly #sql = openStorage(this.ctx, PROBE_MIGRATIONS).sql;
   readonly #checks = new Throttled(async (): Promise<ReadinessReport> => {
     const failures = await Promise.all([
       checkStorage(this.#sql, () => this.ctx.storage.sync()),

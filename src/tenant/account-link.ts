@@ -1,6 +1,6 @@
 import type { TenantCall } from "../core/call";
 import type { AuditTrail } from "./audit-trail";
-import type { TenantStorage } from "./storage";
+import type { Storage } from "../storage/storage";
 
 export interface LinkReport {
   account_id: string | null;
@@ -19,7 +19,7 @@ export class AccountLink {
   #cached: string | null | undefined = undefined;
 
   constructor(
-    private readonly storage: TenantStorage,
+    private readonly storage: Storage,
     private readonly audit: AuditTrail,
   ) {}
 

@@ -5,7 +5,7 @@ import { AUDIT_COLUMNS, type AuditRow, toAuditRecord, toExportLine } from "./aud
 import type { Counters } from "./counters";
 import { readPage } from "./paging";
 import type { JsonText, Page } from "./records";
-import type { Sql } from "./sql";
+import type { Sql } from "../storage/sql";
 
 /** What happened, in Cloudflare's audit-log words (README lists every pair). */
 export type AuditAction = "create" | "update" | "delete" | "generate" | "rewrap" | "verify" | "deliver";

@@ -16,7 +16,7 @@ import type { Counters } from "./counters";
 import type { CsrStore } from "./csr-store";
 import { readPage } from "./paging";
 import type { JsonText, ListQuery, Page } from "./records";
-import type { TenantStorage } from "./storage";
+import type { Storage } from "../storage/storage";
 
 /**
  * Custom certificates uploaded against the zone's custom CSRs. The only
@@ -24,7 +24,7 @@ import type { TenantStorage } from "./storage";
  */
 export class CertificateStore {
   constructor(
-    private readonly storage: TenantStorage,
+    private readonly storage: Storage,
     private readonly csrs: CsrStore,
     private readonly counters: Counters,
     private readonly audit: AuditTrail,

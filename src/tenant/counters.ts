@@ -1,4 +1,4 @@
-import type { Sql } from "./sql";
+import type { Sql } from "../storage/sql";
 
 /**
  * Rows of a table; CSRs per block of seqs (`csrs@<block>`, src/tenant/seq-ranks.ts);

@@ -24,7 +24,7 @@ import {
   recordJson,
   toRecord,
 } from "./records";
-import type { TenantStorage } from "./storage";
+import type { Storage } from "../storage/storage";
 
 const CSR_ORDERS: readonly string[] = ["name", "account_tag", "created_at"];
 
@@ -36,7 +36,7 @@ export class CsrStore {
   #followsSeq: boolean | null = null;
 
   constructor(
-    private readonly storage: TenantStorage,
+    private readonly storage: Storage,
     private readonly vault: KeyVault,
     private readonly counters: Counters,
     private readonly entitlements: Entitlements,

@@ -1,6 +1,6 @@
 import type { TenantCall } from "../core/call";
 import type { AuditTrail } from "./audit-trail";
-import type { TenantStorage } from "./storage";
+import type { Storage } from "../storage/storage";
 
 export interface Entitlement {
   granted: boolean;
@@ -21,7 +21,7 @@ export class Entitlements {
   #cached: Entitlement | null = null;
 
   constructor(
-    private readonly storage: TenantStorage,
+    private readonly storage: Storage,
     private readonly defaults: Entitlement,
     private readonly audit: AuditTrail,
   ) {}

@@ -5,7 +5,7 @@ import { type Keyring, type WrappedKey, poolWrapContext, unwrapPrivateKey, wrapP
 import { KEY_ALGORITHMS, generateKeyPair } from "../pki/keys";
 import type { AuditTrail } from "./audit-trail";
 import type { KeyVault } from "./key-vault";
-import type { TenantStorage } from "./storage";
+import type { Storage } from "../storage/storage";
 
 /** Only RSA keys are pooled: a P-256 key takes ~10 µs to generate, an RSA-2048 key 50–65 ms. */
 export const POOLED_KEY_TYPE = "rsa2048";
@@ -69,7 +69,7 @@ export class KeyPool {
   readonly #claimed = new Set<number>();
 
   constructor(
-    private readonly storage: TenantStorage,
+    private readonly storage: Storage,
     private readonly vault: KeyVault,
     private readonly audit: AuditTrail,
     private readonly defaultSize: number,

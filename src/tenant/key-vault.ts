@@ -15,7 +15,7 @@ import {
 import { KEY_ALGORITHMS } from "../pki/keys";
 import { fromPemBlocks } from "../pki/pem";
 import type { AuditTrail } from "./audit-trail";
-import type { TenantStorage } from "./storage";
+import type { Storage } from "../storage/storage";
 
 export interface RewrapReport {
   kek_id: string;
@@ -43,7 +43,7 @@ export class KeyVault {
   #keyring: Promise<Keyring> | null = null;
 
   constructor(
-    private readonly storage: TenantStorage,
+    private readonly storage: Storage,
     private readonly kekSecret: () => string | undefined,
     private readonly audit: AuditTrail,
   ) {}

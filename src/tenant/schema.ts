@@ -1,16 +1,11 @@
-import type { Sql } from "./sql";
+import type { Migrations } from "../storage/migrate";
 
 /**
- * Bump SCHEMA_VERSION and append to MIGRATIONS to change the schema; each
- * step runs once, in order, in the constructor (docs/storage.md lists every
- * table and column).
+ * A tenant object's schema: append a version to change it; each runs once,
+ * in order, in the constructor (src/storage/migrate.ts; docs/storage.md
+ * lists every table and column).
  */
-export const SCHEMA_VERSION = 7;
-
-// A step is SQL, or a function for what plain SQL cannot decide.
-type Step = string | ((sql: Sql) => void);
-
-const MIGRATIONS: ReadonlyArray<readonly Step[]> = [
+export const TENANT_MIGRATIONS: Migrations = [
   [
     // seq: insertion order, the stable tie-break of every list order.
     `CREATE TABLE csrs (
@@ -176,22 +171,5 @@ const MIGRATIONS: ReadonlyArray<readonly Step[]> = [
   ],
 ];
 
-/**
- * Brings the object's database to SCHEMA_VERSION (tests stop earlier to
- * check a step); synchronous, so it runs before any request.
- */
-export function migrate(sql: Sql, transactionSync: <T>(fn: () => T) => T, target = SCHEMA_VERSION): void {
-  sql.run(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`);
-  const current = sql.one<{ version: number }>(`SELECT version FROM schema_version`)?.version ?? 0;
-  if (current >= target) return;
-  transactionSync(() => {
-    for (let v = current; v < target; v++) {
-      for (const step of MIGRATIONS[v]!) {
-        if (typeof step === "string") sql.run(step);
-        else step(sql);
-      }
-    }
-    sql.run(`DELETE FROM schema_version`);
-    sql.run(`INSERT INTO schema_version (version) VALUES (?)`, target);
-  });
-}
+/** The tenant schema's newest version. */
+export const SCHEMA_VERSION = TENANT_MIGRATIONS.length;

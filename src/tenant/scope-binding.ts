@@ -1,5 +1,5 @@
 import { type Scope, parseScopeName, scopeName } from "../core/scope";
-import type { Sql } from "./sql";
+import type { Sql } from "../storage/sql";
 
 /**
  * An object serves exactly one scope, recorded in `meta` on first use (the

@@ -1,5 +1,5 @@
 import type { CounterName, Counters } from "./counters";
-import type { Sql } from "./sql";
+import type { Sql } from "../storage/sql";
 
 /**
  * Positions in a table's `seq` order without OFFSET walks: the table's rows

@@ -15,10 +15,9 @@ import { type DeliverableCertificate, type DeliveryBundle, KeyDelivery } from ".
 import { KeyPool, type PoolCheck, type PoolState, defaultPoolSize } from "./key-pool";
 import { type KeyCheck, KeyVault, type RewrapReport } from "./key-vault";
 import type { CsrRecord, JsonText, ListQuery, Page } from "./records";
-import { migrate } from "./schema";
+import { TENANT_MIGRATIONS } from "./schema";
 import { ScopeBinding } from "./scope-binding";
-import { Sql } from "./sql";
-import type { TenantStorage } from "./storage";
+import { openStorage } from "../storage/storage";
 
 export type { AuditHead, ChainCheck, DeliverableCertificate, DeliveryBundle, Entitlement, KeyCheck, PoolCheck, PoolState, RewrapReport };
 
@@ -46,9 +45,8 @@ export class TenantStore extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    const sql = new Sql(ctx.storage.sql);
-    const storage: TenantStorage = { sql, transaction: (fn) => ctx.storage.transactionSync(fn) };
-    migrate(sql, storage.transaction);
+    const storage = openStorage(ctx, TENANT_MIGRATIONS);
+    const { sql } = storage;
     this.#binding = new ScopeBinding(sql);
     this.#counters = new Counters(sql);
     this.#audit = new AuditTrail(sql, this.#counters);
