@@ -42,20 +42,27 @@ export function writeDevVars(vars) {
   writeFileSync(DEV_VARS, `# Local development secrets: never commit this file.\n${body}\n`, { mode: 0o600 });
 }
 
-/** Returns the local secrets, creating or completing .dev.vars first. */
-export function ensureDevVars() {
-  const vars = existsSync(DEV_VARS) ? parseDevVars(readFileSync(DEV_VARS, "utf8")) : {};
+/** The secrets in .dev.vars, or none when it does not exist: reading never creates it. */
+export function readDevVars() {
+  return existsSync(DEV_VARS) ? parseDevVars(readFileSync(DEV_VARS, "utf8")) : {};
+}
+
+/**
+ * Returns the local secrets, creating or completing .dev.vars first (for
+ * `npm start` on a fresh checkout). With `newKek: false` a missing
+ * KEY_ENCRYPTION_KEYS is left missing: a data directory that holds data was
+ * wrapped under a key that only the operator can give back, and a new one
+ * would make every stored key unusable (the caller refuses to start).
+ */
+export function ensureDevVars({ newKek = true } = {}) {
+  const vars = readDevVars();
   let changed = false;
   for (const [name, make] of Object.entries(generators)) {
-    if (!vars[name]) {
+    if (!vars[name] && (newKek || name !== "KEY_ENCRYPTION_KEYS")) {
       vars[name] = make();
       changed = true;
     }
   }
   if (changed) writeDevVars(vars);
   return vars;
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  ensureDevVars();
 }

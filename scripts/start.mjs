@@ -13,7 +13,8 @@ import { ROOT } from "./bundle.mjs";
 import { ensureBuild } from "./build.mjs";
 import { parseFlags as parseStrict, usageError } from "./cli.mjs";
 import { DEFAULT_DATA_DIR, LEGACY_STATE_DIR, absolute, claimDataDir, hasDatabases, listDatabases, storageDir } from "./data-dir.mjs";
-import { DEV_VARS, SECRET_NAMES, ensureDevVars } from "./dev-vars.mjs";
+import { holdsData, kekProblems, registryRecord, tenantScopes } from "./data-keys.mjs";
+import { DEV_VARS, SECRET_NAMES, ensureDevVars, readDevVars } from "./dev-vars.mjs";
 import { snapshotDatabase } from "./snapshot.mjs";
 import { SOCKET, STORAGE_SERVICE } from "./workerd-config.mjs";
 
@@ -124,6 +125,33 @@ function checkAddress(host, port) {
   });
 }
 
+/** An address to reach our own server on from this host. */
+function loopback(host) {
+  if (host === "0.0.0.0") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return isIP(host) === 6 ? `[${host}]` : host;
+}
+
+/**
+ * Lists the scopes of a data directory from before the deployment registry
+ * with the registry (in batches), the last batch marking its list complete:
+ * from then on a read of a scope with no data wakes no object.
+ */
+async function importScopes(origin, adminSecret, names) {
+  // About 40 KB of names per request: well under the 64 KiB body limit.
+  const BATCH = 1000;
+  for (let i = 0; i === 0 || i < names.length; i += BATCH) {
+    const batch = names.slice(i, i + BATCH);
+    const response = await fetch(`${origin}/admin/v1/scopes/import`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminSecret}`, "content-type": "application/json" },
+      body: JSON.stringify({ scopes: batch, complete: i + BATCH >= names.length }),
+    });
+    if (!response.ok) throw new Error(`the registry answered ${response.status}`);
+  }
+  if (names.length > 0) log("info", "imported_scopes", { scopes: names.length });
+}
+
 async function main() {
   // 1. The build: the Worker as wrangler deploy bundles it, and workerd's config.
   const build = await ensureBuild({ onBuild: () => log("info", "building", { dir: join(ROOT, "dist", "workerd") }) }).catch((error) =>
@@ -136,14 +164,7 @@ async function main() {
   if (build.built) log("info", "built", { seconds: build.seconds });
   logLevel = flags.logLevel ?? (LEVELS.includes(build.vars.LOG_LEVEL) ? build.vars.LOG_LEVEL : "info");
 
-  // 2. Secrets: the environment wins; whatever it lacks comes from .dev.vars
-  // (created with fresh random values when missing, as `npm run dev` does).
-  const fromEnv = build.secrets.filter((name) => process.env[name] !== undefined && process.env[name] !== "");
-  const devVars = fromEnv.length === build.secrets.length ? {} : ensureDevVars();
-  const secrets = Object.fromEntries(build.secrets.map((name) => [name, fromEnv.includes(name) ? process.env[name] : devVars[name]]));
-  for (const name of SECRET_NAMES) if (secrets[name] === undefined) fatal(`secret ${name} is neither in the environment nor in ${DEV_VARS}`);
-
-  // 3. The data directory (an earlier version's default state is imported once).
+  // 2. The data directory (an earlier version's default state is imported once).
   let dataDir = flags.dataDir;
   if (dataDir === null) {
     dataDir = DEFAULT_DATA_DIR;
@@ -151,6 +172,31 @@ async function main() {
       await importLegacyState(dataDir).catch((error) => fatal(`importing ${LEGACY_STATE_DIR} failed: ${error.message}`));
     }
   }
+  const holds = holdsData(dataDir);
+
+  // 3. Secrets: the environment wins; whatever it lacks comes from .dev.vars
+  // (created with fresh random values when missing, as `npm run dev` does),
+  // except a key-encryption key for a data directory that holds data.
+  const fromEnv = build.secrets.filter((name) => process.env[name] !== undefined && process.env[name] !== "");
+  if (holds && !fromEnv.includes("KEY_ENCRYPTION_KEYS") && !readDevVars().KEY_ENCRYPTION_KEYS) {
+    fatal(
+      `KEY_ENCRYPTION_KEYS is neither in the environment nor in ${DEV_VARS}, and ${dataDir} holds keys wrapped under it: ` +
+        "restore it from where it is kept (npm start makes a new one only for a data directory without data)",
+    );
+  }
+  const devVars = fromEnv.length === build.secrets.length ? {} : ensureDevVars({ newKek: !holds });
+  const secrets = Object.fromEntries(build.secrets.map((name) => [name, fromEnv.includes(name) ? process.env[name] : devVars[name]]));
+  for (const name of SECRET_NAMES) if (secrets[name] === undefined) fatal(`secret ${name} is neither in the environment nor in ${DEV_VARS}`);
+
+  // The KEKs must be the ones the data was wrapped under (their check
+  // values, recorded by the deployment registry): a lost or replaced KEK
+  // stops the start here, naming it, before anything is served or wrapped.
+  const record = await registryRecord(dataDir, build.name).catch((error) => fatal(`reading ${dataDir}'s deployment registry failed: ${error.message}`));
+  const problems = kekProblems(record, secrets.KEY_ENCRYPTION_KEYS);
+  if (problems.length > 0) fatal(problems.join("; "));
+  // A directory from before the registry: its scopes are listed once, after workerd listens.
+  const scopesToImport = record?.complete ? null : holds ? await tenantScopes(dataDir, build.name) : [];
+
   const unusable = await checkAddress(flags.host, flags.port);
   if (unusable) fatal(unusable);
   mkdirSync(storageDir(dataDir), { recursive: true, mode: 0o700 });
@@ -217,6 +263,11 @@ async function main() {
       const shown = ["0.0.0.0", "::"].includes(flags.host) ? "localhost" : address.replace(/:\d+$/, "");
       const origin = `http://${shown}:${message.port}`;
       log("info", "listening", { url: origin, data_dir: dataDir, pid: child.pid, workerd: WORKERD_VERSION, compatibility_date: build.compatibilityDate });
+      if (scopesToImport !== null) {
+        importScopes(`http://${loopback(flags.host)}:${message.port}`, secrets.ADMIN_SECRET, scopesToImport).catch((error) =>
+          log("error", "scope_import_failed", { message: `listing this data directory's scopes failed (${error.message}); the next start tries again` }),
+        );
+      }
       // The example token only when the signing secret is the local .dev.vars
       // one: a production secret's tokens never go to a log.
       if (!fromEnv.includes("API_TOKEN_SECRET") && enabled("info")) process.stdout.write(exampleRequest(origin, secrets.API_TOKEN_SECRET));

@@ -4,10 +4,12 @@
 //   registers a global API key for EMAIL in .dev.vars (its SHA-256 only) and prints the key
 // npm run --silent token -- --edge EDGE_ID [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--ttl SECONDS]
 //   prints an edge's delivery token ("SSL and Certificates Key Delivery" on the zones, claim edge_id)
-// All use (and, when missing, create) the secrets in .dev.vars, as `npm start` does; an
-// API_TOKEN_SECRET in the environment wins over .dev.vars's, as it does for `npm start`.
+// The signing secret is API_TOKEN_SECRET from the environment, else from .dev.vars, as for
+// `npm start`. This tool never creates .dev.vars, nor any secret: a checkout without one
+// (a production host, whose secrets live elsewhere) gets a clear error instead.
 import { createHash, randomBytes } from "node:crypto";
-import { ensureDevVars, writeDevVars } from "./dev-vars.mjs";
+import { existsSync } from "node:fs";
+import { DEV_VARS, readDevVars, writeDevVars } from "./dev-vars.mjs";
 import { signToken } from "./sign-token.mjs";
 
 const USAGE = `usage:
@@ -70,12 +72,20 @@ function parseArgs(argv) {
   return opts;
 }
 
+function fail(message) {
+  process.stderr.write(`token: ${message}\n`);
+  process.exit(1);
+}
+
 const opts = parseArgs(process.argv.slice(2));
 // A server whose secret comes from the environment gets its tokens signed
 // with that secret, and needs no .dev.vars for them.
 const envSecret = process.env.API_TOKEN_SECRET;
-const vars = envSecret && !opts.legacy ? { API_TOKEN_SECRET: envSecret } : ensureDevVars();
+const vars = envSecret && !opts.legacy ? { API_TOKEN_SECRET: envSecret } : readDevVars();
 if (opts.legacy) {
+  if (!existsSync(DEV_VARS)) {
+    fail(`--legacy registers the key in ${DEV_VARS}, which does not exist here; a server whose secrets come from the environment lists its keys in GLOBAL_API_KEYS (docs/auth.md)`);
+  }
   // 32 random bytes as 64 hex characters: unguessable, so a plain SHA-256 is a safe hash to store.
   const key = randomBytes(32).toString("hex");
   let keys = [];
@@ -96,5 +106,7 @@ if (opts.legacy) {
   writeDevVars({ ...vars, GLOBAL_API_KEYS: JSON.stringify(keys) });
   process.stdout.write(`${key}\n`);
 } else {
-  process.stdout.write(`${signToken(envSecret || vars.API_TOKEN_SECRET, opts)}\n`);
+  const secret = envSecret || vars.API_TOKEN_SECRET;
+  if (!secret) fail(`no API_TOKEN_SECRET: give the server's in the environment, or run this where npm start made ${DEV_VARS}`);
+  process.stdout.write(`${signToken(secret, opts)}\n`);
 }

@@ -1,5 +1,6 @@
 import { handle } from "./http/router";
 
+export { DeploymentRegistry } from "./deployment/deployment-registry";
 export { ZoneDirectory } from "./directory/zone-directory";
 export { EdgeRegistry } from "./edges/edge-registry";
 export { ReadinessProbe } from "./health/readiness-probe";

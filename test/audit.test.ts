@@ -3,6 +3,8 @@ import { runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseCsrInput } from "../src/pki/csr-input";
+import { loadKeyring } from "../src/pki/keyring";
+import { generateKeyPair } from "../src/pki/keys";
 import { type ChainFields, auditId, entryHash, seqOfAuditId } from "../src/tenant/audit-chain";
 import type { AuditLogRecord } from "../src/tenant/audit-records";
 import { AccountLink } from "../src/tenant/account-link";
@@ -226,7 +228,7 @@ describe("what the audit trail records", () => {
       expect(await rotated.rewrapKeys(adminCall("zones", s.id), 2, "")).toMatchObject({ ok: true, value: { rewrapped: 0 } });
       // A KEK that is gone: the self-check fails, and says so.
       const lost = new TenantStore(state, { ...env, KEY_ENCRYPTION_KEYS: env.KEY_ENCRYPTION_KEYS });
-      expect(await lost.verifyCsrKey(adminCall("zones", s.id), ids[1]!)).toMatchObject({ ok: false, reason: "key_encryption_unavailable" });
+      expect(await lost.verifyCsrKey(adminCall("zones", s.id), ids[1]!)).toMatchObject({ ok: false, reason: "key_encryption_key_missing", detail: "k9" });
     });
 
     const entries = (await trail(s, "?direction=asc")).body.result.slice(3);
@@ -235,13 +237,13 @@ describe("what the audit trail records", () => {
       {
         action: { type: "rewrap", result: true },
         resource: { type: "private_key" },
-        metadata: { kek_id: "k9", from_kek_ids: ["test1"], rewrapped: 2, failed: [], remaining: 1 },
+        metadata: { kek_id: "k9", from_kek_ids: ["test1"], rewrapped: 2, failed: [], failures: [], remaining: 1 },
         actor: "admin",
       },
       {
         action: { type: "rewrap", result: true },
         resource: { type: "private_key" },
-        metadata: { kek_id: "k9", from_kek_ids: ["test1"], rewrapped: 1, failed: [], remaining: 0 },
+        metadata: { kek_id: "k9", from_kek_ids: ["test1"], rewrapped: 1, failed: [], failures: [], remaining: 0 },
         actor: "admin",
       },
       {
@@ -274,9 +276,9 @@ describe("a change and its entry are one transaction", () => {
     const counters = failAt === "counter" ? new FailingCounters(sql) : new Counters(sql);
     const audit = failAt === "audit" ? new FailingAudit(sql, counters) : new AuditTrail(sql, counters);
     const entitlements = new Entitlements(storage, { granted: true, quota: 100 }, audit);
-    const vault = new KeyVault(storage, () => env.KEY_ENCRYPTION_KEYS, audit);
-    const pool = new KeyPool(storage, vault, audit, 0, () => undefined);
-    return new CsrStore(storage, vault, counters, entitlements, audit, pool, new AccountLink(storage, audit));
+    const vault = new KeyVault(storage, audit);
+    const pool = new KeyPool(storage, audit, 0, () => undefined);
+    return new CsrStore(storage, vault, counters, entitlements, audit, pool, new AccountLink(storage, audit), generateKeyPair);
   }
 
   const counts = (state: DurableObjectState) =>
@@ -290,7 +292,10 @@ describe("a change and its entry are one transaction", () => {
       expect(before).toEqual({ csrs: 1, keys: 1, entries: 1 });
       const where = adminCall("zones", s.id);
       for (const failAt of ["counter", "audit"] as const) {
-        await expect(modules(state, failAt).create(where, `zones:${s.id}`, parseCsrInput(csrBody({ key_type: "p256v1" })))).rejects.toThrow(/write failed/);
+        const input = parseCsrInput(csrBody({ key_type: "p256v1" }));
+        if (!input.ok) throw new Error("the body is valid");
+        const keyring = await loadKeyring(env.KEY_ENCRYPTION_KEYS);
+        await expect(modules(state, failAt).create(where, `zones:${s.id}`, input.value, keyring)).rejects.toThrow(/write failed/);
         expect(counts(state)).toEqual(before);
       }
     });
@@ -523,8 +528,8 @@ describe("export", () => {
   it("streams every entry as JSON lines, across batches, resumable by id; only for the operator", async () => {
     const s = await scope("accounts");
     // More than one export batch (500).
-    await runInDurableObject(tenantStub("accounts", s.id), (instance: TenantStore) => {
-      for (let i = 0; i < 520; i++) instance.setEntitlement(adminCall("accounts", s.id), { granted: true, quota: i });
+    await runInDurableObject(tenantStub("accounts", s.id), async (instance: TenantStore) => {
+      for (let i = 0; i < 520; i++) await instance.setEntitlement(adminCall("accounts", s.id), { granted: true, quota: i });
     });
     const lines = await exportLines("accounts", s.id);
     expect(lines).toHaveLength(520);

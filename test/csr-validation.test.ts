@@ -97,13 +97,19 @@ describe("create validation (seeds' table; ours where the seeds are silent)", ()
     expect(reply.body.result.organization).toBe("Emoji 😀 Co");
   });
 
-  it("writes nothing for a refused request", async () => {
+  it("writes nothing for a refused request: not even a schema in a scope that had none", async () => {
     const s = await scope();
+    for (const [, body] of cases) await s.create(body);
+    const tables = await runInDurableObject(tenantStub(s.kind, s.id), (_, state) => state.storage.sql.exec("SELECT name FROM sqlite_master").toArray());
+    expect(tables).toEqual([]);
+    // In a scope with data, a refused request adds no row either.
+    expect((await s.create(csrBody({ key_type: "p256v1" }))).status).toBe(201);
     for (const [, body] of cases) await s.create(body);
     const stored = await runInDurableObject(tenantStub(s.kind, s.id), (_, state) => ({
       rows: state.storage.sql.exec("SELECT count(*) AS n FROM csrs").one().n,
       keys: state.storage.sql.exec("SELECT count(*) AS n FROM wrapped_keys").one().n,
+      entries: state.storage.sql.exec("SELECT count(*) AS n FROM audit_log").one().n,
     }));
-    expect(stored).toEqual({ rows: 0, keys: 0 });
+    expect(stored).toEqual({ rows: 1, keys: 1, entries: 1 });
   });
 });

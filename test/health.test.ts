@@ -106,9 +106,10 @@ describe("GET /readyz (readiness)", () => {
 describe("the readiness checks", () => {
   it("a KEY_ENCRYPTION_KEYS that is missing or malformed fails with 1501", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
-    expect(await checkKeys(env.KEY_ENCRYPTION_KEYS)).toBeNull();
+    const none = { keyStatus: async () => ({ ok: true as const, value: { failures: [] } }) };
+    expect(await checkKeys(env.KEY_ENCRYPTION_KEYS, none)).toEqual([]);
     for (const bad of [undefined, "", "k1", "k1:not-base64!", `k1:${btoa("short")}`, `k1:${btoa("x".repeat(32))},k1:${btoa("y".repeat(32))}`]) {
-      expect(await checkKeys(bad), String(bad)).toEqual({ ok: false, reason: "key_encryption_unavailable" });
+      expect(await checkKeys(bad, none), String(bad)).toEqual([{ ok: false, reason: "key_encryption_unavailable" }]);
     }
   });
 

@@ -132,13 +132,13 @@ describe("the RSA key pool", () => {
     await untilAvailable("zones", s.id, 2);
     const where = adminCall("zones", s.id);
     const verified = await call<{ checked: number; ok: boolean; failed: string[] }>("POST", `${poolPath("zones", s.id)}/verify`, { headers: adminHeaders });
-    expect(verified.body.result).toEqual({ checked: 2, ok: true, failed: [] });
+    expect(verified.body.result).toEqual({ checked: 2, ok: true, failed: [], failures: [] });
 
     const newKey = `k7:${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
     await runInDurableObject(tenantStub("zones", s.id), async (_, state) => {
       const rotated = new TenantStore(state, { ...env, KEY_ENCRYPTION_KEYS: `${newKey},${env.KEY_ENCRYPTION_KEYS}` });
       expect(await rotated.rewrapKeys(where, 10, "")).toMatchObject({ ok: true, value: { kek_id: "k7", pooled_rewrapped: 2, remaining: 0 } });
-      expect(await rotated.verifyKeyPool(where)).toEqual({ ok: true, value: { checked: 2, ok: true, failed: [] } });
+      expect(await rotated.verifyKeyPool(where)).toEqual({ ok: true, value: { checked: 2, ok: true, failed: [], failures: [] } });
       // Without the new key, the pooled keys no longer unwrap: the self-check says so.
       const stale = new TenantStore(state, env);
       const check = await stale.verifyKeyPool(where);
@@ -181,10 +181,16 @@ describe("the RSA key pool", () => {
       const check = await new TenantStore(state, env).verifyKeyPool(adminCall("zones", s.id));
       expect(check).toMatchObject({ ok: true, value: { checked: 2, ok: false, failed: [b!.id, a!.id] } });
     });
-    // A create skips keys that do not unwrap, and generates its own.
+    const damaged = (await poolRows("zones", s.id)).map((r) => r.id);
+    // A create removes the keys that do not unwrap (not retried by every
+    // create), and generates its own.
     const made = await s.create(csrBody({ key_type: "rsa2048" }));
     expect(made.status).toBe(201);
-    const pooled = (await poolRows("zones", s.id)).map((r) => r.spki);
-    expect(pooled).not.toContain(spkiOf(made.body.result.csr).toUpperCase());
+    const after = await poolRows("zones", s.id);
+    expect(after.map((r) => r.spki)).not.toContain(spkiOf(made.body.result.csr).toUpperCase());
+    for (const id of damaged) expect(after.map((r) => r.id)).not.toContain(id);
+    const removed = (await trail(s)).filter((e) => e.resource.type === "pooled_key" && e.action.type === "delete");
+    expect(removed.map((e) => e.resource.id).sort()).toEqual([...damaged].sort());
+    expect(removed.every((e) => e.action.result === false && e.actor.id === "key-pool" && /1506/.test(e.action.info ?? ""))).toBe(true);
   });
 });

@@ -42,26 +42,57 @@ describe("key-encryption-key rotation", () => {
       expect(second).toMatchObject({ ok: true, value: { rewrapped: 1, remaining: 0, next_after: null } });
 
       for (const id of [...ids, newId]) expect(await rotated.verifyCsrKey(where, id)).toMatchObject({ value: { ok: true, kek_id: "k2" } });
-      // With only the old key configured, the new wraps cannot be read: a clear error, nothing changed.
+      // With only the old key configured, the new wraps cannot be read: an error naming the KEK, nothing changed.
       const before = dump(state);
-      expect(await withKeys(state, OLD).verifyCsrKey(where, ids[0]!)).toMatchObject({ ok: false, reason: "key_encryption_unavailable" });
+      expect(await withKeys(state, OLD).verifyCsrKey(where, ids[0]!)).toMatchObject({ ok: false, reason: "key_encryption_key_missing", detail: "k2" });
       expect(dump(state)).toEqual(before);
     });
   });
 
-  it("a wrong key under a known id never overwrites a wrap", async () => {
+  it("a wrong key under a known id is refused by name (1505) before anything is wrapped, unwrapped or rewritten", async () => {
     const s = await scope();
     for (let i = 0; i < 2; i++) await s.create(csrBody({ key_type: "p256v1" }));
     const where = adminCall(s.kind, s.id);
     await runInDurableObject(tenantStub(s.kind, s.id), async (_, state) => {
       const before = dump(state);
-      const wrong = withKeys(state, `${NEW_KEY},${WRONG_OLD}`);
+      const entries = state.storage.sql.exec("SELECT count(*) AS n FROM audit_log").one().n;
       const id = String(before[0]!.csr_id);
-      expect(await wrong.verifyCsrKey(where, id)).toMatchObject({ ok: true, value: { ok: false } });
-      const report = await wrong.rewrapKeys(where, 10, "");
-      expect(report).toMatchObject({ ok: true, value: { rewrapped: 0, remaining: 2 } });
-      expect(report.ok && [...report.value.failed].sort()).toEqual(before.map((r) => String(r.csr_id)).sort());
+      for (const keys of [`${NEW_KEY},${WRONG_OLD}`, WRONG_OLD]) {
+        const wrong = withKeys(state, keys);
+        const refused = { ok: false, reason: "key_encryption_mismatch", detail: "test1" };
+        expect(await wrong.verifyCsrKey(where, id)).toMatchObject(refused);
+        expect(await wrong.rewrapKeys(where, 10, "")).toMatchObject(refused);
+        expect(await wrong.createCsr(where, parseCsrInput(csrBody({ key_type: "p256v1" })))).toMatchObject(refused);
+        expect(await wrong.deleteCsr(where, id)).toMatchObject(refused);
+      }
       expect(dump(state)).toEqual(before);
+      expect(state.storage.sql.exec("SELECT count(*) AS n FROM audit_log").one().n).toBe(entries);
+    });
+  });
+
+  it("data older than check values is checked once by a trial unwrap, then recorded", async () => {
+    const s = await scope();
+    await s.create(csrBody({ key_type: "p256v1" }));
+    const where = adminCall(s.kind, s.id);
+    await runInDurableObject(tenantStub(s.kind, s.id), async (_, state) => {
+      // As a store from before schema version 8 left it: wraps, no check values.
+      state.storage.sql.exec("DELETE FROM kek_checks");
+      const id = String(dump(state)[0]!.csr_id);
+      expect(await withKeys(state, WRONG_OLD).verifyCsrKey(where, id)).toMatchObject({ ok: false, reason: "key_encryption_mismatch", detail: "test1" });
+      expect(state.storage.sql.exec("SELECT count(*) AS n FROM kek_checks").one().n).toBe(0);
+      expect(await withKeys(state, OLD).verifyCsrKey(where, id)).toMatchObject({ ok: true, value: { ok: true } });
+      expect(state.storage.sql.exec("SELECT kek_id FROM kek_checks").toArray()).toEqual([{ kek_id: "test1" }]);
+    });
+  });
+
+  it("the deployment registry refuses another key under a recorded id, even for a scope with no data yet", async () => {
+    const s = await scope();
+    await s.create(csrBody({ key_type: "p256v1" }));
+    const other = await scope();
+    await runInDurableObject(tenantStub(other.kind, other.id), async (_, state) => {
+      const result = await withKeys(state, WRONG_OLD).createCsr(adminCall(other.kind, other.id), parseCsrInput(csrBody({ key_type: "p256v1" })));
+      expect(result).toMatchObject({ ok: false, reason: "key_encryption_mismatch", detail: "test1" });
+      expect(state.storage.sql.exec("SELECT count(*) AS n FROM csrs").one().n).toBe(0);
     });
   });
 
@@ -82,7 +113,17 @@ describe("key-encryption-key rotation", () => {
     await s.create(csrBody({ key_type: "p256v1" }));
     const reply = await call("POST", `/admin/v1/${s.kind}/${s.id}/rewrap?limit=10`, { headers: adminHeaders });
     expect(reply.status).toBe(200);
-    expect(reply.body.result).toEqual({ kek_id: "test1", rewrapped: 0, failed: [], remaining: 0, next_after: null, pooled_rewrapped: 0, pooled_failed: [] });
+    expect(reply.body.result).toEqual({
+      kek_id: "test1",
+      rewrapped: 0,
+      failed: [],
+      failures: [],
+      remaining: 0,
+      next_after: null,
+      pooled_rewrapped: 0,
+      pooled_failed: [],
+      pooled_failures: [],
+    });
     const bad = await call("POST", `/admin/v1/${s.kind}/${s.id}/rewrap?limit=0`, { headers: adminHeaders });
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0]!.code).toBe(1435);

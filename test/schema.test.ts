@@ -38,7 +38,7 @@ describe("schema migrations", () => {
 
       // Rebuild this object's database as version 2 stored the same CSRs: rows and a separate wrapped_keys table.
       state.storage.transactionSync(() => {
-        for (const table of ["key_pool", "key_pool_config", "audit_log", "certificates", "wrapped_keys", "csrs", "counters", "entitlement", "meta", "schema_version"]) sql.run(`DROP TABLE ${table}`);
+        for (const table of ["kek_checks", "key_pool", "key_pool_config", "audit_log", "certificates", "wrapped_keys", "csrs", "counters", "entitlement", "meta", "schema_version"]) sql.run(`DROP TABLE ${table}`);
       });
       migrate(sql, (fn) => state.storage.transactionSync(fn), TENANT_MIGRATIONS, 2);
       expect(objects(state)).toContain("table wrapped_keys");
@@ -93,6 +93,7 @@ describe("schema migrations", () => {
         "table counters",
         "table csrs",
         "table entitlement",
+        "table kek_checks",
         "table key_pool",
         "table key_pool_config",
         "table meta",

@@ -83,7 +83,12 @@ export type ErrorReason =
   | "certificate_expired_not_delivered"
   // The deployment.
   | "internal"
+  | "scope_mismatch"
+  | "rate_limited"
   | "key_encryption_unavailable"
+  | "key_encryption_key_missing"
+  | "key_encryption_mismatch"
+  | "key_unwrap_failed"
   // Readiness (GET /readyz).
   | "storage_unavailable"
   | "readiness_timeout";

@@ -1,5 +1,5 @@
-import { type Failure, fail } from "../core/result";
-import { KeyringError, loadKeyring } from "../pki/key-wrap";
+import { type Failure, type Result, fail } from "../core/result";
+import { KeyringError, loadKeyring } from "../pki/keyring";
 import type { Migrations } from "../storage/migrate";
 import type { Sql } from "../storage/sql";
 
@@ -42,20 +42,32 @@ export async function checkStorage(sql: Sql, sync: () => Promise<void>, now: Dat
   }
 }
 
+/** What the key check asks of the deployment registry: the configured KEKs against the ones the data recorded. */
+export interface KeyRecords {
+  keyStatus(): Promise<Result<{ failures: Failure[] }>>;
+}
+
 /**
- * The key-encryption keys load: KEY_ENCRYPTION_KEYS parses and every key
+ * The key-encryption keys load (KEY_ENCRYPTION_KEYS parses and every key
  * imports as an AES-256 key, here on the Durable Object side where tenant
- * objects load them too (the router never sees them).
+ * objects load them too; the router never sees them), and they are the keys
+ * the data was wrapped under: every KEK some data recorded is configured
+ * (1501 naming it) with its recorded check value (1505 naming it).
  */
-export async function checkKeys(secret: string | undefined): Promise<Failure | null> {
+export async function checkKeys(secret: string | undefined, records: KeyRecords): Promise<Failure[]> {
   try {
     await loadKeyring(secret);
-    return null;
   } catch (error) {
     if (!(error instanceof KeyringError)) throw error;
     console.error(JSON.stringify({ level: "error", event: "readiness_keyring_failed", message: error.message }));
-    return fail("key_encryption_unavailable");
+    return [fail("key_encryption_unavailable")];
   }
+  const status = await records.keyStatus();
+  if (!status.ok) return [status];
+  for (const failure of status.value.failures) {
+    console.error(JSON.stringify({ level: "error", event: "readiness_kek_failed", reason: failure.reason, kek_id: failure.detail ?? null }));
+  }
+  return status.value.failures;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Failure, type Result, ok } from "../core/result";
+import { DEPLOYMENT_REGISTRY_NAME } from "../core/objects";
 import { openStorage } from "../storage/storage";
 import { PROBE_MIGRATIONS, Throttled, checkKeys, checkStorage } from "./checks";
 
@@ -24,11 +25,12 @@ export const PROBE_NAME = "readiness";
 export class ReadinessProbe extends DurableObject<Env> {
   readonly #sql = openStorage(this.ctx, PROBE_MIGRATIONS).sql;
   readonly #checks = new Throttled(async (): Promise<ReadinessReport> => {
-    const failures = await Promise.all([
+    const registry = this.env.DEPLOYMENT.get(this.env.DEPLOYMENT.idFromName(DEPLOYMENT_REGISTRY_NAME));
+    const [storage, keys] = await Promise.all([
       checkStorage(this.#sql, () => this.ctx.storage.sync()),
-      checkKeys(this.env.KEY_ENCRYPTION_KEYS),
+      checkKeys(this.env.KEY_ENCRYPTION_KEYS, { keyStatus: () => registry.keyStatus() }),
     ]);
-    return { failures: failures.filter((f): f is Failure => f !== null) };
+    return { failures: [...(storage === null ? [] : [storage]), ...keys] };
   }, READINESS_INTERVAL_MS);
 
   /** Every check's outcome (run at most once a second); a failing check is reported, never thrown. */

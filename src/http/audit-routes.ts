@@ -1,6 +1,7 @@
 import { requireAdmin } from "./admin";
 import { parseAuditQuery } from "./audit-query";
-import { tenant, unwrap } from "./csr-routes";
+import { EMPTY_PAGE, tenant, unwrap } from "./csr-routes";
+import { readableTenant } from "./scopes";
 import { ApiError } from "./errors";
 import { pageOf, streamed, success } from "./envelope";
 import { API_PREFIXES, type ApiRequest, type ApiRouter, tenantContext } from "./request";
@@ -14,8 +15,8 @@ const AUDIT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$
 async function list(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "audit");
   const query = unwrap(parseAuditQuery(new URL(request.url).searchParams));
-  const page = unwrap(await tenant(env, scope).listAudit(call, query));
-  return pageOf(page, query);
+  const stub = await readableTenant(env, scope);
+  return pageOf(stub ? unwrap(await stub.listAudit(call, query)) : EMPTY_PAGE, query);
 }
 
 /** POST /admin/v1/{kind}/{id}/audit/verify: recomputes the scope's hash chain. */

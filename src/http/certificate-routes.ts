@@ -7,7 +7,8 @@ import {
   type CertificateUpload,
 } from "../tenant/certificate-records";
 import { readJson } from "./body";
-import { CSR_ID, tenant, unwrap, uuidParam } from "./csr-routes";
+import { CSR_ID, EMPTY_PAGE, unwrap, uuidParam } from "./csr-routes";
+import { readableTenant } from "./scopes";
 import { edgeRegistry } from "./edge-routes";
 import { ApiError, MESSAGES } from "./errors";
 import type { ResponseInfo } from "./envelope";
@@ -96,7 +97,9 @@ async function placementMessages(request: ApiRequest, env: Env, record: Certific
 async function upload(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "write");
   const input = parseUpload(unwrap(await readJson(request)));
-  const record = unwrap(await tenant(env, scope).uploadCertificate(call, input));
+  const stub = await readableTenant(env, scope);
+  if (!stub) throw new ApiError("csr_not_found", { pointer: "/custom_csr_id" });
+  const record = unwrap(await stub.uploadCertificate(call, input));
   return success(record, { messages: await placementMessages(request, env, record) });
 }
 
@@ -104,25 +107,33 @@ async function edit(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "write");
   const id = certificateId(request);
   const input = parseEdit(unwrap(await readJson(request)));
-  const record = unwrap(await tenant(env, scope).editCertificate(call, id, input));
+  const stub = await readableTenant(env, scope);
+  if (!stub) throw new ApiError("certificate_not_found");
+  const record = unwrap(await stub.editCertificate(call, id, input));
   return success(record, { messages: await placementMessages(request, env, record) });
 }
 
 async function list(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "read");
   const query = unwrap(parseListQuery(new URL(request.url).searchParams, scope));
-  const page = unwrap(await tenant(env, scope).listCertificates(call, query));
-  return pageOf(page, query);
+  const stub = await readableTenant(env, scope);
+  return pageOf(stub ? unwrap(await stub.listCertificates(call, query)) : EMPTY_PAGE, query);
 }
 
 async function get(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "read");
-  return success(unwrap(await tenant(env, scope).getCertificate(call, certificateId(request))));
+  const id = certificateId(request);
+  const stub = await readableTenant(env, scope);
+  if (!stub) throw new ApiError("certificate_not_found");
+  return success(unwrap(await stub.getCertificate(call, id)));
 }
 
 async function remove(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "write");
-  return success(unwrap(await tenant(env, scope).deleteCertificate(call, certificateId(request))));
+  const id = certificateId(request);
+  const stub = await readableTenant(env, scope);
+  if (!stub) throw new ApiError("certificate_not_found");
+  return success(unwrap(await stub.deleteCertificate(call, id)));
 }
 
 /** Registers the zone-scoped custom certificate endpoints; returns their path patterns. */

@@ -8,6 +8,11 @@ import { ApiError, MESSAGES } from "./errors";
 import { pageOf, success, successJson } from "./envelope";
 import { parseListQuery } from "./list-query";
 import { API_PREFIXES, type ApiRequest, type ApiRouter, tenantContext } from "./request";
+import { readableTenant } from "./scopes";
+import type { JsonText, Page } from "../tenant/records";
+
+/** The page a list of a scope with no data answers. */
+export const EMPTY_PAGE: Page<JsonText> = { items: "[]" as JsonText, count: 0, total: 0 };
 
 // Custom CSR (and certificate) ids are UUIDs (Cloudflare's schema: at most 36 characters).
 export const CSR_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -66,18 +71,24 @@ async function createCsr(request: ApiRequest, env: Env): Promise<Response> {
 async function listCsrs(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "read");
   const query = unwrap(parseListQuery(new URL(request.url).searchParams, scope));
-  const page = unwrap(await tenant(env, scope).listCsrs(call, query));
-  return pageOf(page, query);
+  const stub = await readableTenant(env, scope);
+  return pageOf(stub ? unwrap(await stub.listCsrs(call, query)) : EMPTY_PAGE, query);
 }
 
 async function getCsr(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "read");
-  return successJson(unwrap(await tenant(env, scope).getCsr(call, csrId(request))));
+  const id = csrId(request);
+  const stub = await readableTenant(env, scope);
+  if (!stub) throw new ApiError("csr_not_found");
+  return successJson(unwrap(await stub.getCsr(call, id)));
 }
 
 async function deleteCsr(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "write");
-  return success(unwrap(await tenant(env, scope).deleteCsr(call, csrId(request))));
+  const id = csrId(request);
+  const stub = await readableTenant(env, scope);
+  if (!stub) throw new ApiError("csr_not_found");
+  return success(unwrap(await stub.deleteCsr(call, id)));
 }
 
 /** Registers the four Custom CSR endpoints under both API prefixes; returns their path patterns. */

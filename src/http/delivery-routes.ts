@@ -1,6 +1,8 @@
 import type { EdgeRecipient } from "../pki/edge-key";
 import { edgeRegistry } from "./edge-routes";
-import { tenant, unwrap, uuidParam } from "./csr-routes";
+import { unwrap, uuidParam } from "./csr-routes";
+import { ApiError } from "./errors";
+import { readableTenant } from "./scopes";
 import { success } from "./envelope";
 import { API_PREFIXES, type ApiRequest, type ApiRouter, edgeContext } from "./request";
 
@@ -17,7 +19,8 @@ async function registeredEdge(env: Env, edgeId: string): Promise<EdgeRecipient> 
 async function list(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, edgeId, call } = await edgeContext(request, env);
   const edge = await registeredEdge(env, edgeId);
-  return success(unwrap(await tenant(env, scope).listDeliverable(call, edge)));
+  const stub = await readableTenant(env, scope);
+  return success(stub ? unwrap(await stub.listDeliverable(call, edge)) : []);
 }
 
 /**
@@ -29,7 +32,9 @@ async function bundle(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, edgeId, call } = await edgeContext(request, env);
   const id = uuidParam(request, "certificateId", "invalid_certificate_id");
   const edge = await registeredEdge(env, edgeId);
-  return success(unwrap(await tenant(env, scope).deliverCertificate(call, edge, id)));
+  const stub = await readableTenant(env, scope);
+  if (!stub) throw new ApiError("certificate_not_found");
+  return success(unwrap(await stub.deliverCertificate(call, edge, id)));
 }
 
 /** Registers the key delivery routes (zones only); returns their path patterns. */

@@ -99,6 +99,9 @@ export function failure(f: Failure, requestId?: string): Response {
  */
 export function failures(list: readonly [Failure, ...Failure[]], requestId?: string): Response {
   const headers: Record<string, string> = requestId === undefined ? {} : { "x-request-id": requestId };
+  const entry: { readonly status: number; readonly retryAfter?: number } = ERRORS[list[0].reason];
+  // RFC 9110 §10.2.3: when to try again, in seconds (the SDK waits for it).
+  if (entry.retryAfter !== undefined) headers["retry-after"] = String(entry.retryAfter);
   const errors = list.map((f) => errorInfo(f, requestId));
   return json({ success: false, errors, messages: [], result: null }, ERRORS[list[0].reason].status, headers);
 }

@@ -226,7 +226,13 @@ export const ERRORS = {
   zone_account_not_recorded: { status: 404, code: 1490, message: "No account is recorded for this zone." },
   zone_account_moved: { status: 409, code: 1491, message: "The zone was recorded under another account while its account was being removed." },
 
+  // Cloudflare's rate-limit error (HTTP 429 with Retry-After): here, a scope
+  // with more creates waiting for an RSA key generation than it may queue.
+  rate_limited: { status: 429, code: 971, message: "Please wait and consider throttling your request speed", retryAfter: 1 },
   internal: { status: 500, code: 1500, message: "Internal Server Error" },
+  // A tenant object asked about a scope it does not hold: a routing bug,
+  // answered as any internal failure (the object logs both names).
+  scope_mismatch: { status: 500, code: 1500, message: "Internal Server Error" },
   // Ours: the deployment's KEY_ENCRYPTION_KEYS secret is missing, malformed or
   // lacks a key a stored record needs. Nothing is written or changed.
   key_encryption_unavailable: {
@@ -234,14 +240,33 @@ export const ERRORS = {
     code: 1501,
     message: "Key encryption is not available on this deployment. The operator must configure KEY_ENCRYPTION_KEYS.",
   },
-  // Ours (1502–1509): the deployment's readiness (GET /readyz).
+  // Ours: a KEK id that stored data needs is not configured (the same code as
+  // a missing secret, naming the id).
+  key_encryption_key_missing: {
+    status: 503,
+    code: 1501,
+    message: "Key-encryption key :reason is not configured, and stored data is wrapped under it. The operator must add it back to KEY_ENCRYPTION_KEYS.",
+  },
+  // Ours (1502–1509): the deployment's readiness (GET /readyz), and keys it cannot use.
   storage_unavailable: {
     status: 503,
     code: 1502,
     message: "Durable Object storage is not writable on this deployment. The operator must check the data directory.",
   },
   readiness_timeout: { status: 503, code: 1503, message: "The readiness check did not complete in time." },
-} as const satisfies Record<ErrorReason, { status: number; code: number; message: string }>;
+  key_encryption_mismatch: {
+    status: 503,
+    code: 1505,
+    message:
+      "Key-encryption key :reason is not the key this deployment's data was wrapped under (its check value differs): nothing is wrapped or unwrapped until the operator restores the original KEY_ENCRYPTION_KEYS entry.",
+  },
+  key_unwrap_failed: {
+    status: 500,
+    code: 1506,
+    message:
+      "A stored private key could not be unwrapped: its wrap is damaged or was moved. The operator can run the key self-check on it (POST /admin/v1/{kind}/{id}/custom_csrs/{csr_id}/verify).",
+  },
+} as const satisfies Record<ErrorReason, { status: number; code: number; message: string; retryAfter?: number }>;
 
 /** Thrown inside the Worker for a refusal; caught and rendered by the router. */
 export class ApiError extends Error {

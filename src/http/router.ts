@@ -7,6 +7,7 @@ import { adminRoutes } from "./admin";
 import { auditRoutes } from "./audit-routes";
 import { certificateRoutes } from "./certificate-routes";
 import { csrRoutes } from "./csr-routes";
+import { deploymentRoutes } from "./deployment-routes";
 import { deliveryRoutes } from "./delivery-routes";
 import { directoryRoutes } from "./directory-routes";
 import { edgeRoutes } from "./edge-routes";
@@ -93,7 +94,7 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
 });
 
 const known: RegExp[] = [];
-for (const register of [csrRoutes, certificateRoutes, deliveryRoutes, auditRoutes, adminRoutes, directoryRoutes, edgeRoutes, healthRoutes]) {
+for (const register of [csrRoutes, certificateRoutes, deliveryRoutes, auditRoutes, deploymentRoutes, adminRoutes, directoryRoutes, edgeRoutes, healthRoutes]) {
   for (const route of register(router)) known.push(route);
 }
 

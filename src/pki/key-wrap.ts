@@ -1,49 +1,12 @@
 import type { KeyType } from "./csr-input";
 import { KEY_ALGORITHMS } from "./keys";
-import { fromBase64 } from "./pem";
-
-/** The key-encryption keys (KEKs) by id; `currentId` wraps new records. */
-export interface Keyring {
-  readonly currentId: string;
-  readonly keys: ReadonlyMap<string, CryptoKey>;
-}
+import { type Keyring, KeyringError } from "./keyring";
 
 /** A private key as stored: never the key itself, only its AES-GCM wrap. */
 export interface WrappedKey {
   kekId: string;
   iv: ArrayBuffer;
   wrapped: ArrayBuffer;
-}
-
-export class KeyringError extends Error {
-  override readonly name = "KeyringError";
-}
-
-/**
- * Parses the KEY_ENCRYPTION_KEYS secret: `id:base64` entries separated by
- * commas, each a 256-bit AES key; the first is current. Ids let an operator
- * rotate: add a new first entry and keep the old ones to read older records.
- */
-export async function loadKeyring(secret: string | undefined, subtle: SubtleCrypto = crypto.subtle): Promise<Keyring> {
-  const entries = (secret ?? "").split(",").map((e) => e.trim()).filter(Boolean);
-  if (entries.length === 0) throw new KeyringError("KEY_ENCRYPTION_KEYS is not set");
-  const keys = new Map<string, CryptoKey>();
-  for (const entry of entries) {
-    const at = entry.indexOf(":");
-    const id = entry.slice(0, at);
-    if (at < 1 || !/^[A-Za-z0-9_.-]{1,32}$/.test(id) || keys.has(id)) {
-      throw new KeyringError("KEY_ENCRYPTION_KEYS entries must be unique id:base64");
-    }
-    let raw: Uint8Array;
-    try {
-      raw = fromBase64(entry.slice(at + 1));
-    } catch {
-      throw new KeyringError(`key-encryption key ${id} is not base64`);
-    }
-    if (raw.length !== 32) throw new KeyringError(`key-encryption key ${id} must be 32 bytes`);
-    keys.set(id, await subtle.importKey("raw", raw, "AES-GCM", false, ["wrapKey", "unwrapKey"]));
-  }
-  return { currentId: entries[0]!.slice(0, entries[0]!.indexOf(":")), keys };
 }
 
 /**

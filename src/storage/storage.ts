@@ -22,3 +22,37 @@ export function openStorage(ctx: DurableObjectState, migrations: Migrations): St
   migrate(sql, transaction, migrations);
   return { sql, transaction };
 }
+
+/** Storage whose schema is made at the first write rather than in the constructor. */
+export interface LazyStorage extends Storage {
+  /** Whether the database has its schema (anything was ever written). */
+  readonly exists: boolean;
+  /** Brings the schema to the newest version (a no-op once it exists). */
+  create(): void;
+}
+
+/**
+ * The object's storage for a class whose objects may be asked about before
+ * anything is written to them (a tenant read by an API token before its
+ * first write): an existing database is migrated at once, as openStorage
+ * does; an empty one is left empty, not even given a schema, until the
+ * object's first write calls `create`. Reading sqlite_master writes nothing.
+ */
+export function openLazyStorage(ctx: DurableObjectState, migrations: Migrations): LazyStorage {
+  const sql = new Sql(ctx.storage.sql);
+  const transaction = <T>(fn: () => T): T => ctx.storage.transactionSync(fn);
+  let exists = sql.one(`SELECT 1 AS found FROM sqlite_master LIMIT 1`) !== null;
+  if (exists) migrate(sql, transaction, migrations);
+  return {
+    sql,
+    transaction,
+    get exists() {
+      return exists;
+    },
+    create() {
+      if (exists) return;
+      migrate(sql, transaction, migrations);
+      exists = true;
+    },
+  };
+}

@@ -1,13 +1,12 @@
 import type { TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
 import { buildCsr } from "../pki/csr-builder";
-import type { CsrInput } from "../pki/csr-input";
-import type { Keyring } from "../pki/key-wrap";
+import type { CsrInput, KeyType } from "../pki/csr-input";
+import type { Keyring } from "../pki/keyring";
 import type { AccountLink } from "./account-link";
 import type { AuditTrail } from "./audit-trail";
-import { generateKeyPair } from "../pki/keys";
 import type { Counters } from "./counters";
-import type { Entitlements } from "./entitlements";
+import type { Entitlement, Entitlements } from "./entitlements";
 import { type ClaimedKey, type KeyPool, POOLED_KEY_TYPE } from "./key-pool";
 import type { KeyVault } from "./key-vault";
 import { readPage } from "./paging";
@@ -43,31 +42,31 @@ export class CsrStore {
     private readonly audit: AuditTrail,
     private readonly pool: KeyPool,
     private readonly account: AccountLink,
+    /** Generates a fresh key pair (the object limits how many RSA generations run at once). */
+    private readonly generate: (keyType: KeyType) => Promise<CryptoKeyPair | null>,
   ) {}
 
   /**
-   * Generates a key and CSR for a validated request, within the scope's
-   * entitlement. A refusal by entitlement or quota is recorded in the audit
-   * trail; a malformed body is not (it never reached a decision).
+   * Generates a key and CSR for a request that passed admission (below),
+   * with a checked keyring. An RSA key comes from the scope's pool when one
+   * is ready (no 50–65 ms of key generation on the request); otherwise it is
+   * generated here.
    */
-  async create(call: TenantCall, name: string, input: Result<CsrInput>): Promise<Result<CsrRecord>> {
-    const entitlement = this.entitlements.current();
-    // Entitlement before the body, as Cloudflare orders its checks.
-    if (!entitlement.granted) return this.#refuseCreate(call, input, "not_entitled", "not entitled to generate CSRs (1404)");
-    if (!input.ok) return input;
-    if (this.counters.get("csrs") >= entitlement.quota) return this.#refuseCreate(call, input, "no_quota", "quota used up (1403)");
-
-    const keyring = await this.vault.keyring();
-    if (!keyring.ok) return keyring;
-    const request = input.value;
-    // An RSA key comes from the scope's pool when one is ready (no 50–65 ms
-    // of key generation on the request); otherwise it is generated here.
-    const pooled = request.key_type === POOLED_KEY_TYPE ? await this.pool.claim(name) : null;
+  async create(call: TenantCall, name: string, request: CsrInput, keyring: Keyring): Promise<Result<CsrRecord>> {
+    const pooled = request.key_type === POOLED_KEY_TYPE ? await this.pool.claim(call.scope, name, keyring) : null;
     try {
-      return await this.#insert(call, name, input, keyring.value, pooled);
+      return await this.#insert(call, name, { ok: true, value: request }, keyring, pooled);
     } finally {
       if (pooled) this.pool.release(pooled);
     }
+  }
+
+  /**
+   * Records a create the scope refused (1404, 1403) in the audit trail; a
+   * malformed body is not recorded (it never reached a decision).
+   */
+  refuse(call: TenantCall, input: Result<CsrInput>, reason: "not_entitled" | "no_quota"): Result<CsrRecord> {
+    return this.storage.transaction(() => this.#refuseCreate(call, input, reason, reason === "not_entitled" ? "not entitled to generate CSRs (1404)" : "quota used up (1403)"));
   }
 
   async #insert(
@@ -79,7 +78,9 @@ export class CsrStore {
   ): Promise<Result<CsrRecord>> {
     const { scope } = call;
     const request = input.value;
-    const keys = pooled?.keys ?? (await generateKeyPair(request.key_type));
+    const keys = pooled?.keys ?? (await this.generate(request.key_type));
+    // Too many creates of this scope wait for a key already (429, Retry-After).
+    if (keys === null) return fail("rate_limited");
     const csr = await buildCsr(request, keys);
     const id = crypto.randomUUID();
     const wrapped = await this.vault.wrap(keys.privateKey, keyring, name, id);
@@ -213,4 +214,16 @@ function csrMetadata(row: Pick<CsrRow, "key_type" | "common_name" | "sans" | "na
   const metadata: Record<string, unknown> = { key_type: row.key_type, common_name: row.common_name, sans: JSON.parse(row.sans) as string[] };
   if (row.name !== null) metadata.name = row.name;
   return metadata;
+}
+
+/**
+ * Whether a create may go ahead, before any key is made or anything written:
+ * entitlement first (as Cloudflare orders its checks), then the body, then
+ * the quota (checked again inside the insert's transaction).
+ */
+export function admitCreate(input: Result<CsrInput>, entitlement: Entitlement, used: number): Result<CsrInput> | { ok: false; refuse: "not_entitled" | "no_quota" } {
+  if (!entitlement.granted) return { ok: false, refuse: "not_entitled" };
+  if (!input.ok) return input;
+  if (used >= entitlement.quota) return { ok: false, refuse: "no_quota" };
+  return input;
 }

@@ -1,6 +1,7 @@
 import type { TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
 import type { EdgeRecipient } from "../pki/edge-key";
+import type { Keyring } from "../pki/keyring";
 import { placementAllows } from "../pki/geo-policy";
 import { sealToEdge } from "../pki/seal";
 import type { AuditTrail } from "./audit-trail";
@@ -64,7 +65,7 @@ export class KeyDelivery {
    * the edge; otherwise the chain and the key sealed to the edge, bound to
    * the zone, the certificate, the edge and the certificate's modified_on.
    */
-  async deliver(call: TenantCall, scopeName: string, edge: EdgeRecipient, certificateId: string): Promise<Result<DeliveryBundle>> {
+  async deliver(call: TenantCall, scopeName: string, keyring: () => Promise<Result<Keyring>>, edge: EdgeRecipient, certificateId: string): Promise<Result<DeliveryBundle>> {
     const { scope } = call;
     const row = this.certificates.forDelivery(certificateId);
     if (!row) return fail("certificate_not_found");
@@ -73,7 +74,9 @@ export class KeyDelivery {
       this.#record(call, row, edge, false, REFUSALS[refusal]);
       return fail(refusal);
     }
-    const sealed = await this.vault.sealKey(scopeName, row.custom_csr_id, (pkcs8) =>
+    const opened = await keyring();
+    if (!opened.ok) return opened;
+    const sealed = await this.vault.sealKey(scopeName, row.custom_csr_id, opened.value, (pkcs8) =>
       sealToEdge(pkcs8, edge.public_key, {
         zone_id: scope.id,
         certificate_id: row.id,

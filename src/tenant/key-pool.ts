@@ -1,11 +1,15 @@
 import { quietFor } from "../core/activity";
 import type { TenantCall } from "../core/call";
-import { type Result, ok } from "../core/result";
-import { type Keyring, type WrappedKey, poolWrapContext, unwrapPrivateKey, wrapPrivateKey } from "../pki/key-wrap";
+import type { Result } from "../core/result";
+import type { Actor } from "../core/call";
+import { type WrappedKey, poolWrapContext, unwrapPrivateKey, wrapPrivateKey } from "../pki/key-wrap";
+import { type Keyring, KeyringError } from "../pki/keyring";
 import { KEY_ALGORITHMS, generateKeyPair } from "../pki/keys";
 import type { AuditTrail } from "./audit-trail";
-import type { KeyVault } from "./key-vault";
 import type { Storage } from "../storage/storage";
+
+/** Who the audit trail names for the pool's own work (filling it, dropping a key that no longer opens). */
+export const KEY_POOL_ACTOR: Actor = { type: "system", id: "key-pool" };
 
 /** Only RSA keys are pooled: a P-256 key takes ~10 µs to generate, an RSA-2048 key 50–65 ms. */
 export const POOLED_KEY_TYPE = "rsa2048";
@@ -44,11 +48,14 @@ export interface PoolCheck {
   ok: boolean;
   /** Pool ids whose key did not unwrap or did not match its public key. */
   failed: string[];
+  /** Each of `failed`, with its KEK and why. */
+  failures: Array<{ id: string; kek_id: string; reason: "kek_not_configured" | "unwrap_failed" | "key_mismatch" }>;
 }
 
 export interface PoolRewrap {
   rewrapped: number;
   failed: string[];
+  failures: Array<{ id: string; kek_id: string; reason: "kek_not_configured" | "unwrap_failed" }>;
   remaining: number;
 }
 
@@ -70,7 +77,6 @@ export class KeyPool {
 
   constructor(
     private readonly storage: Storage,
-    private readonly vault: KeyVault,
     private readonly audit: AuditTrail,
     private readonly defaultSize: number,
     /** Asks for the object's alarm `ms` from now. */
@@ -86,31 +92,70 @@ export class KeyPool {
    * Claims the oldest ready key that no other create holds, unwrapped for
    * signing and re-wrapping; null when none is ready (the caller generates
    * one). The first rsa2048 create of a scope starts its pool. A pooled wrap
-   * that does not unwrap is skipped and left for the self-check.
+   * that does not unwrap under a checked keyring is damaged: it is removed
+   * from the pool (with an audit entry) rather than tried by every create; one
+   * whose KEK is not configured is skipped and left for the operator.
    */
-  async claim(scopeName: string): Promise<ClaimedKey | null> {
+  async claim(scope: TenantCall["scope"], scopeName: string, keyring: Keyring): Promise<ClaimedKey | null> {
     if (this.#config() === null) this.#start();
     if (this.#available() <= this.#claimed.size) this.#refill();
-    const keyring = await this.vault.keyring();
-    if (!keyring.ok) return null;
     // Oldest first, one row at a time: a create reads only the wraps it tries,
     // not the whole pool (up to MAX_POOL_SIZE RSA wraps).
     for (let after = -1, row: PoolRow | null; (row = this.#nextAfter(after)) !== null; after = row.seq) {
       if (this.#claimed.has(row.seq)) continue;
       this.#claimed.add(row.seq);
       try {
-        return { seq: row.seq, id: row.id, keys: await this.#unwrap(row, keyring.value, scopeName, true) };
-      } catch {
+        return { seq: row.seq, id: row.id, keys: await this.#unwrap(row, keyring, scopeName, true) };
+      } catch (error) {
         this.#claimed.delete(row.seq);
-        console.error(JSON.stringify({ level: "error", event: "pooled_key_unusable", scope: scopeName, pool_key_id: row.id }));
+        console.error(JSON.stringify({ level: "error", event: "pooled_key_unusable", scope: scopeName, pool_key_id: row.id, kek_id: row.kek_id }));
+        if (!(error instanceof KeyringError)) this.#drop({ scope, actor: KEY_POOL_ACTOR }, row);
       }
     }
     return null;
   }
 
+  // Removes a pooled key that does not unwrap, overwritten first (as the vault removes keys).
+  #drop(call: TenantCall, row: PoolRow): void {
+    this.storage.transaction(() => {
+      if (!this.#erase(row.seq, row.id)) return;
+      this.audit.record(call, {
+        action: "delete",
+        resource: { type: "pooled_key", id: row.id },
+        result: false,
+        info: "the pooled key did not unwrap under its key-encryption key (1506) and was removed from the pool",
+        metadata: { key_type: POOLED_KEY_TYPE, kek_id: row.kek_id },
+      });
+    });
+    this.#refill();
+  }
+
+  // Overwrites a pooled wrap in place with zeros, then deletes it; false when it is gone.
+  #erase(seq: number, id: string): boolean {
+    this.storage.sql.run(`UPDATE key_pool SET iv = zeroblob(length(iv)), wrapped = zeroblob(length(wrapped)) WHERE seq = ? AND id = ?`, seq, id);
+    return this.storage.sql.run(`DELETE FROM key_pool WHERE seq = ? AND id = ?`, seq, id) > 0;
+  }
+
+  /** Every KEK id a pooled key is wrapped under. */
+  kekIds(): string[] {
+    return this.storage.sql.all<{ kek_id: string }>(`SELECT DISTINCT kek_id FROM key_pool`).map((r) => r.kek_id);
+  }
+
+  /** Whether one pooled key wrapped under `kekId` unwraps with `keyring` (null: there is none). */
+  async opens(kekId: string, keyring: Keyring, scopeName: string): Promise<boolean | null> {
+    const row = this.storage.sql.one<PoolRow>(`SELECT seq, id, kek_id, iv, wrapped, spki FROM key_pool WHERE kek_id = ? LIMIT 1`, kekId);
+    if (!row) return null;
+    try {
+      await this.#unwrap(row, keyring, scopeName, false);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Takes a claimed key out of the pool (inside the CSR's insert transaction); false if it is gone. */
   consume(claimed: ClaimedKey): boolean {
-    return this.storage.sql.run(`DELETE FROM key_pool WHERE seq = ? AND id = ?`, claimed.seq, claimed.id) > 0;
+    return this.#erase(claimed.seq, claimed.id);
   }
 
   /** Ends a claim, used or not, and asks for a refill once the isolate is idle. */
@@ -124,16 +169,16 @@ export class KeyPool {
    * short and the isolate idle. Answers when the alarm should run again
    * (null: the pool is full or off).
    */
-  async fillOne(call: TenantCall, scopeName: string): Promise<number | null> {
+  async fillOne(call: TenantCall, scopeName: string, keyring: () => Promise<Result<Keyring>>): Promise<number | null> {
     const { size, available, started } = this.state();
     if (!started || available >= size) return null;
     if (!quietFor(QUIET_MS)) return QUIET_MS;
-    const keyring = await this.vault.keyring();
-    if (!keyring.ok) return null;
+    const opened = await keyring();
+    if (!opened.ok) return null;
     const keys = await generateKeyPair(POOLED_KEY_TYPE);
     const spki = (await crypto.subtle.exportKey("spki", keys.publicKey)) as ArrayBuffer;
     const id = crypto.randomUUID();
-    const wrapped = await wrapPrivateKey(keys.privateKey, keyring.value, poolWrapContext(scopeName, id));
+    const wrapped = await wrapPrivateKey(keys.privateKey, opened.value, poolWrapContext(scopeName, id));
     return this.storage.transaction(() => {
       // The operator may have shrunk the pool while the key was generated.
       if (this.#available() >= this.state().size) return null;
@@ -169,7 +214,7 @@ export class KeyPool {
         .all<{ seq: number; id: string }>(`SELECT seq, id FROM key_pool ORDER BY seq DESC`)
         .filter((row) => !this.#claimed.has(row.seq))
         .slice(0, Math.max(0, this.#available() - size));
-      for (const row of surplus) this.storage.sql.run(`DELETE FROM key_pool WHERE seq = ?`, row.seq);
+      for (const row of surplus) this.#erase(row.seq, row.id);
       this.audit.record(call, {
         action: "update",
         resource: { type: "key_pool", id: null },
@@ -182,31 +227,32 @@ export class KeyPool {
   }
 
   /** Self-check of every pooled key: it unwraps, and signs a challenge its stored public key verifies. */
-  async verify(call: TenantCall, scopeName: string): Promise<Result<PoolCheck>> {
-    const keyring = await this.vault.keyring();
-    if (!keyring.ok) return keyring;
+  async verify(call: TenantCall, scopeName: string, keyring: Keyring): Promise<PoolCheck> {
     const rows = this.storage.sql.all<PoolRow>(`SELECT seq, id, kek_id, iv, wrapped, spki FROM key_pool ORDER BY seq`);
-    const failed: string[] = [];
+    const failures: PoolCheck["failures"] = [];
     const algorithm = KEY_ALGORITHMS[POOLED_KEY_TYPE];
     for (const row of rows) {
+      let keys: CryptoKeyPair;
       try {
-        const keys = await this.#unwrap(row, keyring.value, scopeName, false);
-        const challenge = crypto.getRandomValues(new Uint8Array(32));
-        const signature = await crypto.subtle.sign(algorithm.sign, keys.privateKey, challenge);
-        if (!(await crypto.subtle.verify(algorithm.sign, keys.publicKey, signature, challenge))) failed.push(row.id);
-      } catch {
-        failed.push(row.id);
+        keys = await this.#unwrap(row, keyring, scopeName, false);
+      } catch (error) {
+        failures.push({ id: row.id, kek_id: row.kek_id, reason: error instanceof KeyringError ? "kek_not_configured" : "unwrap_failed" });
+        continue;
       }
+      const challenge = crypto.getRandomValues(new Uint8Array(32));
+      const signature = await crypto.subtle.sign(algorithm.sign, keys.privateKey, challenge);
+      if (!(await crypto.subtle.verify(algorithm.sign, keys.publicKey, signature, challenge))) failures.push({ id: row.id, kek_id: row.kek_id, reason: "key_mismatch" });
     }
-    const check = { checked: rows.length, ok: failed.length === 0, failed };
+    const failed = failures.map((f) => f.id);
+    const check = { checked: rows.length, ok: failed.length === 0, failed, failures };
     this.audit.record(call, {
       action: "verify",
       resource: { type: "key_pool", id: null },
       result: check.ok,
       ...(check.ok ? {} : { info: `${failed.length} pooled key(s) failed the self-check` }),
-      metadata: { checked: check.checked, failed },
+      metadata: { checked: check.checked, failed, failures },
     });
-    return ok(check);
+    return check;
   }
 
   /**
@@ -220,15 +266,16 @@ export class KeyPool {
       current,
     );
     const fresh: Array<{ row: PoolRow; wrap: WrappedKey }> = [];
-    const failed: string[] = [];
+    const failures: PoolRewrap["failures"] = [];
     for (const row of rows) {
       try {
         const keys = await this.#unwrap(row, keyring, scopeName, true);
         fresh.push({ row, wrap: await wrapPrivateKey(keys.privateKey, keyring, poolWrapContext(scopeName, row.id)) });
-      } catch {
-        failed.push(row.id);
+      } catch (error) {
+        failures.push({ id: row.id, kek_id: row.kek_id, reason: error instanceof KeyringError ? "kek_not_configured" : "unwrap_failed" });
       }
     }
+    const failed = failures.map((f) => f.id);
     return this.storage.transaction(() => {
       let rewrapped = 0;
       for (const { row, wrap } of fresh) {
@@ -249,10 +296,10 @@ export class KeyPool {
           resource: { type: "key_pool", id: null },
           result: failed.length === 0,
           ...(failed.length === 0 ? {} : { info: `${failed.length} pooled key(s) did not unwrap and were left as they were` }),
-          metadata: { kek_id: current, from_kek_ids: [...new Set(rows.map((r) => r.kek_id))].sort(), rewrapped, failed, remaining },
+          metadata: { kek_id: current, from_kek_ids: [...new Set(rows.map((r) => r.kek_id))].sort(), rewrapped, failed, failures, remaining },
         });
       }
-      return { rewrapped, failed, remaining };
+      return { rewrapped, failed, failures, remaining };
     });
   }
 

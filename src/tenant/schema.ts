@@ -169,6 +169,17 @@ export const TENANT_MIGRATIONS: Migrations = [
       if (!columns.has("geo_restriction")) sql.run(`ALTER TABLE certificates ADD COLUMN geo_restriction TEXT`);
     },
   ],
+  [
+    // The check value of every key-encryption key this scope's data is
+    // wrapped under (src/pki/keyring.ts), recorded before the first wrap
+    // under it (or, for data older than this table, after a trial unwrap):
+    // a KEK replaced under its id is refused before it wraps or unwraps
+    // anything. The deployment registry holds the same values for /readyz.
+    `CREATE TABLE IF NOT EXISTS kek_checks (
+      kek_id TEXT PRIMARY KEY,
+      check_value TEXT NOT NULL
+    ) WITHOUT ROWID`,
+  ],
 ];
 
 /** The tenant schema's newest version. */

@@ -1,28 +1,44 @@
 import { DurableObject } from "cloudflare:workers";
 import { touch } from "../core/activity";
-import type { Actor, TenantCall } from "../core/call";
+import type { TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
-import type { CsrInput } from "../pki/csr-input";
-import { AccountLink, type LinkReport } from "./account-link";
-import { type AuditHead, type AuditQuery, AuditTrail, type ChainCheck } from "./audit-trail";
+import { DEPLOYMENT_REGISTRY_NAME } from "../core/objects";
+import type { CsrInput, KeyType } from "../pki/csr-input";
 import type { EdgeRecipient } from "../pki/edge-key";
+import type { Keyring } from "../pki/keyring";
+import { generateKeyPair } from "../pki/keys";
+import { type LazyStorage, openLazyStorage } from "../storage/storage";
+import { AccountLink, type LinkReport } from "./account-link";
+import { GENESIS_HASH, hex } from "./audit-chain";
+import { type AuditHead, type AuditQuery, AuditTrail, type ChainCheck } from "./audit-trail";
 import type { CertificateEdit, CertificateRecord, CertificateUpload } from "./certificate-records";
 import { CertificateStore } from "./certificate-store";
 import { Counters } from "./counters";
-import { CsrStore } from "./csr-store";
+import { CsrStore, admitCreate } from "./csr-store";
 import { type Entitlement, Entitlements, defaultEntitlement } from "./entitlements";
 import { type DeliverableCertificate, type DeliveryBundle, KeyDelivery } from "./key-delivery";
-import { KeyPool, type PoolCheck, type PoolState, defaultPoolSize } from "./key-pool";
+import { KEY_POOL_ACTOR, KeyPool, type PoolCheck, type PoolRewrap, type PoolState, POOLED_KEY_TYPE, defaultPoolSize } from "./key-pool";
 import { type KeyCheck, KeyVault, type RewrapReport } from "./key-vault";
+import { TaskQueue } from "./keygen-queue";
+import { KeyringGate } from "./keyring-gate";
 import type { CsrRecord, JsonText, ListQuery, Page } from "./records";
 import { TENANT_MIGRATIONS } from "./schema";
 import { ScopeBinding } from "./scope-binding";
-import { openStorage } from "../storage/storage";
 
 export type { AuditHead, ChainCheck, DeliverableCertificate, DeliveryBundle, Entitlement, KeyCheck, PoolCheck, PoolState, RewrapReport };
 
-// Who the audit trail names for work no request asked for.
-const KEY_POOL_ACTOR: Actor = { type: "system", id: "key-pool" };
+/** What a rewrap call reports: the batch of CSR keys, and the pooled keys (all of them, each call). */
+export type ScopeRewrap = RewrapReport & { pooled_rewrapped: number; pooled_failed: string[]; pooled_failures: PoolRewrap["failures"] };
+
+/**
+ * At most one fresh RSA key generation at a time per scope, and at most this
+ * many creates waiting for one; beyond, a create is refused with 429 (971)
+ * and Retry-After (README, "Limits"), so one scope's flood of rsa2048
+ * creates cannot hold every other scope's requests behind its generations.
+ */
+export const RSA_GENERATIONS_WAITING = 16;
+
+const EMPTY_PAGE: Page<JsonText> = { items: "[]" as JsonText, count: 0, total: 0 };
 
 /**
  * One account's or zone's data, in its own SQLite-backed Durable Object. The
@@ -30,8 +46,15 @@ const KEY_POOL_ACTOR: Actor = { type: "system", id: "key-pool" };
  * to the module of its concern (docs/storage.md lists what each one stores).
  * Every method returns a tagged Result, since thrown errors do not cross RPC
  * intact.
+ *
+ * An object that was never written has no schema at all: reads answer as an
+ * empty scope and write nothing (a read never creates storage), and the
+ * first write lists the scope with the deployment registry, then makes the
+ * schema. Every write opens the keyring through the gate, which refuses a
+ * KEK that is not the one the data was wrapped under.
  */
 export class TenantStore extends DurableObject<Env> {
+  readonly #storage: LazyStorage;
   readonly #binding: ScopeBinding;
   readonly #account: AccountLink;
   readonly #audit: AuditTrail;
@@ -42,105 +65,176 @@ export class TenantStore extends DurableObject<Env> {
   readonly #csrs: CsrStore;
   readonly #certificates: CertificateStore;
   readonly #delivery: KeyDelivery;
+  readonly #gate: KeyringGate;
+  readonly #rsa = new TaskQueue(1, RSA_GENERATIONS_WAITING);
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    const storage = openStorage(ctx, TENANT_MIGRATIONS);
+    const storage = (this.#storage = openLazyStorage(ctx, TENANT_MIGRATIONS));
     const { sql } = storage;
     this.#binding = new ScopeBinding(sql);
     this.#counters = new Counters(sql);
     this.#audit = new AuditTrail(sql, this.#counters);
     this.#account = new AccountLink(storage, this.#audit);
     this.#entitlements = new Entitlements(storage, defaultEntitlement(env), this.#audit);
-    this.#vault = new KeyVault(storage, () => this.env.KEY_ENCRYPTION_KEYS, this.#audit);
-    this.#pool = new KeyPool(storage, this.#vault, this.#audit, defaultPoolSize(env), (ms) => {
+    this.#vault = new KeyVault(storage, this.#audit);
+    this.#pool = new KeyPool(storage, this.#audit, defaultPoolSize(env), (ms) => {
       void ctx.storage.setAlarm(Date.now() + ms);
     });
-    this.#csrs = new CsrStore(storage, this.#vault, this.#counters, this.#entitlements, this.#audit, this.#pool, this.#account);
+    this.#csrs = new CsrStore(storage, this.#vault, this.#counters, this.#entitlements, this.#audit, this.#pool, this.#account, (keyType) =>
+      this.#generate(keyType),
+    );
     this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit);
     this.#delivery = new KeyDelivery(this.#certificates, this.#vault, this.#audit);
+    this.#gate = new KeyringGate(storage, () => this.env.KEY_ENCRYPTION_KEYS, this.#registry(), {
+      kekIds: () => [...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds()])],
+      opens: async (kekId, keyring) => {
+        const name = this.#binding.bound();
+        if (!name) return true;
+        const scope = `${name.kind}:${name.id}`;
+        return (await this.#vault.opens(kekId, keyring, scope)) ?? (await this.#pool.opens(kekId, keyring, scope)) ?? true;
+      },
+    });
   }
 
   /** Generates a key and CSR for a validated request, within the scope's entitlement. */
-  createCsr(call: TenantCall, input: Result<CsrInput>): Promise<Result<CsrRecord>> {
-    return this.#csrs.create(call, this.#enter(call), input);
+  async createCsr(call: TenantCall, input: Result<CsrInput>): Promise<Result<CsrRecord>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    const fresh = read.value === null;
+    const entitlement = fresh ? defaultEntitlement(this.env) : this.#entitlements.current();
+    // Decided before anything is written: a malformed body writes nothing.
+    const admitted = admitCreate(input, entitlement, fresh ? 0 : this.#counters.get("csrs"));
+    if (!admitted.ok && !("refuse" in admitted)) return admitted;
+    const name = await this.#write(call);
+    if (!name.ok) return name;
+    const keyring = await this.#gate.open(name.value);
+    if (!keyring.ok) return keyring;
+    if (!admitted.ok) return this.#csrs.refuse(call, input, admitted.refuse);
+    return this.#csrs.create(call, name.value, admitted.value, keyring.value);
   }
 
   /** One CSR by id, as the API's JSON. */
   getCsr(call: TenantCall, id: string): Result<JsonText> {
-    this.#enter(call);
-    return this.#csrs.get(id);
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    return read.value === null ? fail("csr_not_found") : this.#csrs.get(id);
   }
 
   /** One page of CSRs in the requested order, as the API's JSON array. */
   listCsrs(call: TenantCall, query: ListQuery): Result<Page<JsonText>> {
-    this.#enter(call);
-    return this.#csrs.list(query);
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    return read.value === null ? ok(EMPTY_PAGE) : this.#csrs.list(query);
   }
 
   /** Deletes a CSR and its wrapped key together; 1420 while a certificate names it. */
-  deleteCsr(call: TenantCall, id: string): Result<{ id: string }> {
-    this.#enter(call);
+  async deleteCsr(call: TenantCall, id: string): Promise<Result<{ id: string }>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return fail("csr_not_found");
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
     return this.#csrs.remove(call, id, (csrId) => this.#certificates.referencing(csrId));
   }
 
   /** Installs a CA-signed certificate for one of this zone's CSRs. */
-  uploadCertificate(call: TenantCall, upload: CertificateUpload): Promise<Result<CertificateRecord>> {
-    this.#enter(call);
+  async uploadCertificate(call: TenantCall, upload: CertificateUpload): Promise<Result<CertificateRecord>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return fail("csr_not_found", { pointer: "/custom_csr_id" });
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
     return this.#certificates.upload(call, upload);
   }
 
   /** Cloudflare's edit: a renewed certificate for the same key, a new placement or bundle method. */
-  editCertificate(call: TenantCall, id: string, edit: CertificateEdit): Promise<Result<CertificateRecord>> {
-    this.#enter(call);
+  async editCertificate(call: TenantCall, id: string, edit: CertificateEdit): Promise<Result<CertificateRecord>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return fail("certificate_not_found");
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
     return this.#certificates.edit(call, id, edit);
   }
 
   getCertificate(call: TenantCall, id: string): Result<CertificateRecord> {
-    this.#enter(call);
-    return this.#certificates.get(call.scope, id);
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    return read.value === null ? fail("certificate_not_found") : this.#certificates.get(call.scope, id);
   }
 
   /** One page of certificates in upload order. */
   listCertificates(call: TenantCall, query: Pick<ListQuery, "page" | "per_page" | "direction">): Result<Page<JsonText>> {
-    this.#enter(call);
-    return this.#certificates.list(call.scope, query);
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    return read.value === null ? ok(EMPTY_PAGE) : this.#certificates.list(call.scope, query);
   }
 
   /** Deletes a certificate; its CSR becomes deletable again. */
-  deleteCertificate(call: TenantCall, id: string): Result<{ id: string }> {
-    this.#enter(call);
+  async deleteCertificate(call: TenantCall, id: string): Promise<Result<{ id: string }>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return fail("certificate_not_found");
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
     return this.#certificates.remove(call, id);
   }
 
   /** The certificates a registered edge may receive (call.actor is the edge). */
   listDeliverable(call: TenantCall, edge: EdgeRecipient): Result<DeliverableCertificate[]> {
-    this.#enter(call);
-    return this.#delivery.list(edge);
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    return read.value === null ? ok([]) : this.#delivery.list(edge);
   }
 
   /** One certificate's chain and its key sealed to the edge (call.actor is the edge). */
-  deliverCertificate(call: TenantCall, edge: EdgeRecipient, id: string): Promise<Result<DeliveryBundle>> {
-    return this.#delivery.deliver(call, this.#enter(call), edge, id);
+  async deliverCertificate(call: TenantCall, edge: EdgeRecipient, id: string): Promise<Result<DeliveryBundle>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return fail("certificate_not_found");
+    const name = read.value;
+    return this.#delivery.deliver(call, name, () => this.#gate.open(name), edge, id);
   }
 
   /** Admin self-check of one stored key. */
-  verifyCsrKey(call: TenantCall, id: string): Promise<Result<KeyCheck>> {
-    return this.#vault.verify(call, this.#enter(call), id);
+  async verifyCsrKey(call: TenantCall, id: string): Promise<Result<KeyCheck>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return fail("csr_not_found");
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
+    return this.#vault.verify(call, read.value, id, keyring.value);
   }
 
   /**
    * Admin: re-wraps a batch of CSR keys under the current KEK, and every
-   * pooled key not under it; `remaining` counts both.
+   * pooled key not under it; `remaining` counts both. Then tells the
+   * deployment registry which KEKs the scope's data is still under, so a
+   * KEK no scope uses can be retired (GET /admin/v1/keys).
    */
-  async rewrapKeys(call: TenantCall, limit: number, after: string): Promise<Result<RewrapReport & { pooled_rewrapped: number; pooled_failed: string[] }>> {
-    const name = this.#enter(call);
-    const keyring = await this.#vault.keyring();
+  async rewrapKeys(call: TenantCall, limit: number, after: string): Promise<Result<ScopeRewrap>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) {
+      const current = await this.#gate.currentId();
+      if (!current.ok) return current;
+      return ok({ kek_id: current.value, rewrapped: 0, failed: [], failures: [], remaining: 0, next_after: null, pooled_rewrapped: 0, pooled_failed: [], pooled_failures: [] });
+    }
+    const name = read.value;
+    const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
     const pooled = await this.#pool.rewrap(call, name, keyring.value);
-    const batch = await this.#vault.rewrap(call, name, limit, after);
-    if (!batch.ok) return batch;
-    return ok({ ...batch.value, remaining: batch.value.remaining + pooled.remaining, pooled_rewrapped: pooled.rewrapped, pooled_failed: pooled.failed });
+    const batch = await this.#vault.rewrap(call, name, keyring.value, limit, after);
+    const reported = await this.#registry().reportKeks(name, this.#keksInUse());
+    if (!reported.ok) return reported;
+    return ok({
+      ...batch,
+      remaining: batch.remaining + pooled.remaining,
+      pooled_rewrapped: pooled.rewrapped,
+      pooled_failed: pooled.failed,
+      pooled_failures: pooled.failures,
+    });
   }
 
   /**
@@ -148,27 +242,36 @@ export class TenantStore extends DurableObject<Env> {
    * CSRs take that account's tag, and the move is recorded, in one
    * transaction. The directory object is updated by the Worker after this.
    */
-  linkAccount(call: TenantCall, accountId: string | null, directoryRevision: number): Result<LinkReport> {
-    this.#enter(call);
+  async linkAccount(call: TenantCall, accountId: string | null, directoryRevision: number): Promise<Result<LinkReport>> {
     if (call.scope.kind !== "zones") return fail("no_route");
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
     return ok(this.#account.link(call, accountId, directoryRevision, (account) => this.#csrs.retag(account)));
   }
 
   /** Admin: the scope's RSA key pool, its size and how many keys are ready. */
   getKeyPool(call: TenantCall): Result<PoolState> {
-    this.#enter(call);
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return ok({ key_type: POOLED_KEY_TYPE, size: defaultPoolSize(this.env), available: 0, started: false });
     return ok(this.#pool.state());
   }
 
   /** Admin: keep `size` RSA keys ready (0 turns the pool off and destroys its keys). */
-  setKeyPool(call: TenantCall, size: number): Result<PoolState> {
-    this.#enter(call);
+  async setKeyPool(call: TenantCall, size: number): Promise<Result<PoolState>> {
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
     return ok(this.#pool.setSize(call, size));
   }
 
   /** Admin self-check of every pooled key. */
-  verifyKeyPool(call: TenantCall): Promise<Result<PoolCheck>> {
-    return this.#pool.verify(call, this.#enter(call));
+  async verifyKeyPool(call: TenantCall): Promise<Result<PoolCheck>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return ok({ checked: 0, ok: true, failed: [], failures: [] });
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
+    return ok(await this.#pool.verify(call, read.value, keyring.value));
   }
 
   /**
@@ -177,10 +280,12 @@ export class TenantStore extends DurableObject<Env> {
    * would only repeat them.
    */
   override async alarm(): Promise<void> {
+    if (!this.#storage.exists) return;
     const scope = this.#binding.bound();
     if (!scope) return;
+    const name = `${scope.kind}:${scope.id}`;
     try {
-      const next = await this.#pool.fillOne({ scope, actor: KEY_POOL_ACTOR }, this.#binding.check(scope));
+      const next = await this.#pool.fillOne({ scope, actor: KEY_POOL_ACTOR }, name, () => this.#gate.open(name));
       if (next !== null) await this.ctx.storage.setAlarm(Date.now() + next);
     } catch (error) {
       console.error(JSON.stringify({ level: "error", event: "key_pool_fill_failed", message: error instanceof Error ? error.message : String(error) }));
@@ -193,7 +298,9 @@ export class TenantStore extends DurableObject<Env> {
    * before it was rewritten.
    */
   getStats(call: TenantCall): Result<{ csrs: number; certificates: number; database_bytes: number; audit: AuditHead }> {
-    this.#enter(call);
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return ok({ csrs: 0, certificates: 0, database_bytes: 0, audit: { entries: 0, head: hex(GENESIS_HASH) } });
     return ok({
       csrs: this.#counters.get("csrs"),
       certificates: this.#counters.get("certificates"),
@@ -204,39 +311,86 @@ export class TenantStore extends DurableObject<Env> {
 
   /** One page of the scope's audit trail, as the audit-log API's JSON array. */
   listAudit(call: TenantCall, query: AuditQuery): Result<Page<JsonText>> {
-    this.#enter(call);
-    return ok(this.#audit.list(call.scope.id, query));
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    return read.value === null ? ok(EMPTY_PAGE) : ok(this.#audit.list(call.scope.id, query));
   }
 
   /** Up to `limit` audit entries after `after` (an entry id, or null from the start) as JSON lines. */
   exportAudit(call: TenantCall, after: string | null, limit: number): Result<{ lines: string; next: string | null }> {
-    this.#enter(call);
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return after === null ? ok({ lines: "", next: null }) : fail("audit_entry_not_found");
     const page = this.#audit.exportPage(call.scope.id, after, limit);
     return page ? ok(page) : fail("audit_entry_not_found");
   }
 
   /** Recomputes the audit chain: ok with its length and head, or where it breaks. */
   verifyAudit(call: TenantCall): Result<ChainCheck> {
-    return ok(this.#audit.verify(this.#enter(call)));
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return ok({ ok: true, entries: 0, head: hex(GENESIS_HASH) });
+    return ok(this.#audit.verify(read.value));
   }
 
   /** The entitlement in force for this scope. */
   getEntitlement(call: TenantCall): Result<Entitlement & { used: number }> {
-    this.#enter(call);
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return ok({ ...defaultEntitlement(this.env), used: 0 });
     return ok({ ...this.#entitlements.current(), used: this.#counters.get("csrs") });
   }
 
-  // Every call checks the scope this object holds and tells the isolate's
-  // activity signal that a tenant is being served (the key pool waits on it).
-  #enter(call: TenantCall): string {
+  /** Sets this scope's entitlement (admin only; the Worker checks the admin secret). */
+  async setEntitlement(call: TenantCall, entitlement: Entitlement): Promise<Result<Entitlement & { used: number }>> {
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
+    this.#entitlements.set(call, entitlement);
+    return this.getEntitlement(call);
+  }
+
+  // Every call tells the isolate's activity signal that a tenant is being
+  // served (the key pool waits on it). A read checks the scope this object
+  // holds without writing anything; it answers null when the object was
+  // never written (the caller answers as an empty scope).
+  #read(call: TenantCall): Result<string | null> {
     touch();
+    if (!this.#storage.exists) return ok(null);
     return this.#binding.check(call.scope);
   }
 
-  /** Sets this scope's entitlement (admin only; the Worker checks the admin secret). */
-  setEntitlement(call: TenantCall, entitlement: Entitlement): Result<Entitlement & { used: number }> {
-    this.#enter(call);
-    this.#entitlements.set(call, entitlement);
-    return this.getEntitlement(call);
+  // A write: the scope is listed with the deployment registry before the
+  // object's first write (so the Worker never answers a scope with data as
+  // empty), the schema is made, and the scope is bound to this object.
+  async #write(call: TenantCall): Promise<Result<string>> {
+    touch();
+    if (!this.#storage.exists) {
+      const name = `${call.scope.kind}:${call.scope.id}`;
+      const listed = await this.#registry().enlistScope(name);
+      if (!listed.ok) return listed;
+      this.#storage.create();
+    }
+    return this.#binding.bind(call.scope);
+  }
+
+  // A write that needs the keyring (every write: its audit entry is keyed).
+  async #writeWithKeys(call: TenantCall): Promise<Result<Keyring>> {
+    const name = await this.#write(call);
+    if (!name.ok) return name;
+    return this.#gate.open(name.value);
+  }
+
+  // The KEK ids the scope's data is under now, for the deployment registry.
+  #keksInUse(): string[] {
+    return [...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds()])].sort();
+  }
+
+  // A fresh key pair; RSA generations one at a time per scope, a bounded number waiting.
+  #generate(keyType: KeyType): Promise<CryptoKeyPair | null> {
+    return keyType === "rsa2048" ? this.#rsa.run(() => generateKeyPair(keyType)) : generateKeyPair(keyType);
+  }
+
+  #registry() {
+    return this.env.DEPLOYMENT.get(this.env.DEPLOYMENT.idFromName(DEPLOYMENT_REGISTRY_NAME));
   }
 }

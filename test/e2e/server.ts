@@ -46,8 +46,15 @@ export interface TestServer {
    * to simulate a crash); resolves once every process of it is gone.
    */
   stop(signal?: "SIGTERM" | "SIGINT" | "SIGKILL"): Promise<void>;
-  /** Stops (gracefully unless told otherwise), then starts again on the same data directory (new port). */
-  restart(signal?: "SIGTERM" | "SIGINT" | "SIGKILL"): Promise<void>;
+  /**
+   * Stops (gracefully unless told otherwise), then starts again on the same
+   * data directory (new port), with some secrets changed if asked (a
+   * redeploy with a rotated or a wrong key), waiting for readiness unless
+   * told not to.
+   */
+  restart(signal?: "SIGTERM" | "SIGINT" | "SIGKILL", changes?: { secrets?: Partial<ServerSecrets>; waitReady?: boolean }): Promise<void>;
+  /** Resolves once the launcher has exited (with `exit` set). */
+  exited(): Promise<void>;
   /** The last lines of the server's stdout and stderr, for failure messages. */
   logTail(lines?: number): string;
   /** Everything the server wrote to stdout (all runs). */
@@ -177,7 +184,8 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
   mkdirSync(dir, { recursive: true });
   const app = options.app ?? snapshotApp(options.root);
   const command = options.command ?? "start";
-  const secrets: ServerSecrets = { ...generateSecrets(), ...options.secrets };
+  let secrets: ServerSecrets = { ...generateSecrets(), ...options.secrets };
+  let waitForReady = options.waitReady !== false;
   const dataDir = options.dataDir === undefined ? join(dir, command === "start" ? "data" : "state") : options.dataDir;
   const stdoutPath = join(dir, "stdout.log");
   const stderrPath = join(dir, "stderr.log");
@@ -235,7 +243,7 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
         done();
       });
     });
-    if (options.waitReady === false) return;
+    if (!waitForReady) return;
     try {
       await waitReady(`http://127.0.0.1:${port}`, proc);
     } catch (error) {
@@ -275,14 +283,19 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
     get exit() {
       return exit;
     },
-    secrets,
+    get secrets() {
+      return secrets;
+    },
     dir,
     dataDir: dataDir ?? join(app, command === "start" ? "data" : ".wrangler/state"),
     stop,
-    restart: async (signal = "SIGTERM") => {
+    restart: async (signal = "SIGTERM", changes = {}) => {
       await stop(signal);
+      secrets = { ...secrets, ...changes.secrets };
+      waitForReady = changes.waitReady ?? options.waitReady !== false;
       await launch();
     },
+    exited: () => exited,
     logTail,
     stdout: () => read(stdoutPath),
     stderr: () => read(stderrPath),

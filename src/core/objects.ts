@@ -1,0 +1,8 @@
+/**
+ * The names (`idFromName`) of the Durable Objects of which the deployment
+ * has exactly one. Here, in the lowest floor, so that any object can reach
+ * another without importing its class's module.
+ */
+
+/** What the deployment holds: its scopes and the KEKs their data uses (src/deployment). */
+export const DEPLOYMENT_REGISTRY_NAME = "deployment";

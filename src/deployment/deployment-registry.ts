@@ -1,0 +1,97 @@
+import { DurableObject } from "cloudflare:workers";
+import { type Failure, type Result, fail, ok } from "../core/result";
+import { KeyringError, loadKeyring } from "../pki/keyring";
+import { openStorage } from "../storage/storage";
+import { type KekRecord, KekUsage } from "./kek-usage";
+import { type KeyStatus, keyStatus } from "./key-status";
+import { DEPLOYMENT_MIGRATIONS } from "./schema";
+import { type ScopePage, ScopeList } from "./scope-list";
+
+export type { KekRecord, KeyStatus, ScopePage };
+
+export { DEPLOYMENT_REGISTRY_NAME } from "../core/objects";
+
+/**
+ * What the deployment as a whole holds (docs/storage.md): which scopes have
+ * data, and which key-encryption keys that data is wrapped under, with each
+ * KEK's check value. One Durable Object for the deployment, apart from the
+ * tenants; it holds no tenant data and no key. The Worker asks it whether a
+ * scope exists before waking the scope's object for a read (and caches a
+ * yes), and tells it of a scope before the scope's first write; tenant
+ * objects record each KEK they wrap under here; /readyz and npm start
+ * compare the configured KEKs with the recorded check values. The class is
+ * the RPC surface; every method returns a Result.
+ */
+export class DeploymentRegistry extends DurableObject<Env> {
+  readonly #scopes: ScopeList;
+  readonly #keks: KekUsage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const storage = openStorage(ctx, DEPLOYMENT_MIGRATIONS);
+    this.#scopes = new ScopeList(storage);
+    this.#keks = new KekUsage(storage);
+  }
+
+  /** Lists a scope before its first write (idempotent). */
+  enlistScope(name: string): Result<void> {
+    this.#scopes.enlist(name);
+    return ok(undefined);
+  }
+
+  /**
+   * Whether a scope has data: `exists` when it is listed, and `complete`
+   * when the list holds every scope with data (otherwise an unlisted scope
+   * may still have some, from before the registry existed).
+   */
+  lookupScope(name: string): Result<{ exists: boolean; complete: boolean }> {
+    return ok({ exists: this.#scopes.has(name), complete: this.#scopes.complete() });
+  }
+
+  /** Lists the scopes found in an existing data directory (npm start's import), marking the list complete when told so. */
+  importScopes(names: string[], complete: boolean): Result<{ added: number }> {
+    return ok({ added: this.#scopes.import(names, complete) });
+  }
+
+  /** One page of scopes by name, with the KEKs each one's data uses. */
+  listScopes(after: string, limit: number): Result<ScopePage> {
+    return ok(this.#scopes.page(after, limit));
+  }
+
+  /** A scope wraps data under `kekId`: its check value is recorded, or must match the one recorded (1505). */
+  useKek(scope: string, kekId: string, check: string): Result<void> {
+    return this.#keks.use(scope, kekId, check);
+  }
+
+  /** The KEKs a scope's data uses now (after a rewrap). */
+  reportKeks(scope: string, kekIds: string[]): Result<void> {
+    this.#keks.report(scope, kekIds);
+    return ok(undefined);
+  }
+
+  /** Every recorded KEK, with its check value and how many scopes use it. */
+  listKeks(): Result<KekRecord[]> {
+    return ok(this.#keks.list());
+  }
+
+  /**
+   * The configured KEKs against the recorded ones (GET /admin/v1/keys,
+   * /readyz): each one's state, which may be retired, and the failures that
+   * stop the deployment from serving its data (1501, 1505, naming the KEK).
+   */
+  async keyStatus(): Promise<Result<{ status: KeyStatus; failures: Failure[] }>> {
+    let keyring;
+    try {
+      keyring = await loadKeyring(this.env.KEY_ENCRYPTION_KEYS);
+    } catch (error) {
+      if (!(error instanceof KeyringError)) throw error;
+      return fail("key_encryption_unavailable");
+    }
+    return ok(keyStatus(keyring, this.#keks.list()));
+  }
+
+  /** Scopes with data under a KEK other than `current` (what a deployment-wide rewrap visits). */
+  scopesNotUnder(current: string, after: string, limit: number): Result<string[]> {
+    return ok(this.#keks.scopesNotUnder(current, after, limit));
+  }
+}

@@ -1,0 +1,53 @@
+import type { Failure } from "../core/result";
+import type { Keyring } from "../pki/keyring";
+import type { KekRecord } from "./kek-usage";
+
+/** One KEK as the operator sees it: configured or not, and whether its key is the one the data recorded. */
+export interface KekState {
+  id: string;
+  /** In KEY_ENCRYPTION_KEYS now. */
+  configured: boolean;
+  /** The one new wraps use (the first entry). */
+  current: boolean;
+  /**
+   * `ok`: the configured key has the recorded check value; `mismatch`: it
+   * has another (a different key under this id); `missing`: data recorded
+   * it, and it is not configured; `unused`: configured, no data recorded it.
+   */
+  check: "ok" | "mismatch" | "missing" | "unused";
+  /** Scopes whose data is wrapped or keyed under it, as they last reported (0: it may be retired). */
+  scopes: number;
+}
+
+export interface KeyStatus {
+  current_kek_id: string;
+  keks: KekState[];
+  /** Configured KEKs, other than the current one, that no scope's data uses: safe to remove from KEY_ENCRYPTION_KEYS. */
+  retirable: string[];
+}
+
+/**
+ * Compares the configured keyring with the KEKs the deployment's data
+ * recorded. The failures name each KEK that stops the deployment from
+ * serving its data: a recorded key configured with another value (1505),
+ * or one that data still uses and that is not configured (1501).
+ */
+export function keyStatus(keyring: Keyring, recorded: readonly KekRecord[]): { status: KeyStatus; failures: Failure[] } {
+  const byId = new Map(recorded.map((r) => [r.kek_id, r]));
+  const ids = [...new Set([...keyring.checks.keys(), ...byId.keys()])].sort();
+  const failures: Failure[] = [];
+  const keks = ids.map((id): KekState => {
+    const record = byId.get(id);
+    const configured = keyring.checks.get(id);
+    const scopes = record?.scopes ?? 0;
+    let check: KekState["check"];
+    if (record === undefined) check = "unused";
+    else if (configured === undefined) check = "missing";
+    else check = configured === record.check_value ? "ok" : "mismatch";
+    if (check === "mismatch") failures.push({ reason: "key_encryption_mismatch", detail: id });
+    if (check === "missing" && scopes > 0) failures.push({ reason: "key_encryption_key_missing", detail: id });
+    return { id, configured: configured !== undefined, current: id === keyring.currentId, check, scopes };
+  });
+  const retirable = keks.filter((k) => k.configured && !k.current && k.scopes === 0 && k.check !== "mismatch").map((k) => k.id);
+  return { status: { current_kek_id: keyring.currentId, keks, retirable }, failures };
+}

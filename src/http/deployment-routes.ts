@@ -1,0 +1,115 @@
+import { parseScopeName, scopeName } from "../core/scope";
+import { requireAdminSecret } from "./admin";
+import { readJson } from "./body";
+import { tenant, unwrap } from "./csr-routes";
+import { ApiError } from "./errors";
+import { success } from "./envelope";
+import type { ApiRequest, ApiRouter } from "./request";
+import { deploymentRegistry } from "./scopes";
+
+// Scopes per page of GET /admin/v1/scopes, and per call of the deployment-wide rewrap.
+const SCOPES_PER_PAGE = { default: 100, max: 1000 } as const;
+const REWRAP_SCOPES = { default: 10, max: 100 } as const;
+// CSR keys per tenant rewrap call while the deployment-wide rewrap works through a scope.
+const REWRAP_BATCH = 500;
+// The most names one import may carry (npm start sends them in batches).
+const IMPORT_MAX = 10_000;
+
+function intParam(params: URLSearchParams, name: string, bounds: { default: number; max: number }): number {
+  const raw = params.get(name);
+  if (raw === null) return bounds.default;
+  const n = Number(raw);
+  if (!/^\d{1,6}$/.test(raw) || n < 1 || n > bounds.max) throw new ApiError("invalid_query", { detail: `${name} must be an integer from 1 to ${bounds.max}` });
+  return n;
+}
+
+function afterParam(params: URLSearchParams): string {
+  const after = params.get("after") ?? "";
+  if (after !== "" && parseScopeName(after) === null) throw new ApiError("invalid_query", { detail: "after must be a scope name such as zones:<id>" });
+  return after;
+}
+
+/**
+ * GET /admin/v1/keys: the configured key-encryption keys against the ones
+ * the data recorded (each with its check, and how many scopes use it), and
+ * which may be retired. A KEK may leave KEY_ENCRYPTION_KEYS once it is in
+ * `retirable`: no scope's data is under it.
+ */
+async function keys(request: ApiRequest, env: Env): Promise<Response> {
+  await requireAdminSecret(request, env);
+  const { status, failures } = unwrap(await deploymentRegistry(env).keyStatus());
+  return success({ ...status, problems: failures.map((f) => ({ reason: f.reason, kek_id: f.detail ?? null })) });
+}
+
+/** GET /admin/v1/scopes?after=&limit=: every scope with data, by name, with the KEKs its data uses. */
+async function listScopes(request: ApiRequest, env: Env): Promise<Response> {
+  await requireAdminSecret(request, env);
+  const params = new URL(request.url).searchParams;
+  return success(unwrap(await deploymentRegistry(env).listScopes(afterParam(params), intParam(params, "limit", SCOPES_PER_PAGE))));
+}
+
+/**
+ * POST /admin/v1/scopes/import with {"scopes": ["zones:<id>", …], "complete":
+ * true|false}: lists scopes found in an existing data directory (npm start
+ * sends them on the first start of a directory from before the registry);
+ * `complete` says the list now holds every scope with data, after which
+ * reads of unlisted scopes are answered without waking an object.
+ */
+async function importScopes(request: ApiRequest, env: Env): Promise<Response> {
+  await requireAdminSecret(request, env);
+  const body = unwrap(await readJson(request));
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("invalid_json");
+  const { scopes, complete } = body as Record<string, unknown>;
+  if (!Array.isArray(scopes) || scopes.length > IMPORT_MAX) throw new ApiError("invalid_field_type", { pointer: "/scopes" });
+  const names: string[] = [];
+  for (const [i, name] of scopes.entries()) {
+    const parsed = typeof name === "string" ? parseScopeName(name) : null;
+    if (!parsed) throw new ApiError("invalid_scope_id", { pointer: `/scopes/${i}` });
+    names.push(scopeName(parsed));
+  }
+  if (typeof complete !== "boolean") throw new ApiError("invalid_field_type", { pointer: "/complete" });
+  return success(unwrap(await deploymentRegistry(env).importScopes(names, complete)));
+}
+
+/**
+ * POST /admin/v1/rewrap?limit=&after=: the deployment-wide rewrap. Visits up
+ * to `limit` scopes whose data is under a KEK other than the current one
+ * (after `after`, by name), rewraps each completely, and reports each; call
+ * again with `next` until it is null, then GET /admin/v1/keys says which
+ * KEKs may be retired. A scope whose keys did not all open keeps its old
+ * KEK in use, and its report says which keys and why.
+ */
+async function rewrapAll(request: ApiRequest, env: Env): Promise<Response> {
+  const actor = await requireAdminSecret(request, env);
+  const params = new URL(request.url).searchParams;
+  const limit = intParam(params, "limit", REWRAP_SCOPES);
+  const registry = deploymentRegistry(env);
+  const { status } = unwrap(await registry.keyStatus());
+  const names = unwrap(await registry.scopesNotUnder(status.current_kek_id, afterParam(params), limit));
+  const scopes = [];
+  for (const name of names) {
+    const scope = parseScopeName(name)!;
+    const call = { scope, actor };
+    let rewrapped = 0;
+    const failures = [];
+    let report;
+    for (let after = ""; ; ) {
+      report = unwrap(await tenant(env, scope).rewrapKeys(call, REWRAP_BATCH, after));
+      rewrapped += report.rewrapped + report.pooled_rewrapped;
+      failures.push(...report.failures, ...report.pooled_failures);
+      if (report.next_after === null) break;
+      after = report.next_after;
+    }
+    scopes.push({ scope: name, rewrapped, remaining: report.remaining, failures });
+  }
+  return success({ kek_id: status.current_kek_id, scopes, next: names.length === limit ? names[names.length - 1]! : null });
+}
+
+/** Registers the operator's deployment-wide routes; returns their path patterns. */
+export function deploymentRoutes(router: ApiRouter): RegExp[] {
+  router.get("/admin/v1/keys", keys);
+  router.get("/admin/v1/scopes", listScopes);
+  router.post("/admin/v1/scopes/import", importScopes);
+  router.post("/admin/v1/rewrap", rewrapAll);
+  return [/^\/admin\/v1\/keys\/?$/, /^\/admin\/v1\/scopes\/?$/, /^\/admin\/v1\/scopes\/import\/?$/, /^\/admin\/v1\/rewrap\/?$/];
+}

@@ -1,0 +1,132 @@
+// The deployment registry (src/deployment): which scopes have data, which
+// key-encryption keys that data is under, and the KEK report operators
+// retire keys by. Reads of scopes that were never written store nothing.
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { DEPLOYMENT_REGISTRY_NAME } from "../src/core/objects";
+import { DeploymentRegistry } from "../src/deployment/deployment-registry";
+import { keyStatus } from "../src/deployment/key-status";
+import { kekCheckValue, loadKeyring } from "../src/pki/keyring";
+import { delivery, edgeToken, registerEdge } from "./edges";
+import { adminHeaders, call, csrBody, expectError, scope, scopeId, tenantStub, tokenFor } from "./shared";
+
+const registry = () => env.DEPLOYMENT.get(env.DEPLOYMENT.idFromName(DEPLOYMENT_REGISTRY_NAME));
+const randomKey = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+
+describe("KEK check values", () => {
+  it("are HKDF-SHA256 of the key, bound to its id, and differ for another key or id", async () => {
+    const raw = crypto.getRandomValues(new Uint8Array(32));
+    const check = kekCheckValue("k1", raw);
+    expect(check).toMatch(/^[0-9a-f]{64}$/);
+    expect(kekCheckValue("k1", raw)).toBe(check);
+    expect(kekCheckValue("k2", raw)).not.toBe(check);
+    expect(kekCheckValue("k1", crypto.getRandomValues(new Uint8Array(32)))).not.toBe(check);
+    // The same value WebCrypto's own HKDF gives (what npm start computes in Node).
+    const base = await crypto.subtle.importKey("raw", raw, "HKDF", false, ["deriveBits"]);
+    const bits = await crypto.subtle.deriveBits(
+      { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: new TextEncoder().encode("custom-csr-kek-check:v1:k1") },
+      base,
+      256,
+    );
+    expect([...new Uint8Array(bits)].map((b) => b.toString(16).padStart(2, "0")).join("")).toBe(check);
+  });
+
+  it("keyStatus: ok, mismatch, missing and unused KEKs, the failures they cause, and which may be retired", async () => {
+    const a = randomKey();
+    const b = randomKey();
+    const keyring = await loadKeyring(`cur:${a},old:${b},spare:${randomKey()}`);
+    const record = (kek_id: string, check_value: string, scopes: number) => ({ kek_id, check_value, recorded_at: "2026-12-01T00:00:00.000Z", scopes });
+    const { status, failures } = keyStatus(keyring, [
+      record("cur", keyring.checks.get("cur")!, 3),
+      record("old", "0".repeat(64), 1),
+      record("gone", "1".repeat(64), 2),
+      record("retired", "2".repeat(64), 0),
+    ]);
+    expect(status.current_kek_id).toBe("cur");
+    expect(status.keks.map((k) => [k.id, k.check, k.configured, k.scopes])).toEqual([
+      ["cur", "ok", true, 3],
+      ["gone", "missing", false, 2],
+      ["old", "mismatch", true, 1],
+      ["retired", "missing", false, 0],
+      ["spare", "unused", true, 0],
+    ]);
+    expect(failures).toEqual([
+      { reason: "key_encryption_key_missing", detail: "gone" },
+      { reason: "key_encryption_mismatch", detail: "old" },
+    ]);
+    expect(status.retirable).toEqual(["spare"]);
+  });
+});
+
+describe("the deployment registry", () => {
+  it("records each scope before its first write, and each KEK its data is wrapped under", async () => {
+    const s = await scope();
+    expect(await registry().lookupScope(`zones:${s.id}`)).toMatchObject({ ok: true, value: { exists: false } });
+    expect((await s.create(csrBody({ key_type: "p256v1" }))).status).toBe(201);
+    expect(await registry().lookupScope(`zones:${s.id}`)).toMatchObject({ ok: true, value: { exists: true } });
+    const page = await registry().listScopes(`zones:${s.id}`.slice(0, -1), 1000);
+    expect(page.ok && page.value.scopes.find((x) => x.name === `zones:${s.id}`)).toMatchObject({ kek_ids: ["test1"] });
+
+    const reply = await call<{ current_kek_id: string; keks: Array<{ id: string; check: string; scopes: number }>; retirable: string[]; problems: unknown[] }>(
+      "GET",
+      "/admin/v1/keys",
+      { headers: adminHeaders },
+    );
+    expect(reply.status).toBe(200);
+    expect(reply.body.result.current_kek_id).toBe("test1");
+    expect(reply.body.result.keks.find((k) => k.id === "test1")).toMatchObject({ check: "ok" });
+    expect(reply.body.result.keks.find((k) => k.id === "test1")!.scopes).toBeGreaterThan(0);
+    expect(reply.body.result.problems).toEqual([]);
+    expectError(await call("GET", "/admin/v1/keys", { token: s.token }), 403, 10000);
+  });
+
+  it("reports a KEK replaced under its id, and one the data needs that is not configured, by name", async () => {
+    const s = await scope();
+    await s.create(csrBody({ key_type: "p256v1" }));
+    await runInDurableObject(registry(), async (_, state) => {
+      const replaced = await new DeploymentRegistry(state, { ...env, KEY_ENCRYPTION_KEYS: `test1:${randomKey()}` }).keyStatus();
+      expect(replaced.ok && replaced.value.failures).toEqual([{ reason: "key_encryption_mismatch", detail: "test1" }]);
+      const lost = await new DeploymentRegistry(state, { ...env, KEY_ENCRYPTION_KEYS: `k5:${randomKey()}` }).keyStatus();
+      expect(lost.ok && lost.value.failures).toEqual([{ reason: "key_encryption_key_missing", detail: "test1" }]);
+      const unset = await new DeploymentRegistry(state, { ...env, KEY_ENCRYPTION_KEYS: "" }).keyStatus();
+      expect(unset).toMatchObject({ ok: false, reason: "key_encryption_unavailable" });
+    });
+  });
+
+  it("imports scope names (npm start's upgrade of an older data directory) and refuses malformed ones", async () => {
+    const names = [`zones:${scopeId()}`, `accounts:${scopeId()}`];
+    const reply = await call("POST", "/admin/v1/scopes/import", { headers: adminHeaders, body: { scopes: names, complete: false } });
+    expect(reply.body.result).toEqual({ added: 2 });
+    for (const name of names) expect(await registry().lookupScope(name)).toMatchObject({ value: { exists: true } });
+    expectError(await call("POST", "/admin/v1/scopes/import", { headers: adminHeaders, body: { scopes: ["nope"], complete: false } }), 400, 1434);
+    expectError(await call("POST", "/admin/v1/scopes/import", { headers: adminHeaders, body: { scopes: [], complete: "yes" } }), 400, 1430);
+    expectError(await call("POST", "/admin/v1/scopes/import", { headers: adminHeaders, body: [] }), 400, 1400);
+    expectError(await call("GET", "/admin/v1/scopes?limit=0", { headers: adminHeaders }), 400, 1435);
+  });
+});
+
+describe("a scope that was never written", () => {
+  it("answers every read as empty and stores nothing, not even a schema", async () => {
+    const id = scopeId();
+    const token = await tokenFor("zones", id);
+    const edge = await registerEdge({ country: "DE", region: "WEUR" });
+    const edgeReads = delivery(id, await edgeToken(edge.id, [id]));
+    const uuid = crypto.randomUUID();
+    const pages = [`/client/v4/zones/${id}/custom_csrs`, `/client/v4/zones/${id}/custom_certificates`, `/client/v4/zones/${id}/audit_logs`];
+    for (const path of pages) {
+      const reply = await call<unknown[]>("GET", path, { token });
+      expect({ path, status: reply.status, result: reply.body.result, total: reply.body.result_info?.total_count }).toEqual({ path, status: 200, result: [], total: 0 });
+    }
+    expectError(await call("GET", `/client/v4/zones/${id}/custom_csrs/${uuid}`, { token }), 404, 1419);
+    expectError(await call("GET", `/client/v4/zones/${id}/custom_certificates/${uuid}`, { token }), 404, 1449);
+    expectError(await call("DELETE", `/client/v4/zones/${id}/custom_csrs/${uuid}`, { token }), 404, 1419);
+    expect((await edgeReads.list()).body.result).toEqual([]);
+    expectError(await edgeReads.get(uuid), 404, 1449);
+    for (const path of ["entitlement", "key_pool", "stats"]) expect((await call("GET", `/admin/v1/zones/${id}/${path}`, { headers: adminHeaders })).status).toBe(200);
+    expect((await call("POST", `/admin/v1/zones/${id}/audit/verify`, { headers: adminHeaders })).body.result).toMatchObject({ ok: true, entries: 0 });
+    const tables = await runInDurableObject(tenantStub("zones", id), (_, state) => state.storage.sql.exec("SELECT name FROM sqlite_master").toArray());
+    expect(tables).toEqual([]);
+    expect(await registry().lookupScope(`zones:${id}`)).toMatchObject({ value: { exists: false } });
+  });
+});
