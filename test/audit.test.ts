@@ -3,7 +3,7 @@ import { runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseCsrInput } from "../src/pki/csr-input";
-import { loadKeyring } from "../src/pki/keyring";
+import { type Keyring, loadKeyring } from "../src/pki/keyring";
 import { generateKeyPair } from "../src/pki/keys";
 import { type ChainFields, auditId, entryHash, seqOfAuditId } from "../src/tenant/audit-chain";
 import type { AuditLogRecord } from "../src/tenant/audit-records";
@@ -258,7 +258,7 @@ describe("what the audit trail records", () => {
 
 describe("a change and its entry are one transaction", () => {
   /** The scope's modules on its real storage, with one dependency made to fail at the last step. */
-  function modules(state: DurableObjectState, failAt: "counter" | "audit") {
+  function modules(state: DurableObjectState, failAt: "counter" | "audit", keyring: Keyring) {
     const sql = new Sql(state.storage.sql);
     const storage: Storage = { sql, transaction: (fn) => state.storage.transactionSync(fn) };
     class FailingAudit extends AuditTrail {
@@ -275,6 +275,7 @@ describe("a change and its entry are one transaction", () => {
     }
     const counters = failAt === "counter" ? new FailingCounters(sql) : new Counters(sql);
     const audit = failAt === "audit" ? new FailingAudit(sql, counters) : new AuditTrail(sql, counters);
+    audit.useKeyring(keyring);
     const entitlements = new Entitlements(storage, { granted: true, quota: 100 }, audit);
     const vault = new KeyVault(storage, audit);
     const pool = new KeyPool(storage, audit, 0, () => undefined);
@@ -295,7 +296,7 @@ describe("a change and its entry are one transaction", () => {
         const input = parseCsrInput(csrBody({ key_type: "p256v1" }));
         if (!input.ok) throw new Error("the body is valid");
         const keyring = await loadKeyring(env.KEY_ENCRYPTION_KEYS);
-        await expect(modules(state, failAt).create(where, `zones:${s.id}`, input.value, keyring)).rejects.toThrow(/write failed/);
+        await expect(modules(state, failAt, keyring).create(where, `zones:${s.id}`, input.value, keyring)).rejects.toThrow(/write failed/);
         expect(counts(state)).toEqual(before);
       }
     });
@@ -443,9 +444,16 @@ describe("tamper evidence", () => {
     await s.remove(made.id);
     const verified = (await verifyChain("zones", s.id)).body.result;
     const stats = (await call<{ audit: { entries: number; head: string } }>("GET", `/admin/v1/zones/${s.id}/stats`, { headers: adminHeaders })).body.result;
-    expect(verified).toEqual({ ok: true, entries: 3, head: stats.audit.head });
+    expect(verified).toEqual({ ok: true, entries: 3, head: stats.audit.head, keyed_from: 1 });
 
-    // An outside verifier, with WebCrypto and the export alone (docs/audit.md).
+    // An outside verifier, with WebCrypto, the export and the operator's KEK (docs/audit.md).
+    const hexOf = (bytes: ArrayBuffer) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+    const [kekId, kekBase64] = env.KEY_ENCRYPTION_KEYS.split(":") as [string, string];
+    const kek = await crypto.subtle.importKey("raw", Uint8Array.from(atob(kekBase64), (c) => c.charCodeAt(0)), "HKDF", false, ["deriveBits"]);
+    const root = await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: new TextEncoder().encode("custom-csr-integrity:v1") }, kek, 256);
+    const hmac = async (key: ArrayBuffer, text: string) =>
+      crypto.subtle.sign("HMAC", await crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]), new TextEncoder().encode(text));
+    const macKey = await hmac(root, `audit:zones:${s.id}`);
     let prev = "0".repeat(64);
     for (const line of await exportLines("zones", s.id)) {
       const canonical = JSON.stringify([
@@ -470,6 +478,8 @@ describe("tamper evidence", () => {
       expect(line.chain.prev_hash).toBe(prev);
       expect(line.chain.hash).toBe(hashHex);
       expect(JSON.parse(String(line.chain.metadata))).toEqual(line.metadata);
+      expect(line.chain.mac_kek).toBe(kekId);
+      expect(line.chain.mac).toBe(hexOf(await hmac(macKey, JSON.stringify(["custom-csr-audit-mac:v1", `zones:${s.id}`, line.chain.seq, hashHex]))));
       prev = hashHex;
     }
     expect(prev).toBe(stats.audit.head);
@@ -482,7 +492,7 @@ describe("tamper evidence", () => {
     expect(again.result).toMatchObject({ ok: false, broken_at: { position: 2 } });
   });
 
-  it("an edited entry whose hash was recomputed to match breaks the link to the entry after it", async () => {
+  it("an edited entry whose hash was recomputed fails at that entry: its MAC needs the key", async () => {
     let scopeName = "";
     const { result } = await tampered((sql) => {
       scopeName = String(sql.exec(`SELECT value FROM meta WHERE key = 'scope'`).one().value);
@@ -490,10 +500,84 @@ describe("tamper evidence", () => {
       const forged = { ...row, metadata: '{"granted":true,"quota":424242}' };
       sql.exec(`UPDATE audit_log SET metadata = ?, hash = ? WHERE seq = 4`, forged.metadata, entryHash(scopeName, forged, new Uint8Array(row.prev_hash)).slice().buffer);
     });
-    expect(result).toMatchObject({ ok: false, entries_checked: 4, broken_at: { position: 5, reason: "previous hash does not match the entry before" } });
+    expect(result).toMatchObject({ ok: false, entries_checked: 3, broken_at: { position: 4, reason: expect.stringMatching(/MAC does not match/) } });
     // A hash that was merely overwritten fails at the entry itself.
     const zeroed = await tampered((sql) => sql.exec(`UPDATE audit_log SET hash = zeroblob(32) WHERE seq = 4`));
     expect(zeroed.result).toMatchObject({ ok: false, broken_at: { position: 4, reason: "hash does not match the entry's content" } });
+  });
+
+  it("rewriting every entry from an edited one onward, hashes and links recomputed, fails at the first one rewritten", async () => {
+    for (const from of [1, 3]) {
+      const { result } = await tampered((sql) => {
+        const scopeName = String(sql.exec(`SELECT value FROM meta WHERE key = 'scope'`).one().value);
+        const rows = sql.exec(`SELECT * FROM audit_log ORDER BY seq`).toArray() as unknown as Array<ChainFields & { prev_hash: ArrayBuffer; hash: ArrayBuffer }>;
+        let prev: Uint8Array = from === 1 ? new Uint8Array(32) : new Uint8Array(rows[from - 2]!.hash);
+        for (const row of rows.slice(from - 1)) {
+          const forged = row.seq === from ? { ...row, metadata: '{"granted":true,"quota":31337}' } : row;
+          const hash = entryHash(scopeName, forged, prev);
+          sql.exec(`UPDATE audit_log SET metadata = ?, prev_hash = ?, hash = ? WHERE seq = ?`, forged.metadata, prev.slice().buffer, hash.slice().buffer, row.seq);
+          prev = hash;
+        }
+      });
+      expect(result).toMatchObject({ ok: false, entries_checked: from - 1, broken_at: { position: from, reason: expect.stringMatching(/MAC does not match/) } });
+    }
+  });
+
+  it("a MAC removed from an entry after keyed ones, or from all of them, does not pass unnoticed", async () => {
+    const one = await tampered((sql) => sql.exec(`UPDATE audit_log SET mac = NULL, mac_kek = NULL WHERE seq = 4`));
+    expect(one.result).toMatchObject({ ok: false, broken_at: { position: 4, reason: "the entry has no MAC, after keyed entries" } });
+    // All stripped: the chain is whole but keyed nowhere, which verify reports (keyed_from null).
+    const all = await tampered((sql) => sql.exec(`UPDATE audit_log SET mac = NULL, mac_kek = NULL`));
+    expect(all.result).toMatchObject({ ok: true, keyed_from: null });
+  });
+
+  it("a trail from before keying verifies as unkeyed; its next entry is keyed and covers every entry before it", async () => {
+    const s = await scope("accounts");
+    for (let i = 0; i < 3; i++) await setEntitlement("accounts", s.id, { granted: true, quota: i });
+    // As schema version 8 left it: no MACs.
+    await runInDurableObject(tenantStub("accounts", s.id), (_, state) => state.storage.sql.exec(`UPDATE audit_log SET mac = NULL, mac_kek = NULL`));
+    expect((await verifyChain("accounts", s.id)).body.result).toMatchObject({ ok: true, entries: 3, keyed_from: null });
+    await setEntitlement("accounts", s.id, { granted: true, quota: 99 });
+    expect((await verifyChain("accounts", s.id)).body.result).toMatchObject({ ok: true, entries: 4, keyed_from: 4 });
+    // An old entry edited, and every hash after it recomputed: the keyed entry's MAC no longer matches.
+    await runInDurableObject(tenantStub("accounts", s.id), (_, state) => {
+      const sql = state.storage.sql;
+      const scopeName = `accounts:${s.id}`;
+      const rows = sql.exec(`SELECT * FROM audit_log ORDER BY seq`).toArray() as unknown as Array<ChainFields & { prev_hash: ArrayBuffer; hash: ArrayBuffer }>;
+      let prev: Uint8Array = new Uint8Array(rows[0]!.hash);
+      for (const row of rows.slice(1)) {
+        const forged = row.seq === 2 ? { ...row, metadata: '{"granted":true,"quota":5}' } : row;
+        const hash = entryHash(scopeName, forged, prev);
+        sql.exec(`UPDATE audit_log SET metadata = ?, prev_hash = ?, hash = ? WHERE seq = ?`, forged.metadata, prev.slice().buffer, hash.slice().buffer, row.seq);
+        prev = hash;
+      }
+    });
+    expect((await verifyChain("accounts", s.id)).body.result).toMatchObject({ ok: false, broken_at: { position: 4, reason: expect.stringMatching(/MAC/) } });
+  });
+
+  it("a rotation re-keys every MAC under the new KEK, but never one that does not match (no edit is laundered)", async () => {
+    const s = await scope("accounts");
+    for (let i = 0; i < 4; i++) await setEntitlement("accounts", s.id, { granted: true, quota: i });
+    const newKey = `k8:${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
+    await runInDurableObject(tenantStub("accounts", s.id), async (_, state) => {
+      const where = adminCall("accounts", s.id);
+      const rotated = new TenantStore(state, { ...env, KEY_ENCRYPTION_KEYS: `${newKey},${env.KEY_ENCRYPTION_KEYS}` });
+      // An entry edited without the key (its MAC no longer matches).
+      state.storage.sql.exec(`UPDATE audit_log SET mac = zeroblob(32) WHERE seq = 2`);
+      const report = await rotated.rewrapKeys(where, 10, "");
+      expect(report).toMatchObject({ ok: true, value: { audit_rekeyed: 3, audit_failed: [2], remaining: 1 } });
+      const kekOf = state.storage.sql.exec(`SELECT seq, mac_kek FROM audit_log ORDER BY seq`).toArray();
+      expect(kekOf.slice(0, 4)).toEqual([
+        { seq: 1, mac_kek: "k8" },
+        { seq: 2, mac_kek: "test1" },
+        { seq: 3, mac_kek: "k8" },
+        { seq: 4, mac_kek: "k8" },
+      ]);
+      expect(await rotated.verifyAudit(where)).toMatchObject({ ok: true, value: { ok: false, broken_at: { position: 2 } } });
+      // With the old KEK gone, the entry it keys cannot be checked: 1501 naming it.
+      const retired = new TenantStore(state, { ...env, KEY_ENCRYPTION_KEYS: newKey });
+      expect(await retired.verifyAudit(where)).toMatchObject({ ok: false, reason: "key_encryption_key_missing", detail: "test1" });
+    });
   });
 
   it("a deleted entry is reported at its position", async () => {

@@ -123,6 +123,8 @@ describe("key-encryption-key rotation", () => {
       pooled_rewrapped: 0,
       pooled_failed: [],
       pooled_failures: [],
+      audit_rekeyed: 0,
+      audit_failed: [],
     });
     const bad = await call("POST", `/admin/v1/${s.kind}/${s.id}/rewrap?limit=0`, { headers: adminHeaders });
     expect(bad.status).toBe(400);

@@ -91,16 +91,23 @@ async function rewrapAll(request: ApiRequest, env: Env): Promise<Response> {
     const scope = parseScopeName(name)!;
     const call = { scope, actor };
     let rewrapped = 0;
+    let rekeyed = 0;
     const failures = [];
+    const auditFailed = new Set<number>();
     let report;
+    // Through the CSR keys once (a cursor), then again while audit entries
+    // are still being re-keyed (a batch per call, no cursor needed).
     for (let after = ""; ; ) {
       report = unwrap(await tenant(env, scope).rewrapKeys(call, REWRAP_BATCH, after));
       rewrapped += report.rewrapped + report.pooled_rewrapped;
-      failures.push(...report.failures, ...report.pooled_failures);
-      if (report.next_after === null) break;
-      after = report.next_after;
+      rekeyed += report.audit_rekeyed;
+      if (after === "" || report.next_after !== null) failures.push(...report.failures, ...report.pooled_failures);
+      for (const seq of report.audit_failed) auditFailed.add(seq);
+      if (report.next_after !== null) after = report.next_after;
+      else if (report.audit_rekeyed > 0 && report.remaining > 0) after = "";
+      else break;
     }
-    scopes.push({ scope: name, rewrapped, remaining: report.remaining, failures });
+    scopes.push({ scope: name, rewrapped, audit_rekeyed: rekeyed, remaining: report.remaining, failures, audit_failed: [...auditFailed].sort((a, b) => a - b) });
   }
   return success({ kek_id: status.current_kek_id, scopes, next: names.length === limit ? names[names.length - 1]! : null });
 }

@@ -67,6 +67,23 @@ export function entryHash(scope: string, fields: ChainFields, prevHash: Uint8Arr
   return sha256(canonicalBytes(scope, fields, prevHash));
 }
 
+/** Version tag of an entry's MAC; part of the MAC's input. */
+export const MAC_VERSION = "custom-csr-audit-mac:v1";
+
+/** What the MAC key is derived for (src/pki/keyring.ts `macKey`): purpose `audit`, context the scope. */
+export const AUDIT_MAC_PURPOSE = "audit";
+
+/**
+ * The bytes an entry's MAC covers: the UTF-8 of a JSON array of the MAC's
+ * version, the scope, the entry's position and its hash in hex. The hash
+ * covers the entry and, through its predecessor's hash, every entry before
+ * it, so a MAC keys the whole chain up to its entry: editing or rewriting
+ * any entry needs the key to make the MACs agree again.
+ */
+export function macBytes(scope: string, seq: number, hash: Uint8Array): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify([MAC_VERSION, scope, seq, hex(hash)]));
+}
+
 // An id is laid out as a UUIDv7 (RFC 9562 §5.7): 48 bits of Unix milliseconds,
 // the version, then 74 bits that here hold the entry's position (40 bits, so
 // ids sort in chain order within a scope, whose times never go backwards) and

@@ -15,11 +15,15 @@ export interface AuditLogRecord {
   when: string;
 }
 
-/** A stored row: the chained fields and both hashes. */
-export type AuditRow = ChainFields & { prev_hash: ArrayBuffer; hash: ArrayBuffer };
+/**
+ * A stored row: the chained fields, both hashes, and the entry's MAC under
+ * the KEK `mac_kek` (both NULL for entries written before trails were
+ * keyed; the first keyed entry's MAC covers them through its hash).
+ */
+export type AuditRow = ChainFields & { prev_hash: ArrayBuffer; hash: ArrayBuffer; mac: ArrayBuffer | null; mac_kek: string | null };
 
 export const AUDIT_COLUMNS =
-  "seq, at, action, result, info, actor_type, actor_id, actor_email, actor_ip, resource_type, resource_id, metadata, prev_hash, hash";
+  "seq, at, action, result, info, actor_type, actor_id, actor_email, actor_ip, resource_type, resource_id, metadata, prev_hash, hash, mac, mac_kek";
 
 /** Row to API object; `owner` is the scope's id. */
 export function toAuditRecord(row: AuditRow, ownerId: string): AuditLogRecord {
@@ -44,12 +48,19 @@ export function toAuditRecord(row: AuditRow, ownerId: string): AuditLogRecord {
 
 /**
  * An export line: the API object plus what a verifier needs to rebuild the
- * chain (docs/audit.md): the entry's position, the stored metadata text, and
- * both hashes.
+ * chain (docs/audit.md): the entry's position, the stored metadata text,
+ * both hashes, and the MAC with the id of the KEK its key derives from.
  */
 export function toExportLine(row: AuditRow, ownerId: string): string {
   return JSON.stringify({
     ...toAuditRecord(row, ownerId),
-    chain: { seq: row.seq, metadata: row.metadata, prev_hash: hex(new Uint8Array(row.prev_hash)), hash: hex(new Uint8Array(row.hash)) },
+    chain: {
+      seq: row.seq,
+      metadata: row.metadata,
+      prev_hash: hex(new Uint8Array(row.prev_hash)),
+      hash: hex(new Uint8Array(row.hash)),
+      mac: row.mac === null ? null : hex(new Uint8Array(row.mac)),
+      mac_kek: row.mac_kek,
+    },
   });
 }

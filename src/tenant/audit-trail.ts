@@ -1,6 +1,7 @@
 import type { TenantCall } from "../core/call";
 import { scopeName } from "../core/scope";
-import { type ChainFields, GENESIS_HASH, auditId, entryHash, hex, seqOfAuditId } from "./audit-chain";
+import { type Keyring, KeyringError, macKey, macOf } from "../pki/keyring";
+import { AUDIT_MAC_PURPOSE, type ChainFields, GENESIS_HASH, auditId, entryHash, hex, macBytes, seqOfAuditId } from "./audit-chain";
 import { AUDIT_COLUMNS, type AuditRow, toAuditRecord, toExportLine } from "./audit-records";
 import type { Counters } from "./counters";
 import { readPage } from "./paging";
@@ -49,9 +50,22 @@ export interface AuditHead {
   head: string;
 }
 
+/**
+ * A verification's outcome. `keyed_from` is the position of the first keyed
+ * entry (null: none is keyed, a trail written entirely before trails were
+ * keyed); every entry from it on carries a MAC that was checked, and its MAC
+ * covers every entry before it.
+ */
 export type ChainCheck =
-  | ({ ok: true } & AuditHead)
+  | ({ ok: true; keyed_from: number | null } & AuditHead)
   | { ok: false; entries_checked: number; broken_at: { position: number; id: string | null; reason: string } };
+
+/** A verification that could not be made: a KEK some entry's MAC is keyed under is not configured. */
+export class MacKeyMissing extends Error {
+  constructor(readonly kekId: string) {
+    super(`key-encryption key ${kekId} is not configured`);
+  }
+}
 
 // Rows read per statement while verifying or exporting.
 const BATCH = 1000;
@@ -63,13 +77,30 @@ const BATCH = 1000;
  * together or not at all.
  */
 export class AuditTrail {
+  #keyring: Keyring | null = null;
+  // MAC keys by KEK id and scope, derived once per keyring.
+  #keys = new Map<string, Uint8Array>();
+
   constructor(
     private readonly sql: Sql,
     private readonly counters: Counters,
   ) {}
 
-  /** Appends one entry (synchronous: call it inside the transaction of the change it records). */
+  /** The checked keyring entries are keyed with (the object sets it whenever its gate opens one). */
+  useKeyring(keyring: Keyring): void {
+    if (this.#keyring === keyring) return;
+    this.#keyring = keyring;
+    this.#keys.clear();
+  }
+
+  /**
+   * Appends one entry (synchronous: call it inside the transaction of the
+   * change it records), keyed under the current KEK. Throws when no keyring
+   * was given (every write opens one first), so the change is not made.
+   */
   record(call: TenantCall, event: AuditEvent): void {
+    const keyring = this.#keyring;
+    if (!keyring) throw new Error("audit entry without a keyring: the write did not open one");
     const last = this.sql.one<{ seq: number; at: string; hash: ArrayBuffer }>(
       `SELECT seq, at, hash FROM audit_log ORDER BY seq DESC LIMIT 1`,
     );
@@ -91,9 +122,11 @@ export class AuditTrail {
       metadata: JSON.stringify(event.metadata ?? {}),
     };
     const prev = last ? new Uint8Array(last.hash) : GENESIS_HASH;
-    const hash = entryHash(scopeName(call.scope), fields, prev);
+    const scope = scopeName(call.scope);
+    const hash = entryHash(scope, fields, prev);
+    const mac = macOf(this.#key(keyring, keyring.currentId, scope), macBytes(scope, fields.seq, hash));
     this.sql.run(
-      `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       fields.seq,
       fields.at,
       fields.action,
@@ -108,6 +141,8 @@ export class AuditTrail {
       fields.metadata,
       prev.slice().buffer,
       hash.slice().buffer,
+      mac.slice().buffer,
+      keyring.currentId,
     );
     // Per action type, so a page filtered by action.type knows its total without counting.
     this.counters.bump(`audit:${event.action}`, 1);
@@ -212,15 +247,19 @@ export class AuditTrail {
 
   /**
    * Recomputes the whole chain: each entry must sit at the next position,
-   * name its predecessor's hash, and hash to its stored hash. Answers the
-   * first entry where that fails (a deleted entry is reported at its
-   * position; an edited one at itself; a reordered pair at the first of it).
-   * Cutting entries off the end leaves a valid shorter chain: compare the
-   * head with one recorded elsewhere (the stats route returns it).
+   * name its predecessor's hash, hash to its stored hash, and, from the first
+   * keyed entry on, carry a MAC that matches under its KEK's key: rewriting
+   * entries and their hashes without the key is found at the first entry
+   * rewritten. Answers the first entry where that fails (a deleted entry is
+   * reported at its position; an edited one at itself; a reordered pair at
+   * the first of it). Cutting entries off the end leaves a valid shorter
+   * chain: compare the head with one recorded elsewhere (the stats route
+   * returns it). Throws MacKeyMissing when a MAC's KEK is not configured.
    */
-  verify(scope: string): ChainCheck {
+  verify(scope: string, keyring: Keyring): ChainCheck {
     let expected = 1;
     let prev: Uint8Array = GENESIS_HASH;
+    let keyedFrom: number | null = null;
     for (;;) {
       const rows = this.sql.all<AuditRow>(
         `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?`,
@@ -238,12 +277,71 @@ export class AuditTrail {
         if (row.seq !== expected) return broken("missing entry", expected, null);
         if (hex(new Uint8Array(row.prev_hash)) !== hex(prev)) return broken("previous hash does not match the entry before");
         if (hex(entryHash(scope, row, prev)) !== hex(stored)) return broken("hash does not match the entry's content");
+        if (row.mac === null || row.mac_kek === null) {
+          if (keyedFrom !== null) return broken("the entry has no MAC, after keyed entries");
+        } else {
+          keyedFrom ??= row.seq;
+          if (!keyring.integrity.has(row.mac_kek)) throw new MacKeyMissing(row.mac_kek);
+          const mac = macOf(this.#key(keyring, row.mac_kek, scope), macBytes(scope, row.seq, stored));
+          if (hex(mac) !== hex(new Uint8Array(row.mac))) return broken("the MAC does not match: the entry or its chain was rewritten without the key");
+        }
         prev = stored;
         expected++;
       }
       if (rows.length < BATCH) break;
     }
-    return { ok: true, entries: expected - 1, head: hex(prev) };
+    return { ok: true, entries: expected - 1, head: hex(prev), keyed_from: keyedFrom };
+  }
+
+  /**
+   * Re-keys up to `limit` entries whose MAC is under another KEK than the
+   * current one (a rotation), after checking each MAC under its old key: an
+   * entry whose MAC does not match is left as it is (re-keying it would
+   * launder an edit) and counted in `failed`. Answers how many remain.
+   */
+  rekey(scope: string, keyring: Keyring, limit: number): { rekeyed: number; failed: number[]; remaining: number } {
+    const current = keyring.currentId;
+    const rows = this.sql.all<{ seq: number; hash: ArrayBuffer; mac: ArrayBuffer; mac_kek: string }>(
+      `SELECT seq, hash, mac, mac_kek FROM audit_log WHERE mac_kek IS NOT NULL AND mac_kek != ? ORDER BY seq LIMIT ?`,
+      current,
+      limit,
+    );
+    const failed: number[] = [];
+    let rekeyed = 0;
+    for (const row of rows) {
+      const hash = new Uint8Array(row.hash);
+      let old: Uint8Array;
+      try {
+        old = macOf(this.#key(keyring, row.mac_kek, scope), macBytes(scope, row.seq, hash));
+      } catch (error) {
+        if (!(error instanceof KeyringError)) throw error;
+        failed.push(row.seq);
+        continue;
+      }
+      if (hex(old) !== hex(new Uint8Array(row.mac))) {
+        failed.push(row.seq);
+        continue;
+      }
+      const mac = macOf(this.#key(keyring, current, scope), macBytes(scope, row.seq, hash));
+      rekeyed += this.sql.run(`UPDATE audit_log SET mac = ?, mac_kek = ? WHERE seq = ? AND mac_kek = ?`, mac.slice().buffer, current, row.seq, row.mac_kek) > 0 ? 1 : 0;
+    }
+    const remaining = this.sql.one<{ n: number }>(`SELECT count(*) AS n FROM audit_log WHERE mac_kek IS NOT NULL AND mac_kek != ?`, current)?.n ?? 0;
+    return { rekeyed, failed, remaining };
+  }
+
+  /** Every KEK id an entry's MAC is keyed under. */
+  kekIds(): string[] {
+    return this.sql.all<{ mac_kek: string }>(`SELECT DISTINCT mac_kek FROM audit_log WHERE mac_kek IS NOT NULL`).map((r) => r.mac_kek);
+  }
+
+  #key(keyring: Keyring, kekId: string, scope: string): Uint8Array {
+    const name = `${kekId}\n${scope}`;
+    let key = this.#keys.get(name);
+    if (!key) {
+      key = macKey(keyring, kekId, AUDIT_MAC_PURPOSE, scope);
+      this.#keys.set(name, key);
+    }
+    return key;
   }
 
   // The first position whose time is at or after `ms` (last + 1 when none):

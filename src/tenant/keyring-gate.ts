@@ -34,19 +34,26 @@ export class KeyringGate {
     private readonly storage: Storage,
     private readonly secret: () => string | undefined,
     private readonly registry: KekRegistry,
+    /** Told of every keyring the gate hands out (the audit trail keys its entries with it). */
+    private readonly opened: (keyring: Keyring) => void,
     private readonly data: WrappedData,
   ) {}
 
   /** The keyring for `scope`'s data: 1501 when the secret is missing or malformed, 1505 naming a KEK whose key is not the recorded one. */
   async open(scope: string): Promise<Result<Keyring>> {
     const loaded = await this.#load();
-    if (!loaded.ok || this.#passed === loaded.value) return loaded;
+    if (!loaded.ok) return loaded;
+    if (this.#passed === loaded.value) {
+      this.opened(loaded.value);
+      return loaded;
+    }
     const checked = await this.#check(scope, loaded.value);
     if (!checked.ok) {
       console.error(JSON.stringify({ level: "error", event: "kek_check_failed", scope, reason: checked.reason, kek_id: checked.detail ?? null }));
       return checked;
     }
     this.#passed = loaded.value;
+    this.opened(loaded.value);
     return loaded;
   }
 

@@ -180,6 +180,16 @@ export const TENANT_MIGRATIONS: Migrations = [
       check_value TEXT NOT NULL
     ) WITHOUT ROWID`,
   ],
+  [
+    // A keyed audit trail (src/tenant/audit-chain.ts, docs/audit.md): each
+    // entry's MAC over its hash, under a key derived from the KEK `mac_kek`.
+    // Entries from before stay without one; the first keyed entry covers them.
+    (sql) => {
+      const columns = new Set(sql.all<{ name: string }>(`SELECT name FROM pragma_table_info('audit_log')`).map((c) => c.name));
+      if (!columns.has("mac")) sql.run(`ALTER TABLE audit_log ADD COLUMN mac BLOB`);
+      if (!columns.has("mac_kek")) sql.run(`ALTER TABLE audit_log ADD COLUMN mac_kek TEXT`);
+    },
+  ],
 ];
 
 /** The tenant schema's newest version. */

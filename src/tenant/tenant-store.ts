@@ -10,7 +10,7 @@ import { generateKeyPair } from "../pki/keys";
 import { type LazyStorage, openLazyStorage } from "../storage/storage";
 import { AccountLink, type LinkReport } from "./account-link";
 import { GENESIS_HASH, hex } from "./audit-chain";
-import { type AuditHead, type AuditQuery, AuditTrail, type ChainCheck } from "./audit-trail";
+import { type AuditHead, type AuditQuery, AuditTrail, type ChainCheck, MacKeyMissing } from "./audit-trail";
 import type { CertificateEdit, CertificateRecord, CertificateUpload } from "./certificate-records";
 import { CertificateStore } from "./certificate-store";
 import { Counters } from "./counters";
@@ -27,8 +27,19 @@ import { ScopeBinding } from "./scope-binding";
 
 export type { AuditHead, ChainCheck, DeliverableCertificate, DeliveryBundle, Entitlement, KeyCheck, PoolCheck, PoolState, RewrapReport };
 
-/** What a rewrap call reports: the batch of CSR keys, and the pooled keys (all of them, each call). */
-export type ScopeRewrap = RewrapReport & { pooled_rewrapped: number; pooled_failed: string[]; pooled_failures: PoolRewrap["failures"] };
+/**
+ * What a rewrap call reports: the batch of CSR keys, the pooled keys (all of
+ * them, each call), and a batch of audit entries re-keyed (their MACs under
+ * the current KEK). `remaining` counts all three.
+ */
+export type ScopeRewrap = RewrapReport & {
+  pooled_rewrapped: number;
+  pooled_failed: string[];
+  pooled_failures: PoolRewrap["failures"];
+  audit_rekeyed: number;
+  /** Positions of audit entries whose MAC did not match under its old key: left as they are. */
+  audit_failed: number[];
+};
 
 /**
  * At most one fresh RSA key generation at a time per scope, and at most this
@@ -37,6 +48,9 @@ export type ScopeRewrap = RewrapReport & { pooled_rewrapped: number; pooled_fail
  * creates cannot hold every other scope's requests behind its generations.
  */
 export const RSA_GENERATIONS_WAITING = 16;
+
+// Audit entries re-keyed per rewrap call (an HMAC and a row each).
+const AUDIT_REKEY_BATCH = 5000;
 
 const EMPTY_PAGE: Page<JsonText> = { items: "[]" as JsonText, count: 0, total: 0 };
 
@@ -86,7 +100,7 @@ export class TenantStore extends DurableObject<Env> {
     );
     this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit);
     this.#delivery = new KeyDelivery(this.#certificates, this.#vault, this.#audit);
-    this.#gate = new KeyringGate(storage, () => this.env.KEY_ENCRYPTION_KEYS, this.#registry(), {
+    this.#gate = new KeyringGate(storage, () => this.env.KEY_ENCRYPTION_KEYS, this.#registry(), (keyring) => this.#audit.useKeyring(keyring), {
       kekIds: () => [...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds()])],
       opens: async (kekId, keyring) => {
         const name = this.#binding.bound();
@@ -219,21 +233,36 @@ export class TenantStore extends DurableObject<Env> {
     if (read.value === null) {
       const current = await this.#gate.currentId();
       if (!current.ok) return current;
-      return ok({ kek_id: current.value, rewrapped: 0, failed: [], failures: [], remaining: 0, next_after: null, pooled_rewrapped: 0, pooled_failed: [], pooled_failures: [] });
+      return ok({
+        kek_id: current.value,
+        rewrapped: 0,
+        failed: [],
+        failures: [],
+        remaining: 0,
+        next_after: null,
+        pooled_rewrapped: 0,
+        pooled_failed: [],
+        pooled_failures: [],
+        audit_rekeyed: 0,
+        audit_failed: [],
+      });
     }
     const name = read.value;
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
     const pooled = await this.#pool.rewrap(call, name, keyring.value);
     const batch = await this.#vault.rewrap(call, name, keyring.value, limit, after);
+    const audit = this.#storage.transaction(() => this.#audit.rekey(name, keyring.value, AUDIT_REKEY_BATCH));
     const reported = await this.#registry().reportKeks(name, this.#keksInUse());
     if (!reported.ok) return reported;
     return ok({
       ...batch,
-      remaining: batch.remaining + pooled.remaining,
+      remaining: batch.remaining + pooled.remaining + audit.remaining,
       pooled_rewrapped: pooled.rewrapped,
       pooled_failed: pooled.failed,
       pooled_failures: pooled.failures,
+      audit_rekeyed: audit.rekeyed,
+      audit_failed: audit.failed,
     });
   }
 
@@ -325,12 +354,23 @@ export class TenantStore extends DurableObject<Env> {
     return page ? ok(page) : fail("audit_entry_not_found");
   }
 
-  /** Recomputes the audit chain: ok with its length and head, or where it breaks. */
-  verifyAudit(call: TenantCall): Result<ChainCheck> {
+  /**
+   * Recomputes the audit chain and checks its MACs: ok with its length, head
+   * and first keyed position, or where it breaks; 1501 naming a KEK some
+   * MAC is keyed under that is not configured.
+   */
+  async verifyAudit(call: TenantCall): Promise<Result<ChainCheck>> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    if (read.value === null) return ok({ ok: true, entries: 0, head: hex(GENESIS_HASH) });
-    return ok(this.#audit.verify(read.value));
+    if (read.value === null) return ok({ ok: true, entries: 0, head: hex(GENESIS_HASH), keyed_from: null });
+    const keyring = await this.#gate.open(read.value);
+    if (!keyring.ok) return keyring;
+    try {
+      return ok(this.#audit.verify(read.value, keyring.value));
+    } catch (error) {
+      if (error instanceof MacKeyMissing) return fail("key_encryption_key_missing", { detail: error.kekId });
+      throw error;
+    }
   }
 
   /** The entitlement in force for this scope. */
@@ -382,7 +422,7 @@ export class TenantStore extends DurableObject<Env> {
 
   // The KEK ids the scope's data is under now, for the deployment registry.
   #keksInUse(): string[] {
-    return [...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds()])].sort();
+    return [...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds(), ...this.#audit.kekIds()])].sort();
   }
 
   // A fresh key pair; RSA generations one at a time per scope, a bounded number waiting.
