@@ -44,7 +44,7 @@ const poolRows = (kind: Kind, id: string) =>
   );
 
 async function trail(s: { kind: Kind; id: string; token: string }): Promise<AuditLogRecord[]> {
-  return (await call<AuditLogRecord[]>("GET", `/client/v4/${s.kind}/${s.id}/audit_logs?direction=asc&per_page=1000`, { token: s.token })).body.result;
+  return (await call<AuditLogRecord[]>("GET", `/client/v4/${s.kind}/${s.id}/audit_logs?direction=asc&per_page=100`, { token: s.token })).body.result;
 }
 
 describe("the RSA key pool", () => {

@@ -2,8 +2,10 @@ import { type Result, fail, ok } from "../core/result";
 import type { AuditQuery } from "../tenant/audit-trail";
 import { pagingParams } from "./list-query";
 
-// Cloudflare's audit-log API: per_page 1–1000, default 100; newest first.
-export const AUDIT_PER_PAGE = { min: 1, max: 1000, default: 100 } as const;
+// Cloudflare's audit-log API allows per_page up to 1000; here at most 100
+// (the default), so that a page is bounded: an entry's metadata can hold a
+// whole create body (up to 64 KiB), and a page is built in memory.
+export const AUDIT_PER_PAGE = { min: 1, max: 100, default: 100 } as const;
 
 const KNOWN = ["page", "per_page", "direction", "since", "before", "id", "action.type", "actor.email"];
 // Filters of Cloudflare's API this service does not implement: refused

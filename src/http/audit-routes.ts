@@ -4,11 +4,36 @@ import { EMPTY_PAGE, tenant, unwrap } from "./csr-routes";
 import { readableTenant } from "./scopes";
 import { ApiError } from "./errors";
 import { pageOf, streamed, success } from "./envelope";
+import type { Result } from "../core/result";
+import { TaskQueue } from "../core/task-queue";
+
+type ExportBatch = { lines: string; next: string | null };
 import { API_PREFIXES, type ApiRequest, type ApiRouter, tenantContext } from "./request";
 
-// Entries per RPC while exporting: large enough to keep the stream busy,
-// small enough that one call's JSON stays well under the RPC size limit.
+// Entries, and about bytes, per RPC while exporting: large enough to keep
+// the stream busy, small enough that one call stays far under the RPC size
+// limit (32 MiB) whatever the entries hold (one entry is at most about as
+// large as the 64 KiB request body that made it).
 const EXPORT_BATCH = 500;
+const EXPORT_BYTES = 1024 * 1024;
+
+/**
+ * Audit pages and export batches are built in memory (a page of 100 entries
+ * can reach megabytes): at most this many at once per isolate, the rest
+ * waiting in turn; beyond AUDIT_READS_WAITING a read is refused with 429
+ * (971) and Retry-After, so concurrent large reads cannot exhaust memory or
+ * hold every other request behind them.
+ */
+export const AUDIT_READS_AT_ONCE = 4;
+export const AUDIT_READS_WAITING = 64;
+const reads = new TaskQueue(AUDIT_READS_AT_ONCE, AUDIT_READS_WAITING);
+
+/** Runs one audit read in turn; 429 when too many wait. */
+async function inTurn<T>(read: () => Promise<T>): Promise<T> {
+  const done = await reads.run(read);
+  if (done === null) throw new ApiError("rate_limited");
+  return done;
+}
 const AUDIT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** GET …/{accounts|zones}/{id}/audit_logs: Cloudflare's account audit-log API, per scope. */
@@ -16,7 +41,8 @@ async function list(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "audit");
   const query = unwrap(parseAuditQuery(new URL(request.url).searchParams));
   const stub = await readableTenant(env, scope);
-  return pageOf(stub ? unwrap(await stub.listAudit(call, query)) : EMPTY_PAGE, query);
+  if (!stub) return pageOf(EMPTY_PAGE, query);
+  return inTurn(async () => pageOf(unwrap(await stub.listAudit(call, query)), query));
 }
 
 /** POST /admin/v1/{kind}/{id}/audit/verify: recomputes the scope's hash chain. */
@@ -38,7 +64,8 @@ async function exportTrail(request: ApiRequest, env: Env, ctx: ExecutionContext)
   const stub = tenant(env, call.scope);
   // The first batch is read before answering, so an unknown `after` is a
   // clean 404 rather than a stream that breaks.
-  let page = unwrap(await stub.exportAudit(call, after, EXPORT_BATCH));
+  const batch = async (from: string | null): Promise<Result<ExportBatch>> => stub.exportAudit(call, from, EXPORT_BATCH, EXPORT_BYTES);
+  let page = unwrap(await inTurn(() => batch(after)));
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   const writer = writable.getWriter();
   const encoder = new TextEncoder();
@@ -47,7 +74,7 @@ async function exportTrail(request: ApiRequest, env: Env, ctx: ExecutionContext)
       for (;;) {
         if (page.lines.length > 0) await writer.write(encoder.encode(page.lines));
         if (page.next === null) break;
-        const next = await stub.exportAudit(call, page.next, EXPORT_BATCH);
+        const next = await inTurn(() => batch(page.next));
         if (!next.ok) throw new Error(`export stopped: ${next.reason}`);
         page = next.value;
       }

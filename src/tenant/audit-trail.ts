@@ -67,8 +67,10 @@ export class MacKeyMissing extends Error {
   }
 }
 
-// Rows read per statement while verifying or exporting.
+// Rows read per statement while verifying; while exporting, fewer (a batch
+// may stop at its byte budget after any row).
 const BATCH = 1000;
+const EXPORT_READ = 50;
 
 /**
  * The scope's audit trail: an append-only, hash-chained table. The only
@@ -227,10 +229,13 @@ export class AuditTrail {
   }
 
   /**
-   * Up to `limit` entries after the one with id `after` (from the start when
-   * null), as JSON lines for an export; `next` resumes it, null at the end.
+   * Entries after the one with id `after` (from the start when null) as
+   * JSON lines for an export, up to `limit` entries and about `maxBytes` of
+   * text (at least one entry, however large: one entry is bounded by the
+   * request body that made it), so that a batch always fits an RPC and the
+   * export resumes past any entry; `next` resumes it, null at the end.
    */
-  exportPage(ownerId: string, after: string | null, limit: number): { lines: string; next: string | null } | null {
+  exportPage(ownerId: string, after: string | null, limit: number, maxBytes: number): { lines: string; next: string | null } | null {
     let from = 0;
     if (after !== null) {
       const seq = seqOfAuditId(after);
@@ -238,11 +243,29 @@ export class AuditTrail {
       if (!row || toAuditRecord(row, ownerId).id !== after.toLowerCase()) return null;
       from = row.seq;
     }
-    const rows = this.sql.all<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`, from, limit);
-    const lines = rows.map((row) => `${toExportLine(row, ownerId)}\n`).join("");
-    const lastRow = rows[rows.length - 1];
-    const next = rows.length === limit && lastRow ? auditId(Date.parse(lastRow.at), lastRow.seq, new Uint8Array(lastRow.hash)) : null;
-    return { lines, next };
+    let lines = "";
+    let count = 0;
+    let lastRow: AuditRow | null = null;
+    let exhausted = false;
+    // A few rows at a time: the byte budget may end the batch after any of them.
+    batch: while (count < limit) {
+      const want = Math.min(EXPORT_READ, limit - count);
+      const rows: AuditRow[] = this.sql.all<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`, lastRow?.seq ?? from, want);
+      for (const row of rows) {
+        const line = `${toExportLine(row, ownerId)}\n`;
+        if (count > 0 && lines.length + line.length > maxBytes) break batch;
+        lines += line;
+        count++;
+        lastRow = row;
+      }
+      if (rows.length < want) {
+        exhausted = true;
+        break;
+      }
+    }
+    if (lastRow === null) return { lines: "", next: null };
+    const more = !exhausted && this.sql.one(`SELECT 1 AS found FROM audit_log WHERE seq > ? LIMIT 1`, lastRow.seq) !== null;
+    return { lines, next: more ? auditId(Date.parse(lastRow.at), lastRow.seq, new Uint8Array(lastRow.hash)) : null };
   }
 
   /**

@@ -19,7 +19,7 @@ import { type Entitlement, Entitlements, defaultEntitlement } from "./entitlemen
 import { type DeliverableCertificate, type DeliveryBundle, KeyDelivery } from "./key-delivery";
 import { KEY_POOL_ACTOR, KeyPool, type PoolCheck, type PoolRewrap, type PoolState, POOLED_KEY_TYPE, defaultPoolSize } from "./key-pool";
 import { type KeyCheck, KeyVault, type RewrapReport } from "./key-vault";
-import { TaskQueue } from "./keygen-queue";
+import { TaskQueue } from "../core/task-queue";
 import { KeyringGate } from "./keyring-gate";
 import type { CsrRecord, JsonText, ListQuery, Page } from "./records";
 import { TENANT_MIGRATIONS } from "./schema";
@@ -345,12 +345,15 @@ export class TenantStore extends DurableObject<Env> {
     return read.value === null ? ok(EMPTY_PAGE) : ok(this.#audit.list(call.scope.id, query));
   }
 
-  /** Up to `limit` audit entries after `after` (an entry id, or null from the start) as JSON lines. */
-  exportAudit(call: TenantCall, after: string | null, limit: number): Result<{ lines: string; next: string | null }> {
+  /**
+   * Up to `limit` audit entries, and about `maxBytes` of text (at least one
+   * entry), after `after` (an entry id, or null from the start) as JSON lines.
+   */
+  exportAudit(call: TenantCall, after: string | null, limit: number, maxBytes: number): Result<{ lines: string; next: string | null }> {
     const read = this.#read(call);
     if (!read.ok) return read;
     if (read.value === null) return after === null ? ok({ lines: "", next: null }) : fail("audit_entry_not_found");
-    const page = this.#audit.exportPage(call.scope.id, after, limit);
+    const page = this.#audit.exportPage(call.scope.id, after, limit, maxBytes);
     return page ? ok(page) : fail("audit_entry_not_found");
   }
 
