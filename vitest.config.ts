@@ -11,6 +11,8 @@ export const TEST_SECRETS = {
   GLOBAL_API_KEYS: JSON.stringify([{"email": "ops@customer-one.com", "key_sha256": "4a173cd7acd257f2f767ab886fdd61f4c9acea76315695b1dd3592f1d2f59a4b", "accounts": ["legacyacct"], "zones": ["legacyzone"]}]),
   // No background RSA key pools in tests that do not ask for one (test/key-pool.test.ts sets sizes itself).
   DEFAULT_KEY_POOL_SIZE: "0",
+  // A body that never finishes is cut off after 2 s (test/fairness.test.ts), not the deployment's 10.
+  BODY_TIMEOUT_SECONDS: "2",
   API_TOKEN_JWKS: JSON.stringify({"keys": [{"kty": "EC", "x": "cnk8btffkT97dpKZUK-UMkv-4e-yLqvUF1Pi6_oXHGI", "y": "UXhqIjZlbkx76SnJ6MRUJIPTbVGnYGtxeKP4zewfZ88", "crv": "P-256", "kid": "issuer-es256", "alg": "ES256"}, {"crv": "Ed25519", "x": "QY4AYecSTJicCmFVCkaK_g1ihi17Ov7SbBXz_8_UgZk", "kty": "OKP", "kid": "issuer-ed25519"}]}),
 };
 

@@ -279,7 +279,7 @@ describe("a change and its entry are one transaction", () => {
     const entitlements = new Entitlements(storage, { granted: true, quota: 100 }, audit);
     const vault = new KeyVault(storage, audit);
     const pool = new KeyPool(storage, audit, 0, () => undefined);
-    return new CsrStore(storage, vault, counters, entitlements, audit, pool, new AccountLink(storage, audit), generateKeyPair);
+    return new CsrStore(storage, vault, counters, entitlements, audit, pool, new AccountLink(storage, audit), (keyType) => generateKeyPair(keyType));
   }
 
   const counts = (state: DurableObjectState) =>

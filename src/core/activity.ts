@@ -9,6 +9,8 @@
  */
 let inFlight = 0;
 let lastSeen = 0;
+// Requests in flight per scope (`zones:<id>`), once the Worker knows it.
+const perScope = new Map<string, number>();
 
 /** A request starts (the Worker) or a tenant call arrives (the object). */
 export function begin(now: number = Date.now()): void {
@@ -27,7 +29,50 @@ export function touch(now: number = Date.now()): void {
   lastSeen = now;
 }
 
+/** The request in flight is for `scope` (counted until `leave`). */
+export function enter(scope: string): void {
+  perScope.set(scope, (perScope.get(scope) ?? 0) + 1);
+}
+
+/** The request for `scope` that `enter` counted has been answered. */
+export function leave(scope: string): void {
+  const n = (perScope.get(scope) ?? 0) - 1;
+  if (n > 0) perScope.set(scope, n);
+  else perScope.delete(scope);
+}
+
+/** How many requests for `scope` are in flight. */
+export function inFlightFor(scope: string): number {
+  return perScope.get(scope) ?? 0;
+}
+
+/**
+ * Whether requests for other scopes than `scope` (or for none, such as
+ * /healthz) are in flight in this isolate: a tenant about to hold the thread
+ * for a long computation lets them go first (src/tenant/tenant-store.ts).
+ */
+export function othersInFlight(scope: string): boolean {
+  return inFlight - inFlightFor(scope) > 0;
+}
+
 /** Whether nothing is in flight and nothing was seen for `ms`. */
 export function quietFor(ms: number, now: number = Date.now()): boolean {
   return inFlight === 0 && now - lastSeen >= ms;
+}
+
+/**
+ * Runs `wait` (a request waiting on its client, such as for its body) as
+ * time in which the request is not in flight: a client that sends slowly,
+ * or never finishes, must not hold back the idle work that waits on this
+ * signal.
+ */
+export async function idleWhile<T>(wait: () => Promise<T>): Promise<T> {
+  // Neither the request's count nor its time: a body trickling in a byte at
+  // a time must not look like traffic either.
+  inFlight = Math.max(0, inFlight - 1);
+  try {
+    return await wait();
+  } finally {
+    inFlight++;
+  }
 }

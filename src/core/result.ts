@@ -41,6 +41,7 @@ export type ErrorReason =
   | "invalid_country"
   | "too_many_sans"
   | "body_too_large"
+  | "body_timeout"
   | "invalid_scope_id"
   | "invalid_query"
   | "field_too_long"

@@ -51,7 +51,7 @@ async function getEntitlement(request: ApiRequest, env: Env): Promise<Response> 
 /** Body: {"granted": boolean, "quota": integer ≥ 0}; both required. */
 async function putEntitlement(request: ApiRequest, env: Env): Promise<Response> {
   const call = await requireAdmin(request, env);
-  const body = unwrap(await readJson(request));
+  const body = unwrap(await readJson(request, env));
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("invalid_json");
   const { granted, quota } = body as Record<string, unknown>;
   if (typeof granted !== "boolean") throw new ApiError("invalid_field_type", { pointer: "/granted" });
@@ -98,7 +98,7 @@ async function getKeyPool(request: ApiRequest, env: Env): Promise<Response> {
 /** Body: {"size": integer 0–64}: how many RSA keys the scope keeps ready; 0 turns its pool off. */
 async function putKeyPool(request: ApiRequest, env: Env): Promise<Response> {
   const call = await requireAdmin(request, env);
-  const body = unwrap(await readJson(request));
+  const body = unwrap(await readJson(request, env));
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("invalid_json");
   const { size } = body as Record<string, unknown>;
   if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0 || size > MAX_POOL_SIZE) {

@@ -1,3 +1,4 @@
+import { idleWhile } from "../core/activity";
 import { type Result, fail, ok } from "../core/result";
 
 /** The largest request body accepted: 150 SANs of 255 characters fit with room to spare. */
@@ -17,19 +18,35 @@ async function discardRest(reader: ReadableStreamDefaultReader<Uint8Array>, seen
   await reader.cancel();
 }
 
+/** How long a request's whole body may take to arrive (BODY_TIMEOUT_SECONDS; default 10 s). */
+export function bodyTimeoutMs(env: { BODY_TIMEOUT_SECONDS?: string }): number {
+  const seconds = Number(env.BODY_TIMEOUT_SECONDS ?? "10");
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 10_000;
+}
+
 /**
  * Reads and parses a JSON body, refusing more than MAX_BODY_BYTES without
- * buffering it (a Content-Length is not trusted: the stream is counted).
+ * buffering it (a Content-Length is not trusted: the stream is counted),
+ * and a body that has not arrived in full within BODY_TIMEOUT_SECONDS (408,
+ * 1438): a client that never finishes its body holds nothing for long.
+ * While waiting for the body, the request does not count as activity, so it
+ * does not hold back the idle work (the key pool's fill) either.
  */
-export async function readJson(request: Request): Promise<Result<unknown>> {
+export async function readJson(request: Request, env: { BODY_TIMEOUT_SECONDS?: string }): Promise<Result<unknown>> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) return fail("body_too_large");
   if (!request.body) return fail("invalid_json");
   const reader = request.body.getReader();
+  const deadline = Date.now() + bodyTimeoutMs(env);
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    const next = await idleWhile(() => readBefore(reader, deadline));
+    if (next === "timeout") {
+      void reader.cancel().catch(() => undefined);
+      return fail("body_timeout");
+    }
+    const { done, value } = next;
     if (done) break;
     size += value.byteLength;
     if (size > MAX_BODY_BYTES) {
@@ -49,5 +66,18 @@ export async function readJson(request: Request): Promise<Result<unknown>> {
   } catch {
     // Not UTF-8, not JSON, or nested beyond the parser's depth.
     return fail("invalid_json");
+  }
+}
+
+/** The reader's next chunk, or "timeout" once `deadline` has passed. */
+async function readBefore(reader: ReadableStreamDefaultReader<Uint8Array>, deadline: number): Promise<ReadableStreamReadResult<Uint8Array> | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"timeout">((done) => {
+    timer = setTimeout(() => done("timeout"), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([reader.read(), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -96,7 +96,7 @@ async function placementMessages(request: ApiRequest, env: Env, record: Certific
 
 async function upload(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "write");
-  const input = parseUpload(unwrap(await readJson(request)));
+  const input = parseUpload(unwrap(await readJson(request, env)));
   const stub = await readableTenant(env, scope);
   if (!stub) throw new ApiError("csr_not_found", { pointer: "/custom_csr_id" });
   const record = unwrap(await stub.uploadCertificate(call, input));
@@ -106,7 +106,7 @@ async function upload(request: ApiRequest, env: Env): Promise<Response> {
 async function edit(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "write");
   const id = certificateId(request);
-  const input = parseEdit(unwrap(await readJson(request)));
+  const input = parseEdit(unwrap(await readJson(request, env)));
   const stub = await readableTenant(env, scope);
   if (!stub) throw new ApiError("certificate_not_found");
   const record = unwrap(await stub.editCertificate(call, id, input));

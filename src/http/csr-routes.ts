@@ -55,13 +55,38 @@ export function uuidParam(request: ApiRequest, name: string, reason: ErrorReason
 
 const csrId = (request: ApiRequest) => uuidParam(request, "csrId", "invalid_csr_id");
 
+/**
+ * rsa2048 creates of one scope in flight in this isolate, at most
+ * RSA_CREATES_IN_FLIGHT: beyond, a create is refused at once with 429 (971)
+ * and Retry-After. Its object generates RSA keys one at a time (50–65 ms
+ * each, src/tenant/tenant-store.ts), so more would only wait, holding their
+ * connections and queueing the isolate's work behind them.
+ */
+export const RSA_CREATES_IN_FLIGHT = 16;
+const rsaCreates = new Map<string, number>();
+
 async function createCsr(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "write");
-  const body = await readJson(request);
+  const body = await readJson(request, env);
   // A body that fails to parse or validate is still sent, as a refusal, so
   // the object can answer entitlement (1403/1404) before body errors.
   const input = body.ok ? parseCsrInput(body.value) : body;
-  const record = unwrap(await tenant(env, scope).createCsr(call, input));
+  const rsa = input.ok && input.value.key_type === "rsa2048" ? scopeName(scope) : null;
+  if (rsa !== null) {
+    const now = rsaCreates.get(rsa) ?? 0;
+    if (now >= RSA_CREATES_IN_FLIGHT) throw new ApiError("rate_limited");
+    rsaCreates.set(rsa, now + 1);
+  }
+  let record;
+  try {
+    record = unwrap(await tenant(env, scope).createCsr(call, input));
+  } finally {
+    if (rsa !== null) {
+      const left = (rsaCreates.get(rsa) ?? 1) - 1;
+      if (left > 0) rsaCreates.set(rsa, left);
+      else rsaCreates.delete(rsa);
+    }
+  }
   const messages = record.sans.some((san) => san.toLowerCase() === record.common_name.toLowerCase())
     ? []
     : [MESSAGES.common_name_not_in_sans];

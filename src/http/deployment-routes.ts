@@ -57,7 +57,7 @@ async function listScopes(request: ApiRequest, env: Env): Promise<Response> {
  */
 async function importScopes(request: ApiRequest, env: Env): Promise<Response> {
   await requireAdminSecret(request, env);
-  const body = unwrap(await readJson(request));
+  const body = unwrap(await readJson(request, env));
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("invalid_json");
   const { scopes, complete } = body as Record<string, unknown>;
   if (!Array.isArray(scopes) || scopes.length > IMPORT_MAX) throw new ApiError("invalid_field_type", { pointer: "/scopes" });

@@ -36,7 +36,7 @@ async function getAccount(request: ApiRequest, env: Env): Promise<Response> {
  */
 async function putAccount(request: ApiRequest, env: Env): Promise<Response> {
   const call = await adminOf(request, env, "zones");
-  const body = unwrap(await readJson(request));
+  const body = unwrap(await readJson(request, env));
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("invalid_json");
   const accountId = (body as Record<string, unknown>).account_id;
   if (typeof accountId !== "string") throw new ApiError("invalid_field_type", { pointer: "/account_id" });

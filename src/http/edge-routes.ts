@@ -31,7 +31,7 @@ function edgeId(request: ApiRequest): string {
 async function putEdge(request: ApiRequest, env: Env): Promise<Response> {
   await requireAdminSecret(request, env);
   const id = edgeId(request);
-  const registration = unwrap(await parseEdgeRegistration(unwrap(await readJson(request))));
+  const registration = unwrap(await parseEdgeRegistration(unwrap(await readJson(request, env))));
   const { record, created } = unwrap(await edgeRegistry(env).putEdge(id, registration));
   return success(record, { status: created ? 201 : 200 });
 }

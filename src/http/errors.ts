@@ -108,6 +108,7 @@ export const ERRORS = {
     message: "Too many subject alternative names (SANs). At most 150 are allowed. Check your input and try again.",
   },
   body_too_large: { status: 413, code: 1433, message: "The request body is too large. The limit is 64 KiB." },
+  body_timeout: { status: 408, code: 1438, message: "The request body did not arrive in time. Send the whole body at once and try again." },
   invalid_scope_id: {
     status: 400,
     code: 1434,

@@ -1,5 +1,5 @@
 import { Router } from "itty-router";
-import { begin, end } from "../core/activity";
+import { begin, end, enter, leave } from "../core/activity";
 import { authenticate } from "../auth/authenticate";
 import { logs } from "../core/log";
 import { type Scope, isScopeId } from "../core/scope";
@@ -41,6 +41,7 @@ function withScope(request: ApiRequest): undefined {
   if (id === "") throw new ApiError("missing_scope_id");
   if (!isScopeId(id)) throw new ApiError("invalid_scope_id");
   request.scope = { kind, id };
+  enter(`${kind}:${id}`);
   return undefined;
 }
 
@@ -114,6 +115,7 @@ export async function handle(request: Request, env: Env, ctx: ExecutionContext):
     return await router.fetch(apiRequest, env, ctx);
   } finally {
     end();
+    if (apiRequest.scope) leave(`${apiRequest.scope.kind}:${apiRequest.scope.id}`);
   }
 }
 

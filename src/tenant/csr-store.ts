@@ -42,8 +42,8 @@ export class CsrStore {
     private readonly audit: AuditTrail,
     private readonly pool: KeyPool,
     private readonly account: AccountLink,
-    /** Generates a fresh key pair (the object limits how many RSA generations run at once). */
-    private readonly generate: (keyType: KeyType) => Promise<CryptoKeyPair | null>,
+    /** Generates a fresh key pair for the scope (the object paces RSA generations); null when too many wait. */
+    private readonly generate: (keyType: KeyType, scopeName: string) => Promise<CryptoKeyPair | null>,
   ) {}
 
   /**
@@ -78,7 +78,7 @@ export class CsrStore {
   ): Promise<Result<CsrRecord>> {
     const { scope } = call;
     const request = input.value;
-    const keys = pooled?.keys ?? (await this.generate(request.key_type));
+    const keys = pooled?.keys ?? (await this.generate(request.key_type, name));
     // Too many creates of this scope wait for a key already (429, Retry-After).
     if (keys === null) return fail("rate_limited");
     const csr = await buildCsr(request, keys);

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { touch } from "../core/activity";
+import { othersInFlight, touch } from "../core/activity";
 import type { TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
 import { DEPLOYMENT_REGISTRY_NAME } from "../core/objects";
@@ -49,6 +49,10 @@ export type ScopeRewrap = RewrapReport & {
  */
 export const RSA_GENERATIONS_WAITING = 16;
 
+/** How long an RSA generation lets other scopes' requests go first, at most, and in what steps. */
+export const RSA_YIELD_MAX_MS = 50;
+const RSA_YIELD_STEP_MS = 2;
+
 // Audit entries re-keyed per rewrap call (an HMAC and a row each).
 const AUDIT_REKEY_BATCH = 5000;
 
@@ -95,8 +99,8 @@ export class TenantStore extends DurableObject<Env> {
     this.#pool = new KeyPool(storage, this.#audit, defaultPoolSize(env), (ms) => {
       void ctx.storage.setAlarm(Date.now() + ms);
     });
-    this.#csrs = new CsrStore(storage, this.#vault, this.#counters, this.#entitlements, this.#audit, this.#pool, this.#account, (keyType) =>
-      this.#generate(keyType),
+    this.#csrs = new CsrStore(storage, this.#vault, this.#counters, this.#entitlements, this.#audit, this.#pool, this.#account, (keyType, name) =>
+      this.#generate(keyType, name),
     );
     this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit);
     this.#delivery = new KeyDelivery(this.#certificates, this.#vault, this.#audit);
@@ -428,9 +432,23 @@ export class TenantStore extends DurableObject<Env> {
     return [...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds(), ...this.#audit.kekIds()])].sort();
   }
 
-  // A fresh key pair; RSA generations one at a time per scope, a bounded number waiting.
-  #generate(keyType: KeyType): Promise<CryptoKeyPair | null> {
-    return keyType === "rsa2048" ? this.#rsa.run(() => generateKeyPair(keyType)) : generateKeyPair(keyType);
+  // A fresh key pair. RSA generations run one at a time per scope, a bounded
+  // number waiting, and each first lets other scopes' requests in flight in
+  // this isolate go ahead (for at most RSA_YIELD_MAX_MS): a generation holds
+  // the thread for 50–65 ms, and back to back they would hold every other
+  // tenant's requests behind them (bench: "during a flood").
+  #generate(keyType: KeyType, scope: string): Promise<CryptoKeyPair | null> {
+    if (keyType !== "rsa2048") return generateKeyPair(keyType);
+    return this.#rsa.run(async () => {
+      // Always one step (requests that arrived meanwhile get in), then more
+      // while other scopes' requests are in flight.
+      let waited = 0;
+      do {
+        await new Promise((done) => setTimeout(done, RSA_YIELD_STEP_MS));
+        waited += RSA_YIELD_STEP_MS;
+      } while (waited < RSA_YIELD_MAX_MS && othersInFlight(scope));
+      return generateKeyPair(keyType);
+    });
   }
 
   #registry() {
