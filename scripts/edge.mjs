@@ -5,7 +5,7 @@
 //
 //   edge init --dir DIR [--curve X25519|P-256] [--force]
 //   edge sync --dir DIR --url BASE (--token TOKEN | --token-file PATH) --zone ZONE --out OUT
-//             [--reload "COMMAND"] [--watch SECONDS]
+//             [--service-key JWK|PATH] [--reload "COMMAND"] [--watch SECONDS]
 //
 // The private keys arrive sealed to this edge's own key (a compact JWE,
 // ECDH-ES + A256GCM) and are opened here; README.md, "Edges and key
@@ -14,10 +14,19 @@ import { spawn } from "node:child_process";
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, X509Certificate } from "node:crypto";
 import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { calculateJwkThumbprint, compactDecrypt } from "jose";
+import { isIP } from "node:net";
+import { calculateJwkThumbprint, compactDecrypt, compactVerify, importJWK } from "jose";
 
 const KEY_FILE = "edge-key.pem";
 const PUBLIC_FILE = "edge-key.pub.jwk";
+// The service's signing key, pinned on the first sync that names it (--service-key).
+const SERVICE_KEY_FILE = "service-key.jwk";
+// The JWS type of the service's signed replies (src/edges/service-key.ts).
+const DELIVERY_JWS_TYPE = "custom-csr-delivery+jws";
+// The most a reply may be: a bundle is a certificate chain and a sealed key (kilobytes); a listing, a few hundred bytes per certificate.
+const MAX_REPLY_BYTES = 16 * 1024 * 1024;
+// How far ahead of this host's clock a signed reply's iat may be.
+const CLOCK_SKEW_SECONDS = 300;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ZONE_ID = /^[A-Za-z0-9_-]{1,32}$/;
 // Delivery answers that mean "this certificate is no longer for this edge":
@@ -26,7 +35,10 @@ const GONE = new Set([1449, 1475, 1476]);
 
 const USAGE = `usage:
   edge init --dir DIR [--curve X25519|P-256] [--force]
-  edge sync --dir DIR --url BASE (--token TOKEN | --token-file PATH) --zone ZONE --out OUT [--reload "COMMAND"] [--watch SECONDS]`;
+  edge sync --dir DIR --url BASE (--token TOKEN | --token-file PATH) --zone ZONE --out OUT [--service-key JWK|PATH]
+            [--reload "COMMAND"] [--watch SECONDS]
+  --service-key   the service's signing key (the service_key of GET /admin/v1/edges/{edge_id}), as JSON or a file;
+                  pinned in DIR on first use, required until then; a different key is refused afterwards`;
 
 /** A failure to report on one line and exit non-zero for; never carries key material. */
 class EdgeError extends Error {}
@@ -111,6 +123,14 @@ function sha256File(path) {
 
 const sha256 = (/** @type {string} */ text) => createHash("sha256").update(text).digest("hex");
 
+/**
+ * Text from the service as this agent prints it: control characters and
+ * anything outside printable ASCII escaped, so nothing it prints can move a
+ * terminal's cursor or forge a line of its output.
+ * @param {unknown} value
+ */
+const printable = (value) => String(value).replace(/[^\x20-\x7e]|\\/g, (c) => (c === "\\" ? "\\\\" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+
 // --- init ---------------------------------------------------------------------
 
 /**
@@ -189,8 +209,20 @@ function apiBase(url) {
   } catch {
     throw new EdgeError(`--url ${JSON.stringify(url)} is not a URL`);
   }
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new EdgeError(`--url must be https:// (or http:// to this host), not ${parsed.protocol}`);
+  // A token sent in the clear is a token anyone on the path can use: http:// only to this host.
+  if (parsed.protocol === "http:" && !loopback(parsed.hostname)) {
+    throw new EdgeError(`--url ${parsed.origin} is plain http:// to another host: the token would cross the network in the clear; use https://`);
+  }
   const base = parsed.href.replace(/\/+$/, "");
   return /\/(?:client|api)\/v4$/.test(base) ? base : `${base}/client/v4`;
+}
+
+/** Whether a URL's host is this machine: localhost, 127.0.0.0/8 or ::1. @param {string} hostname */
+function loopback(hostname) {
+  const host = hostname.replace(/^\[|\]$/g, "");
+  if (host === "localhost" || host === "::1") return true;
+  return isIP(host) === 4 && host.startsWith("127.");
 }
 
 /**
@@ -198,7 +230,7 @@ function apiBase(url) {
  * the first error's code and message.
  * @param {string} url
  * @param {string} token
- * @returns {Promise<{ok: true, result: unknown} | {ok: false, status: number, code: number | null, message: string}>}
+ * @returns {Promise<{ok: true, result: unknown, signed: string | null} | {ok: false, status: number, code: number | null, message: string}>}
  */
 async function getJson(url, token) {
   let response;
@@ -207,16 +239,111 @@ async function getJson(url, token) {
   } catch (error) {
     throw new EdgeError(`cannot reach ${new URL(url).origin}: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}`);
   }
-  const text = await response.text();
+  const text = await boundedText(response, url);
   let body;
   try {
     body = JSON.parse(text);
   } catch {
     throw new EdgeError(`${response.status} from ${url}: not a JSON envelope`);
   }
-  if (response.ok && body?.success === true) return { ok: true, result: body.result };
+  if (response.ok && body?.success === true) return { ok: true, result: body.result, signed: typeof body.signed === "string" ? body.signed : null };
   const first = Array.isArray(body?.errors) ? body.errors[0] : undefined;
-  return { ok: false, status: response.status, code: typeof first?.code === "number" ? first.code : null, message: String(first?.message ?? "no message") };
+  return { ok: false, status: response.status, code: typeof first?.code === "number" ? first.code : null, message: printable(String(first?.message ?? "no message").slice(0, 500)) };
+}
+
+/**
+ * A reply's body as text, refused past MAX_REPLY_BYTES without reading the rest.
+ * @param {Response} response @param {string} url
+ */
+async function boundedText(response, url) {
+  const declared = Number(response.headers.get("content-length") ?? "0");
+  if (declared > MAX_REPLY_BYTES) throw new EdgeError(`the reply from ${new URL(url).origin} is larger than ${MAX_REPLY_BYTES} bytes: refused`);
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_REPLY_BYTES) {
+      await reader.cancel();
+      throw new EdgeError(`the reply from ${new URL(url).origin} is larger than ${MAX_REPLY_BYTES} bytes: refused`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * The service key this edge trusts: the pinned one (DIR/service-key.jwk), or
+ * the one given (--service-key), pinned now when none is. A given key other
+ * than the pinned one is refused: pinning is what makes a server that is not
+ * this service unable to hand the edge keys of its own.
+ * @param {string} dir @param {string | undefined} given JSON or a file path
+ */
+async function serviceKey(dir, given) {
+  const pinPath = join(resolve(dir), SERVICE_KEY_FILE);
+  const pinned = existsSync(pinPath) ? readFileSync(pinPath, "utf8").trim() : null;
+  let offered = null;
+  if (given !== undefined) {
+    const text = given.trim().startsWith("{") ? given : (() => {
+      try {
+        return readFileSync(given, "utf8");
+      } catch {
+        throw new EdgeError(`--service-key ${JSON.stringify(given)} is neither a JWK nor a readable file`);
+      }
+    })();
+    try {
+      const jwk = JSON.parse(text);
+      if (jwk?.kty !== "OKP" || jwk.crv !== "Ed25519" || typeof jwk.x !== "string" || jwk.d !== undefined) throw new Error("not an Ed25519 public JWK");
+      offered = JSON.stringify({ kty: "OKP", crv: "Ed25519", x: jwk.x });
+    } catch {
+      throw new EdgeError("--service-key is not the service's Ed25519 public JWK (service_key of GET /admin/v1/edges/{edge_id})");
+    }
+  }
+  if (pinned === null && offered === null) {
+    throw new EdgeError(
+      `no service key is pinned in ${resolve(dir)}: pass --service-key with the service_key of GET /admin/v1/edges/{edge_id} ` +
+        "(the agent refuses replies the service did not sign; README, upgrading edges)",
+    );
+  }
+  if (pinned !== null && offered !== null && pinned !== offered) {
+    throw new EdgeError(`--service-key is not the key pinned in ${pinPath}: refused (remove that file only if the service's key really changed)`);
+  }
+  if (pinned === null) writeAtomic(pinPath, `${offered}\n`, 0o644);
+  const jwk = JSON.parse(/** @type {string} */ (pinned ?? offered));
+  return { key: await importJWK(jwk, "EdDSA"), kid: await calculateJwkThumbprint(jwk, "sha256") };
+}
+
+/**
+ * The signed payload of a reply, after checking its JWS against the pinned
+ * service key, its type, and that it names this zone and this edge. Only
+ * the payload is used, never the unsigned copy beside it.
+ * @param {{ok: true, signed: string | null}} reply
+ * @param {"list" | "bundle"} what
+ * @param {{zone: string, edge: string, service: {key: CryptoKey | Uint8Array, kid: string}}} expected
+ */
+async function signedResult(reply, what, expected) {
+  if (reply.signed === null) throw new EdgeError(`the ${what} is not signed: not a reply of the service this edge pinned (or a service too old to sign)`);
+  let verified;
+  try {
+    verified = await compactVerify(reply.signed, expected.service.key, { algorithms: ["EdDSA"] });
+  } catch {
+    throw new EdgeError(`the ${what}'s signature does not verify with the pinned service key: refused, nothing written`);
+  }
+  if (verified.protectedHeader.typ !== DELIVERY_JWS_TYPE) throw new EdgeError(`the ${what}'s signature is of another type: refused`);
+  let payload;
+  try {
+    payload = JSON.parse(Buffer.from(verified.payload).toString("utf8"));
+  } catch {
+    throw new EdgeError(`the ${what}'s signed payload is not JSON`);
+  }
+  if (payload?.typ !== `custom-csr-delivery/${what}` || payload.zone_id !== expected.zone || payload.edge_id !== expected.edge) {
+    throw new EdgeError(`the signed ${what} is for another zone, edge or purpose: refused`);
+  }
+  if (typeof payload.iat !== "number" || payload.iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) throw new EdgeError(`the signed ${what} has no usable iat`);
+  return { result: payload.result, iat: payload.iat };
 }
 
 /**
@@ -344,17 +471,21 @@ function lock(path) {
  * those whose content changed), remove the files of certificates no longer
  * listed, and run the reload command once if anything changed. Any failure
  * before the writes leaves every file as it was.
- * @param {{dir: string, base: string, token: string, zone: string, out: string, reload: string | null}} opts
+ * Every reply acted on is signed by the pinned service key; a listing older
+ * than the last one accepted, or a bundle older than the files it would
+ * replace, is refused (a replay).
+ * @param {{dir: string, base: string, token: string, zone: string, out: string, reload: string | null, serviceKey: string | undefined}} opts
  */
 async function syncOnce(opts) {
   const started = performance.now();
   const { privateKey, thumbprint } = await loadEdgeKey(opts.dir);
   const edge = tokenEdge(opts.token);
+  const service = await serviceKey(opts.dir, opts.serviceKey);
   mkdirSync(opts.out, { recursive: true, mode: 0o700 });
   const statePath = join(opts.out, `.edge-sync-${opts.zone}.json`);
   const release = lock(join(opts.out, `.edge-sync-${opts.zone}.lock`));
   try {
-    /** @type {{certificates: Record<string, {modified_on: string, crt: string, key: string}>, reload_pending?: boolean}} */
+    /** @type {{certificates: Record<string, {modified_on: string, crt: string, key: string}>, removed?: Record<string, string>, listed_iat?: number, reload_pending?: boolean}} */
     let state = { certificates: {} };
     if (existsSync(statePath)) {
       try {
@@ -364,9 +495,13 @@ async function syncOnce(opts) {
       }
     }
     const deliveryBase = `${opts.base}/zones/${encodeURIComponent(opts.zone)}/key_delivery/certificates`;
-    const listed = await getJson(deliveryBase, opts.token);
-    if (!listed.ok) throw new EdgeError(`listing failed: ${listed.status} ${listed.code ?? ""} ${listed.message}`.replace(/\s+/g, " "));
+    const reply = await getJson(deliveryBase, opts.token);
+    if (!reply.ok) throw new EdgeError(`listing failed: ${reply.status} ${reply.code ?? ""} ${reply.message}`.replace(/\s+/g, " "));
+    const listed = await signedResult(reply, "list", { zone: opts.zone, edge, service });
     if (!Array.isArray(listed.result)) throw new EdgeError("listing failed: the result is not a list");
+    // A listing older than the last one accepted is a replay: it could only take certificates away.
+    if (listed.iat < (state.listed_iat ?? 0)) throw new EdgeError(`the listing is older than the last one accepted (iat ${listed.iat} < ${state.listed_iat}): refused as a replay`);
+    const removed = state.removed ?? {};
 
     /** @type {Array<{id: string, crt: string, key: string, hosts: string[], expires_on: string, modified_on: string, write: boolean, hashes: {crt: string, key: string}}>} */
     const keep = [];
@@ -377,17 +512,30 @@ async function syncOnce(opts) {
       const crtPath = join(opts.out, `${id}.crt`);
       const keyPath = join(opts.out, `${id}.key`);
       const known = state.certificates[id];
+      const floor = known?.modified_on ?? removed[id];
+      if (typeof item.modified_on !== "string" || (floor !== undefined && item.modified_on < floor)) {
+        throw new EdgeError(`certificate ${id}: the listing offers modified_on ${printable(item.modified_on)}, older than ${floor} already held: refused as a replay`);
+      }
       if (known && known.modified_on === item.modified_on && sha256File(crtPath) === known.crt && sha256File(keyPath) === known.key) {
         keep.push({ id, crt: "", key: "", hosts: item.hosts ?? [], expires_on: String(item.expires_on), modified_on: known.modified_on, write: false, hashes: known });
         continue;
       }
-      const reply = await getJson(`${deliveryBase}/${id}`, opts.token);
-      if (!reply.ok) {
-        // Withdrawn between the list and the fetch: dropped like an unlisted one.
-        if (reply.code !== null && GONE.has(reply.code)) continue;
-        throw new EdgeError(`certificate ${id}: ${reply.status} ${reply.code ?? ""} ${reply.message}`.replace(/\s+/g, " "));
+      const fetched = await getJson(`${deliveryBase}/${id}`, opts.token);
+      if (!fetched.ok) {
+        // Withdrawn between the list and the fetch: this run leaves what the edge holds of it as it is
+        // (an unsigned refusal removes nothing); the next signed listing without it removes it.
+        if (fetched.code !== null && GONE.has(fetched.code)) {
+          if (known) keep.push({ id, crt: "", key: "", hosts: item.hosts ?? [], expires_on: String(item.expires_on), modified_on: known.modified_on, write: false, hashes: known });
+          continue;
+        }
+        throw new EdgeError(`certificate ${id}: ${fetched.status} ${fetched.code ?? ""} ${fetched.message}`.replace(/\s+/g, " "));
       }
-      const opened = await openBundle(reply.result, { zone: opts.zone, id, edge, thumbprint, privateKey });
+      const bundle = await signedResult(fetched, "bundle", { zone: opts.zone, edge, service });
+      if (bundle.iat < listed.iat - CLOCK_SKEW_SECONDS) throw new EdgeError(`certificate ${id}: the bundle was signed long before the listing: refused as a replay`);
+      const opened = await openBundle(/** @type {Record<string, unknown>} */ (bundle.result), { zone: opts.zone, id, edge, thumbprint, privateKey });
+      if (opened.modified_on !== item.modified_on) {
+        throw new EdgeError(`certificate ${id}: the bundle is of modified_on ${printable(opened.modified_on)}, the listing of ${printable(item.modified_on)}: refused`);
+      }
       // Only content decides a write: a new modified_on with the same files (a policy edit) writes nothing.
       const hashes = { crt: sha256(opened.crt), key: sha256(opened.key) };
       const write = sha256File(crtPath) !== hashes.crt || sha256File(keyPath) !== hashes.key;
@@ -396,7 +544,7 @@ async function syncOnce(opts) {
 
     // Every bundle checked: now the files.
     let written = 0;
-    let removed = 0;
+    let removedCount = 0;
     /** @type {typeof state} */
     const next = { certificates: {} };
     // Every new file is written in full beside its place first; only then are
@@ -415,21 +563,29 @@ async function syncOnce(opts) {
     for (const c of keep) {
       if (c.write) written++;
       next.certificates[c.id] = { modified_on: c.modified_on, crt: c.hashes.crt, key: c.hashes.key };
-      lines.push(`${c.id} ${c.write ? "written" : "unchanged"} hosts=${c.hosts.join(",")} expires_on=${c.expires_on}`);
+      lines.push(`${c.id} ${c.write ? "written" : "unchanged"} hosts=${c.hosts.map(printable).join(",")} expires_on=${printable(c.expires_on)}`);
     }
+    const tombstones = { ...removed };
     for (const id of Object.keys(state.certificates)) {
       if (next.certificates[id] || !UUID.test(id)) continue;
       rmSync(join(opts.out, `${id}.key`), { force: true });
       rmSync(join(opts.out, `${id}.crt`), { force: true });
-      removed++;
+      // What it was removed at: it comes back only at a newer modified_on (never by a replay).
+      tombstones[id] = state.certificates[id].modified_on;
+      removedCount++;
       lines.push(`${id} removed`);
     }
+    for (const id of Object.keys(next.certificates)) delete tombstones[id];
     // A reload that failed stays owed (reload_pending) until one succeeds,
     // though the next runs find the files unchanged.
-    const changed = written + removed > 0;
+    const changed = written + removedCount > 0;
     const reload = opts.reload !== null && (changed || state.reload_pending === true);
     const saveState = (pending) =>
-      writeAtomic(statePath, `${JSON.stringify({ zone: opts.zone, edge, certificates: next.certificates, reload_pending: pending }, null, 2)}\n`, 0o600);
+      writeAtomic(
+        statePath,
+        `${JSON.stringify({ zone: opts.zone, edge, listed_iat: listed.iat, certificates: next.certificates, removed: tombstones, reload_pending: pending }, null, 2)}\n`,
+        0o600,
+      );
     saveState(reload);
     for (const line of lines) process.stdout.write(`${line}\n`);
 
@@ -440,7 +596,7 @@ async function syncOnce(opts) {
     const ms = (performance.now() - started).toFixed(0);
     process.stdout.write(
       `edge sync: zone ${opts.zone}, edge ${edge}: ${keep.length} certificate${keep.length === 1 ? "" : "s"}, ${written} written, ` +
-        `${keep.length - written} unchanged, ${removed} removed${reload ? ", reloaded" : ""} (${ms} ms)\n`,
+        `${keep.length - written} unchanged, ${removedCount} removed${reload ? ", reloaded" : ""} (${ms} ms)\n`,
     );
   } finally {
     release();
@@ -449,7 +605,7 @@ async function syncOnce(opts) {
 
 /** @param {string[]} argv */
 async function sync(argv) {
-  const args = parseArgs(argv, { dir: "value", url: "value", token: "value", "token-file": "value", zone: "value", out: "value", reload: "value", watch: "value" });
+  const args = parseArgs(argv, { dir: "value", url: "value", token: "value", "token-file": "value", zone: "value", out: "value", "service-key": "value", reload: "value", watch: "value" });
   for (const name of ["dir", "url", "zone", "out"]) if (typeof args[name] !== "string") usage(`sync needs --${name}`);
   if ((args.token === undefined) === (args["token-file"] === undefined)) usage("sync needs one of --token TOKEN or --token-file PATH");
   const zone = /** @type {string} */ (args.zone);
@@ -467,6 +623,7 @@ async function sync(argv) {
     zone,
     out: resolve(/** @type {string} */ (args.out)),
     reload: typeof args.reload === "string" ? args.reload : null,
+    serviceKey: typeof args["service-key"] === "string" ? args["service-key"] : undefined,
   };
   if (watch === 0) return syncOnce(opts);
 

@@ -4,12 +4,15 @@
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate } from "@peculiar/asn1-x509";
 import { runInDurableObject } from "cloudflare:test";
-import { compactDecrypt } from "jose";
+import { type JWK, compactDecrypt, compactVerify, importJWK } from "jose";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { EDGE_REGISTRY_NAME } from "../src/edges/edge-registry";
+import { loadKeyring } from "../src/pki/keyring";
 import { KEY_ALGORITHMS } from "../src/pki/keys";
+import { Sql } from "../src/storage/sql";
+import { CertificateSeals } from "../src/tenant/certificate-seal";
 import { fromPemBlocks } from "../src/pki/pem";
 import type { AuditLogRecord } from "../src/tenant/audit-records";
 import type { CertificateRecord } from "../src/tenant/certificate-records";
@@ -218,8 +221,11 @@ describe("key delivery to a registered edge", () => {
     expectError(await d.get(crypto.randomUUID()), 404, 1449);
     expect((await d.list()).body.result.map((c) => c.id)).toEqual([record.id]);
 
+    // Expired, as time would make it: the row changed and sealed again with the deployment's KEK.
+    const keyring = await loadKeyring(env.KEY_ENCRYPTION_KEYS);
     await runInDurableObject(tenantStub("zones", z.id), (_, state) => {
       state.storage.sql.exec("UPDATE certificates SET expires_on = ? WHERE id = ?", new Date(Date.now() - 1000).toISOString(), record.id);
+      new CertificateSeals({ sql: new Sql(state.storage.sql), transaction: (fn) => state.storage.transactionSync(fn) }).seal(record.id, keyring, `zones:${z.id}`);
     });
     expect((await d.list()).body.result).toEqual([]);
     expectError(await d.get(record.id), 410, 1476);
@@ -230,6 +236,51 @@ describe("key delivery to a registered edge", () => {
     expectError(await call("GET", `/client/v4/accounts/${z.id}/key_delivery/certificates`, { token }), 404, 7000);
     expectError(await call("POST", `/client/v4/zones/${z.id}/key_delivery/certificates`, { token, body: {} }), 405, 7001);
     expectError(await call("DELETE", `/client/v4/zones/${z.id}/key_delivery/certificates/${record.id}`, { token }), 405, 7001);
+  });
+
+  it("a certificate row changed in storage (another CSR's key, a wider placement, a later expiry) delivers nothing (1477)", async () => {
+    const z = await scope("zones");
+    const { record } = await certificateIn(z, "p256v1", { policy: "country: DE" });
+    const other = await certificateIn(z, "p256v1");
+    const edge = await registerEdge({ country: "FR", region: "WEUR" });
+    const d = delivery(z.id, await edgeToken(edge.id, [z.id]));
+    expectError(await d.get(record.id), 403, 1475);
+    const changes: Array<[string, string, unknown]> = [
+      ["policy", "UPDATE certificates SET policy = NULL WHERE id = ?", null],
+      ["custom_csr_id", "UPDATE certificates SET custom_csr_id = ? WHERE id = ?", other.csr.id],
+      ["expires_on", "UPDATE certificates SET expires_on = '2099-01-01T00:00:00.000Z' WHERE id = ?", null],
+    ];
+    for (const [name, statement, value] of changes) {
+      const before = await runInDurableObject(tenantStub("zones", z.id), (_, state) => {
+        const row = state.storage.sql.exec("SELECT * FROM certificates WHERE id = ?", record.id).one();
+        if (value === null) state.storage.sql.exec(statement, record.id);
+        else state.storage.sql.exec(statement, value, record.id);
+        return row;
+      });
+      expectError(await d.get(record.id), 500, 1477);
+      expect((await d.list()).body.result.map((c) => c.id), name).not.toContain(record.id);
+      await runInDurableObject(tenantStub("zones", z.id), (_, state) => {
+        state.storage.sql.exec("UPDATE certificates SET policy = ?, custom_csr_id = ?, expires_on = ? WHERE id = ?", before.policy, before.custom_csr_id, before.expires_on, record.id);
+      });
+      expectError(await d.get(record.id), 403, 1475);
+    }
+  });
+
+  it("every reply is signed by the service key the edge pins: the JWS payload names the zone, the edge and the result", async () => {
+    const z = await scope("zones");
+    const { record } = await certificateIn(z, "p256v1");
+    const edge = await registerEdge({ country: "DE", region: "WEUR" });
+    const serviceKey = (await call<{ service_key: JWK & { kid: string } }>("GET", `/admin/v1/edges/${edge.id}`, { headers: adminHeaders })).body.result.service_key;
+    const key = await importJWK(serviceKey, "EdDSA");
+    const d = delivery(z.id, await edgeToken(edge.id, [z.id]));
+    for (const [what, reply] of [["list", await d.list()], ["bundle", await d.get(record.id)]] as const) {
+      const signed = (reply.body as unknown as { signed: string }).signed;
+      const { payload, protectedHeader } = await compactVerify(signed, key, { algorithms: ["EdDSA"] });
+      expect(protectedHeader).toEqual({ alg: "EdDSA", kid: serviceKey.kid, typ: "custom-csr-delivery+jws" });
+      const body = JSON.parse(new TextDecoder().decode(payload));
+      expect(body).toEqual({ typ: `custom-csr-delivery/${what}`, zone_id: z.id, edge_id: edge.id, iat: expect.any(Number), result: reply.body.result });
+      expect(Math.abs(body.iat - Date.now() / 1000)).toBeLessThan(60);
+    }
   });
 
   it("a delivery token for an account's zones (nested form, --account-zones) covers the zones recorded under it", async () => {

@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { EDGE_REGISTRY_NAME } from "../src/edges/edge-registry";
+import { calculateJwkThumbprint } from "jose";
+import { EDGE_REGISTRY_NAME, type EdgeRecord } from "../src/edges/edge-registry";
 import { EDGE_SCHEMA_VERSION } from "../src/edges/schema";
 import { admin, edgeId, edgeKeyPair, registerEdge } from "./edges";
 import { call, expectError } from "./shared";
@@ -17,7 +18,7 @@ describe("edge registry: PUT, GET, DELETE /admin/v1/edges/{edge_id}, GET /admin/
     const first = await edgeKeyPair("X25519");
     const created = await admin.put(id, { public_key: first.jwk, labels: { country: "de", region: "weur" } });
     expect(created.status).toBe(201);
-    const record = created.body.result;
+    const { service_key, ...record } = created.body.result as EdgeRecord & { service_key: Record<string, string> };
     expect(record).toEqual({
       id,
       public_key: { kty: "OKP", crv: "X25519", x: first.jwk.x },
@@ -26,7 +27,10 @@ describe("edge registry: PUT, GET, DELETE /admin/v1/edges/{edge_id}, GET /admin/
       created_on: expect.stringMatching(RFC3339_UTC),
       modified_on: record.created_on,
     });
-    expect((await admin.get(id)).body.result).toEqual(record);
+    // The service's own signing key, which the edge pins (edge sync --service-key): public, Ed25519.
+    expect(service_key).toEqual({ kty: "OKP", crv: "Ed25519", x: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), kid: expect.any(String), alg: "EdDSA", use: "sig" });
+    expect(service_key.kid).toBe(await calculateJwkThumbprint({ kty: "OKP", crv: "Ed25519", x: service_key.x! }));
+    expect((await admin.get(id)).body.result).toEqual({ ...record, service_key });
 
     const second = await edgeKeyPair("P-256");
     const replaced = await admin.put(id, { public_key: second.jwk, labels: { country: "FR", region: "EU", highest_security: true } });
@@ -44,7 +48,9 @@ describe("edge registry: PUT, GET, DELETE /admin/v1/edges/{edge_id}, GET /admin/
     const listed = (await admin.list()).body.result;
     const ids = listed.map((e) => e.id);
     expect(ids).toEqual([...ids].sort());
-    expect(listed).toContainEqual(replaced.body.result);
+    const { service_key: again, ...replacedRecord } = replaced.body.result as EdgeRecord & { service_key: unknown };
+    expect(again).toEqual(service_key);
+    expect(listed).toContainEqual(replacedRecord);
     expect(ids).toContain(other.id);
 
     expect(await admin.remove(id)).toMatchObject({ status: 200, body: { result: { id } } });
@@ -145,4 +151,32 @@ describe("edge registry: hostile input (fast-check)", () => {
     );
     expect([...codes].sort()).toEqual(expect.arrayContaining([1400, 1471, 1472]));
   }, 120_000);
+});
+
+describe("registry rows are sealed (issue 19, item 9)", () => {
+  it("an edge row changed in storage is refused for delivery (1477), listed as failing, and sealed again only by a new registration", async () => {
+    const edge = await registerEdge({ country: "DE", region: "WEUR" });
+    const attacker = await edgeKeyPair("X25519");
+    await runInDurableObject(registry(), (_, state) => {
+      // Someone with write access to the data directory puts their own public key in.
+      state.storage.sql.exec("UPDATE edges SET public_key = ? WHERE id = ?", JSON.stringify({ kty: "OKP", crv: "X25519", x: attacker.jwk.x }), edge.id);
+    });
+    const token = await mintToken({ zones: ["any-zone"], edge: edge.id });
+    expectError(await call("GET", "/client/v4/zones/any-zone/key_delivery/certificates", { token }), 500, 1477);
+    expectError(await admin.get(edge.id), 500, 1477);
+    expect((await admin.list()).body.result).toContainEqual({ id: edge.id, integrity: "failed" });
+    // Labels changed in storage do not pass either.
+    const other = await registerEdge({ country: "FR", region: "WEUR" });
+    await runInDurableObject(registry(), (_, state) => state.storage.sql.exec("UPDATE edges SET country = 'DE' WHERE id = ?", other.id));
+    expectError(await admin.get(other.id), 500, 1477);
+    // The operator registers it again: sealed, served.
+    expect((await admin.put(edge.id, { public_key: edge.jwk, labels: { country: "DE", region: "WEUR" } })).status).toBe(200);
+    expect((await call("GET", "/client/v4/zones/any-zone/key_delivery/certificates", { token })).status).toBe(200);
+  });
+
+  it("rows from before sealing are sealed once; a MAC stripped afterwards is refused", async () => {
+    const edge = await registerEdge({ country: "NL", region: "WEUR" });
+    await runInDurableObject(registry(), (_, state) => state.storage.sql.exec("UPDATE edges SET mac = NULL, mac_kek = NULL WHERE id = ?", edge.id));
+    expectError(await admin.get(edge.id), 500, 1477);
+  });
 });

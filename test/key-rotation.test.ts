@@ -125,6 +125,8 @@ describe("key-encryption-key rotation", () => {
       pooled_failures: [],
       audit_rekeyed: 0,
       audit_failed: [],
+      certificates_resealed: 0,
+      certificates_failed: [],
     });
     const bad = await call("POST", `/admin/v1/${s.kind}/${s.id}/rewrap?limit=0`, { headers: adminHeaders });
     expect(bad.status).toBe(400);

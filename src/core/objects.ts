@@ -6,3 +6,6 @@
 
 /** What the deployment holds: its scopes and the KEKs their data uses (src/deployment). */
 export const DEPLOYMENT_REGISTRY_NAME = "deployment";
+
+/** The operator's edges and the service's signing key (src/edges); also its name as a holder of KEK-wrapped data. */
+export const EDGE_REGISTRY_NAME = "edge-registry";

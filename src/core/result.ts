@@ -82,6 +82,7 @@ export type ErrorReason =
   | "edge_not_registered"
   | "edge_excluded_by_policy"
   | "certificate_expired_not_delivered"
+  | "record_integrity_failed"
   // The deployment.
   | "internal"
   | "scope_mismatch"

@@ -1,46 +1,79 @@
 import { DurableObject } from "cloudflare:workers";
+import { DEPLOYMENT_REGISTRY_NAME, EDGE_REGISTRY_NAME } from "../core/objects";
 import { type Result, fail, ok } from "../core/result";
-import { openStorage } from "../storage/storage";
+import { KeyringGate } from "../deployment/keyring-gate";
 import type { EdgeRecipient } from "../pki/edge-key";
 import type { EdgeLabels } from "../pki/geo-policy";
+import type { Keyring } from "../pki/keyring";
+import { openStorage } from "../storage/storage";
 import type { EdgeRecord, EdgeRegistration } from "./edge-records";
 import { EdgeStore } from "./edge-store";
 import { EDGE_MIGRATIONS } from "./schema";
+import { type ServiceJwk, ServiceKeys } from "./service-key";
 
-export type { EdgeRecord, EdgeRegistration };
+export type { EdgeRecord, EdgeRegistration, ServiceJwk };
+export { EDGE_REGISTRY_NAME };
 
-/** The one registry object's name: the registry is a singleton for the deployment. */
-export const EDGE_REGISTRY_NAME = "edge-registry";
+/** What the registry's rewrap did: the service key moved, rows re-sealed, rows that failed their MAC. */
+export interface RegistryRewrap {
+  service_key_rewrapped: boolean;
+  resealed: number;
+  failed: string[];
+  /** KEKs this registry's data is still under. */
+  kek_ids: string[];
+}
 
 /**
  * The operator's edges, in a SQLite-backed Durable Object of its own (one
  * for the whole deployment): edges serve every zone, so they belong to no
  * tenant's object, and one object gives every delivery a consistent view in
- * which a revocation takes effect on the next request. The class is the RPC
- * surface only; EdgeStore owns the table. Every method returns a Result.
+ * which a revocation takes effect on the next request. It also holds the
+ * service's signing key, with which every delivery listing and bundle is
+ * signed for the edges that pinned it. Rows are sealed with a MAC under a
+ * key derived from a KEK, opened through the same gate as a tenant's (the
+ * registry's data counts as the scope `edge-registry` with the deployment
+ * registry). The class is the RPC surface only; every method returns a
+ * Result.
  */
 export class EdgeRegistry extends DurableObject<Env> {
   readonly #edges: EdgeStore;
+  readonly #serviceKeys: ServiceKeys;
+  readonly #gate: KeyringGate;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    const { sql, transaction } = openStorage(ctx, EDGE_MIGRATIONS);
-    this.#edges = new EdgeStore(sql, transaction);
+    const storage = openStorage(ctx, EDGE_MIGRATIONS);
+    this.#edges = new EdgeStore(storage);
+    this.#serviceKeys = new ServiceKeys(storage);
+    const registry = env.DEPLOYMENT.get(env.DEPLOYMENT.idFromName(DEPLOYMENT_REGISTRY_NAME));
+    this.#gate = new KeyringGate(storage, () => this.env.KEY_ENCRYPTION_KEYS, registry, (keyring) => this.#edges.sealLegacy(keyring), {
+      kekIds: () => [...new Set([...this.#serviceKeys.kekIds(), ...this.#edges.kekIds()])],
+      opens: async (kekId, keyring) => (await this.#serviceKeys.opens(kekId, keyring)) ?? this.#edges.opens(kekId, keyring) ?? true,
+    });
   }
 
-  /** Registers an edge or replaces its key and labels (admin). */
-  putEdge(id: string, registration: EdgeRegistration): Result<{ record: EdgeRecord; created: boolean }> {
-    return ok(this.#edges.put(id, registration));
+  /** Registers an edge or replaces its key and labels (admin); with the service key the edge must pin. */
+  async putEdge(id: string, registration: EdgeRegistration): Promise<Result<{ record: EdgeRecord & { service_key: ServiceJwk }; created: boolean }>> {
+    const keyring = await this.#keys();
+    if (!keyring.ok) return keyring;
+    const { record, created } = this.#edges.put(id, registration, keyring.value);
+    return ok({ record: { ...record, service_key: await this.#serviceKeys.publicKey(keyring.value) }, created });
   }
 
-  getEdge(id: string): Result<EdgeRecord> {
-    const record = this.#edges.get(id);
-    return record ? ok(record) : fail("edge_not_found");
+  /** One edge (admin), with the service key it must pin; 1477 when its row was changed in storage. */
+  async getEdge(id: string): Promise<Result<EdgeRecord & { service_key: ServiceJwk }>> {
+    const keyring = await this.#keys();
+    if (!keyring.ok) return keyring;
+    const record = this.#edges.get(id, keyring.value);
+    if (!record.ok) return record;
+    return ok({ ...record.value, service_key: await this.#serviceKeys.publicKey(keyring.value) });
   }
 
-  /** Every registered edge, by id (admin). */
-  listEdges(): Result<EdgeRecord[]> {
-    return ok(this.#edges.list());
+  /** Every registered edge, by id (admin); a row changed in storage is listed as failing its integrity check. */
+  async listEdges(): Promise<Result<Array<EdgeRecord | { id: string; integrity: "failed" }>>> {
+    const keyring = await this.#keys();
+    if (!keyring.ok) return keyring;
+    return ok(this.#edges.list(keyring.value));
   }
 
   /** Revokes an edge (admin). */
@@ -48,15 +81,56 @@ export class EdgeRegistry extends DurableObject<Env> {
     return this.#edges.remove(id);
   }
 
-  /** The edge a delivery request comes from, as registered now; 1474 when unknown or revoked. */
-  deliveryEdge(id: string): Result<EdgeRecipient> {
-    const record = this.#edges.get(id);
-    if (!record) return fail("edge_not_registered");
-    return ok({ id: record.id, public_key: record.public_key, thumbprint: record.thumbprint, labels: record.labels });
+  /** The edge a delivery request comes from, as registered now; 1474 when unknown or revoked, 1477 when its row was changed. */
+  async deliveryEdge(id: string): Promise<Result<EdgeRecipient>> {
+    const keyring = await this.#keys();
+    if (!keyring.ok) return keyring;
+    const record = this.#edges.get(id, keyring.value);
+    if (!record.ok) return record.reason === "edge_not_found" ? fail("edge_not_registered") : record;
+    const { public_key, thumbprint, labels } = record.value;
+    return ok({ id, public_key, thumbprint, labels });
   }
 
-  /** The labels of every registered edge. */
-  edgeLabels(): Result<EdgeLabels[]> {
-    return ok(this.#edges.labels());
+  /** The labels of every registered (intact) edge. */
+  async edgeLabels(): Promise<Result<EdgeLabels[]>> {
+    const keyring = await this.#keys();
+    if (!keyring.ok) return keyring;
+    return ok(this.#edges.labels(keyring.value));
+  }
+
+  /** The service's public signing key, which edges pin (`edge sync --service-key`). */
+  async serviceKey(): Promise<Result<ServiceJwk>> {
+    const keyring = await this.#keys();
+    if (!keyring.ok) return keyring;
+    return ok(await this.#serviceKeys.publicKey(keyring.value));
+  }
+
+  /** A compact JWS of `payload` under the service key (a delivery listing or bundle). */
+  async sign(payload: string): Promise<Result<string>> {
+    const keyring = await this.#keys();
+    if (!keyring.ok) return keyring;
+    return ok(await this.#serviceKeys.sign(keyring.value, payload));
+  }
+
+  /**
+   * Moves the registry's data under the current KEK (the deployment-wide
+   * rewrap): the service key's wrap, and every row's MAC (a row whose MAC
+   * does not match is left, and reported). Tells the deployment registry
+   * which KEKs it is still under.
+   */
+  async rewrap(): Promise<Result<RegistryRewrap>> {
+    const keyring = await this.#keys();
+    if (!keyring.ok) return keyring;
+    const moved = await this.#serviceKeys.rewrap(keyring.value);
+    const { resealed, failed } = this.#edges.reseal(keyring.value);
+    const kekIds = [...new Set([...this.#serviceKeys.kekIds(), ...this.#edges.kekIds()])].sort();
+    const registry = this.env.DEPLOYMENT.get(this.env.DEPLOYMENT.idFromName(DEPLOYMENT_REGISTRY_NAME));
+    const reported = await registry.reportKeks(EDGE_REGISTRY_NAME, kekIds);
+    if (!reported.ok) return reported;
+    return ok({ service_key_rewrapped: moved, resealed, failed, kek_ids: kekIds });
+  }
+
+  #keys(): Promise<Result<Keyring>> {
+    return this.#gate.open(EDGE_REGISTRY_NAME);
   }
 }

@@ -20,6 +20,28 @@ export const EDGE_MIGRATIONS: Migrations = [
       modified_on TEXT NOT NULL
     )`,
   ],
+  [
+    // Each row's MAC under a key derived from a KEK (src/pki/row-seal.ts):
+    // a row changed in storage is refused. Rows from before get theirs once
+    // (meta `edges_sealed`).
+    `ALTER TABLE edges ADD COLUMN mac BLOB`,
+    `ALTER TABLE edges ADD COLUMN mac_kek TEXT`,
+    // The service's signing key (src/edges/service-key.ts), only as its wrap.
+    `CREATE TABLE service_keys (
+      kid TEXT PRIMARY KEY,
+      kek_id TEXT NOT NULL,
+      iv BLOB NOT NULL,
+      wrapped BLOB NOT NULL,
+      public_jwk TEXT NOT NULL,
+      created_on TEXT NOT NULL
+    ) WITHOUT ROWID`,
+    // The KEKs this registry's data is under, with their check values (src/deployment/keyring-gate.ts).
+    `CREATE TABLE kek_checks (
+      kek_id TEXT PRIMARY KEY,
+      check_value TEXT NOT NULL
+    ) WITHOUT ROWID`,
+    `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+  ],
 ];
 
 /** The edge registry schema's newest version. */

@@ -15,12 +15,25 @@ async function registeredEdge(env: Env, edgeId: string): Promise<EdgeRecipient> 
   return unwrap(await edgeRegistry(env).deliveryEdge(edgeId));
 }
 
+/**
+ * A delivery reply: the result, and `signed`, a compact JWS (EdDSA, the
+ * service's own key, which the edge pinned) whose payload names what it is,
+ * the zone, the edge, when it was signed and the result itself. The agent
+ * acts on the signed payload only, so a server that is not this service
+ * (a wrong --url, DNS, a proxy) cannot hand an edge keys of its own, and an
+ * old reply replayed is recognised by its `iat`.
+ */
+async function signed(env: Env, what: "list" | "bundle", zoneId: string, edgeId: string, result: unknown): Promise<Response> {
+  const payload = JSON.stringify({ typ: `custom-csr-delivery/${what}`, zone_id: zoneId, edge_id: edgeId, iat: Math.floor(Date.now() / 1000), result });
+  return success(result, { signed: unwrap(await edgeRegistry(env).sign(payload)) });
+}
+
 /** The zone's certificates this edge may receive now: id, hosts, expires_on, modified_on. */
 async function list(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, edgeId, call } = await edgeContext(request, env);
   const edge = await registeredEdge(env, edgeId);
   const stub = await readableTenant(env, scope);
-  return success(stub ? unwrap(await stub.listDeliverable(call, edge)) : []);
+  return signed(env, "list", scope.id, edgeId, stub ? unwrap(await stub.listDeliverable(call, edge)) : []);
 }
 
 /**
@@ -34,7 +47,7 @@ async function bundle(request: ApiRequest, env: Env): Promise<Response> {
   const edge = await registeredEdge(env, edgeId);
   const stub = await readableTenant(env, scope);
   if (!stub) throw new ApiError("certificate_not_found");
-  return success(unwrap(await stub.deliverCertificate(call, edge, id)));
+  return signed(env, "bundle", scope.id, edgeId, unwrap(await stub.deliverCertificate(call, edge, id)));
 }
 
 /** Registers the key delivery routes (zones only); returns their path patterns. */

@@ -5,6 +5,8 @@ import { tenant, unwrap } from "./csr-routes";
 import { ApiError } from "./errors";
 import { success } from "./envelope";
 import type { ApiRequest, ApiRouter } from "./request";
+import { EDGE_REGISTRY_NAME } from "../core/objects";
+import { edgeRegistry } from "./edge-routes";
 import { deploymentRegistry } from "./scopes";
 
 // Scopes per page of GET /admin/v1/scopes, and per call of the deployment-wide rewrap.
@@ -88,6 +90,13 @@ async function rewrapAll(request: ApiRequest, env: Env): Promise<Response> {
   const names = unwrap(await registry.scopesNotUnder(status.current_kek_id, afterParam(params), limit));
   const scopes = [];
   for (const name of names) {
+    // The edge registry holds KEK-wrapped data too (the service key, sealed rows).
+    if (name === EDGE_REGISTRY_NAME) {
+      const report = unwrap(await edgeRegistry(env).rewrap());
+      const remaining = report.kek_ids.filter((id) => id !== status.current_kek_id).length;
+      scopes.push({ scope: name, rewrapped: (report.service_key_rewrapped ? 1 : 0) + report.resealed, remaining, failures: report.failed.map((id) => ({ id, reason: "unsealed" })) });
+      continue;
+    }
     const scope = parseScopeName(name)!;
     const call = { scope, actor };
     let rewrapped = 0;
@@ -107,7 +116,15 @@ async function rewrapAll(request: ApiRequest, env: Env): Promise<Response> {
       else if (report.audit_rekeyed > 0 && report.remaining > 0) after = "";
       else break;
     }
-    scopes.push({ scope: name, rewrapped, audit_rekeyed: rekeyed, remaining: report.remaining, failures, audit_failed: [...auditFailed].sort((a, b) => a - b) });
+    scopes.push({
+      scope: name,
+      rewrapped,
+      audit_rekeyed: rekeyed,
+      remaining: report.remaining,
+      failures,
+      audit_failed: [...auditFailed].sort((a, b) => a - b),
+      certificates_failed: report.certificates_failed,
+    });
   }
   return success({ kek_id: status.current_kek_id, scopes, next: names.length === limit ? names[names.length - 1]! : null });
 }

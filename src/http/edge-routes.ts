@@ -52,9 +52,19 @@ async function deleteEdge(request: ApiRequest, env: Env): Promise<Response> {
   return success(unwrap(await edgeRegistry(env).deleteEdge(edgeId(request))));
 }
 
+/**
+ * GET /admin/v1/service_key: the service's public signing key, which every
+ * edge pins (`edge sync --service-key`); also in each edge's record.
+ */
+async function getServiceKey(request: ApiRequest, env: Env): Promise<Response> {
+  await requireAdminSecret(request, env);
+  return success({ service_key: unwrap(await edgeRegistry(env).serviceKey()) });
+}
+
 /** Registers the operator's edge routes; returns their path patterns. */
 export function edgeRoutes(router: ApiRouter): RegExp[] {
+  router.get("/admin/v1/service_key", getServiceKey);
   router.get("/admin/v1/edges", listEdges);
   router.put("/admin/v1/edges/:edgeId", putEdge).get("/admin/v1/edges/:edgeId", getEdge).delete("/admin/v1/edges/:edgeId", deleteEdge);
-  return [/^\/admin\/v1\/edges\/?$/, /^\/admin\/v1\/edges\/[^/]+\/?$/];
+  return [/^\/admin\/v1\/edges\/?$/, /^\/admin\/v1\/edges\/[^/]+\/?$/, /^\/admin\/v1\/service_key\/?$/];
 }

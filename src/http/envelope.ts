@@ -43,22 +43,26 @@ export function streamed(body: ReadableStream<Uint8Array>, contentType: string):
   return new Response(body, { status: 200, headers: { ...SECURITY_HEADERS, "content-type": contentType } });
 }
 
+/** What a success envelope may carry besides its result. */
+export interface SuccessOptions {
+  status?: number;
+  messages?: ResponseInfo[];
+  resultInfo?: ResultInfo;
+  /** Ours, on key delivery replies: a JWS of the reply under the service's key (src/http/delivery-routes.ts). */
+  signed?: string;
+}
+
 /** A success envelope, as every Cloudflare v4 endpoint answers. */
-export function success(
-  result: unknown,
-  options: { status?: number; messages?: ResponseInfo[]; resultInfo?: ResultInfo } = {},
-): Response {
+export function success(result: unknown, options: SuccessOptions = {}): Response {
   return successJson(JSON.stringify(result) as JsonText, options);
 }
 
 /** The same envelope around a result that is already JSON (records rendered by the tenant object). */
-export function successJson(
-  result: JsonText,
-  options: { status?: number; messages?: ResponseInfo[]; resultInfo?: ResultInfo } = {},
-): Response {
+export function successJson(result: JsonText, options: SuccessOptions = {}): Response {
   const info = options.resultInfo ? `,"result_info":${JSON.stringify(options.resultInfo)}` : "";
+  const signed = options.signed === undefined ? "" : `,"signed":${JSON.stringify(options.signed)}`;
   const messages = JSON.stringify(options.messages ?? []);
-  return reply(`{"success":true,"errors":[],"messages":${messages},"result":${result}${info}}`, options.status ?? 200);
+  return reply(`{"success":true,"errors":[],"messages":${messages},"result":${result}${info}${signed}}`, options.status ?? 200);
 }
 
 /** A list reply: the page's items and Cloudflare's `result_info`. */

@@ -219,6 +219,12 @@ export const ERRORS = {
     code: 1476,
     message: "The certificate has expired: its key is no longer delivered.",
   },
+  record_integrity_failed: {
+    status: 500,
+    code: 1477,
+    message:
+      "A stored record (:reason) fails its integrity check: it was changed outside this service. It is refused, and no key is delivered by it; the operator must re-register or re-upload it.",
+  },
   // Ours (1480–1489): the audit trail.
   invalid_audit_id: { status: 400, code: 1480, message: "The audit log ID is invalid. Check your input and try again." },
   audit_entry_not_found: { status: 404, code: 1481, message: "The audit log entry was not found in this account or zone." },

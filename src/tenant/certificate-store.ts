@@ -1,6 +1,7 @@
 import type { TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
-import type { Scope } from "../core/scope";
+import { type Scope, scopeName } from "../core/scope";
+import type { Keyring } from "../pki/keyring";
 import { type CheckedCertificate, checkCertificate } from "../pki/certificate-check";
 import type { GeoLabel, PlacementRule } from "../pki/geo-policy";
 import {
@@ -12,6 +13,7 @@ import {
   toCertificateRecord,
 } from "./certificate-records";
 import type { AuditTrail } from "./audit-trail";
+import type { CertificateSeals } from "./certificate-seal";
 import type { Counters } from "./counters";
 import type { CsrStore } from "./csr-store";
 import { readPage } from "./paging";
@@ -28,6 +30,7 @@ export class CertificateStore {
     private readonly csrs: CsrStore,
     private readonly counters: Counters,
     private readonly audit: AuditTrail,
+    private readonly seals: CertificateSeals,
   ) {}
 
   /**
@@ -35,7 +38,7 @@ export class CertificateStore {
    * (parse, key match, validity, chain) runs first; the row is written in a
    * transaction that finds the CSR still there.
    */
-  async upload(call: TenantCall, upload: CertificateUpload): Promise<Result<CertificateRecord>> {
+  async upload(call: TenantCall, upload: CertificateUpload, keyring: Keyring): Promise<Result<CertificateRecord>> {
     const scope = call.scope;
     const csr = this.csrs.pem(upload.custom_csr_id);
     if (csr === null) return fail("csr_not_found", { pointer: "/custom_csr_id" });
@@ -75,6 +78,7 @@ export class CertificateStore {
         upload.placement.policy,
         upload.placement.geo_restriction,
       );
+      this.seals.seal(id, keyring, scopeName(scope));
       this.counters.bump("certificates", 1);
       this.audit.record(call, {
         action: "create",
@@ -100,7 +104,7 @@ export class CertificateStore {
    * forward on every change (strictly, so an edge that compares it never
    * misses one); an edit that changes nothing returns the record as it is.
    */
-  async edit(call: TenantCall, id: string, edit: CertificateEdit): Promise<Result<CertificateRecord>> {
+  async edit(call: TenantCall, id: string, edit: CertificateEdit, keyring: Keyring): Promise<Result<CertificateRecord>> {
     const scope = call.scope;
     const current = this.storage.sql.one<{ custom_csr_id: string }>(`SELECT custom_csr_id FROM certificates WHERE id = ?`, id);
     if (!current) return fail("certificate_not_found");
@@ -164,6 +168,7 @@ export class CertificateStore {
       if (placementChanges) Object.assign(metadata, { policy, geo_restriction: geo });
       set("modified_on", new Date(Math.max(Date.now(), Date.parse(row.modified_on) + 1)).toISOString());
       this.storage.sql.run(`UPDATE certificates SET ${columns.join(", ")} WHERE id = ?`, ...values, id);
+      this.seals.seal(id, keyring, scopeName(scope));
       this.audit.record(call, { action: "update", resource: { type: "custom_certificate", id }, result: true, metadata });
       return ok(this.#record(scope, id)!);
     });
@@ -215,20 +220,23 @@ export class CertificateStore {
     return this.storage.sql.one(`SELECT 1 AS found FROM certificates WHERE custom_csr_id = ? LIMIT 1`, csrId) !== null;
   }
 
-  /** Every certificate's placement and dates, for working out what an edge may receive. */
-  placements(): DeliveryRow[] {
+  /** Every intact certificate's placement and dates, for working out what an edge may receive (a row changed in storage is left out, and logged). */
+  placements(keyring: Keyring, scope: string): DeliveryRow[] {
     return this.storage.sql
       .all<DeliveryRowColumns>(`SELECT ${DELIVERY_COLUMNS} FROM certificates ORDER BY seq`)
+      .filter((row) => this.seals.intact(row, keyring, scope))
       .map(toDeliveryRow);
   }
 
-  /** One certificate's placement, dates and PEM (leaf then chain), for a delivery. */
-  forDelivery(id: string): (DeliveryRow & { certificate: string }) | null {
+  /** One certificate's placement, dates and PEM (leaf then chain), for a delivery; 1449 when there is none, 1477 when its row was changed in storage. */
+  forDelivery(id: string, keyring: Keyring, scope: string): Result<DeliveryRow & { certificate: string }> {
     const row = this.storage.sql.one<DeliveryRowColumns & { certificate: string }>(
       `SELECT ${DELIVERY_COLUMNS}, certificate FROM certificates WHERE id = ?`,
       id,
     );
-    return row ? { ...toDeliveryRow(row), certificate: row.certificate } : null;
+    if (!row) return fail("certificate_not_found");
+    if (!this.seals.intact(row, keyring, scope)) return fail("record_integrity_failed", { detail: `certificate ${id}` });
+    return ok({ ...toDeliveryRow(row), certificate: row.certificate });
   }
 
   #record(scope: Scope, id: string): CertificateRecord | null {
@@ -255,9 +263,11 @@ type DeliveryRowColumns = {
   modified_on: string;
   policy: string | null;
   geo_restriction: string | null;
+  mac: ArrayBuffer | null;
+  mac_kek: string | null;
 };
 
-const DELIVERY_COLUMNS = "id, custom_csr_id, hosts, expires_on, modified_on, policy, geo_restriction";
+const DELIVERY_COLUMNS = "id, custom_csr_id, hosts, expires_on, modified_on, policy, geo_restriction, mac, mac_kek";
 
 function toDeliveryRow(row: DeliveryRowColumns): DeliveryRow {
   return {

@@ -54,9 +54,9 @@ export class KeyDelivery {
     private readonly audit: AuditTrail,
   ) {}
 
-  /** The zone's certificates this edge may receive now, in upload order. */
-  list(edge: EdgeRecipient, now = Date.now()): Result<DeliverableCertificate[]> {
-    return ok(this.certificates.placements().filter((row) => this.#refusal(row, edge, now) === null).map(listed));
+  /** The zone's certificates this edge may receive now, in upload order (rows changed in storage are left out). */
+  list(scopeName: string, keyring: Keyring, edge: EdgeRecipient, now = Date.now()): Result<DeliverableCertificate[]> {
+    return ok(this.certificates.placements(keyring, scopeName).filter((row) => this.#refusal(row, edge, now) === null).map(listed));
   }
 
   /**
@@ -65,18 +65,17 @@ export class KeyDelivery {
    * the edge; otherwise the chain and the key sealed to the edge, bound to
    * the zone, the certificate, the edge and the certificate's modified_on.
    */
-  async deliver(call: TenantCall, scopeName: string, keyring: () => Promise<Result<Keyring>>, edge: EdgeRecipient, certificateId: string): Promise<Result<DeliveryBundle>> {
+  async deliver(call: TenantCall, scopeName: string, keyring: Keyring, edge: EdgeRecipient, certificateId: string): Promise<Result<DeliveryBundle>> {
     const { scope } = call;
-    const row = this.certificates.forDelivery(certificateId);
-    if (!row) return fail("certificate_not_found");
+    const found = this.certificates.forDelivery(certificateId, keyring, scopeName);
+    if (!found.ok) return found;
+    const row = found.value;
     const refusal = this.#refusal(row, edge, Date.now());
     if (refusal !== null) {
       this.#record(call, row, edge, false, REFUSALS[refusal]);
       return fail(refusal);
     }
-    const opened = await keyring();
-    if (!opened.ok) return opened;
-    const sealed = await this.vault.sealKey(scopeName, row.custom_csr_id, opened.value, (pkcs8) =>
+    const sealed = await this.vault.sealKey(scopeName, row.custom_csr_id, keyring, (pkcs8) =>
       sealToEdge(pkcs8, edge.public_key, {
         zone_id: scope.id,
         certificate_id: row.id,

@@ -190,6 +190,16 @@ export const TENANT_MIGRATIONS: Migrations = [
       if (!columns.has("mac_kek")) sql.run(`ALTER TABLE audit_log ADD COLUMN mac_kek TEXT`);
     },
   ],
+  [
+    // A certificate row's MAC (src/tenant/certificate-seal.ts): what decides
+    // whose key is delivered, and to which edges, cannot be changed in storage
+    // without the KEK. Rows from before are sealed once (meta `placements_sealed`).
+    (sql) => {
+      const columns = new Set(sql.all<{ name: string }>(`SELECT name FROM pragma_table_info('certificates')`).map((c) => c.name));
+      if (!columns.has("mac")) sql.run(`ALTER TABLE certificates ADD COLUMN mac BLOB`);
+      if (!columns.has("mac_kek")) sql.run(`ALTER TABLE certificates ADD COLUMN mac_kek TEXT`);
+    },
+  ],
 ];
 
 /** The tenant schema's newest version. */

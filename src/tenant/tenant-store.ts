@@ -12,6 +12,7 @@ import { AccountLink, type LinkReport } from "./account-link";
 import { GENESIS_HASH, hex } from "./audit-chain";
 import { type AuditHead, type AuditQuery, AuditTrail, type ChainCheck, MacKeyMissing } from "./audit-trail";
 import type { CertificateEdit, CertificateRecord, CertificateUpload } from "./certificate-records";
+import { CertificateSeals } from "./certificate-seal";
 import { CertificateStore } from "./certificate-store";
 import { Counters } from "./counters";
 import { CsrStore, admitCreate } from "./csr-store";
@@ -20,7 +21,7 @@ import { type DeliverableCertificate, type DeliveryBundle, KeyDelivery } from ".
 import { KEY_POOL_ACTOR, KeyPool, type PoolCheck, type PoolRewrap, type PoolState, POOLED_KEY_TYPE, defaultPoolSize } from "./key-pool";
 import { type KeyCheck, KeyVault, type RewrapReport } from "./key-vault";
 import { TaskQueue } from "../core/task-queue";
-import { KeyringGate } from "./keyring-gate";
+import { KeyringGate } from "../deployment/keyring-gate";
 import type { CsrRecord, JsonText, ListQuery, Page } from "./records";
 import { TENANT_MIGRATIONS } from "./schema";
 import { ScopeBinding } from "./scope-binding";
@@ -39,6 +40,9 @@ export type ScopeRewrap = RewrapReport & {
   audit_rekeyed: number;
   /** Positions of audit entries whose MAC did not match under its old key: left as they are. */
   audit_failed: number[];
+  /** Certificate rows re-sealed under the current KEK, and those whose MAC did not match (left as they are). */
+  certificates_resealed: number;
+  certificates_failed: string[];
 };
 
 /**
@@ -82,6 +86,7 @@ export class TenantStore extends DurableObject<Env> {
   readonly #pool: KeyPool;
   readonly #csrs: CsrStore;
   readonly #certificates: CertificateStore;
+  readonly #seals: CertificateSeals;
   readonly #delivery: KeyDelivery;
   readonly #gate: KeyringGate;
   readonly #rsa = new TaskQueue(1, RSA_GENERATIONS_WAITING);
@@ -102,9 +107,10 @@ export class TenantStore extends DurableObject<Env> {
     this.#csrs = new CsrStore(storage, this.#vault, this.#counters, this.#entitlements, this.#audit, this.#pool, this.#account, (keyType, name) =>
       this.#generate(keyType, name),
     );
-    this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit);
+    this.#seals = new CertificateSeals(storage);
+    this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit, this.#seals);
     this.#delivery = new KeyDelivery(this.#certificates, this.#vault, this.#audit);
-    this.#gate = new KeyringGate(storage, () => this.env.KEY_ENCRYPTION_KEYS, this.#registry(), (keyring) => this.#audit.useKeyring(keyring), {
+    this.#gate = new KeyringGate(storage, () => this.env.KEY_ENCRYPTION_KEYS, this.#registry(), (keyring) => this.#opened(keyring), {
       kekIds: () => [...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds()])],
       opens: async (kekId, keyring) => {
         const name = this.#binding.bound();
@@ -163,7 +169,7 @@ export class TenantStore extends DurableObject<Env> {
     if (read.value === null) return fail("csr_not_found", { pointer: "/custom_csr_id" });
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
-    return this.#certificates.upload(call, upload);
+    return this.#certificates.upload(call, upload, keyring.value);
   }
 
   /** Cloudflare's edit: a renewed certificate for the same key, a new placement or bundle method. */
@@ -173,7 +179,7 @@ export class TenantStore extends DurableObject<Env> {
     if (read.value === null) return fail("certificate_not_found");
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
-    return this.#certificates.edit(call, id, edit);
+    return this.#certificates.edit(call, id, edit, keyring.value);
   }
 
   getCertificate(call: TenantCall, id: string): Result<CertificateRecord> {
@@ -200,10 +206,13 @@ export class TenantStore extends DurableObject<Env> {
   }
 
   /** The certificates a registered edge may receive (call.actor is the edge). */
-  listDeliverable(call: TenantCall, edge: EdgeRecipient): Result<DeliverableCertificate[]> {
+  async listDeliverable(call: TenantCall, edge: EdgeRecipient): Promise<Result<DeliverableCertificate[]>> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    return read.value === null ? ok([]) : this.#delivery.list(edge);
+    if (read.value === null) return ok([]);
+    const keyring = await this.#gate.open(read.value);
+    if (!keyring.ok) return keyring;
+    return this.#delivery.list(read.value, keyring.value, edge);
   }
 
   /** One certificate's chain and its key sealed to the edge (call.actor is the edge). */
@@ -211,8 +220,9 @@ export class TenantStore extends DurableObject<Env> {
     const read = this.#read(call);
     if (!read.ok) return read;
     if (read.value === null) return fail("certificate_not_found");
-    const name = read.value;
-    return this.#delivery.deliver(call, name, () => this.#gate.open(name), edge, id);
+    const keyring = await this.#gate.open(read.value);
+    if (!keyring.ok) return keyring;
+    return this.#delivery.deliver(call, read.value, keyring.value, edge, id);
   }
 
   /** Admin self-check of one stored key. */
@@ -249,6 +259,8 @@ export class TenantStore extends DurableObject<Env> {
         pooled_failures: [],
         audit_rekeyed: 0,
         audit_failed: [],
+        certificates_resealed: 0,
+        certificates_failed: [],
       });
     }
     const name = read.value;
@@ -257,16 +269,19 @@ export class TenantStore extends DurableObject<Env> {
     const pooled = await this.#pool.rewrap(call, name, keyring.value);
     const batch = await this.#vault.rewrap(call, name, keyring.value, limit, after);
     const audit = this.#storage.transaction(() => this.#audit.rekey(name, keyring.value, AUDIT_REKEY_BATCH));
+    const seals = this.#seals.reseal(keyring.value, name);
     const reported = await this.#registry().reportKeks(name, this.#keksInUse());
     if (!reported.ok) return reported;
     return ok({
       ...batch,
-      remaining: batch.remaining + pooled.remaining + audit.remaining,
+      remaining: batch.remaining + pooled.remaining + audit.remaining + seals.failed.length,
       pooled_rewrapped: pooled.rewrapped,
       pooled_failed: pooled.failed,
       pooled_failures: pooled.failures,
       audit_rekeyed: audit.rekeyed,
       audit_failed: audit.failed,
+      certificates_resealed: seals.resealed,
+      certificates_failed: seals.failed,
     });
   }
 
@@ -429,7 +444,15 @@ export class TenantStore extends DurableObject<Env> {
 
   // The KEK ids the scope's data is under now, for the deployment registry.
   #keksInUse(): string[] {
-    return [...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds(), ...this.#audit.kekIds()])].sort();
+    return [...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds(), ...this.#audit.kekIds(), ...this.#seals.kekIds()])].sort();
+  }
+
+  // Every keyring the gate hands out keys the audit trail, and seals the
+  // certificate rows from before sealing (once).
+  #opened(keyring: Keyring): void {
+    this.#audit.useKeyring(keyring);
+    const scope = this.#binding.bound();
+    if (scope) this.#seals.sealLegacy(keyring, `${scope.kind}:${scope.id}`);
   }
 
   // A fresh key pair. RSA generations run one at a time per scope, a bounded

@@ -32,6 +32,8 @@ let work: string;
 let caFile: string;
 let node20: { path: string; version: string } | null;
 let nginx: Nginx | null = null;
+/** The service's signing key, as the operator reads it (GET /admin/v1/service_key) and every edge pins it. */
+let serviceKey: string;
 /** Every reply body and agent output of the run, searched for key material at the end. */
 const seen: string[] = [];
 
@@ -55,9 +57,11 @@ function recorded(ran: Ran): Ran {
   return ran;
 }
 
-/** `edge sync` for an edge into `out`, with Node `node` (the suite's own by default). */
+/** `edge sync` for an edge into `out`, with Node `node` (the suite's own by default), pinning the service key. */
 function sync(edge: Edge, out: string, extra: string[] = [], node = process.execPath, url = server.origin): Promise<Ran> {
-  return edgeAgent(node, ["sync", "--dir", edge.dir, "--url", url, "--token", edge.token, "--zone", ZONE, "--out", out, ...extra]).then(recorded);
+  return edgeAgent(node, ["sync", "--dir", edge.dir, "--url", url, "--token", edge.token, "--zone", ZONE, "--out", out, "--service-key", serviceKey, ...extra]).then(
+    recorded,
+  );
 }
 
 /** `edge init` into a fresh directory; returns the public JWK it printed last. */
@@ -94,15 +98,27 @@ async function issue(csrPem: string, name: string, serial: string, days: number)
 const files = (out: string) => (existsSync(out) ? readdirSync(out).filter((f) => !f.startsWith(".")).sort() : []);
 const snapshot = (out: string) => files(out).map((f) => [f, readFileSync(join(out, f), "utf8"), statSync(join(out, f)).mtimeMs]);
 
-/** An HTTP proxy to the server that lets a test rewrite delivery bundles on their way to the agent. */
-async function tamperingProxy(rewrite: (bundle: Record<string, unknown>) => Record<string, unknown>): Promise<{ url: string; close: () => Promise<void> }> {
+/**
+ * An HTTP proxy to the server that lets a test rewrite delivery bundles on
+ * their way to the agent: the reply's result and the result inside its
+ * signed payload alike (the signature, which the proxy cannot make, stays as
+ * it was), or, with `unsign`, the reply without its signature.
+ */
+async function tamperingProxy(
+  rewrite: (bundle: Record<string, unknown>) => Record<string, unknown>,
+  { unsign = false } = {},
+): Promise<{ url: string; close: () => Promise<void> }> {
   const port = await freePort();
   const proxy: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const upstream = await fetch(`${server.origin}${req.url}`, { headers: { authorization: req.headers.authorization ?? "" } });
     let text = await upstream.text();
     if (/\/key_delivery\/certificates\/[^/]+$/.test(req.url ?? "") && upstream.ok) {
-      const body = JSON.parse(text) as { result: Record<string, unknown> };
-      text = JSON.stringify({ ...body, result: rewrite(body.result) });
+      const body = JSON.parse(text) as { result: Record<string, unknown>; signed?: string };
+      const [header, payload, signature] = String(body.signed).split(".");
+      const signedPayload = JSON.parse(Buffer.from(payload!, "base64url").toString("utf8")) as { result: Record<string, unknown> };
+      const forged = Buffer.from(JSON.stringify({ ...signedPayload, result: rewrite(signedPayload.result) })).toString("base64url");
+      const { signed: _, ...unsigned } = body;
+      text = JSON.stringify(unsign ? { ...unsigned, result: rewrite(body.result) } : { ...body, result: rewrite(body.result), signed: `${header}.${forged}.${signature}` });
     }
     res.writeHead(upstream.status, { "content-type": "application/json" }).end(text);
   });
@@ -126,6 +142,9 @@ describe("keys that serve TLS: sealed delivery to a registered edge, served by n
     ]);
     expect(ca.code, ca.stderr).toBe(0);
     node20 = await otherNode();
+    const key = await admin<{ service_key: Record<string, string> }>(server.origin, server.secrets.ADMIN_SECRET, "GET", "/service_key");
+    expect(key.status, key.text).toBe(200);
+    serviceKey = JSON.stringify(key.body!.result.service_key);
   });
 
   afterAll(async () => {
@@ -237,7 +256,7 @@ describe("keys that serve TLS: sealed delivery to a registered edge, served by n
     const site = sites[1]!;
     const watcher = spawn(process.execPath, [
       join(REPO_ROOT, "scripts", "edge.mjs"), "sync", "--dir", edgeA.dir, "--url", server.origin, "--token", edgeA.token,
-      "--zone", ZONE, "--out", out(), "--reload", nginx!.reloadCommand, "--watch", "1",
+      "--zone", ZONE, "--out", out(), "--reload", nginx!.reloadCommand, "--watch", "1", "--service-key", serviceKey,
     ], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
@@ -333,31 +352,34 @@ describe("keys that serve TLS: sealed delivery to a registered edge, served by n
     await expect(compactDecrypt([...parts.slice(0, 3), ciphertext.toString("base64url"), parts[4]].join("."), keyOf(edgeA.dir))).rejects.toThrow();
 
     // The agent itself refuses altered bundles before touching a file: a tampered ciphertext, a
-    // bundle claiming another modified_on than the one sealed in, another edge's sealed key.
+    // bundle claiming another modified_on than the one sealed in, another edge's sealed key. Each
+    // fails the service's signature; without it, the bundle is refused as unsigned.
     const renewedSite = sites[0]!;
     await client.customCertificates.edit(renewedSite.certificateId, { zone_id: ZONE, bundle_method: "force" });
     const forB = (await call<{ sealed_key: string }>(server.origin, "GET", `/client/v4/zones/${ZONE}/key_delivery/certificates/${sites[1]!.certificateId}`, { token: edgeA.token })).body!.result;
     const before = snapshot(out());
-    const rewrites: Array<[string, (b: Record<string, unknown>) => Record<string, unknown>, RegExp]> = [
+    const rewrites: Array<[string, (b: Record<string, unknown>) => Record<string, unknown>]> = [
       ["tampered", (b) => {
         const p = String(b.sealed_key).split(".");
         const c = Buffer.from(p[3]!, "base64url");
         c[c.length - 1]! ^= 0x01;
         return { ...b, sealed_key: [...p.slice(0, 3), c.toString("base64url"), p[4]].join(".") };
-      }, /does not open with this edge's key/],
-      ["relabelled", (b) => ({ ...b, modified_on: "2030-01-01T00:00:00.000Z" }), /header has modified_on/],
-      ["another certificate's key", (b) => ({ ...b, sealed_key: forB.sealed_key }), /header has certificate_id/],
+      }],
+      ["relabelled", (b) => ({ ...b, modified_on: "2030-01-01T00:00:00.000Z" })],
+      ["another certificate's key", (b) => ({ ...b, sealed_key: forB.sealed_key })],
     ];
-    for (const [name, rewrite, message] of rewrites) {
-      const proxy = await tamperingProxy(rewrite);
-      try {
-        const ran = await sync(edgeA, out(), ["--reload", nginx!.reloadCommand], process.execPath, proxy.url);
-        expect(ran.code, `${name}: ${ran.stdout}`).toBe(1);
-        expect(ran.stderr, name).toMatch(message);
-      } finally {
-        await proxy.close();
+    for (const [name, rewrite] of rewrites) {
+      for (const unsign of [false, true]) {
+        const proxy = await tamperingProxy(rewrite, { unsign });
+        try {
+          const ran = await sync(edgeA, out(), ["--reload", nginx!.reloadCommand], process.execPath, proxy.url);
+          expect(ran.code, `${name}: ${ran.stdout}`).toBe(1);
+          expect(ran.stderr, name).toMatch(unsign ? /the bundle is not signed/ : /the bundle's signature does not verify with the pinned service key/);
+        } finally {
+          await proxy.close();
+        }
+        expect(snapshot(out()), name).toEqual(before);
       }
-      expect(snapshot(out()), name).toEqual(before);
     }
 
     // A Write token is not a delivery token.

@@ -97,6 +97,13 @@ describe("rotation, end to end", () => {
           expect((await call(server.origin, "POST", `/client/v4/zones/${zone}/custom_csrs`, { token, json: csrBody({ key_type }) })).status).toBe(201);
         }
       }
+      // The edge registry holds KEK-wrapped data too: the service's signing key, and sealed rows.
+      const edgeKey = generateKeyPairSync("x25519").publicKey.export({ format: "jwk" });
+      const edge = await admin<{ service_key: { kid: string } }>(server.origin, server.secrets.ADMIN_SECRET, "PUT", "/edges/rot-edge", {
+        public_key: edgeKey,
+        labels: { country: "DE", region: "WEUR" },
+      });
+      expect(edge.status, edge.text).toBe(201);
       const old = server.secrets.KEY_ENCRYPTION_KEYS;
       await server.restart("SIGTERM", { secrets: { KEY_ENCRYPTION_KEYS: `${newKey("k2")},${old}` } });
       const before = await admin<{ current_kek_id: string; keks: Array<{ id: string; check: string; scopes: number }>; retirable: string[] }>(
@@ -106,7 +113,7 @@ describe("rotation, end to end", () => {
         "/keys",
       );
       expect(before.body?.result.current_kek_id).toBe("k2");
-      expect(before.body?.result.keks.find((k) => k.id === "e2e1")).toMatchObject({ check: "ok", scopes: 3 });
+      expect(before.body?.result.keks.find((k) => k.id === "e2e1")).toMatchObject({ check: "ok", scopes: 4 }); // three zones and the edge registry
       expect(before.body?.result.retirable).toEqual([]);
 
       let next: string | null = "";
@@ -126,13 +133,16 @@ describe("rotation, end to end", () => {
         }
         next = reply.body!.result.next;
       }
-      expect(visited.sort()).toEqual(zones.map((z) => `zones:${z}`));
+      expect(visited.sort()).toEqual(["edge-registry", ...zones.map((z) => `zones:${z}`)]);
       const after = await admin<{ keks: Array<{ id: string; scopes: number }>; retirable: string[] }>(server.origin, server.secrets.ADMIN_SECRET, "GET", "/keys");
       expect(after.body?.result.retirable).toEqual(["e2e1"]);
 
       // Retired: the server starts without it, and every key still verifies.
       await server.restart("SIGTERM", { secrets: { KEY_ENCRYPTION_KEYS: server.secrets.KEY_ENCRYPTION_KEYS.split(",")[0]! } });
       expect((await call(server.origin, "GET", "/readyz")).status).toBe(200);
+      const stillEdge = await admin<{ service_key: { kid: string } }>(server.origin, server.secrets.ADMIN_SECRET, "GET", "/edges/rot-edge");
+      expect(stillEdge.status, stillEdge.text).toBe(200);
+      expect(stillEdge.body!.result.service_key.kid).toBe(edge.body!.result.service_key.kid);
       for (const zone of zones) {
         const list = await call<Array<{ id: string }>>(server.origin, "GET", `/client/v4/zones/${zone}/custom_csrs`, { token });
         for (const csr of list.body!.result) {

@@ -1,0 +1,70 @@
+import type { Keyring } from "../pki/keyring";
+import { rowSealed, sealRow } from "../pki/row-seal";
+import type { Storage } from "../storage/storage";
+
+// What a certificate row's MAC covers (issue 19, item 9): everything that
+// decides whose key a delivery unwraps and which edges may receive it.
+const PURPOSE = "certificate";
+export const SEALED_COLUMNS = "id, custom_csr_id, policy, geo_restriction, expires_on, modified_on";
+type Sealed = { id: string; custom_csr_id: string; policy: string | null; geo_restriction: string | null; expires_on: string; modified_on: string };
+const fields = (row: Sealed) => [row.id, row.custom_csr_id, row.policy, row.geo_restriction, row.expires_on, row.modified_on];
+
+/**
+ * The MACs of a zone's certificate rows, under a key derived from a KEK for
+ * the scope (src/pki/row-seal.ts). Written with every upload and edit, in
+ * its transaction; checked before a delivery, so that a row changed in
+ * storage (another CSR's key, a wider placement, a later expiry) delivers
+ * nothing (1477). Rows from before get theirs once (meta `placements_sealed`).
+ */
+export class CertificateSeals {
+  constructor(private readonly storage: Storage) {}
+
+  /** Seals the row `id` as it now stands (call inside the transaction that wrote it). */
+  seal(id: string, keyring: Keyring, scope: string): void {
+    const row = this.storage.sql.one<Sealed>(`SELECT ${SEALED_COLUMNS} FROM certificates WHERE id = ?`, id);
+    if (!row) return;
+    const seal = sealRow(keyring, PURPOSE, scope, fields(row));
+    this.storage.sql.run(`UPDATE certificates SET mac = ?, mac_kek = ? WHERE id = ?`, seal.mac, seal.kekId, id);
+  }
+
+  /** Whether a row read with SEALED_COLUMNS, mac and mac_kek is as it was sealed. */
+  intact(row: Sealed & { mac: ArrayBuffer | null; mac_kek: string | null }, keyring: Keyring, scope: string): boolean {
+    const ok = rowSealed(keyring, PURPOSE, scope, fields(row), { mac: row.mac, kekId: row.mac_kek });
+    if (!ok) console.error(JSON.stringify({ level: "error", event: "certificate_row_tampered", scope, certificate_id: row.id, mac_kek: row.mac_kek }));
+    return ok;
+  }
+
+  /** Seals every row from before sealing, once; from then on a row without a MAC is refused. */
+  sealLegacy(keyring: Keyring, scope: string): void {
+    if (this.storage.sql.one(`SELECT 1 AS done FROM meta WHERE key = 'placements_sealed'`) !== null) return;
+    this.storage.transaction(() => {
+      for (const { id } of this.storage.sql.all<{ id: string }>(`SELECT id FROM certificates WHERE mac IS NULL`)) this.seal(id, keyring, scope);
+      this.storage.sql.run(`INSERT INTO meta (key, value) VALUES ('placements_sealed', '1') ON CONFLICT (key) DO NOTHING`);
+    });
+  }
+
+  /** Re-seals rows under another KEK than the current one, each only if its MAC matches; answers the ids that did not. */
+  reseal(keyring: Keyring, scope: string): { resealed: number; failed: string[] } {
+    return this.storage.transaction(() => {
+      let resealed = 0;
+      const failed: string[] = [];
+      const rows = this.storage.sql.all<Sealed & { mac: ArrayBuffer | null; mac_kek: string | null }>(
+        `SELECT ${SEALED_COLUMNS}, mac, mac_kek FROM certificates WHERE mac_kek IS NOT NULL AND mac_kek != ?`,
+        keyring.currentId,
+      );
+      for (const row of rows) {
+        if (!this.intact(row, keyring, scope)) failed.push(row.id);
+        else {
+          this.seal(row.id, keyring, scope);
+          resealed++;
+        }
+      }
+      return { resealed, failed };
+    });
+  }
+
+  /** Every KEK id a row's MAC is keyed under. */
+  kekIds(): string[] {
+    return this.storage.sql.all<{ mac_kek: string }>(`SELECT DISTINCT mac_kek FROM certificates WHERE mac_kek IS NOT NULL`).map((r) => r.mac_kek);
+  }
+}
