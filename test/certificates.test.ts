@@ -134,3 +134,66 @@ describe("custom certificates against a custom CSR", () => {
     expectError(await call("GET", `/client/v4/accounts/${s.id}/custom_certificates`, { token: s.token }), 404, 7000);
   });
 });
+
+describe("what an upload says of itself (issue 19, item 8)", () => {
+  let ca: TestCa;
+  beforeAll(async () => {
+    ca = await createCa("p256v1", "Item Eight CA");
+  });
+
+  const auditOf = async (s: Scope) =>
+    (await call<Array<{ action: { type: string; result: boolean }; resource: { type: string; id?: string }; metadata: Record<string, unknown> }>>(
+      "GET",
+      `/client/v4/zones/${s.id}/audit_logs?direction=asc`,
+      { token: s.token },
+    )).body.result;
+
+  it("a malformed subjectAltName extension is 1440, a dNSName with a control character or '/' is 1439; nothing is stored", async () => {
+    const s = await scope("zones");
+    const certs = certificates(s);
+    const csr = (await s.create(csrBody({ key_type: "p256v1" }))).body.result;
+    const garbage = new Uint8Array([0x30, 0x05, 0x82, 0x09, 0x61]).buffer; // a SEQUENCE whose dNSName runs past its end
+    expectError(await certs.upload({ certificate: (await issueLeaf(ca, csr.csr, {}, { sanValue: garbage })) + ca.pem, custom_csr_id: csr.id }), 400, 1440);
+    for (const host of ["bad\u0001host.customer-one.com", "a/b.customer-one.com", "sp ace.customer-one.com", "x.customer-one.com\n"]) {
+      const reply = await certs.upload({ certificate: (await issueLeaf(ca, csr.csr, {}, { dnsNames: ["ok.customer-one.com", host] })) + ca.pem, custom_csr_id: csr.id });
+      expectError(reply, 400, 1439);
+      expect(reply.body.errors[0]!.message).not.toMatch(/[\u0000-\u001f]/);
+    }
+    expect((await certs.list()).body.result).toEqual([]);
+  });
+
+  it("a lone leaf is stored with message 1462 (no signature on it was checked), and the audit entry says so", async () => {
+    const s = await scope("zones");
+    const certs = certificates(s);
+    const lone = (await s.create(csrBody({ key_type: "p256v1" }))).body.result;
+    const uploaded = await certs.upload({ certificate: await issueLeaf(ca, lone.csr), custom_csr_id: lone.id });
+    expect(uploaded.status).toBe(200);
+    expect(uploaded.body.messages.map((m) => m.code)).toEqual([1462]);
+    const chained = (await s.create(csrBody({ key_type: "p256v1" }))).body.result;
+    const withChain = await certs.upload({ certificate: (await issueLeaf(ca, chained.csr)) + ca.pem, custom_csr_id: chained.id });
+    expect(withChain.body.messages).toEqual([]);
+    const creates = (await auditOf(s)).filter((e) => e.resource.type === "custom_certificate" && e.action.type === "create");
+    expect(creates.map((e) => e.metadata.chain_checked)).toEqual([false, true]);
+  });
+
+  it("the same certificate uploaded again is refused with Cloudflare's 1220, naming the one that holds it; so is an edit to it", async () => {
+    const s = await scope("zones");
+    const certs = certificates(s);
+    const csr = (await s.create(csrBody({ key_type: "p256v1" }))).body.result;
+    const pem = (await issueLeaf(ca, csr.csr)) + ca.pem;
+    const first = await certs.upload({ certificate: pem, custom_csr_id: csr.id });
+    expect(first.status).toBe(200);
+    for (let i = 0; i < 20; i++) {
+      const again = await certs.upload({ certificate: pem, custom_csr_id: csr.id });
+      expectError(again, 400, 1220);
+      expect(again.body.errors[0]!.message).toContain(first.body.result.id);
+    }
+    expect((await certs.list()).body.result_info?.total_count).toBe(1);
+    // Another certificate of the same key may not be edited into a copy of the first.
+    const second = await certs.upload({ certificate: (await issueLeaf(ca, csr.csr)) + ca.pem, custom_csr_id: csr.id });
+    expect(second.status).toBe(200);
+    expectError(await call("PATCH", `${certs.base}/${second.body.result.id}`, { token: s.token, body: { certificate: pem } }), 400, 1220);
+    // Editing a certificate to its own leaf is no duplicate.
+    expect((await call("PATCH", `${certs.base}/${first.body.result.id}`, { token: s.token, body: { certificate: pem } })).status).toBe(200);
+  });
+});

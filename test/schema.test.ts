@@ -85,6 +85,7 @@ describe("schema migrations", () => {
         "index audit_by_action",
         "index audit_by_actor_email",
         "index certificates_by_csr",
+        "index certificates_by_leaf",
         "index certificates_by_uploaded_on",
         "index csrs_by_name",
         "index wrapped_keys_by_kek",

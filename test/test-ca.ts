@@ -86,7 +86,13 @@ export async function createCa(keyType: CaKeyType, organization = "Test CA Inc",
  * Issues a leaf for a CSR: its subject, SANs and public key, valid from
  * `notBefore` to `notAfter` (default: yesterday to 90 days on).
  */
-export async function issueLeaf(ca: TestCa, csrPem: string, validity: { notBefore?: Date; notAfter?: Date } = {}): Promise<string> {
+export async function issueLeaf(
+  ca: TestCa,
+  csrPem: string,
+  validity: { notBefore?: Date; notAfter?: Date } = {},
+  /** dNSNames other than the CSR's, or the subjectAltName extension's raw value (a malformed one). */
+  names: { dnsNames?: string[]; sanValue?: ArrayBuffer } = {},
+): Promise<string> {
   const csr = AsnConvert.parse(fromPemBlocks("CERTIFICATE REQUEST", csrPem)![0]!, CertificationRequest).certificationRequestInfo;
   const sans: GeneralName[] = [];
   for (const attribute of csr.attributes) {
@@ -95,11 +101,13 @@ export async function issueLeaf(ca: TestCa, csrPem: string, validity: { notBefor
     }
   }
   const now = Date.now();
+  const altNames = names.dnsNames ? names.dnsNames.map((dNSName) => new GeneralName({ dNSName })) : sans;
+  const sanValue = names.sanValue ?? AsnConvert.serialize(new SubjectAlternativeName(altNames));
   const tbs = tbsFor(
     csr.subject,
     ca.name,
     csr.subjectPKInfo,
-    [new Extension({ extnID: "2.5.29.17", critical: false, extnValue: new OctetString(AsnConvert.serialize(new SubjectAlternativeName(sans))) })],
+    [new Extension({ extnID: "2.5.29.17", critical: false, extnValue: new OctetString(sanValue) })],
     validity.notBefore ?? new Date(now - DAY),
     validity.notAfter ?? new Date(now + 90 * DAY),
   );

@@ -48,6 +48,8 @@ export type ErrorReason =
   | "invalid_field_characters"
   // Custom certificates.
   | "invalid_certificate"
+  | "invalid_certificate_host"
+  | "certificate_exists"
   | "certificate_key_mismatch"
   | "certificate_expired"
   | "certificate_not_yet_valid"

@@ -94,13 +94,19 @@ async function placementMessages(request: ApiRequest, env: Env, record: Certific
   }
 }
 
+/** 1462 when the upload was a lone leaf: no chain, so no signature on it was checked. */
+function chainMessages(certificate: unknown): ResponseInfo[] {
+  const blocks = typeof certificate === "string" ? (certificate.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length : 0;
+  return blocks === 1 ? [{ ...MESSAGES.chain_not_checked }] : [];
+}
+
 async function upload(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "write");
   const input = parseUpload(unwrap(await readJson(request, env)));
   const stub = await readableTenant(env, scope);
   if (!stub) throw new ApiError("csr_not_found", { pointer: "/custom_csr_id" });
   const record = unwrap(await stub.uploadCertificate(call, input));
-  return success(record, { messages: await placementMessages(request, env, record) });
+  return success(record, { messages: [...chainMessages(input.certificate), ...(await placementMessages(request, env, record))] });
 }
 
 async function edit(request: ApiRequest, env: Env): Promise<Response> {
@@ -110,7 +116,8 @@ async function edit(request: ApiRequest, env: Env): Promise<Response> {
   const stub = await readableTenant(env, scope);
   if (!stub) throw new ApiError("certificate_not_found");
   const record = unwrap(await stub.editCertificate(call, id, input));
-  return success(record, { messages: await placementMessages(request, env, record) });
+  const renewed = input.certificate === undefined ? [] : chainMessages(input.certificate);
+  return success(record, { messages: [...renewed, ...(await placementMessages(request, env, record))] });
 }
 
 async function list(request: ApiRequest, env: Env): Promise<Response> {

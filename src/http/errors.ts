@@ -128,6 +128,17 @@ export const ERRORS = {
     code: 1440,
     message: "The certificate could not be parsed. Send the leaf certificate, optionally followed by its chain, as PEM.",
   },
+  invalid_certificate_host: {
+    status: 400,
+    code: 1439,
+    message: "The certificate names a host that is not a DNS name (:reason): only letters, digits, '-', '_' and '.' are accepted, with '*.' leftmost.",
+  },
+  // Cloudflare's code for a custom certificate uploaded twice (its troubleshooting page, error 1220).
+  certificate_exists: {
+    status: 400,
+    code: 1220,
+    message: "This certificate already exists in this zone (:reason). Update the existing custom certificate instead of uploading it again.",
+  },
   certificate_key_mismatch: {
     status: 400,
     code: 1441,
@@ -296,6 +307,11 @@ export const MESSAGES = {
     code: 1460,
     message:
       "The common name is not among the subject alternative names (SANs); most certificate authorities will require it there. The CSR was created as requested.",
+  },
+  chain_not_checked: {
+    code: 1462,
+    message:
+      "No chain was sent with the leaf certificate, so no signature on it was checked; edges that serve it send no intermediate certificates. The certificate was stored as requested.",
   },
   policy_matches_no_edge: {
     code: 1461,

@@ -14,7 +14,16 @@ export interface CheckedCertificate {
   expires_on: string;
   /** Leaf then chain, re-armoured with 64-character lines. */
   pem: string;
+  /** SHA-256 of the leaf's DER, hex: the same certificate uploaded twice is found by it. */
+  leaf_sha256: string;
+  /** Whether any signature was checked: false for a lone leaf (no chain sent, so nothing to check it with). */
+  chain_checked: boolean;
 }
+
+// A host a certificate names: DNS labels of letters, digits, '-' and '_',
+// optionally under a leading "*." (RFC 6125 §6.4.3); nothing else (no
+// control character, no '/', no space) reaches a record, a log or an edge.
+const HOST = /^(?:\*\.)?[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*$/;
 
 export const MAX_CHAIN = 10;
 
@@ -121,10 +130,19 @@ export async function checkCertificate(text: unknown, csrPem: string, now: Date)
   const hosts: string[] = [];
   for (const ext of leaf.extensions ?? []) {
     if (ext.extnID !== OID_SAN) continue;
-    for (const name of AsnConvert.parse(ext.extnValue.buffer, SubjectAlternativeName)) if (name.dNSName) hosts.push(name.dNSName);
+    let names: SubjectAlternativeName;
+    try {
+      names = AsnConvert.parse(ext.extnValue.buffer, SubjectAlternativeName);
+    } catch {
+      // A subjectAltName extension that is not one: the certificate does not parse.
+      return fail("invalid_certificate", { pointer: "/certificate" });
+    }
+    for (const name of names) if (name.dNSName !== undefined) hosts.push(name.dNSName);
   }
   const cn = attribute(leaf.subject, OID_CN);
   if (hosts.length === 0 && cn) hosts.push(cn);
+  const invalid = hosts.find((host) => host.length > 253 || !HOST.test(host));
+  if (invalid !== undefined) return fail("invalid_certificate_host", { pointer: "/certificate", detail: JSON.stringify(invalid.slice(0, 64)).replace(/[^\x20-\x7e]/g, "?") });
 
   return ok({
     hosts,
@@ -133,5 +151,7 @@ export async function checkCertificate(text: unknown, csrPem: string, now: Date)
     not_before: notBefore.toISOString(),
     expires_on: notAfter.toISOString(),
     pem: blocks.map((der) => toPem("CERTIFICATE", der)).join(""),
+    leaf_sha256: hex(await crypto.subtle.digest("SHA-256", blocks[0]!)),
+    chain_checked: chain.length > 1,
   });
 }

@@ -60,11 +60,13 @@ export class CertificateStore {
     const id = crypto.randomUUID();
     return this.storage.transaction((): Result<CertificateRecord> => {
       if (this.csrs.pem(upload.custom_csr_id) === null) return fail("csr_not_found", { pointer: "/custom_csr_id" });
+      const twin = this.#withLeaf(checked.value.leaf_sha256);
+      if (twin !== null) return fail("certificate_exists", { pointer: "/certificate", detail: twin });
       const now = new Date().toISOString();
       this.storage.sql.run(
         `INSERT INTO certificates (id, custom_csr_id, certificate, hosts, issuer, signature, bundle_method, priority,
-           expires_on, uploaded_on, modified_on, policy, geo_restriction)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`,
+           expires_on, uploaded_on, modified_on, policy, geo_restriction, leaf_sha256)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)`,
         id,
         upload.custom_csr_id,
         checked.value.pem,
@@ -77,6 +79,7 @@ export class CertificateStore {
         now,
         upload.placement.policy,
         upload.placement.geo_restriction,
+        checked.value.leaf_sha256,
       );
       this.seals.seal(id, keyring, scopeName(scope));
       this.counters.bump("certificates", 1);
@@ -90,6 +93,8 @@ export class CertificateStore {
           issuer: checked.value.issuer,
           expires_on: checked.value.expires_on,
           bundle_method: upload.bundle_method,
+          // A lone leaf: no signature on it was checked (README, "messages" 1462).
+          chain_checked: checked.value.chain_checked,
           ...(upload.placement.policy === null ? {} : { policy: upload.placement.policy }),
           ...(upload.placement.geo_restriction === null ? {} : { geo_restriction: upload.placement.geo_restriction }),
         },
@@ -139,6 +144,10 @@ export class CertificateStore {
         id,
       );
       if (!row) return fail("certificate_not_found");
+      if (checked !== null) {
+        const twin = this.#withLeaf(checked.leaf_sha256);
+        if (twin !== null && twin !== id) return fail("certificate_exists", { pointer: "/certificate", detail: twin });
+      }
       // Column names are this module's constants; every value is bound.
       const columns: string[] = [];
       const values: SqlStorageValue[] = [];
@@ -153,7 +162,8 @@ export class CertificateStore {
         set("issuer", checked.issuer);
         set("signature", checked.signature);
         set("expires_on", checked.expires_on);
-        Object.assign(metadata, { renewed: true, hosts: checked.hosts, issuer: checked.issuer, expires_on: checked.expires_on });
+        set("leaf_sha256", checked.leaf_sha256);
+        Object.assign(metadata, { renewed: true, hosts: checked.hosts, issuer: checked.issuer, expires_on: checked.expires_on, chain_checked: checked.chain_checked });
       }
       if (edit.bundle_method !== undefined) {
         set("bundle_method", edit.bundle_method);
@@ -237,6 +247,11 @@ export class CertificateStore {
     if (!row) return fail("certificate_not_found");
     if (!this.seals.intact(row, keyring, scope)) return fail("record_integrity_failed", { detail: `certificate ${id}` });
     return ok({ ...toDeliveryRow(row), certificate: row.certificate });
+  }
+
+  // The certificate already holding this leaf, if any.
+  #withLeaf(leafSha256: string): string | null {
+    return this.storage.sql.one<{ id: string }>(`SELECT id FROM certificates WHERE leaf_sha256 = ? LIMIT 1`, leafSha256)?.id ?? null;
   }
 
   #record(scope: Scope, id: string): CertificateRecord | null {

@@ -1,4 +1,7 @@
+import { sha256 } from "@noble/hashes/sha2.js";
+import { fromPemBlocks } from "../pki/pem";
 import type { Migrations } from "../storage/migrate";
+import { hex } from "./audit-chain";
 
 /**
  * A tenant object's schema: append a version to change it; each runs once,
@@ -198,6 +201,19 @@ export const TENANT_MIGRATIONS: Migrations = [
       const columns = new Set(sql.all<{ name: string }>(`SELECT name FROM pragma_table_info('certificates')`).map((c) => c.name));
       if (!columns.has("mac")) sql.run(`ALTER TABLE certificates ADD COLUMN mac BLOB`);
       if (!columns.has("mac_kek")) sql.run(`ALTER TABLE certificates ADD COLUMN mac_kek TEXT`);
+    },
+  ],
+  [
+    // The leaf's SHA-256 (hex), so the same certificate uploaded twice is
+    // refused as Cloudflare refuses it (1220); computed for the rows there are.
+    (sql) => {
+      const columns = new Set(sql.all<{ name: string }>(`SELECT name FROM pragma_table_info('certificates')`).map((c) => c.name));
+      if (!columns.has("leaf_sha256")) sql.run(`ALTER TABLE certificates ADD COLUMN leaf_sha256 TEXT`);
+      for (const row of sql.all<{ seq: number; certificate: string }>(`SELECT seq, certificate FROM certificates WHERE leaf_sha256 IS NULL`)) {
+        const leaf = fromPemBlocks("CERTIFICATE", row.certificate)?.[0];
+        if (leaf) sql.run(`UPDATE certificates SET leaf_sha256 = ? WHERE seq = ?`, hex(sha256(leaf)), row.seq);
+      }
+      sql.run(`CREATE INDEX IF NOT EXISTS certificates_by_leaf ON certificates (leaf_sha256)`);
     },
   ],
 ];
