@@ -29,8 +29,12 @@ export async function sqlite() {
 
 /**
  * Copies the database at `source` into a new file at `target` as of one
- * committed transaction, then checks the copy (`PRAGMA integrity_check`).
- * Safe while workerd has the source open and writing.
+ * committed transaction, compacts the copy, then checks it (`PRAGMA
+ * integrity_check`). Safe while workerd has the source open and writing.
+ * The backup API copies whole pages, so the copy would hold whatever a
+ * page's free space still held (the bytes of a deleted key's wrap, say); the
+ * copy is rebuilt with VACUUM (only live rows, free space zeroed), so a
+ * backup taken after a delete holds no trace of what was deleted.
  */
 export async function snapshotDatabase(source, target) {
   const { DatabaseSync, backup } = await sqlite();
@@ -47,7 +51,23 @@ export async function snapshotDatabase(source, target) {
   } finally {
     db.close();
   }
+  compactDatabase(DatabaseSync, target);
   integrityCheck(DatabaseSync, target, `the copy of ${source}`);
+}
+
+/**
+ * Rebuilds a database no one else has open with only its live content:
+ * VACUUM (with secure_delete on), then a checkpoint that empties the
+ * write-ahead log. Every page of the file is rewritten or cut off, so no
+ * deleted row's bytes are left in it or in its -wal.
+ */
+export function compactDatabase(DatabaseSync, path) {
+  const db = new DatabaseSync(path);
+  try {
+    db.exec("PRAGMA secure_delete = ON; VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
+  } finally {
+    db.close();
+  }
 }
 
 // PRAGMA integrity_check on a file of our own (a copy): opened read-write so
