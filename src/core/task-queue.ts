@@ -28,6 +28,21 @@ export class TaskQueue {
 
   /** `task`'s value once it ran, or null when too many tasks were waiting already. */
   async run<T>(task: () => Promise<T>): Promise<T | null> {
+    const release = await this.acquire();
+    if (release === null) return null;
+    try {
+      return await task();
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * A slot, once one is free: call the answer to give it back (once); null
+   * when too many tasks were waiting already. For work that outlives a
+   * function call, such as a reply's body still being sent.
+   */
+  async acquire(): Promise<(() => void) | null> {
     if (this.#running >= this.concurrency) {
       if (this.#waiting >= this.waiting) return null;
       this.#waiting++;
@@ -38,11 +53,12 @@ export class TaskQueue {
       }
     }
     this.#running++;
-    try {
-      return await task();
-    } finally {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
       this.#running--;
-    }
+    };
   }
 
   /** How many tasks run or wait now. */

@@ -3,7 +3,7 @@ import { parseAuditQuery } from "./audit-query";
 import { EMPTY_PAGE, tenant, unwrap } from "./csr-routes";
 import { readableTenant } from "./scopes";
 import { ApiError } from "./errors";
-import { pageOf, streamed, success } from "./envelope";
+import { pageOf, releasedWhenSent, streamed, success } from "./envelope";
 import type { Result } from "../core/result";
 import { TaskQueue } from "../core/task-queue";
 
@@ -34,6 +34,18 @@ async function inTurn<T>(read: () => Promise<T>): Promise<T> {
   if (done === null) throw new ApiError("rate_limited");
   return done;
 }
+
+/** A page read in turn, whose slot is held until the page has been sent (its bytes, not only its building, are what take memory). */
+async function pageInTurn(read: () => Promise<Response>): Promise<Response> {
+  const release = await reads.acquire();
+  if (release === null) throw new ApiError("rate_limited");
+  try {
+    return releasedWhenSent(await read(), release);
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
 const AUDIT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** GET …/{accounts|zones}/{id}/audit_logs: Cloudflare's account audit-log API, per scope. */
@@ -42,7 +54,7 @@ async function list(request: ApiRequest, env: Env): Promise<Response> {
   const query = unwrap(parseAuditQuery(new URL(request.url).searchParams));
   const stub = await readableTenant(env, scope);
   if (!stub) return pageOf(EMPTY_PAGE, query);
-  return inTurn(async () => pageOf(unwrap(await stub.listAudit(call, query)), query));
+  return pageInTurn(async () => pageOf(unwrap(await stub.listAudit(call, query)), query));
 }
 
 /** POST /admin/v1/{kind}/{id}/audit/verify: recomputes the scope's hash chain. */

@@ -109,3 +109,38 @@ export function failures(list: readonly [Failure, ...Failure[]], requestId?: str
   const errors = list.map((f) => errorInfo(f, requestId));
   return json({ success: false, errors, messages: [], result: null }, ERRORS[list[0].reason].status, headers);
 }
+
+/**
+ * The same reply, with `release` called once its body has been read to the
+ * end by the runtime (sent), or abandoned: what a read that holds a slot of
+ * a bounded queue gives back only when its bytes have left the process.
+ */
+export function releasedWhenSent(response: Response, release: () => void): Response {
+  const body = response.body;
+  if (!body) {
+    release();
+    return response;
+  }
+  const reader = body.getReader();
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          controller.close();
+          release();
+        } else {
+          controller.enqueue(value);
+        }
+      } catch (error) {
+        release();
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      release();
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(stream, { status: response.status, headers: response.headers });
+}
