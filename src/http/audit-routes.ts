@@ -5,6 +5,7 @@ import { readableTenant } from "./scopes";
 import { ApiError } from "./errors";
 import { pageOf, releasedWhenSent, streamed, success } from "./envelope";
 import type { Result } from "../core/result";
+import type { JsonText, Page } from "../tenant/records";
 import { TaskQueue } from "../core/task-queue";
 
 type ExportBatch = { lines: string; next: string | null };
@@ -35,12 +36,22 @@ async function inTurn<T>(read: () => Promise<T>): Promise<T> {
   return done;
 }
 
-/** A page read in turn, whose slot is held until the page has been sent (its bytes, not only its building, are what take memory). */
-async function pageInTurn(read: () => Promise<Response>): Promise<Response> {
+// A page at least this large holds its slot until it has been sent, not only
+// built: its bytes waiting for a slow client are what take memory. Smaller
+// pages give it back at once (following a body to its end costs a stream).
+const SENT_BEFORE_RELEASE_BYTES = 256 * 1024;
+
+/** A page read in turn; a large one keeps its slot until it has been sent. */
+async function pageInTurn(read: () => Promise<Page<JsonText>>, reply: (page: Page<JsonText>) => Response): Promise<Response> {
   const release = await reads.acquire();
   if (release === null) throw new ApiError("rate_limited");
   try {
-    return releasedWhenSent(await read(), release);
+    const page = await read();
+    if (page.items.length < SENT_BEFORE_RELEASE_BYTES) {
+      release();
+      return reply(page);
+    }
+    return releasedWhenSent(reply(page), release);
   } catch (error) {
     release();
     throw error;
@@ -54,7 +65,7 @@ async function list(request: ApiRequest, env: Env): Promise<Response> {
   const query = unwrap(parseAuditQuery(new URL(request.url).searchParams));
   const stub = await readableTenant(env, scope);
   if (!stub) return pageOf(EMPTY_PAGE, query);
-  return pageInTurn(async () => pageOf(unwrap(await stub.listAudit(call, query)), query));
+  return pageInTurn(async () => unwrap(await stub.listAudit(call, query)), (page) => pageOf(page, query));
 }
 
 /** POST /admin/v1/{kind}/{id}/audit/verify: recomputes the scope's hash chain. */
