@@ -75,7 +75,13 @@ export function compactDatabase(DatabaseSync, path) {
 function integrityCheck(DatabaseSync, path, label) {
   const db = new DatabaseSync(path);
   try {
-    const check = db.prepare("PRAGMA integrity_check").all().map((r) => Object.values(r)[0]);
+    let check;
+    try {
+      check = db.prepare("PRAGMA integrity_check").all().map((r) => Object.values(r)[0]);
+    } catch (error) {
+      // SQLite may refuse to read a damaged file at all (SQLITE_CORRUPT, SQLITE_NOTADB).
+      throw new Error(`${label} fails its integrity check: ${error.message}`);
+    }
     if (check.length !== 1 || check[0] !== "ok") throw new Error(`${label} fails its integrity check: ${check.slice(0, 3).join("; ")}`);
   } finally {
     db.close();

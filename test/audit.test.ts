@@ -490,6 +490,11 @@ describe("tamper evidence", () => {
     expect(result).toMatchObject({ ok: false, entries_checked: 2, broken_at: { position: 3, reason: "hash does not match the entry's content" } });
     const again = await tampered((sql) => sql.exec(`UPDATE audit_log SET actor_id = 'someone-else' WHERE seq = 2`));
     expect(again.result).toMatchObject({ ok: false, broken_at: { position: 2 } });
+    // The first entry's content is checked as every other's (its predecessor is the genesis value).
+    const first = await tampered((sql) => sql.exec(`UPDATE audit_log SET metadata = '{"granted":false,"quota":0}' WHERE seq = 1`));
+    expect(first.result).toMatchObject({ ok: false, entries_checked: 0, broken_at: { position: 1, reason: "hash does not match the entry's content" } });
+    const firstLink = await tampered((sql) => sql.exec(`UPDATE audit_log SET prev_hash = zeroblob(31) || x'01' WHERE seq = 1`));
+    expect(firstLink.result).toMatchObject({ ok: false, entries_checked: 0, broken_at: { position: 1 } });
   });
 
   it("an edited entry whose hash was recomputed fails at that entry: its MAC needs the key", async () => {

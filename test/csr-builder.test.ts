@@ -1,5 +1,7 @@
+import { AsnConvert } from "@peculiar/asn1-schema";
 import { describe, expect, it } from "vitest";
 import { OID, buildCsr } from "../src/pki/csr-builder";
+import { readTlv } from "../src/pki/der";
 import { derToP1363, p1363ToDer } from "../src/pki/ec-signature";
 import { generateKeyPair } from "../src/pki/keys";
 import { parseCsr, verifyCsrSignature } from "./csr-parse";
@@ -86,9 +88,33 @@ describe("PKCS#10 builder", () => {
     expect(await verifyCsrSignature(csr)).toBe(true);
   });
 
-  it("signs with SHA-256 even when asked on a key generated for it (no silent hash swap)", async () => {
-    const keys = await generateKeyPair("rsa2048");
-    expect((keys.privateKey.algorithm as unknown as { hash: { name: string } }).hash.name).toBe("SHA-256");
+  it("signs with SHA-256 and says so (no silent hash swap): the DER's algorithm and the signature's own hash agree", async () => {
+    // What each key type's CSR must name in its DER, and the hashes its signature must (and must not) verify under.
+    // The AlgorithmIdentifier's DER: sha256WithRSAEncryption with NULL parameters (RFC 4055 §5), ecdsa-with-SHA256 with none (RFC 5758 §3.2).
+    const expected = {
+      rsa2048: { oid: "1.2.840.113549.1.1.11", der: "300d06092a864886f70d01010b0500", verify: (spki: ArrayBuffer, hash: string) => crypto.subtle.importKey("spki", spki, { name: "RSASSA-PKCS1-v1_5", hash }, false, ["verify"]) },
+      p256v1: { oid: "1.2.840.10045.4.3.2", der: "300a06082a8648ce3d040302", verify: (spki: ArrayBuffer) => crypto.subtle.importKey("spki", spki, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]) },
+    } as const;
+    for (const keyType of ["rsa2048", "p256v1"] as const) {
+      const parsed = parseCsr(await buildCsr({ ...subject, key_type: keyType }, await generateKeyPair(keyType)));
+      // Read from the DER itself: the outer SEQUENCE, the CertificationRequestInfo, then the signatureAlgorithm.
+      expect(parsed.signatureOid, keyType).toBe(expected[keyType].oid);
+      const outer = readTlv(parsed.der, 0, 0x30);
+      const info = readTlv(parsed.der, outer.start, 0x30);
+      const algorithm = readTlv(parsed.der, info.end, 0x30);
+      expect(hex(parsed.der.subarray(info.end, algorithm.end)), keyType).toBe(expected[keyType].der);
+      const spki = AsnConvert.serialize(parsed.request.certificationRequestInfo.subjectPKInfo);
+      const tbs = AsnConvert.serialize(parsed.request.certificationRequestInfo);
+      const signature = parsed.request.signature;
+      for (const hash of ["SHA-256", "SHA-384", "SHA-512"]) {
+        const valid =
+          keyType === "rsa2048"
+            ? await crypto.subtle.verify("RSASSA-PKCS1-v1_5", await expected.rsa2048.verify(spki, hash), signature, tbs)
+            : await crypto.subtle.verify({ name: "ECDSA", hash }, await expected.p256v1.verify(spki), derToP1363(signature, 32), tbs);
+        // Only SHA-256 verifies: the bytes were signed over a SHA-256 digest, as the DER says.
+        expect({ keyType, hash, valid }).toEqual({ keyType, hash, valid: hash === "SHA-256" });
+      }
+    }
   });
 
   it("DER-encodes ECDSA signatures across top-bit and leading-zero cases", async () => {

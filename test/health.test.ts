@@ -189,8 +189,16 @@ describe("LOG_LEVEL", () => {
 });
 
 describe("the default export", () => {
-  it("serves /healthz through the Worker's own fetch", async () => {
+  it("is the router: /healthz through the Worker's own fetch answers the envelope, its request id and the security headers", async () => {
     const response = await exports.default.fetch(new Request("https://api.test/healthz"));
     expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ success: true, errors: [], messages: [], result: { status: "ok" } });
+    expect(response.headers.get("x-request-id")).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(response.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(response.headers.get("cache-control")).toBe("no-store");
+    // An unknown path through the same export is the router's 404, not the runtime's.
+    const unknown = await exports.default.fetch(new Request("https://api.test/nowhere"));
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { errors: Array<{ code: number }> }).errors[0]!.code).toBe(7000);
   });
 });

@@ -3,7 +3,8 @@
 // finds every CSR acknowledged before the backup started, byte for byte,
 // with a wrapped key that passes the admin self-check. Plus what restore
 // refuses, and what the archive must not hold.
-import { readFileSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type CsrRecord, admin, call, csrBody, listAll } from "./api";
@@ -145,9 +146,61 @@ describe("npm run restore", () => {
     }
   });
 
-  it("--force replaces what a stopped directory held", async () => {
-    const run = await npmRun(app, "restore", ["--in", backupFile, "--data-dir", target(), "--force"]);
+  it("--force replaces what a stopped directory held: nothing of the old data is left", async () => {
+    // A directory holding other data: a server ran there and made a CSR the backup never saw.
+    const other = await startServer({ root, name: "restore-force", secrets: server.secrets });
+    const stranger = await call<CsrRecord>(other.origin, "POST", base(scopes[0]!), { token, json: csrBody() });
+    expect(stranger.status).toBe(201);
+    await other.stop();
+    const run = await npmRun(app, "restore", ["--in", backupFile, "--data-dir", other.dataDir, "--force"]);
     expect(run.code, run.stderr).toBe(0);
+    await other.restart();
+    try {
+      expect((await call(other.origin, "GET", `${base(scopes[0]!)}/${stranger.body!.result.id}`, { token })).status).toBe(404);
+      const a = acks.find((ack) => ack.at < backupStarted)!;
+      expect((await call(other.origin, "GET", `${base(a.scope)}/${a.id}`, { token })).status).toBe(200);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  /** A copy of the archive with `change` applied to one tenant database's bytes, its index rewritten or not. */
+  async function alteredArchive(name: string, change: (bytes: Buffer) => void, rewriteIndex: boolean): Promise<string> {
+    const { DatabaseSync } = await import("node:sqlite");
+    const copy = join(server.dir, `${name}.backup`);
+    copyFileSync(backupFile, copy);
+    const db = new DatabaseSync(copy);
+    try {
+      const { path } = db.prepare("SELECT path FROM files WHERE path LIKE '%TenantStore/%' AND path NOT LIKE '%metadata.sqlite' ORDER BY size DESC LIMIT 1").get() as { path: string };
+      const bytes = Buffer.concat((db.prepare("SELECT data FROM chunks WHERE path = ? ORDER BY n").all(path) as Array<{ data: Uint8Array }>).map((c) => Buffer.from(c.data)));
+      change(bytes);
+      db.prepare("DELETE FROM chunks WHERE path = ?").run(path);
+      db.prepare("INSERT INTO chunks (path, n, data) VALUES (?, 0, ?)").run(path, bytes);
+      if (rewriteIndex) db.prepare("UPDATE files SET size = ?, sha256 = ? WHERE path = ?").run(bytes.length, createHash("sha256").update(bytes).digest("hex"), path);
+    } finally {
+      db.close();
+    }
+    return copy;
+  }
+
+  it("refuses an archive with one flipped byte (its SHA-256), and a corrupt database whose checksum was made to match (SQLite's integrity check); the directory is untouched", async () => {
+    const dir = join(server.dir, "restore-refused");
+    const flipped = await alteredArchive("flipped", (bytes) => {
+      bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+    }, false);
+    const damaged = await npmRun(app, "restore", ["--in", flipped, "--data-dir", dir]);
+    expect(damaged.code).toBe(1);
+    expect(damaged.stderr).toMatch(/is damaged \(size or SHA-256 differs\)/);
+    expect(existsSync(join(dir, "v3"))).toBe(false);
+
+    const corrupt = await alteredArchive("corrupt", (bytes) => {
+      // Page 2's b-tree header: a cell count and content offset past the page's end.
+      bytes.fill(0x7f, 4096 + 3, 4096 + 7);
+    }, true);
+    const refused = await npmRun(app, "restore", ["--in", corrupt, "--data-dir", dir]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/fails its integrity check/);
+    expect(existsSync(join(dir, "v3"))).toBe(false);
   });
 
   it("under other key-encryption keys the restored data is refused by name: the backup alone yields no key", async () => {

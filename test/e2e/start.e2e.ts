@@ -200,7 +200,11 @@ describe("readiness and logging of a running server", () => {
       expect(ready.body!.errors.map((e) => e.code)).toEqual([1502]);
       expect(ready.body).toMatchObject({ success: false, messages: [], result: null });
       expect(ready.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
-      expect(broken.stderr()).toMatch(/"event":"readiness_probe_failed"|"event":"readiness_storage_failed"/);
+      // The log line is written by workerd before the reply, but reaches the log file through a pipe the
+      // test reads asynchronously: wait for it rather than read the file at once.
+      await eventually("the readiness failure in the log", async () =>
+        /"event":"readiness_probe_failed"|"event":"readiness_storage_failed"/.test(broken.stderr()) ? true : undefined,
+      );
     } finally {
       await broken.stop();
     }
