@@ -2,7 +2,7 @@
 // directly) on 127.0.0.1 with its own secrets in the environment and its own
 // data directory, or `npm run dev` (wrangler dev) for the smoke test. Every
 // server runs from a copy of the project taken when the run starts (src/,
-// scripts/, wrangler.toml, package.json; node_modules linked back), so the
+// scripts/, packages/, wrangler.toml, package.json; node_modules linked back), so the
 // developer's .dev.vars, data/ and dist/ are never read or written and the
 // whole run tests one version.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
@@ -117,8 +117,8 @@ export function generateSecrets(): ServerSecrets {
   };
 }
 
-// What a user's checkout holds that the servers need; node_modules is linked.
-const PROJECT_FILES = ["src", "scripts", "wrangler.toml", "package.json", "package-lock.json", "tsconfig.json", "worker-configuration.d.ts"];
+// What a user's checkout holds that the servers need (packages/cli: the scripts' flag parser); node_modules is linked.
+const PROJECT_FILES = ["src", "scripts", "packages", "wrangler.toml", "package.json", "package-lock.json", "tsconfig.json", "worker-configuration.d.ts"];
 
 /**
  * Copies the project into `<root>/<name>` once (node_modules linked back), so
