@@ -19,7 +19,7 @@ import { OPENSSL } from "./checkers";
 import { mintToken, scopeId } from "./credentials";
 import { sdkClient } from "./sdk-client";
 import { REPO_ROOT, type TestServer, freePort, startServer } from "./server";
-import { type Nginx, type Ran, edgeAgent, handshake, otherNode, runAsync, startNginx } from "./tls-edge";
+import { type Nginx, type Ran, edgeAgent, edgeAgentBin, handshake, otherNode, runAsync, startNginx } from "./tls-edge";
 
 const ZONE = scopeId("edge");
 const POLICY = "(region: EU) and (not country: FR)";
@@ -255,7 +255,7 @@ describe("keys that serve TLS: sealed delivery to a registered edge, served by n
   it("--watch syncs on its interval, picks up a renewal, reloads nginx, and stops on SIGTERM", async () => {
     const site = sites[1]!;
     const watcher = spawn(process.execPath, [
-      join(REPO_ROOT, "scripts", "edge.mjs"), "sync", "--dir", edgeA.dir, "--url", server.origin, "--token", edgeA.token,
+      await edgeAgentBin(), "sync", "--dir", edgeA.dir, "--url", server.origin, "--token", edgeA.token,
       "--zone", ZONE, "--out", out(), "--reload", nginx!.reloadCommand, "--watch", "1", "--service-key", serviceKey,
     ], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";

@@ -37,9 +37,26 @@ export function runAsync(file: string, args: string[], options: { input?: string
   });
 }
 
-/** The edge agent as an edge host runs it: `node scripts/edge.mjs ...` with the given Node binary. */
-export function edgeAgent(node: string, args: string[]): Promise<Ran> {
-  return runAsync(node, [join(REPO_ROOT, "scripts", "edge.mjs"), ...args], { timeoutMs: 120_000 });
+/** The edge agent as an edge host runs it: the one file packages/edge-agent builds, Node 20 or later. */
+export const EDGE_BIN = join(REPO_ROOT, "packages", "edge-agent", "dist", "edge.mjs");
+
+let built: Promise<string> | null = null;
+
+/**
+ * Builds EDGE_BIN when its sources changed since it was built (as `npm run
+ * edge` does), once per test file, with the suite's Node; answers its path.
+ */
+export function edgeAgentBin(): Promise<string> {
+  built ??= runAsync(process.execPath, [join(REPO_ROOT, "packages", "edge-agent", "build.mjs")], { timeoutMs: 120_000 }).then((ran) => {
+    if (ran.code !== 0) throw new Error(`building the edge agent failed:\n${ran.stderr}`);
+    return EDGE_BIN;
+  });
+  return built;
+}
+
+/** The edge agent as an edge host runs it: `node edge.mjs ...` with the given Node binary. */
+export async function edgeAgent(node: string, args: string[]): Promise<Ran> {
+  return runAsync(node, [await edgeAgentBin(), ...args], { timeoutMs: 120_000 });
 }
 
 /**

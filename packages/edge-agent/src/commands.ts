@@ -1,0 +1,115 @@
+// The agent's command line: its usage, and each command's flags parsed (by
+// the project's one parser, packages/cli) into the options it runs with.
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseFlags } from "../../cli/src/flags.ts";
+import type { Curve } from "./edge-key.ts";
+import { EdgeError, UsageError, message } from "./errors.ts";
+import { apiBase } from "./http.ts";
+import type { SyncOptions } from "./sync.ts";
+
+const INIT_LINE = "  edge init --dir DIR [--curve X25519|P-256] [--force]";
+const SYNC_LINE = `  edge sync --dir DIR --url BASE (--token TOKEN | --token-file PATH) --zone ZONE --out OUT [--service-key JWK|PATH]
+            [--reload "COMMAND"] [--watch SECONDS]`;
+
+/** The whole usage: printed by `edge --help` and with every usage error. */
+export const USAGE = `usage:
+${INIT_LINE}
+${SYNC_LINE}
+  --service-key   the service's signing key (the service_key of GET /admin/v1/edges/{edge_id}), as JSON or a file;
+                  pinned in DIR on first use, required until then; a different key is refused afterwards
+  edge COMMAND --help describes a command's flags`;
+
+/** `edge init --help`. */
+export const INIT_HELP = `usage:
+${INIT_LINE}
+Makes this edge's key-agreement key pair: the private key in DIR/edge-key.pem (PKCS#8, mode 0600, never
+printed), the public JWK in DIR/edge-key.pub.jwk and as the last line of stdout, to register with
+PUT /admin/v1/edges/{edge_id}.
+  --dir DIR        where the key pair goes (made 0700 when missing)
+  --curve CURVE    X25519 (default) or P-256 (for NIST-only hosts)
+  --force          replace an existing key (the edge must then be registered again)`;
+
+/** `edge sync --help`. */
+export const SYNC_HELP = `usage:
+${SYNC_LINE}
+Writes OUT/<certificate id>.crt and .key for every certificate the service delivers to this edge in ZONE,
+removes those no longer delivered, and runs the reload command once when anything changed.
+  --dir DIR              the edge's key pair (edge init) and the pinned service key
+  --url BASE             the service: https:// (http:// only to this host); /client/v4 is added unless given
+  --token TOKEN          the edge's delivery token (visible in the process list: prefer --token-file)
+  --token-file PATH      a file holding the token
+  --zone ZONE            the zone to sync (one sync per zone; several zones may share OUT)
+  --out OUT              where certificates and keys are written (keys mode 0600)
+  --service-key JWK|PATH the service's signing key (the service_key of GET /admin/v1/edges/{edge_id}), as JSON
+                         or a file; pinned in DIR on first use, required until then; a different key is refused
+  --reload "COMMAND"     run through /bin/sh after files changed (and again after one failed)
+  --watch SECONDS        sync every SECONDS (1-86400) until SIGINT or SIGTERM`;
+
+/** A zone id as the API's routes take it. */
+const ZONE_ID = /^[A-Za-z0-9_-]{1,32}$/;
+
+const refuse = (message: string): never => {
+  throw new UsageError(message);
+};
+
+/** `edge init`'s options, or "help". */
+export type InitCommand = { dir: string; curve: Curve; force: boolean } | "help";
+
+/** Parses `edge init`'s flags. */
+export function parseInit(argv: readonly string[]): InitCommand {
+  const args = parseFlags(argv, { dir: { type: "string" }, curve: { type: "string" }, force: { type: "boolean" }, help: { type: "boolean", short: "h" } }, refuse);
+  if (args.help) return "help";
+  if (args.dir === undefined) throw new UsageError("init needs --dir DIR");
+  const curve = args.curve ?? "X25519";
+  if (curve !== "X25519" && curve !== "P-256") throw new UsageError("--curve is X25519 (default) or P-256");
+  return { dir: args.dir, curve, force: args.force === true };
+}
+
+/** `edge sync`'s options and --watch interval (0: once), or "help". */
+export type SyncCommand = { options: SyncOptions; watch: number } | "help";
+
+const SYNC_FLAGS = {
+  dir: { type: "string" },
+  url: { type: "string" },
+  token: { type: "string" },
+  "token-file": { type: "string" },
+  zone: { type: "string" },
+  out: { type: "string" },
+  "service-key": { type: "string" },
+  reload: { type: "string" },
+  watch: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/**
+ * Parses `edge sync`'s flags: usage errors first (exit 2), then the token
+ * file is read and --url checked (exit 1: a file or URL that does not do).
+ */
+export function parseSync(argv: readonly string[]): SyncCommand {
+  const args = parseFlags(argv, SYNC_FLAGS, refuse);
+  if (args.help) return "help";
+  const need = (name: "dir" | "url" | "zone" | "out"): string => args[name] ?? refuse(`sync needs --${name}`);
+  const [dir, url, zone, out] = [need("dir"), need("url"), need("zone"), need("out")];
+  if ((args.token === undefined) === (args["token-file"] === undefined)) throw new UsageError("sync needs one of --token TOKEN or --token-file PATH");
+  if (!ZONE_ID.test(zone)) throw new UsageError(`invalid zone id ${JSON.stringify(zone)}`);
+  let watch = 0;
+  if (args.watch !== undefined) {
+    watch = Number(args.watch);
+    if (!Number.isInteger(watch) || watch < 1 || watch > 86_400) throw new UsageError("--watch takes whole seconds from 1 to 86400");
+  }
+  const token = args.token ?? readToken(args["token-file"] ?? "");
+  return {
+    options: { dir, base: apiBase(url), token, zone, out: resolve(out), reload: args.reload ?? null, serviceKey: args["service-key"] },
+    watch,
+  };
+}
+
+/** The token in a --token-file, trimmed. */
+function readToken(path: string): string {
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch (error) {
+    throw new EdgeError(`cannot read --token-file ${path}: ${message(error)}`);
+  }
+}

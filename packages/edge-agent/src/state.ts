@@ -1,0 +1,66 @@
+// What a zone's sync remembers between runs, in OUT/.edge-sync-<zone>.json:
+// the files it wrote (by certificate id, with their hashes), what it removed
+// and at which version, the last listing it accepted, and a reload it owes.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { EdgeError } from "./errors.ts";
+import { isRecord, isStringRecord } from "./json.ts";
+import { writeAtomic } from "./staging.ts";
+
+/** One certificate this sync wrote: its version and the SHA-256 of each file. */
+export interface Held {
+  modified_on: string;
+  crt: string;
+  key: string;
+}
+
+/** A zone's sync state. */
+export interface SyncState {
+  /** The iat of the last signed listing accepted: an older one is a replay. */
+  listed_iat: number;
+  certificates: Record<string, Held>;
+  /** Tombstones: what a certificate was removed at; it comes back only at a newer modified_on. */
+  removed: Record<string, string>;
+  /** A reload failed and is owed, though the next runs may find the files unchanged. */
+  reload_pending: boolean;
+}
+
+/** The state of a zone that never synced. */
+export const EMPTY_STATE: SyncState = { listed_iat: 0, certificates: {}, removed: {}, reload_pending: false };
+
+/** Where a zone's state lives: several zones (one sync each) can share one OUT. */
+export function statePath(out: string, zone: string): string {
+  return join(out, `.edge-sync-${zone}.json`);
+}
+
+/** Where a zone's lock lives. */
+export function lockPath(out: string, zone: string): string {
+  return join(out, `.edge-sync-${zone}.lock`);
+}
+
+/** Reads a zone's state; none yet is the empty state, one that is not ours is refused. */
+export function readState(path: string): SyncState {
+  if (!existsSync(path)) return { ...EMPTY_STATE, certificates: {}, removed: {} };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch {
+    throw new EdgeError(`${path} is not JSON: remove it to start over`);
+  }
+  if (!isRecord(parsed)) throw new EdgeError(`${path} is not an edge sync state: remove it to start over`);
+  const { certificates, removed = {}, listed_iat: listedIat = 0, reload_pending: pending = false } = parsed;
+  if (!isHeldRecord(certificates) || !isStringRecord(removed) || typeof listedIat !== "number" || typeof pending !== "boolean") {
+    throw new EdgeError(`${path} is not an edge sync state: remove it to start over`);
+  }
+  return { listed_iat: listedIat, certificates, removed, reload_pending: pending };
+}
+
+function isHeldRecord(value: unknown): value is Record<string, Held> {
+  return isRecord(value) && Object.values(value).every((c) => isStringRecord(c) && typeof c.modified_on === "string" && typeof c.crt === "string" && typeof c.key === "string");
+}
+
+/** Writes a zone's state atomically, mode 0600, naming the zone and edge it is of. */
+export function writeState(path: string, who: { zone: string; edge: string }, state: SyncState): void {
+  const { listed_iat, certificates, removed, reload_pending } = state;
+  writeAtomic(path, `${JSON.stringify({ zone: who.zone, edge: who.edge, listed_iat, certificates, removed, reload_pending }, null, 2)}\n`, 0o600);
+}
