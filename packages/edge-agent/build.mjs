@@ -130,7 +130,7 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
   ensureEdgeBuild({ force: process.argv.includes("--force") })
     .then((b) => {
       const where = relative(process.cwd(), b.bin);
-      process.stdout.write(b.built ? `built ${where} in ${b.seconds.toFixed(1)} s\n` : `${where} is up to date\n`);
+      process.stdout.write(b.built ? `built ${where} in ${Math.round(b.seconds * 1000)} ms\n` : `${where} is up to date\n`);
     })
     .catch((/** @type {unknown} */ error) => {
       process.stderr.write(`build:edge: ${error instanceof Error ? error.message : String(error)}\n`);
