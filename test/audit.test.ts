@@ -15,7 +15,9 @@ import { Entitlements } from "../src/tenant/entitlements";
 import { KeyPool } from "../src/tenant/key-pool";
 import { KeyVault } from "../src/tenant/key-vault";
 import { Sql } from "../src/storage/sql";
-import type { Storage } from "../src/storage/storage";
+import { openStorage } from "../src/storage/storage";
+import { TENANT_MIGRATIONS } from "../src/tenant/schema";
+import { Meta } from "../src/tenant/meta";
 import { TenantStore } from "../src/tenant/tenant-store";
 import { type Kind, adminCall, adminHeaders, call, csrBody, expectError, scope, scopeId, tenantStub } from "./shared";
 import { createCa, issueLeaf } from "./test-ca";
@@ -228,7 +230,7 @@ describe("what the audit trail records", () => {
       expect(await rotated.rewrapKeys(adminCall("zones", s.id), 2, "")).toMatchObject({ ok: true, value: { rewrapped: 0 } });
       // A KEK that is gone: the self-check fails, and says so.
       const lost = new TenantStore(state, { ...env, KEY_ENCRYPTION_KEYS: env.KEY_ENCRYPTION_KEYS });
-      expect(await lost.verifyCsrKey(adminCall("zones", s.id), ids[1]!)).toMatchObject({ ok: false, reason: "key_encryption_key_missing", detail: "k9" });
+      expect(await lost.verifyCsrKey(adminCall("zones", s.id), ids[1]!)).toMatchObject({ ok: false, reason: "key_encryption_key_missing", kek_id: "k9" });
     });
 
     const entries = (await trail(s, "?direction=asc")).body.result.slice(3);
@@ -259,8 +261,8 @@ describe("what the audit trail records", () => {
 describe("a change and its entry are one transaction", () => {
   /** The scope's modules on its real storage, with one dependency made to fail at the last step. */
   function modules(state: DurableObjectState, failAt: "counter" | "audit", keyring: Keyring) {
-    const sql = new Sql(state.storage.sql);
-    const storage: Storage = { sql, transaction: (fn) => state.storage.transactionSync(fn) };
+    const storage = openStorage(state, TENANT_MIGRATIONS);
+    const { sql } = storage;
     class FailingAudit extends AuditTrail {
       override record(): void {
         throw new Error("audit write failed");
@@ -279,7 +281,19 @@ describe("a change and its entry are one transaction", () => {
     const entitlements = new Entitlements(storage, { granted: true, quota: 100 }, audit);
     const vault = new KeyVault(storage, audit);
     const pool = new KeyPool(storage, audit, 0, () => undefined);
-    return new CsrStore(storage, vault, counters, entitlements, audit, pool, new AccountLink(storage, audit), (keyType) => generateKeyPair(keyType));
+    const meta = new Meta(storage);
+    const account = new AccountLink(meta, audit);
+    return new CsrStore(storage, {
+      keys: vault,
+      pool,
+      audit,
+      counters,
+      meta,
+      quota: () => entitlements.current().quota,
+      accountTag: () => account.current(),
+      generate: (keyType) => generateKeyPair(keyType),
+      clock: () => new Date(),
+    });
   }
 
   const counts = (state: DurableObjectState) =>
@@ -581,7 +595,7 @@ describe("tamper evidence", () => {
       expect(await rotated.verifyAudit(where)).toMatchObject({ ok: true, value: { ok: false, broken_at: { position: 2 } } });
       // With the old KEK gone, the entry it keys cannot be checked: 1501 naming it.
       const retired = new TenantStore(state, { ...env, KEY_ENCRYPTION_KEYS: newKey });
-      expect(await retired.verifyAudit(where)).toMatchObject({ ok: false, reason: "key_encryption_key_missing", detail: "test1" });
+      expect(await retired.verifyAudit(where)).toMatchObject({ ok: false, reason: "key_encryption_key_missing", kek_id: "test1" });
     });
   });
 

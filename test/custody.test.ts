@@ -9,7 +9,9 @@ import { parseCsrInput } from "../src/pki/csr-input";
 import { loadKeyring } from "../src/pki/keyring";
 import { generateKeyPair } from "../src/pki/keys";
 import { Sql } from "../src/storage/sql";
-import type { Storage } from "../src/storage/storage";
+import { type Storage, openStorage } from "../src/storage/storage";
+import { TENANT_MIGRATIONS } from "../src/tenant/schema";
+import { Meta } from "../src/tenant/meta";
 import { AccountLink } from "../src/tenant/account-link";
 import { AuditTrail } from "../src/tenant/audit-trail";
 import { Counters } from "../src/tenant/counters";
@@ -21,7 +23,7 @@ import { TenantStore } from "../src/tenant/tenant-store";
 import { adminCall, adminHeaders, call, csrBody, scope, tenantStub } from "./shared";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const storageOf = (state: DurableObjectState): Storage => ({ sql: new Sql(state.storage.sql), transaction: (fn) => state.storage.transactionSync(fn) });
+const storageOf = (state: DurableObjectState): Storage => openStorage(state, TENANT_MIGRATIONS);
 
 describe("a wrap is bound to its scope, not only to its id", () => {
   it("a CSR and its wrap copied into another scope under the same CSR id do not unwrap there", async () => {
@@ -103,7 +105,19 @@ describe("the quota", () => {
       const keyring = await loadKeyring(env.KEY_ENCRYPTION_KEYS);
       audit.useKeyring(keyring);
       const entitlements = new Entitlements(storage, { granted: true, quota: 100 }, audit);
-      const csrs = new CsrStore(storage, new KeyVault(storage, audit), counters, entitlements, audit, new KeyPool(storage, audit, 0, () => undefined), new AccountLink(storage, audit), (keyType) => generateKeyPair(keyType));
+      const meta = new Meta(storage);
+      const account = new AccountLink(meta, audit);
+      const csrs = new CsrStore(storage, {
+        keys: new KeyVault(storage, audit),
+        pool: new KeyPool(storage, audit, 0, () => undefined),
+        audit,
+        counters,
+        meta,
+        quota: () => entitlements.current().quota,
+        accountTag: () => account.current(),
+        generate: (keyType) => generateKeyPair(keyType),
+        clock: () => new Date(),
+      });
       const input = parseCsrInput(csrBody({ key_type: "p256v1" }));
       if (!input.ok) throw new Error("the body is valid");
       const before = state.storage.sql.exec("SELECT (SELECT count(*) FROM csrs) AS csrs, (SELECT count(*) FROM wrapped_keys) AS keys").one();

@@ -11,7 +11,9 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { EDGE_REGISTRY_NAME } from "../src/edges/edge-registry";
 import { loadKeyring } from "../src/pki/keyring";
 import { KEY_ALGORITHMS } from "../src/pki/keys";
-import { Sql } from "../src/storage/sql";
+import { openStorage } from "../src/storage/storage";
+import { TENANT_MIGRATIONS } from "../src/tenant/schema";
+import { Meta } from "../src/tenant/meta";
 import { CertificateSeals } from "../src/tenant/certificate-seal";
 import { fromPemBlocks } from "../src/pki/pem";
 import type { AuditLogRecord } from "../src/tenant/audit-records";
@@ -225,7 +227,8 @@ describe("key delivery to a registered edge", () => {
     const keyring = await loadKeyring(env.KEY_ENCRYPTION_KEYS);
     await runInDurableObject(tenantStub("zones", z.id), (_, state) => {
       state.storage.sql.exec("UPDATE certificates SET expires_on = ? WHERE id = ?", new Date(Date.now() - 1000).toISOString(), record.id);
-      new CertificateSeals({ sql: new Sql(state.storage.sql), transaction: (fn) => state.storage.transactionSync(fn) }).seal(record.id, keyring, `zones:${z.id}`);
+      const storage = openStorage(state, TENANT_MIGRATIONS);
+      new CertificateSeals(storage, new Meta(storage)).seal(record.id, keyring, `zones:${z.id}`);
     });
     expect((await d.list()).body.result).toEqual([]);
     expectError(await d.get(record.id), 410, 1476);

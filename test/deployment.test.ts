@@ -52,8 +52,8 @@ describe("KEK check values", () => {
       ["spare", "unused", true, 0],
     ]);
     expect(failures).toEqual([
-      { reason: "key_encryption_key_missing", detail: "gone" },
-      { reason: "key_encryption_mismatch", detail: "old" },
+      { reason: "key_encryption_key_missing", kek_id: "gone" },
+      { reason: "key_encryption_mismatch", kek_id: "old" },
     ]);
     expect(status.retirable).toEqual(["spare"]);
   });
@@ -86,9 +86,9 @@ describe("the deployment registry", () => {
     await s.create(csrBody({ key_type: "p256v1" }));
     await runInDurableObject(registry(), async (_, state) => {
       const replaced = await new DeploymentRegistry(state, { ...env, KEY_ENCRYPTION_KEYS: `test1:${randomKey()}` }).keyStatus();
-      expect(replaced.ok && replaced.value.failures).toEqual([{ reason: "key_encryption_mismatch", detail: "test1" }]);
+      expect(replaced.ok && replaced.value.failures).toEqual([{ reason: "key_encryption_mismatch", kek_id: "test1" }]);
       const lost = await new DeploymentRegistry(state, { ...env, KEY_ENCRYPTION_KEYS: `k5:${randomKey()}` }).keyStatus();
-      expect(lost.ok && lost.value.failures).toEqual([{ reason: "key_encryption_key_missing", detail: "test1" }]);
+      expect(lost.ok && lost.value.failures).toEqual([{ reason: "key_encryption_key_missing", kek_id: "test1" }]);
       const unset = await new DeploymentRegistry(state, { ...env, KEY_ENCRYPTION_KEYS: "" }).keyStatus();
       expect(unset).toMatchObject({ ok: false, reason: "key_encryption_unavailable" });
     });

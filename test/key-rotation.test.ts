@@ -44,7 +44,7 @@ describe("key-encryption-key rotation", () => {
       for (const id of [...ids, newId]) expect(await rotated.verifyCsrKey(where, id)).toMatchObject({ value: { ok: true, kek_id: "k2" } });
       // With only the old key configured, the new wraps cannot be read: an error naming the KEK, nothing changed.
       const before = dump(state);
-      expect(await withKeys(state, OLD).verifyCsrKey(where, ids[0]!)).toMatchObject({ ok: false, reason: "key_encryption_key_missing", detail: "k2" });
+      expect(await withKeys(state, OLD).verifyCsrKey(where, ids[0]!)).toMatchObject({ ok: false, reason: "key_encryption_key_missing", kek_id: "k2" });
       expect(dump(state)).toEqual(before);
     });
   });
@@ -59,7 +59,7 @@ describe("key-encryption-key rotation", () => {
       const id = String(before[0]!.csr_id);
       for (const keys of [`${NEW_KEY},${WRONG_OLD}`, WRONG_OLD]) {
         const wrong = withKeys(state, keys);
-        const refused = { ok: false, reason: "key_encryption_mismatch", detail: "test1" };
+        const refused = { ok: false, reason: "key_encryption_mismatch", kek_id: "test1" };
         expect(await wrong.verifyCsrKey(where, id)).toMatchObject(refused);
         expect(await wrong.rewrapKeys(where, 10, "")).toMatchObject(refused);
         expect(await wrong.createCsr(where, parseCsrInput(csrBody({ key_type: "p256v1" })))).toMatchObject(refused);
@@ -78,7 +78,7 @@ describe("key-encryption-key rotation", () => {
       // As a store from before schema version 8 left it: wraps, no check values.
       state.storage.sql.exec("DELETE FROM kek_checks");
       const id = String(dump(state)[0]!.csr_id);
-      expect(await withKeys(state, WRONG_OLD).verifyCsrKey(where, id)).toMatchObject({ ok: false, reason: "key_encryption_mismatch", detail: "test1" });
+      expect(await withKeys(state, WRONG_OLD).verifyCsrKey(where, id)).toMatchObject({ ok: false, reason: "key_encryption_mismatch", kek_id: "test1" });
       expect(state.storage.sql.exec("SELECT count(*) AS n FROM kek_checks").one().n).toBe(0);
       expect(await withKeys(state, OLD).verifyCsrKey(where, id)).toMatchObject({ ok: true, value: { ok: true } });
       expect(state.storage.sql.exec("SELECT kek_id FROM kek_checks").toArray()).toEqual([{ kek_id: "test1" }]);
@@ -91,7 +91,7 @@ describe("key-encryption-key rotation", () => {
     const other = await scope();
     await runInDurableObject(tenantStub(other.kind, other.id), async (_, state) => {
       const result = await withKeys(state, WRONG_OLD).createCsr(adminCall(other.kind, other.id), parseCsrInput(csrBody({ key_type: "p256v1" })));
-      expect(result).toMatchObject({ ok: false, reason: "key_encryption_mismatch", detail: "test1" });
+      expect(result).toMatchObject({ ok: false, reason: "key_encryption_mismatch", kek_id: "test1" });
       expect(state.storage.sql.exec("SELECT count(*) AS n FROM csrs").one().n).toBe(0);
     });
   });

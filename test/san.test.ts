@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { checkSan } from "../src/pki/san";
+import { errorInfo } from "../src/http/envelope";
 
 const reason = (san: string) => checkSan(san, 0)?.reason ?? null;
 
@@ -54,7 +55,7 @@ describe("SAN rules (seeds' codes 1412–1416)", () => {
       const failure = checkSan(san, 3);
       expect(failure?.reason, san).toBe("unparseable_san");
       expect(failure?.pointer).toBe("/sans/3");
-      expect(failure?.detail).toContain("cannot derive eTLD+1");
+      expect(failure && errorInfo(failure).message).toContain(`cannot derive eTLD+1 for domain "${san.replace(/^\*\./, "")}"`);
     }
   });
 });

@@ -17,7 +17,7 @@ async function edgeKeys(curve: Curve): Promise<{ privateKey: CryptoKey; jwk: Jso
 
 async function registered(jwk: JsonWebKey): Promise<{ key: EdgePublicKey; thumbprint: string }> {
   const parsed = await parseEdgePublicKey(jwk);
-  if (!parsed.ok) throw new Error(`${parsed.reason}: ${parsed.detail}`);
+  if (!parsed.ok) throw new Error(`${parsed.reason}: ${parsed.problem}`);
   return parsed.value;
 }
 
@@ -137,9 +137,9 @@ describe("parseEdgePublicKey", () => {
       const result = await parseEdgePublicKey(input);
       expect(result, name).toMatchObject({ ok: false, reason: "invalid_edge_key", pointer: "/public_key" });
       if (!result.ok) {
-        expect(result.detail, name).toMatch(detail);
-        expect(result.detail, name).not.toContain("secret-material");
-        if (privateJwk.d) expect(result.detail, name).not.toContain(privateJwk.d);
+        expect(result.problem, name).toMatch(detail);
+        expect(result.problem, name).not.toContain("secret-material");
+        if (privateJwk.d) expect(result.problem, name).not.toContain(privateJwk.d);
       }
     }
   });

@@ -1,4 +1,5 @@
 import { type Result, fail, ok } from "../core/result";
+import type { AuthRefusal, Forbidden } from "./refusals";
 import type { Scope } from "../core/scope";
 import { CLOCK_SKEW_SECONDS, type TokenClaims, verifyJwt } from "./jwt";
 import { verifyLegacyKey } from "./legacy";
@@ -47,14 +48,14 @@ function remember(token: string, principal: Principal, claims: TokenClaims): voi
  * when both are sent. No credentials at all is 1402; a bearer problem is
  * 1000–1005; a bad global API key pair is 9103. Never throws on bad input.
  */
-export async function authenticate(request: Request, env: Env, now: number = Date.now()): Promise<Result<Principal>> {
+export async function authenticate(request: Request, env: Env, now: number = Date.now()): Promise<Result<Principal, AuthRefusal>> {
   const authorization = request.headers.get("authorization");
   const email = request.headers.get("x-auth-email");
   const key = request.headers.get("x-auth-key");
 
   if (authorization !== null) {
     const match = /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(authorization);
-    if (!match) return fail("no_bearer_token");
+    if (!match) return fail({ reason: "no_bearer_token" });
     const token = match[1]!;
     // Read defensively: a deployment may leave the optional JWKS var out.
     const jwks = (env as { API_TOKEN_JWKS?: string }).API_TOKEN_JWKS;
@@ -63,7 +64,7 @@ export async function authenticate(request: Request, env: Env, now: number = Dat
     const claims = await verifyJwt(token, { hmacSecret: env.API_TOKEN_SECRET, jwks }, now);
     if (!claims.ok) return claims;
     const grants = grantsFromPolicies(claims.value.policies);
-    if (!grants) return fail("unusable_jwt_claims");
+    if (!grants) return fail({ reason: "unusable_jwt_claims" });
     const subject = claims.value.jti ?? claims.value.sub ?? "anonymous";
     const principal: Principal = claims.value.edge_id === undefined
       ? { kind: "token", subject: subject.slice(0, 64), grants }
@@ -72,7 +73,7 @@ export async function authenticate(request: Request, env: Env, now: number = Dat
     return ok(principal);
   }
 
-  if (email === null && key === null) return fail("no_authorization");
+  if (email === null && key === null) return fail({ reason: "no_authorization" });
   const legacy = await verifyLegacyKey(email, key, env.GLOBAL_API_KEYS);
   if (!legacy.ok) return legacy;
   return ok({ kind: "legacy", subject: legacy.value.email, grants: fullGrants(legacy.value.accounts, legacy.value.zones) });
@@ -89,8 +90,8 @@ export async function authorize(
   scope: Scope,
   permission: Permission,
   zoneAccount: (zoneId: string) => Promise<string | null>,
-): Promise<Result<void>> {
-  if (permission === "deliver" && principal.edge === undefined) return fail("forbidden");
+): Promise<Result<void, Forbidden>> {
+  if (permission === "deliver" && principal.edge === undefined) return fail({ reason: "forbidden" });
   const account = needsZoneAccount(principal.grants, scope, permission) ? await zoneAccount(scope.id) : null;
-  return allows(principal.grants, scope, permission, account) ? ok(undefined) : fail("forbidden");
+  return allows(principal.grants, scope, permission, account) ? ok(undefined) : fail({ reason: "forbidden" });
 }

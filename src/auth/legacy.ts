@@ -1,5 +1,6 @@
 import { type Result, fail, ok } from "../core/result";
 import { constantTimeEqual } from "./base64url";
+import type { LegacyKeyRefusal } from "./refusals";
 
 /** A registered global API key: only the SHA-256 of the key is stored. */
 export interface LegacyKey {
@@ -52,11 +53,11 @@ export async function verifyLegacyKey(
   email: string | null,
   key: string | null,
   registered: string | undefined,
-): Promise<Result<LegacyKey>> {
-  if (!email || !key) return fail("invalid_legacy_credentials");
+): Promise<Result<LegacyKey, LegacyKeyRefusal>> {
+  if (!email || !key) return fail({ reason: "invalid_legacy_credentials" });
   const entry = registeredKeys(registered).get(email.trim().toLowerCase());
   const presented = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key.trim())));
   const expected = entry ? hexToBytes(entry.key_sha256) : DUMMY;
   const match = constantTimeEqual(presented, expected);
-  return entry && match ? ok(entry) : fail("invalid_legacy_credentials");
+  return entry && match ? ok(entry) : fail({ reason: "invalid_legacy_credentials" });
 }

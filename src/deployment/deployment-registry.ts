@@ -1,8 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
-import { type Failure, type Result, fail, ok } from "../core/result";
-import { KeyringError, loadKeyring } from "../pki/keyring";
+import { type Result, fail, ok } from "../core/result";
+import { type KeyRefusal, KeyringError, loadKeyring } from "../pki/keyring";
 import { openStorage } from "../storage/storage";
-import { type KekRecord, KekUsage } from "./kek-usage";
+import { type KekMismatch, type KekRecord, KekUsage } from "./kek-usage";
 import { type KeyStatus, keyStatus } from "./key-status";
 import { DEPLOYMENT_MIGRATIONS } from "./schema";
 import { type ScopePage, ScopeList } from "./scope-list";
@@ -34,7 +34,7 @@ export class DeploymentRegistry extends DurableObject<Env> {
   }
 
   /** Lists a scope before its first write (idempotent). */
-  enlistScope(name: string): Result<void> {
+  enlistScope(name: string): Result<void, never> {
     this.#scopes.enlist(name);
     return ok(undefined);
   }
@@ -44,33 +44,33 @@ export class DeploymentRegistry extends DurableObject<Env> {
    * when the list holds every scope with data (otherwise an unlisted scope
    * may still have some, from before the registry existed).
    */
-  lookupScope(name: string): Result<{ exists: boolean; complete: boolean }> {
+  lookupScope(name: string): Result<{ exists: boolean; complete: boolean }, never> {
     return ok({ exists: this.#scopes.has(name), complete: this.#scopes.complete() });
   }
 
   /** Lists the scopes found in an existing data directory (npm start's import), marking the list complete when told so. */
-  importScopes(names: string[], complete: boolean): Result<{ added: number }> {
+  importScopes(names: string[], complete: boolean): Result<{ added: number }, never> {
     return ok({ added: this.#scopes.import(names, complete) });
   }
 
   /** One page of scopes by name, with the KEKs each one's data uses. */
-  listScopes(after: string, limit: number): Result<ScopePage> {
+  listScopes(after: string, limit: number): Result<ScopePage, never> {
     return ok(this.#scopes.page(after, limit));
   }
 
   /** A scope wraps data under `kekId`: its check value is recorded, or must match the one recorded (1505). */
-  useKek(scope: string, kekId: string, check: string): Result<void> {
+  useKek(scope: string, kekId: string, check: string): Result<void, KekMismatch> {
     return this.#keks.use(scope, kekId, check);
   }
 
   /** The KEKs a scope's data uses now (after a rewrap). */
-  reportKeks(scope: string, kekIds: string[]): Result<void> {
+  reportKeks(scope: string, kekIds: string[]): Result<void, never> {
     this.#keks.report(scope, kekIds);
     return ok(undefined);
   }
 
   /** Every recorded KEK, with its check value and how many scopes use it. */
-  listKeks(): Result<KekRecord[]> {
+  listKeks(): Result<KekRecord[], never> {
     return ok(this.#keks.list());
   }
 
@@ -79,19 +79,19 @@ export class DeploymentRegistry extends DurableObject<Env> {
    * /readyz): each one's state, which may be retired, and the failures that
    * stop the deployment from serving its data (1501, 1505, naming the KEK).
    */
-  async keyStatus(): Promise<Result<{ status: KeyStatus; failures: Failure[] }>> {
+  async keyStatus(): Promise<Result<{ status: KeyStatus; failures: KeyRefusal[] }, KeyRefusal>> {
     let keyring;
     try {
       keyring = await loadKeyring(this.env.KEY_ENCRYPTION_KEYS);
     } catch (error) {
       if (!(error instanceof KeyringError)) throw error;
-      return fail("key_encryption_unavailable");
+      return fail({ reason: "key_encryption_unavailable" });
     }
     return ok(keyStatus(keyring, this.#keks.list()));
   }
 
   /** Scopes with data under a KEK other than `current` (what a deployment-wide rewrap visits). */
-  scopesNotUnder(current: string, after: string, limit: number): Result<string[]> {
+  scopesNotUnder(current: string, after: string, limit: number): Result<string[], never> {
     return ok(this.#keks.scopesNotUnder(current, after, limit));
   }
 }

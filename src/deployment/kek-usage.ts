@@ -1,4 +1,5 @@
 import { type Result, fail, ok } from "../core/result";
+import type { KeyRefusal } from "../pki/keyring";
 import type { Storage } from "../storage/storage";
 
 /** A KEK some data uses or used, as the registry knows it. */
@@ -17,6 +18,9 @@ export interface KekRecord {
  * A check value is recorded the first time any data is wrapped under its
  * KEK and never changes: the same id with another key is refused.
  */
+/** Another key recorded under the KEK's id (1505). */
+export type KekMismatch = Extract<KeyRefusal, { reason: "key_encryption_mismatch" }>;
+
 export class KekUsage {
   constructor(private readonly storage: Storage) {}
 
@@ -25,10 +29,10 @@ export class KekUsage {
    * `check`: ok when it is the first record of the KEK or matches it;
    * 1505 naming the KEK when another key was recorded under that id.
    */
-  use(scope: string, kekId: string, check: string, now = new Date()): Result<void> {
-    return this.storage.transaction((): Result<void> => {
+  use(scope: string, kekId: string, check: string, now = new Date()): Result<void, KekMismatch> {
+    return this.storage.transaction((): Result<void, KekMismatch> => {
       const recorded = this.storage.sql.one<{ check_value: string }>(`SELECT check_value FROM kek_checks WHERE kek_id = ?`, kekId);
-      if (recorded && recorded.check_value !== check) return fail("key_encryption_mismatch", { detail: kekId });
+      if (recorded && recorded.check_value !== check) return fail({ reason: "key_encryption_mismatch", kek_id: kekId });
       if (!recorded) this.storage.sql.run(`INSERT INTO kek_checks (kek_id, check_value, recorded_at) VALUES (?, ?, ?)`, kekId, check, now.toISOString());
       this.storage.sql.run(`INSERT INTO scope_keks (scope, kek_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, scope, kekId);
       return ok(undefined);

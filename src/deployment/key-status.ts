@@ -1,5 +1,4 @@
-import type { Failure } from "../core/result";
-import type { Keyring } from "../pki/keyring";
+import type { KeyRefusal, Keyring } from "../pki/keyring";
 import type { KekRecord } from "./kek-usage";
 
 /** One KEK as the operator sees it: configured or not, and whether its key is the one the data recorded. */
@@ -32,10 +31,10 @@ export interface KeyStatus {
  * serving its data: a recorded key configured with another value (1505),
  * or one that data still uses and that is not configured (1501).
  */
-export function keyStatus(keyring: Keyring, recorded: readonly KekRecord[]): { status: KeyStatus; failures: Failure[] } {
+export function keyStatus(keyring: Keyring, recorded: readonly KekRecord[]): { status: KeyStatus; failures: KeyRefusal[] } {
   const byId = new Map(recorded.map((r) => [r.kek_id, r]));
   const ids = [...new Set([...keyring.checks.keys(), ...byId.keys()])].sort();
-  const failures: Failure[] = [];
+  const failures: KeyRefusal[] = [];
   const keks = ids.map((id): KekState => {
     const record = byId.get(id);
     const configured = keyring.checks.get(id);
@@ -44,8 +43,8 @@ export function keyStatus(keyring: Keyring, recorded: readonly KekRecord[]): { s
     if (record === undefined) check = "unused";
     else if (configured === undefined) check = "missing";
     else check = configured === record.check_value ? "ok" : "mismatch";
-    if (check === "mismatch") failures.push({ reason: "key_encryption_mismatch", detail: id });
-    if (check === "missing" && scopes > 0) failures.push({ reason: "key_encryption_key_missing", detail: id });
+    if (check === "mismatch") failures.push({ reason: "key_encryption_mismatch", kek_id: id });
+    if (check === "missing" && scopes > 0) failures.push({ reason: "key_encryption_key_missing", kek_id: id });
     return { id, configured: configured !== undefined, current: id === keyring.currentId, check, scopes };
   });
   const retirable = keks.filter((k) => k.configured && !k.current && k.scopes === 0 && k.check !== "mismatch").map((k) => k.id);

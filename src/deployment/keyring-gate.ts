@@ -1,10 +1,10 @@
 import { type Result, fail, ok } from "../core/result";
-import { type Keyring, KeyringError, loadKeyring } from "../pki/keyring";
+import { type KeyRefusal, type Keyring, KeyringError, loadKeyring } from "../pki/keyring";
 import type { Storage } from "../storage/storage";
 
 /** What the gate asks of the deployment registry: record a KEK's use, or refuse another key under a recorded id. */
 export interface KekRegistry {
-  useKek(scope: string, kekId: string, check: string): Promise<Result<void>>;
+  useKek(scope: string, kekId: string, check: string): Promise<Result<void, KeyRefusal>>;
 }
 
 /** What the gate asks of the scope's data: which KEKs it is wrapped under, and whether one of its wraps opens. */
@@ -40,7 +40,7 @@ export class KeyringGate {
   ) {}
 
   /** The keyring for `scope`'s data: 1501 when the secret is missing or malformed, 1505 naming a KEK whose key is not the recorded one. */
-  async open(scope: string): Promise<Result<Keyring>> {
+  async open(scope: string): Promise<Result<Keyring, KeyRefusal>> {
     const loaded = await this.#load();
     if (!loaded.ok) return loaded;
     if (this.#passed === loaded.value) {
@@ -49,7 +49,7 @@ export class KeyringGate {
     }
     const checked = await this.#check(scope, loaded.value);
     if (!checked.ok) {
-      console.error(JSON.stringify({ level: "error", event: "kek_check_failed", scope, reason: checked.reason, kek_id: checked.detail ?? null }));
+      console.error(JSON.stringify({ level: "error", event: "kek_check_failed", scope, reason: checked.reason, kek_id: "kek_id" in checked ? checked.kek_id : null }));
       return checked;
     }
     this.#passed = loaded.value;
@@ -58,7 +58,7 @@ export class KeyringGate {
   }
 
   /** The current KEK's id, for answers about a scope with no data (nothing to check it against). */
-  async currentId(): Promise<Result<string>> {
+  async currentId(): Promise<Result<string, KeyRefusal>> {
     const loaded = await this.#load();
     return loaded.ok ? ok(loaded.value.currentId) : loaded;
   }
@@ -68,7 +68,7 @@ export class KeyringGate {
     return this.storage.sql.all<{ kek_id: string }>(`SELECT kek_id FROM kek_checks ORDER BY kek_id`).map((r) => r.kek_id);
   }
 
-  async #load(): Promise<Result<Keyring>> {
+  async #load(): Promise<Result<Keyring, KeyRefusal>> {
     const secret = this.secret();
     const loading = this.#loaded !== null && this.#loaded.secret === secret ? this.#loaded : { secret, keyring: loadKeyring(secret) };
     this.#loaded = loading;
@@ -78,23 +78,23 @@ export class KeyringGate {
       this.#loaded = null;
       if (!(error instanceof KeyringError)) throw error;
       console.error(JSON.stringify({ level: "error", event: "keyring_error", message: error.message }));
-      return fail("key_encryption_unavailable");
+      return fail({ reason: "key_encryption_unavailable" });
     }
   }
 
-  async #check(scope: string, keyring: Keyring): Promise<Result<void>> {
+  async #check(scope: string, keyring: Keyring): Promise<Result<void, KeyRefusal>> {
     const recorded = new Map(
       this.storage.sql.all<{ kek_id: string; check_value: string }>(`SELECT kek_id, check_value FROM kek_checks`).map((r) => [r.kek_id, r.check_value]),
     );
     for (const [id, check] of recorded) {
       const configured = keyring.checks.get(id);
-      if (configured !== undefined && configured !== check) return fail("key_encryption_mismatch", { detail: id });
+      if (configured !== undefined && configured !== check) return fail({ reason: "key_encryption_mismatch", kek_id: id });
     }
     const toRecord: string[] = [];
     for (const id of this.data.kekIds()) {
       if (recorded.has(id) || !keyring.checks.has(id)) continue;
       // Wrapped before check values were kept: one of its wraps must open.
-      if (!(await this.data.opens(id, keyring))) return fail("key_encryption_mismatch", { detail: id });
+      if (!(await this.data.opens(id, keyring))) return fail({ reason: "key_encryption_mismatch", kek_id: id });
       toRecord.push(id);
     }
     if (!recorded.has(keyring.currentId) && !toRecord.includes(keyring.currentId)) toRecord.push(keyring.currentId);

@@ -30,6 +30,12 @@ export const DIRECTORY_MIGRATIONS: Migrations = [
  * ignored: the zone's object orders concurrent moves, and the directory
  * ends where the zone's object (and its audit trail) ended.
  */
+/** Why a zone's account is refused: none is recorded (ours: 1490). */
+export type NotRecorded = { readonly reason: "zone_account_not_recorded" };
+
+/** A DELETE of the zone's account overtaken by a PUT naming `account_id` (ours: 1491). */
+export type AccountMoved = { readonly reason: "zone_account_moved"; readonly account_id: string };
+
 export class ZoneAccounts {
   constructor(private readonly sql: Sql) {}
 
@@ -44,9 +50,9 @@ export class ZoneAccounts {
   }
 
   /** The zone's record: its account and when it was recorded there. */
-  get(zoneId: string): Result<ZoneRecord> {
+  get(zoneId: string): Result<ZoneRecord, NotRecorded> {
     const row = this.sql.one<{ account_id: string | null; recorded_on: string }>(`SELECT account_id, recorded_on FROM zones WHERE zone_id = ?`, zoneId);
-    return row?.account_id ? ok({ zone_id: zoneId, account_id: row.account_id, recorded_on: row.recorded_on }) : fail("zone_account_not_recorded");
+    return row?.account_id ? ok({ zone_id: zoneId, account_id: row.account_id, recorded_on: row.recorded_on }) : fail({ reason: "zone_account_not_recorded" });
   }
 
   /**

@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { type Result, ok } from "../core/result";
 import type { JsonText, Page } from "../tenant/records";
 import { openStorage } from "../storage/storage";
-import { DIRECTORY_MIGRATIONS, ZoneAccounts, type ZoneRecord } from "./zone-accounts";
+import { DIRECTORY_MIGRATIONS, type NotRecorded, ZoneAccounts, type ZoneRecord } from "./zone-accounts";
 
 /** The directory's one object (`idFromName`). */
 export const DIRECTORY_NAME = "zone-directory";
@@ -36,16 +36,16 @@ export class ZoneDirectory extends DurableObject<Env> {
     return { account_id: this.#zones.accountOf(zoneId), revision: this.#zones.revisionOf(zoneId) };
   }
 
-  getZone(zoneId: string): Result<ZoneRecord> {
+  getZone(zoneId: string): Result<ZoneRecord, NotRecorded> {
     return this.#zones.get(zoneId);
   }
 
   /** The zone's account as of the zone object's link `revision` (null: none); an older revision is ignored. */
-  setZone(zoneId: string, accountId: string | null, revision: number): Result<ZoneRecord | null> {
+  setZone(zoneId: string, accountId: string | null, revision: number): Result<ZoneRecord | null, never> {
     return ok(this.#zones.set(zoneId, accountId, revision));
   }
 
-  listZones(accountId: string, page: number, perPage: number): Result<Page<JsonText>> {
+  listZones(accountId: string, page: number, perPage: number): Result<Page<JsonText>, never> {
     return ok(this.#zones.zonesOf(accountId, page, perPage));
   }
 }

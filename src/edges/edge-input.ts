@@ -1,27 +1,34 @@
 import { type Result, fail, ok } from "../core/result";
+import type { BodyShapeRefusal } from "../core/refusals";
 import { isCountryCode } from "../pki/countries";
-import { parseEdgePublicKey } from "../pki/edge-key";
+import { type EdgeKeyRefusal, parseEdgePublicKey } from "../pki/edge-key";
 import type { EdgeLabels } from "../pki/geo-policy";
 import { isRegionCode } from "../pki/geo-regions";
 import type { EdgeRegistration } from "./edge-records";
 
 const LABELS = ["country", "region", "highest_security"];
 
-const refuse = (member: string, detail: string) => fail("invalid_edge_labels", { pointer: `/labels/${member}`, detail });
+/** Why an edge's labels are refused (ours: 1472): `problem` says what is wrong, `pointer` where. */
+export type EdgeLabelsRefusal = { readonly reason: "invalid_edge_labels"; readonly pointer: string; readonly problem: string };
+
+/** Why an edge registration body is refused (1400, 1471, 1472). */
+export type EdgeRegistrationRefusal = BodyShapeRefusal | EdgeKeyRefusal | EdgeLabelsRefusal;
+
+const refuse = (member: string, problem: string) => fail({ reason: "invalid_edge_labels", pointer: `/labels/${member}`, problem });
 
 /**
  * An edge's labels: `country` (ISO 3166-1 alpha-2) and `region` (a Geo Key
  * Manager region code) are required, in either case and stored upper case;
  * `highest_security` is an optional boolean (default false). Nothing else.
  */
-export function parseEdgeLabels(input: unknown): Result<EdgeLabels> {
+export function parseEdgeLabels(input: unknown): Result<EdgeLabels, EdgeLabelsRefusal> {
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
-    return fail("invalid_edge_labels", { pointer: "/labels", detail: "labels must be an object" });
+    return fail({ reason: "invalid_edge_labels", pointer: "/labels", problem: "labels must be an object" });
   }
   const labels = input as Record<string, unknown>;
   for (const member of Object.keys(labels)) {
     if (!LABELS.includes(member)) {
-      return fail("invalid_edge_labels", { pointer: "/labels", detail: `${JSON.stringify(member.slice(0, 32))} is not a label` });
+      return fail({ reason: "invalid_edge_labels", pointer: "/labels", problem: `${JSON.stringify(member.slice(0, 32))} is not a label` });
     }
   }
   const country = typeof labels.country === "string" ? labels.country.trim().toUpperCase() : "";
@@ -34,8 +41,8 @@ export function parseEdgeLabels(input: unknown): Result<EdgeLabels> {
 }
 
 /** The body of `PUT /admin/v1/edges/{edge_id}`: `{"public_key": JWK, "labels": {…}}`. */
-export async function parseEdgeRegistration(body: unknown): Promise<Result<EdgeRegistration>> {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) return fail("invalid_json");
+export async function parseEdgeRegistration(body: unknown): Promise<Result<EdgeRegistration, EdgeRegistrationRefusal>> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return fail({ reason: "invalid_json" });
   const b = body as Record<string, unknown>;
   const key = await parseEdgePublicKey(b.public_key);
   if (!key.ok) return key;

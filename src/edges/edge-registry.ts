@@ -4,10 +4,11 @@ import { type Result, fail, ok } from "../core/result";
 import { KeyringGate } from "../deployment/keyring-gate";
 import type { EdgeRecipient } from "../pki/edge-key";
 import type { EdgeLabels } from "../pki/geo-policy";
-import type { Keyring } from "../pki/keyring";
+import type { KeyRefusal, Keyring } from "../pki/keyring";
+import type { IntegrityFailed } from "../pki/row-seal";
 import { openStorage } from "../storage/storage";
 import type { EdgeRecord, EdgeRegistration } from "./edge-records";
-import { EdgeStore } from "./edge-store";
+import { type EdgeNotFound, EdgeStore } from "./edge-store";
 import { EDGE_MIGRATIONS } from "./schema";
 import { type ServiceJwk, ServiceKeys } from "./service-key";
 
@@ -22,6 +23,9 @@ export interface RegistryRewrap {
   /** KEKs this registry's data is still under. */
   kek_ids: string[];
 }
+
+/** A delivery request from an edge that is not registered: unknown, or revoked (ours: 1474). */
+export type EdgeNotRegistered = { readonly reason: "edge_not_registered" };
 
 /**
  * The operator's edges, in a SQLite-backed Durable Object of its own (one
@@ -53,7 +57,7 @@ export class EdgeRegistry extends DurableObject<Env> {
   }
 
   /** Registers an edge or replaces its key and labels (admin); with the service key the edge must pin. */
-  async putEdge(id: string, registration: EdgeRegistration): Promise<Result<{ record: EdgeRecord & { service_key: ServiceJwk }; created: boolean }>> {
+  async putEdge(id: string, registration: EdgeRegistration): Promise<Result<{ record: EdgeRecord & { service_key: ServiceJwk }; created: boolean }, KeyRefusal>> {
     const keyring = await this.#keys();
     if (!keyring.ok) return keyring;
     const { record, created } = this.#edges.put(id, registration, keyring.value);
@@ -61,7 +65,7 @@ export class EdgeRegistry extends DurableObject<Env> {
   }
 
   /** One edge (admin), with the service key it must pin; 1477 when its row was changed in storage. */
-  async getEdge(id: string): Promise<Result<EdgeRecord & { service_key: ServiceJwk }>> {
+  async getEdge(id: string): Promise<Result<EdgeRecord & { service_key: ServiceJwk }, KeyRefusal | EdgeNotFound | IntegrityFailed>> {
     const keyring = await this.#keys();
     if (!keyring.ok) return keyring;
     const record = this.#edges.get(id, keyring.value);
@@ -70,43 +74,43 @@ export class EdgeRegistry extends DurableObject<Env> {
   }
 
   /** Every registered edge, by id (admin); a row changed in storage is listed as failing its integrity check. */
-  async listEdges(): Promise<Result<Array<EdgeRecord | { id: string; integrity: "failed" }>>> {
+  async listEdges(): Promise<Result<Array<EdgeRecord | { id: string; integrity: "failed" }>, KeyRefusal>> {
     const keyring = await this.#keys();
     if (!keyring.ok) return keyring;
     return ok(this.#edges.list(keyring.value));
   }
 
   /** Revokes an edge (admin). */
-  deleteEdge(id: string): Result<{ id: string }> {
+  deleteEdge(id: string): Result<{ id: string }, EdgeNotFound> {
     return this.#edges.remove(id);
   }
 
   /** The edge a delivery request comes from, as registered now; 1474 when unknown or revoked, 1477 when its row was changed. */
-  async deliveryEdge(id: string): Promise<Result<EdgeRecipient>> {
+  async deliveryEdge(id: string): Promise<Result<EdgeRecipient, KeyRefusal | EdgeNotRegistered | IntegrityFailed>> {
     const keyring = await this.#keys();
     if (!keyring.ok) return keyring;
     const record = this.#edges.get(id, keyring.value);
-    if (!record.ok) return record.reason === "edge_not_found" ? fail("edge_not_registered") : record;
+    if (!record.ok) return record.reason === "edge_not_found" ? fail({ reason: "edge_not_registered" }) : record;
     const { public_key, thumbprint, labels } = record.value;
     return ok({ id, public_key, thumbprint, labels });
   }
 
   /** The labels of every registered (intact) edge. */
-  async edgeLabels(): Promise<Result<EdgeLabels[]>> {
+  async edgeLabels(): Promise<Result<EdgeLabels[], KeyRefusal>> {
     const keyring = await this.#keys();
     if (!keyring.ok) return keyring;
     return ok(this.#edges.labels(keyring.value));
   }
 
   /** The service's public signing key, which edges pin (`edge sync --service-key`). */
-  async serviceKey(): Promise<Result<ServiceJwk>> {
+  async serviceKey(): Promise<Result<ServiceJwk, KeyRefusal>> {
     const keyring = await this.#keys();
     if (!keyring.ok) return keyring;
     return ok(await this.#serviceKeys.publicKey(keyring.value));
   }
 
   /** A compact JWS of `payload` under the service key (a delivery listing or bundle). */
-  async sign(payload: string): Promise<Result<string>> {
+  async sign(payload: string): Promise<Result<string, KeyRefusal>> {
     const keyring = await this.#keys();
     if (!keyring.ok) return keyring;
     return ok(await this.#serviceKeys.sign(keyring.value, payload));
@@ -118,19 +122,18 @@ export class EdgeRegistry extends DurableObject<Env> {
    * does not match is left, and reported). Tells the deployment registry
    * which KEKs it is still under.
    */
-  async rewrap(): Promise<Result<RegistryRewrap>> {
+  async rewrap(): Promise<Result<RegistryRewrap, KeyRefusal>> {
     const keyring = await this.#keys();
     if (!keyring.ok) return keyring;
     const moved = await this.#serviceKeys.rewrap(keyring.value);
     const { resealed, failed } = this.#edges.reseal(keyring.value);
     const kekIds = [...new Set([...this.#serviceKeys.kekIds(), ...this.#edges.kekIds()])].sort();
     const registry = this.env.DEPLOYMENT.get(this.env.DEPLOYMENT.idFromName(DEPLOYMENT_REGISTRY_NAME));
-    const reported = await registry.reportKeks(EDGE_REGISTRY_NAME, kekIds);
-    if (!reported.ok) return reported;
+    await registry.reportKeks(EDGE_REGISTRY_NAME, kekIds);
     return ok({ service_key_rewrapped: moved, resealed, failed, kek_ids: kekIds });
   }
 
-  #keys(): Promise<Result<Keyring>> {
+  #keys(): Promise<Result<Keyring, KeyRefusal>> {
     return this.#gate.open(EDGE_REGISTRY_NAME);
   }
 }

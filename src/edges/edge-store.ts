@@ -1,11 +1,14 @@
-import { type Result, fail, ok } from "../core/result";
+import { type Failed, type Result, fail, ok } from "../core/result";
 import type { EdgePublicKey } from "../pki/edge-key";
 import type { EdgeLabels } from "../pki/geo-policy";
 import type { RegionCode } from "../pki/geo-regions";
 import type { Keyring } from "../pki/keyring";
-import { rowSealed, sealRow } from "../pki/row-seal";
+import { type IntegrityFailed, rowSealed, sealRow } from "../pki/row-seal";
 import type { Storage } from "../storage/storage";
 import type { EdgeRecord, EdgeRegistration } from "./edge-records";
+
+/** No edge registered under the id (ours: 1473). */
+export type EdgeNotFound = { readonly reason: "edge_not_found" };
 
 type EdgeRow = {
   id: string;
@@ -96,9 +99,9 @@ export class EdgeStore {
   }
 
   /** The edge, when its row is intact; 1473 when there is none, 1477 when it fails its MAC. */
-  get(id: string, keyring: Keyring): Result<EdgeRecord> {
+  get(id: string, keyring: Keyring): Result<EdgeRecord, EdgeNotFound | IntegrityFailed> {
     const row = this.#row(id);
-    if (!row) return fail("edge_not_found");
+    if (!row) return fail({ reason: "edge_not_found" });
     return this.#intact(row, keyring) ? ok(toRecord(row)) : this.#refuse(row);
   }
 
@@ -118,8 +121,8 @@ export class EdgeStore {
   }
 
   /** Revokes an edge: its next delivery request is refused (1474). */
-  remove(id: string): Result<{ id: string }> {
-    return this.storage.sql.run(`DELETE FROM edges WHERE id = ?`, id) > 0 ? ok({ id }) : fail("edge_not_found");
+  remove(id: string): Result<{ id: string }, EdgeNotFound> {
+    return this.storage.sql.run(`DELETE FROM edges WHERE id = ?`, id) > 0 ? ok({ id }) : fail({ reason: "edge_not_found" });
   }
 
   /**
@@ -173,8 +176,8 @@ export class EdgeStore {
     return rowSealed(keyring, SEAL_PURPOSE, SEAL_CONTEXT, sealed(row), { mac: row.mac, kekId: row.mac_kek });
   }
 
-  #refuse(row: EdgeRow): Result<EdgeRecord> {
+  #refuse(row: EdgeRow): Failed<IntegrityFailed> {
     console.error(JSON.stringify({ level: "error", event: "edge_row_tampered", edge_id: row.id, mac_kek: row.mac_kek }));
-    return fail("record_integrity_failed", { detail: `edge ${row.id}` });
+    return fail({ reason: "record_integrity_failed", record: "edge", id: row.id });
   }
 }

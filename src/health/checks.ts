@@ -1,5 +1,5 @@
-import { type Failure, type Result, fail } from "../core/result";
-import { KeyringError, loadKeyring } from "../pki/keyring";
+import { type Result, fail } from "../core/result";
+import { type KeyRefusal, KeyringError, loadKeyring } from "../pki/keyring";
 import type { Migrations } from "../storage/migrate";
 import type { Sql } from "../storage/sql";
 
@@ -8,6 +8,9 @@ import type { Sql } from "../storage/sql";
  * so that it adopts a database made before the shared migrations, which
  * created the table on every check.
  */
+/** Durable Object storage that does not take a write (ours: 1502). */
+export type StorageUnavailable = { readonly reason: "storage_unavailable" };
+
 export const PROBE_MIGRATIONS: Migrations = [
   [
     `CREATE TABLE IF NOT EXISTS probe (
@@ -24,7 +27,7 @@ export const PROBE_MIGRATIONS: Migrations = [
  * when the commit fails). The probe object is the only writer of `probe`;
  * no tenant object or row is touched.
  */
-export async function checkStorage(sql: Sql, sync: () => Promise<void>, now: Date = new Date()): Promise<Failure | null> {
+export async function checkStorage(sql: Sql, sync: () => Promise<void>, now: Date = new Date()): Promise<StorageUnavailable | null> {
   try {
     sql.run(
       `INSERT INTO probe (singleton, checked_at, checks) VALUES (1, ?, 1)
@@ -38,13 +41,13 @@ export async function checkStorage(sql: Sql, sync: () => Promise<void>, now: Dat
     console.error(
       JSON.stringify({ level: "error", event: "readiness_storage_failed", error: error instanceof Error ? error.message : String(error) }),
     );
-    return fail("storage_unavailable");
+    return fail({ reason: "storage_unavailable" });
   }
 }
 
 /** What the key check asks of the deployment registry: the configured KEKs against the ones the data recorded. */
 export interface KeyRecords {
-  keyStatus(): Promise<Result<{ failures: Failure[] }>>;
+  keyStatus(): Promise<Result<{ failures: KeyRefusal[] }, KeyRefusal>>;
 }
 
 /**
@@ -54,18 +57,18 @@ export interface KeyRecords {
  * the data was wrapped under: every KEK some data recorded is configured
  * (1501 naming it) with its recorded check value (1505 naming it).
  */
-export async function checkKeys(secret: string | undefined, records: KeyRecords): Promise<Failure[]> {
+export async function checkKeys(secret: string | undefined, records: KeyRecords): Promise<KeyRefusal[]> {
   try {
     await loadKeyring(secret);
   } catch (error) {
     if (!(error instanceof KeyringError)) throw error;
     console.error(JSON.stringify({ level: "error", event: "readiness_keyring_failed", message: error.message }));
-    return [fail("key_encryption_unavailable")];
+    return [fail({ reason: "key_encryption_unavailable" })];
   }
   const status = await records.keyStatus();
   if (!status.ok) return [status];
   for (const failure of status.value.failures) {
-    console.error(JSON.stringify({ level: "error", event: "readiness_kek_failed", reason: failure.reason, kek_id: failure.detail ?? null }));
+    console.error(JSON.stringify({ level: "error", event: "readiness_kek_failed", reason: failure.reason, kek_id: "kek_id" in failure ? failure.kek_id : null }));
   }
   return status.value.failures;
 }

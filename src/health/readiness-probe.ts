@@ -1,5 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
-import { type Failure, type Result, ok } from "../core/result";
+import { type Result, ok } from "../core/result";
+import type { KeyRefusal } from "../pki/keyring";
+import type { StorageUnavailable } from "./checks";
 import { DEPLOYMENT_REGISTRY_NAME } from "../core/objects";
 import { openStorage } from "../storage/storage";
 import { PROBE_MIGRATIONS, Throttled, checkKeys, checkStorage } from "./checks";
@@ -9,7 +11,7 @@ export const READINESS_INTERVAL_MS = 1_000;
 
 /** What the readiness check found: the failures of the checks that did not pass (none when ready). */
 export interface ReadinessReport {
-  readonly failures: readonly Failure[];
+  readonly failures: ReadonlyArray<StorageUnavailable | KeyRefusal>;
 }
 
 /** The one probe object's name (`idFromName`): a single small database, never a tenant's. */
@@ -34,7 +36,7 @@ export class ReadinessProbe extends DurableObject<Env> {
   }, READINESS_INTERVAL_MS);
 
   /** Every check's outcome (run at most once a second); a failing check is reported, never thrown. */
-  async check(): Promise<Result<ReadinessReport>> {
+  async check(): Promise<Result<ReadinessReport, never>> {
     return ok(await this.#checks.get());
   }
 }

@@ -1,9 +1,13 @@
 import type { Actor, TenantCall } from "../core/call";
-import { isScopeId } from "../core/scope";
+import { type Scope, isScopeId } from "../core/scope";
 import { readJson } from "./body";
-import { tenant, unwrap, uuidParam } from "./csr-routes";
+import type { Forbidden, NoCredentials } from "../auth/refusals";
+import type { BodyShapeRefusal, InvalidQuery, NoRoute } from "../core/refusals";
+import { type Result, fail, ok } from "../core/result";
+import type { Entitlement } from "../tenant/entitlements";
+import { tenant, uuidParam } from "./csr-routes";
 import { MAX_POOL_SIZE } from "../tenant/key-pool";
-import { ApiError } from "./errors";
+import { unwrap } from "./results";
 import { success } from "./envelope";
 import { type ApiRequest, type ApiRouter, connectingIp } from "./request";
 
@@ -20,27 +24,66 @@ async function digest(text: string): Promise<Uint8Array> {
  * reach them). Comparing digests keeps the comparison constant-time and
  * independent of the secret's length. Returns the admin actor.
  */
-export async function requireAdminSecret(request: ApiRequest, env: Env): Promise<Actor> {
+export async function adminActor(request: ApiRequest, env: Env): Promise<Result<Actor, NoCredentials | Forbidden>> {
   const header = request.headers.get("authorization");
-  if (!header) throw new ApiError("no_authorization");
+  if (!header) return fail({ reason: "no_authorization" });
   const presented = header.startsWith("Bearer ") ? header.slice(7) : "";
-  if (!env.ADMIN_SECRET) throw new ApiError("forbidden");
+  if (!env.ADMIN_SECRET) return fail({ reason: "forbidden" });
   const [a, b] = await Promise.all([digest(presented), digest(env.ADMIN_SECRET)]);
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  if (diff !== 0) throw new ApiError("forbidden");
+  if (diff !== 0) return fail({ reason: "forbidden" });
   const ip = connectingIp(request);
-  return ip === undefined ? ADMIN : { ...ADMIN, ip };
+  return ok(ip === undefined ? ADMIN : { ...ADMIN, ip });
+}
+
+/** The admin actor, or the request ends refused (1402, 10000). */
+export async function requireAdminSecret(request: ApiRequest, env: Env): Promise<Actor> {
+  return unwrap(await adminActor(request, env));
+}
+
+/** The scope an admin route on an account or zone names (7000 for another kind, 1434 for a malformed id). */
+function adminScope(request: ApiRequest): Result<Scope, NoRoute | { readonly reason: "invalid_scope_id" }> {
+  const kind = request.params.kind;
+  const id = request.params.scopeId ?? "";
+  if (kind !== "accounts" && kind !== "zones") return fail({ reason: "no_route" });
+  if (!isScopeId(id)) return fail({ reason: "invalid_scope_id" });
+  return ok({ kind, id });
 }
 
 /** The admin secret, then the scope of an admin route on an account or zone. */
 export async function requireAdmin(request: ApiRequest, env: Env): Promise<TenantCall> {
   const actor = await requireAdminSecret(request, env);
-  const kind = request.params.kind;
-  const id = request.params.scopeId ?? "";
-  if (kind !== "accounts" && kind !== "zones") throw new ApiError("no_route");
-  if (!isScopeId(id)) throw new ApiError("invalid_scope_id");
-  return { scope: { kind, id }, actor };
+  return { scope: unwrap(adminScope(request)), actor };
+}
+
+function bodyObject(body: unknown): Result<Record<string, unknown>, BodyShapeRefusal> {
+  return typeof body !== "object" || body === null || Array.isArray(body) ? fail({ reason: "invalid_json" }) : ok(body as Record<string, unknown>);
+}
+
+/** `{"granted": boolean, "quota": integer ≥ 0}`, both required. */
+function parseEntitlement(body: unknown): Result<Entitlement, BodyShapeRefusal> {
+  const b = bodyObject(body);
+  if (!b.ok) return b;
+  const { granted, quota } = b.value;
+  if (typeof granted !== "boolean") return fail({ reason: "invalid_field_type", pointer: "/granted" });
+  if (typeof quota !== "number" || !Number.isSafeInteger(quota) || quota < 0) return fail({ reason: "invalid_field_type", pointer: "/quota" });
+  return ok({ granted, quota });
+}
+
+/** `{"size": integer 0–MAX_POOL_SIZE}`. */
+function parsePoolSize(body: unknown): Result<number, BodyShapeRefusal> {
+  const b = bodyObject(body);
+  if (!b.ok) return b;
+  const { size } = b.value;
+  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0 || size > MAX_POOL_SIZE) return fail({ reason: "invalid_field_type", pointer: "/size" });
+  return ok(size);
+}
+
+/** `?limit=` 1–500, default 100. */
+function parseRewrapLimit(params: URLSearchParams): Result<number, InvalidQuery> {
+  const limit = Number(params.get("limit") ?? "100");
+  return Number.isInteger(limit) && limit >= 1 && limit <= 500 ? ok(limit) : fail({ reason: "invalid_query", parameter: "limit", rule: "must be an integer from 1 to 500" });
 }
 
 async function getEntitlement(request: ApiRequest, env: Env): Promise<Response> {
@@ -51,20 +94,14 @@ async function getEntitlement(request: ApiRequest, env: Env): Promise<Response> 
 /** Body: {"granted": boolean, "quota": integer ≥ 0}; both required. */
 async function putEntitlement(request: ApiRequest, env: Env): Promise<Response> {
   const call = await requireAdmin(request, env);
-  const body = unwrap(await readJson(request, env));
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("invalid_json");
-  const { granted, quota } = body as Record<string, unknown>;
-  if (typeof granted !== "boolean") throw new ApiError("invalid_field_type", { pointer: "/granted" });
-  if (typeof quota !== "number" || !Number.isSafeInteger(quota) || quota < 0) {
-    throw new ApiError("invalid_field_type", { pointer: "/quota" });
-  }
-  return success(unwrap(await tenant(env, call.scope).setEntitlement(call, { granted, quota })));
+  const entitlement = unwrap(parseEntitlement(unwrap(await readJson(request, env))));
+  return success(unwrap(await tenant(env, call.scope).setEntitlement(call, entitlement)));
 }
 
 /** Proves a stored key still unwraps and matches its CSR's public key. */
 async function verifyKey(request: ApiRequest, env: Env): Promise<Response> {
   const call = await requireAdmin(request, env);
-  const id = uuidParam(request, "csrId", "invalid_csr_id");
+  const id = unwrap(uuidParam(request, "csrId", { reason: "invalid_csr_id" }));
   return success(unwrap(await tenant(env, call.scope).verifyCsrKey(call, id)));
 }
 
@@ -81,10 +118,7 @@ async function stats(request: ApiRequest, env: Env): Promise<Response> {
 async function rewrap(request: ApiRequest, env: Env): Promise<Response> {
   const call = await requireAdmin(request, env);
   const params = new URL(request.url).searchParams;
-  const limit = Number(params.get("limit") ?? "100");
-  if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-    throw new ApiError("invalid_query", { detail: "limit must be an integer from 1 to 500" });
-  }
+  const limit = unwrap(parseRewrapLimit(params));
   const after = params.get("after") ?? "";
   return success(unwrap(await tenant(env, call.scope).rewrapKeys(call, limit, after)));
 }
@@ -98,12 +132,7 @@ async function getKeyPool(request: ApiRequest, env: Env): Promise<Response> {
 /** Body: {"size": integer 0–64}: how many RSA keys the scope keeps ready; 0 turns its pool off. */
 async function putKeyPool(request: ApiRequest, env: Env): Promise<Response> {
   const call = await requireAdmin(request, env);
-  const body = unwrap(await readJson(request, env));
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("invalid_json");
-  const { size } = body as Record<string, unknown>;
-  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0 || size > MAX_POOL_SIZE) {
-    throw new ApiError("invalid_field_type", { pointer: "/size" });
-  }
+  const size = unwrap(parsePoolSize(unwrap(await readJson(request, env))));
   return success(unwrap(await tenant(env, call.scope).setKeyPool(call, size)));
 }
 

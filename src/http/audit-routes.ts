@@ -1,8 +1,9 @@
 import { requireAdmin } from "./admin";
 import { parseAuditQuery } from "./audit-query";
-import { EMPTY_PAGE, tenant, unwrap } from "./csr-routes";
+import { EMPTY_PAGE, tenant } from "./csr-routes";
 import { readableTenant } from "./scopes";
-import { ApiError } from "./errors";
+import { refuse, unwrap } from "./results";
+import type { AccessRefusal, AuditEntryNotFound } from "../tenant/refusals";
 import { pageOf, releasedWhenSent, streamed, success } from "./envelope";
 import type { Result } from "../core/result";
 import type { JsonText, Page } from "../tenant/records";
@@ -32,7 +33,7 @@ const reads = new TaskQueue(AUDIT_READS_AT_ONCE, AUDIT_READS_WAITING);
 /** Runs one audit read in turn; 429 when too many wait. */
 async function inTurn<T>(read: () => Promise<T>): Promise<T> {
   const done = await reads.run(read);
-  if (done === null) throw new ApiError("rate_limited");
+  if (done === null) refuse({ reason: "rate_limited" });
   return done;
 }
 
@@ -44,7 +45,7 @@ const SENT_BEFORE_RELEASE_BYTES = 256 * 1024;
 /** A page read in turn; a large one keeps its slot until it has been sent. */
 async function pageInTurn(read: () => Promise<Page<JsonText>>, reply: (page: Page<JsonText>) => Response): Promise<Response> {
   const release = await reads.acquire();
-  if (release === null) throw new ApiError("rate_limited");
+  if (release === null) refuse({ reason: "rate_limited" });
   try {
     const page = await read();
     if (page.items.length < SENT_BEFORE_RELEASE_BYTES) {
@@ -83,11 +84,11 @@ async function verify(request: ApiRequest, env: Env): Promise<Response> {
 async function exportTrail(request: ApiRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
   const call = await requireAdmin(request, env);
   const after = new URL(request.url).searchParams.get("after");
-  if (after !== null && !AUDIT_ID.test(after)) throw new ApiError("invalid_audit_id");
+  if (after !== null && !AUDIT_ID.test(after)) refuse({ reason: "invalid_audit_id" });
   const stub = tenant(env, call.scope);
   // The first batch is read before answering, so an unknown `after` is a
   // clean 404 rather than a stream that breaks.
-  const batch = async (from: string | null): Promise<Result<ExportBatch>> => stub.exportAudit(call, from, EXPORT_BATCH, EXPORT_BYTES);
+  const batch = async (from: string | null): Promise<Result<ExportBatch, AccessRefusal | AuditEntryNotFound>> => stub.exportAudit(call, from, EXPORT_BATCH, EXPORT_BYTES);
   let page = unwrap(await inTurn(() => batch(after)));
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   const writer = writable.getWriter();

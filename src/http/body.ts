@@ -1,4 +1,5 @@
 import { idleWhile } from "../core/activity";
+import type { BodyRefusal } from "../core/refusals";
 import { type Result, fail, ok } from "../core/result";
 
 /** The largest request body accepted: 150 SANs of 255 characters fit with room to spare. */
@@ -32,10 +33,10 @@ export function bodyTimeoutMs(env: { BODY_TIMEOUT_SECONDS?: string }): number {
  * While waiting for the body, the request does not count as activity, so it
  * does not hold back the idle work (the key pool's fill) either.
  */
-export async function readJson(request: Request, env: { BODY_TIMEOUT_SECONDS?: string }): Promise<Result<unknown>> {
+export async function readJson(request: Request, env: { BODY_TIMEOUT_SECONDS?: string }): Promise<Result<unknown, BodyRefusal>> {
   const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES) return fail("body_too_large");
-  if (!request.body) return fail("invalid_json");
+  if (declared > MAX_BODY_BYTES) return fail({ reason: "body_too_large" });
+  if (!request.body) return fail({ reason: "invalid_json" });
   const reader = request.body.getReader();
   const deadline = Date.now() + bodyTimeoutMs(env);
   const chunks: Uint8Array[] = [];
@@ -44,14 +45,14 @@ export async function readJson(request: Request, env: { BODY_TIMEOUT_SECONDS?: s
     const next = await idleWhile(() => readBefore(reader, deadline));
     if (next === "timeout") {
       void reader.cancel().catch(() => undefined);
-      return fail("body_timeout");
+      return fail({ reason: "body_timeout" });
     }
     const { done, value } = next;
     if (done) break;
     size += value.byteLength;
     if (size > MAX_BODY_BYTES) {
       await discardRest(reader, size);
-      return fail("body_too_large");
+      return fail({ reason: "body_too_large" });
     }
     chunks.push(value);
   }
@@ -65,7 +66,7 @@ export async function readJson(request: Request, env: { BODY_TIMEOUT_SECONDS?: s
     return ok(JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes)));
   } catch {
     // Not UTF-8, not JSON, or nested beyond the parser's depth.
-    return fail("invalid_json");
+    return fail({ reason: "invalid_json" });
   }
 }
 

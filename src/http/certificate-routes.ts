@@ -1,3 +1,5 @@
+import type { BodyShapeRefusal } from "../core/refusals";
+import { type Result, fail, ok } from "../core/result";
 import { type GeoLabel, placementAllows } from "../pki/geo-policy";
 import {
   BUNDLE_METHODS,
@@ -7,33 +9,37 @@ import {
   type CertificateUpload,
 } from "../tenant/certificate-records";
 import { readJson } from "./body";
-import { CSR_ID, EMPTY_PAGE, unwrap, uuidParam } from "./csr-routes";
+import { CSR_ID, EMPTY_PAGE, uuidParam } from "./csr-routes";
 import { readableTenant } from "./scopes";
 import { edgeRegistry } from "./edge-routes";
-import { ApiError, MESSAGES } from "./errors";
+import { MESSAGES, type RequestRefusal } from "./errors";
+import { refuse, unwrap } from "./results";
 import type { ResponseInfo } from "./envelope";
-import { parsePlacement, parsePlacementChange } from "./placement-input";
+import { type PlacementRefusal, parsePlacement, parsePlacementChange } from "./placement-input";
 import { pageOf, success } from "./envelope";
 import { parseListQuery } from "./list-query";
 import { API_PREFIXES, type ApiRequest, type ApiRouter, tenantContext } from "./request";
 
-const certificateId = (request: ApiRequest) => uuidParam(request, "certificateId", "invalid_certificate_id");
+const certificateId = (request: ApiRequest) => unwrap(uuidParam(request, "certificateId", { reason: "invalid_certificate_id" }));
 
-function bodyObject(body: unknown): Record<string, unknown> {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("invalid_json");
-  return body as Record<string, unknown>;
+/** Why an upload or edit body is refused before it reaches the zone's object. */
+type CertificateBodyRefusal =
+  | BodyShapeRefusal
+  | PlacementRefusal
+  | Extract<RequestRefusal, { reason: "private_key_not_accepted" | "missing_custom_csr_id" | "invalid_bundle_method" | "invalid_csr_id" }>;
+
+function bodyObject(body: unknown): Result<Record<string, unknown>, BodyShapeRefusal> {
+  return typeof body !== "object" || body === null || Array.isArray(body) ? fail({ reason: "invalid_json" }) : ok(body as Record<string, unknown>);
 }
 
-function bundleMethod(raw: unknown): BundleMethod {
-  if (typeof raw !== "string" || !(BUNDLE_METHODS as readonly string[]).includes(raw)) {
-    throw new ApiError("invalid_bundle_method", { pointer: "/bundle_method" });
-  }
-  return raw as BundleMethod;
+function bundleMethod(raw: unknown): Result<BundleMethod, CertificateBodyRefusal> {
+  return typeof raw === "string" && (BUNDLE_METHODS as readonly string[]).includes(raw)
+    ? ok(raw as BundleMethod)
+    : fail({ reason: "invalid_bundle_method", pointer: "/bundle_method" });
 }
 
-function csrIdField(raw: unknown): string {
-  if (typeof raw !== "string" || !CSR_ID.test(raw.toLowerCase())) throw new ApiError("invalid_csr_id", { pointer: "/custom_csr_id" });
-  return raw.toLowerCase();
+function csrIdField(raw: unknown): Result<string, CertificateBodyRefusal> {
+  return typeof raw === "string" && CSR_ID.test(raw.toLowerCase()) ? ok(raw.toLowerCase()) : fail({ reason: "invalid_csr_id", pointer: "/custom_csr_id" });
 }
 
 /**
@@ -44,16 +50,19 @@ function csrIdField(raw: unknown): string {
  * key; `private_key` is refused. `type` and `deploy` are accepted and have
  * no effect on a self-hosted store.
  */
-function parseUpload(body: unknown): CertificateUpload {
+function parseUpload(body: unknown): Result<CertificateUpload, CertificateBodyRefusal> {
   const b = bodyObject(body);
-  if (b.private_key !== undefined && b.private_key !== null) throw new ApiError("private_key_not_accepted", { pointer: "/private_key" });
-  if (b.custom_csr_id === undefined || b.custom_csr_id === null) throw new ApiError("missing_custom_csr_id", { pointer: "/custom_csr_id" });
-  return {
-    certificate: b.certificate,
-    custom_csr_id: csrIdField(b.custom_csr_id),
-    bundle_method: bundleMethod(b.bundle_method ?? "ubiquitous"),
-    placement: unwrap(parsePlacement(b)),
-  };
+  if (!b.ok) return b;
+  const { private_key, custom_csr_id, certificate } = b.value;
+  if (private_key !== undefined && private_key !== null) return fail({ reason: "private_key_not_accepted", pointer: "/private_key" });
+  if (custom_csr_id === undefined || custom_csr_id === null) return fail({ reason: "missing_custom_csr_id", pointer: "/custom_csr_id" });
+  const csr = csrIdField(custom_csr_id);
+  if (!csr.ok) return csr;
+  const method = bundleMethod(b.value.bundle_method ?? "ubiquitous");
+  if (!method.ok) return method;
+  const placement = parsePlacement(b.value);
+  if (!placement.ok) return placement;
+  return ok({ certificate, custom_csr_id: csr.value, bundle_method: method.value, placement: placement.value });
 }
 
 /**
@@ -62,16 +71,27 @@ function parseUpload(body: unknown): CertificateUpload {
  * `bundle_method`, `policy` / `geo_restrictions`; `custom_csr_id`, if sent,
  * must be the certificate's own. `private_key` is refused as on upload.
  */
-function parseEdit(body: unknown): CertificateEdit {
+function parseEdit(body: unknown): Result<CertificateEdit, CertificateBodyRefusal> {
   const b = bodyObject(body);
-  if (b.private_key !== undefined && b.private_key !== null) throw new ApiError("private_key_not_accepted", { pointer: "/private_key" });
+  if (!b.ok) return b;
+  const { private_key, custom_csr_id, certificate, bundle_method } = b.value;
+  if (private_key !== undefined && private_key !== null) return fail({ reason: "private_key_not_accepted", pointer: "/private_key" });
   const edit: CertificateEdit = {};
-  if (b.certificate !== undefined && b.certificate !== null) edit.certificate = b.certificate;
-  if (b.custom_csr_id !== undefined && b.custom_csr_id !== null) edit.custom_csr_id = csrIdField(b.custom_csr_id);
-  if (b.bundle_method !== undefined && b.bundle_method !== null) edit.bundle_method = bundleMethod(b.bundle_method);
-  const placement = unwrap(parsePlacementChange(b));
-  if (placement.policy !== undefined || placement.geo_restriction !== undefined) edit.placement = placement;
-  return edit;
+  if (certificate !== undefined && certificate !== null) edit.certificate = certificate;
+  if (custom_csr_id !== undefined && custom_csr_id !== null) {
+    const csr = csrIdField(custom_csr_id);
+    if (!csr.ok) return csr;
+    edit.custom_csr_id = csr.value;
+  }
+  if (bundle_method !== undefined && bundle_method !== null) {
+    const method = bundleMethod(bundle_method);
+    if (!method.ok) return method;
+    edit.bundle_method = method.value;
+  }
+  const placement = parsePlacementChange(b.value);
+  if (!placement.ok) return placement;
+  if (placement.value.policy !== undefined || placement.value.geo_restriction !== undefined) edit.placement = placement.value;
+  return ok(edit);
 }
 
 /**
@@ -102,9 +122,9 @@ function chainMessages(certificate: unknown): ResponseInfo[] {
 
 async function upload(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "write");
-  const input = parseUpload(unwrap(await readJson(request, env)));
+  const input = unwrap(parseUpload(unwrap(await readJson(request, env))));
   const stub = await readableTenant(env, scope);
-  if (!stub) throw new ApiError("csr_not_found", { pointer: "/custom_csr_id" });
+  if (!stub) refuse({ reason: "csr_not_found", pointer: "/custom_csr_id" });
   const record = unwrap(await stub.uploadCertificate(call, input));
   return success(record, { messages: [...chainMessages(input.certificate), ...(await placementMessages(request, env, record))] });
 }
@@ -112,9 +132,9 @@ async function upload(request: ApiRequest, env: Env): Promise<Response> {
 async function edit(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "write");
   const id = certificateId(request);
-  const input = parseEdit(unwrap(await readJson(request, env)));
+  const input = unwrap(parseEdit(unwrap(await readJson(request, env))));
   const stub = await readableTenant(env, scope);
-  if (!stub) throw new ApiError("certificate_not_found");
+  if (!stub) refuse({ reason: "certificate_not_found" });
   const record = unwrap(await stub.editCertificate(call, id, input));
   const renewed = input.certificate === undefined ? [] : chainMessages(input.certificate);
   return success(record, { messages: [...renewed, ...(await placementMessages(request, env, record))] });
@@ -131,7 +151,7 @@ async function get(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "read");
   const id = certificateId(request);
   const stub = await readableTenant(env, scope);
-  if (!stub) throw new ApiError("certificate_not_found");
+  if (!stub) refuse({ reason: "certificate_not_found" });
   return success(unwrap(await stub.getCertificate(call, id)));
 }
 
@@ -139,7 +159,7 @@ async function remove(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "write");
   const id = certificateId(request);
   const stub = await readableTenant(env, scope);
-  if (!stub) throw new ApiError("certificate_not_found");
+  if (!stub) refuse({ reason: "certificate_not_found" });
   return success(unwrap(await stub.deleteCertificate(call, id)));
 }
 

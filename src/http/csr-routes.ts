@@ -3,12 +3,13 @@ import type { Scope } from "../core/scope";
 import { scopeName } from "../core/scope";
 import type { TenantStore } from "../tenant/tenant-store";
 import { readJson } from "./body";
-import type { ErrorReason, Result } from "../core/result";
-import { ApiError, MESSAGES } from "./errors";
+import { type Result, fail, ok } from "../core/result";
+import { MESSAGES } from "./errors";
 import { pageOf, success, successJson } from "./envelope";
 import { parseListQuery } from "./list-query";
 import { API_PREFIXES, type ApiRequest, type ApiRouter, tenantContext } from "./request";
 import { readableTenant } from "./scopes";
+import { refuse, unwrap } from "./results";
 import type { JsonText, Page } from "../tenant/records";
 
 /** The page a list of a scope with no data answers. */
@@ -34,26 +35,19 @@ export function tenant(env: Env, scope: Scope): DurableObjectStub<TenantStore> {
   return env.TENANTS.get(id);
 }
 
-/** Unwraps a Durable Object's Result, turning a refusal into the error reply. */
-export function unwrap<T>(result: Result<T>): T {
-  if (!result.ok) throw ApiError.from(result);
-  return result.value;
-}
-
-/** A UUID path parameter, lower-cased; malformed (or badly escaped) is `reason`. */
-export function uuidParam(request: ApiRequest, name: string, reason: ErrorReason): string {
+/** A UUID path parameter, lower-cased; malformed (or badly escaped) is `refusal`. */
+export function uuidParam<R extends { readonly reason: string }>(request: ApiRequest, name: string, refusal: R): Result<string, R> {
   let raw: string;
   try {
     raw = decodeURIComponent(request.params[name] ?? "");
   } catch {
-    throw new ApiError(reason);
+    return fail(refusal);
   }
   const id = raw.toLowerCase();
-  if (!CSR_ID.test(id)) throw new ApiError(reason);
-  return id;
+  return CSR_ID.test(id) ? ok(id) : fail(refusal);
 }
 
-const csrId = (request: ApiRequest) => uuidParam(request, "csrId", "invalid_csr_id");
+const csrId = (request: ApiRequest) => unwrap(uuidParam(request, "csrId", { reason: "invalid_csr_id" }));
 
 /**
  * rsa2048 creates of one scope in flight in this isolate, at most
@@ -74,7 +68,7 @@ async function createCsr(request: ApiRequest, env: Env): Promise<Response> {
   const rsa = input.ok && input.value.key_type === "rsa2048" ? scopeName(scope) : null;
   if (rsa !== null) {
     const now = rsaCreates.get(rsa) ?? 0;
-    if (now >= RSA_CREATES_IN_FLIGHT) throw new ApiError("rate_limited");
+    if (now >= RSA_CREATES_IN_FLIGHT) refuse({ reason: "rate_limited" });
     rsaCreates.set(rsa, now + 1);
   }
   let record;
@@ -104,7 +98,7 @@ async function getCsr(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "read");
   const id = csrId(request);
   const stub = await readableTenant(env, scope);
-  if (!stub) throw new ApiError("csr_not_found");
+  if (!stub) refuse({ reason: "csr_not_found" });
   return successJson(unwrap(await stub.getCsr(call, id)));
 }
 
@@ -112,7 +106,7 @@ async function deleteCsr(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "write");
   const id = csrId(request);
   const stub = await readableTenant(env, scope);
-  if (!stub) throw new ApiError("csr_not_found");
+  if (!stub) refuse({ reason: "csr_not_found" });
   return success(unwrap(await stub.deleteCsr(call, id)));
 }
 

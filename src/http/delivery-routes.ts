@@ -1,7 +1,7 @@
 import type { EdgeRecipient } from "../pki/edge-key";
 import { edgeRegistry } from "./edge-routes";
-import { unwrap, uuidParam } from "./csr-routes";
-import { ApiError } from "./errors";
+import { uuidParam } from "./csr-routes";
+import { refuse, unwrap } from "./results";
 import { readableTenant } from "./scopes";
 import { success } from "./envelope";
 import { API_PREFIXES, type ApiRequest, type ApiRouter, edgeContext } from "./request";
@@ -43,10 +43,10 @@ async function list(request: ApiRequest, env: Env): Promise<Response> {
  */
 async function bundle(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, edgeId, call } = await edgeContext(request, env);
-  const id = uuidParam(request, "certificateId", "invalid_certificate_id");
+  const id = unwrap(uuidParam(request, "certificateId", { reason: "invalid_certificate_id" }));
   const edge = await registeredEdge(env, edgeId);
   const stub = await readableTenant(env, scope);
-  if (!stub) throw new ApiError("certificate_not_found");
+  if (!stub) refuse({ reason: "certificate_not_found" });
   return signed(env, "bundle", scope.id, edgeId, unwrap(await stub.deliverCertificate(call, edge, id)));
 }
 

@@ -1,8 +1,10 @@
 import { parseScopeName, scopeName } from "../core/scope";
 import { requireAdminSecret } from "./admin";
 import { readJson } from "./body";
-import { tenant, unwrap } from "./csr-routes";
-import { ApiError } from "./errors";
+import type { BodyShapeRefusal, InvalidQuery } from "../core/refusals";
+import { type Result, fail, ok } from "../core/result";
+import { tenant } from "./csr-routes";
+import { unwrap } from "./results";
 import { success } from "./envelope";
 import type { ApiRequest, ApiRouter } from "./request";
 import { EDGE_REGISTRY_NAME } from "../core/objects";
@@ -17,18 +19,31 @@ const REWRAP_BATCH = 500;
 // The most names one import may carry (npm start sends them in batches).
 const IMPORT_MAX = 10_000;
 
-function intParam(params: URLSearchParams, name: string, bounds: { default: number; max: number }): number {
+function intParam(params: URLSearchParams, name: string, bounds: { default: number; max: number }): Result<number, InvalidQuery> {
   const raw = params.get(name);
-  if (raw === null) return bounds.default;
+  if (raw === null) return ok(bounds.default);
   const n = Number(raw);
-  if (!/^\d{1,6}$/.test(raw) || n < 1 || n > bounds.max) throw new ApiError("invalid_query", { detail: `${name} must be an integer from 1 to ${bounds.max}` });
-  return n;
+  return /^\d{1,6}$/.test(raw) && n >= 1 && n <= bounds.max ? ok(n) : fail({ reason: "invalid_query", parameter: name, rule: `must be an integer from 1 to ${bounds.max}` });
 }
 
-function afterParam(params: URLSearchParams): string {
+function afterParam(params: URLSearchParams): Result<string, InvalidQuery> {
   const after = params.get("after") ?? "";
-  if (after !== "" && parseScopeName(after) === null) throw new ApiError("invalid_query", { detail: "after must be a scope name such as zones:<id>" });
-  return after;
+  return after === "" || parseScopeName(after) !== null ? ok(after) : fail({ reason: "invalid_query", parameter: "after", rule: "must be a scope name such as zones:<id>" });
+}
+
+/** `{"scopes": ["zones:<id>", …], "complete": boolean}`: the names, canonical. */
+function parseImport(body: unknown): Result<{ names: string[]; complete: boolean }, BodyShapeRefusal | { readonly reason: "invalid_scope_id"; readonly pointer: string }> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return fail({ reason: "invalid_json" });
+  const { scopes, complete } = body as Record<string, unknown>;
+  if (!Array.isArray(scopes) || scopes.length > IMPORT_MAX) return fail({ reason: "invalid_field_type", pointer: "/scopes" });
+  const names: string[] = [];
+  for (const [i, name] of scopes.entries()) {
+    const parsed = typeof name === "string" ? parseScopeName(name) : null;
+    if (!parsed) return fail({ reason: "invalid_scope_id", pointer: `/scopes/${i}` });
+    names.push(scopeName(parsed));
+  }
+  if (typeof complete !== "boolean") return fail({ reason: "invalid_field_type", pointer: "/complete" });
+  return ok({ names, complete });
 }
 
 /**
@@ -40,14 +55,14 @@ function afterParam(params: URLSearchParams): string {
 async function keys(request: ApiRequest, env: Env): Promise<Response> {
   await requireAdminSecret(request, env);
   const { status, failures } = unwrap(await deploymentRegistry(env).keyStatus());
-  return success({ ...status, problems: failures.map((f) => ({ reason: f.reason, kek_id: f.detail ?? null })) });
+  return success({ ...status, problems: failures.map((f) => ({ reason: f.reason, kek_id: "kek_id" in f ? f.kek_id : null })) });
 }
 
 /** GET /admin/v1/scopes?after=&limit=: every scope with data, by name, with the KEKs its data uses. */
 async function listScopes(request: ApiRequest, env: Env): Promise<Response> {
   await requireAdminSecret(request, env);
   const params = new URL(request.url).searchParams;
-  return success(unwrap(await deploymentRegistry(env).listScopes(afterParam(params), intParam(params, "limit", SCOPES_PER_PAGE))));
+  return success(unwrap(await deploymentRegistry(env).listScopes(unwrap(afterParam(params)), unwrap(intParam(params, "limit", SCOPES_PER_PAGE)))));
 }
 
 /**
@@ -59,17 +74,7 @@ async function listScopes(request: ApiRequest, env: Env): Promise<Response> {
  */
 async function importScopes(request: ApiRequest, env: Env): Promise<Response> {
   await requireAdminSecret(request, env);
-  const body = unwrap(await readJson(request, env));
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("invalid_json");
-  const { scopes, complete } = body as Record<string, unknown>;
-  if (!Array.isArray(scopes) || scopes.length > IMPORT_MAX) throw new ApiError("invalid_field_type", { pointer: "/scopes" });
-  const names: string[] = [];
-  for (const [i, name] of scopes.entries()) {
-    const parsed = typeof name === "string" ? parseScopeName(name) : null;
-    if (!parsed) throw new ApiError("invalid_scope_id", { pointer: `/scopes/${i}` });
-    names.push(scopeName(parsed));
-  }
-  if (typeof complete !== "boolean") throw new ApiError("invalid_field_type", { pointer: "/complete" });
+  const { names, complete } = unwrap(parseImport(unwrap(await readJson(request, env))));
   return success(unwrap(await deploymentRegistry(env).importScopes(names, complete)));
 }
 
@@ -84,10 +89,10 @@ async function importScopes(request: ApiRequest, env: Env): Promise<Response> {
 async function rewrapAll(request: ApiRequest, env: Env): Promise<Response> {
   const actor = await requireAdminSecret(request, env);
   const params = new URL(request.url).searchParams;
-  const limit = intParam(params, "limit", REWRAP_SCOPES);
+  const limit = unwrap(intParam(params, "limit", REWRAP_SCOPES));
   const registry = deploymentRegistry(env);
   const { status } = unwrap(await registry.keyStatus());
-  const names = unwrap(await registry.scopesNotUnder(status.current_kek_id, afterParam(params), limit));
+  const names = unwrap(await registry.scopesNotUnder(status.current_kek_id, unwrap(afterParam(params)), limit));
   const scopes = [];
   for (const name of names) {
     // The edge registry holds KEK-wrapped data too (the service key, sealed rows).

@@ -1,9 +1,11 @@
 import { isScopeId } from "../core/scope";
 import { requireAdmin } from "./admin";
 import { readJson } from "./body";
-import { tenant, unwrap } from "./csr-routes";
+import type { BodyShapeRefusal } from "../core/refusals";
+import { type Result, fail, ok } from "../core/result";
+import { tenant } from "./csr-routes";
 import { pageOf, success } from "./envelope";
-import { ApiError } from "./errors";
+import { refuse, unwrap } from "./results";
 import { pagingParams } from "./list-query";
 import type { ApiRequest, ApiRouter } from "./request";
 import { directory, forgetZoneAccount } from "./zone-accounts";
@@ -14,8 +16,16 @@ const ZONES_PER_PAGE = { min: 5, max: 50, default: 20 } as const;
 /** The admin call of a route that exists for one scope kind only; the other is 404 (7000). */
 async function adminOf(request: ApiRequest, env: Env, kind: "accounts" | "zones") {
   const call = await requireAdmin(request, env);
-  if (call.scope.kind !== kind) throw new ApiError("no_route");
+  if (call.scope.kind !== kind) refuse({ reason: "no_route" });
   return call;
+}
+
+/** `{"account_id": "…"}`: a well-formed account id. */
+function parseAccountId(body: unknown): Result<string, BodyShapeRefusal | { readonly reason: "invalid_scope_id"; readonly pointer: string }> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return fail({ reason: "invalid_json" });
+  const accountId = (body as Record<string, unknown>).account_id;
+  if (typeof accountId !== "string") return fail({ reason: "invalid_field_type", pointer: "/account_id" });
+  return isScopeId(accountId) ? ok(accountId) : fail({ reason: "invalid_scope_id", pointer: "/account_id" });
 }
 
 /** GET /admin/v1/zones/{zone_id}/account: the account the zone is recorded under (404, 1490, when none). */
@@ -36,17 +46,13 @@ async function getAccount(request: ApiRequest, env: Env): Promise<Response> {
  */
 async function putAccount(request: ApiRequest, env: Env): Promise<Response> {
   const call = await adminOf(request, env, "zones");
-  const body = unwrap(await readJson(request, env));
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("invalid_json");
-  const accountId = (body as Record<string, unknown>).account_id;
-  if (typeof accountId !== "string") throw new ApiError("invalid_field_type", { pointer: "/account_id" });
-  if (!isScopeId(accountId)) throw new ApiError("invalid_scope_id", { pointer: "/account_id" });
+  const accountId = unwrap(parseAccountId(unwrap(await readJson(request, env))));
   const { revision } = await directory(env).standing(call.scope.id);
   const linked = unwrap(await tenant(env, call.scope).linkAccount(call, accountId, revision));
   const record = unwrap(await directory(env).setZone(call.scope.id, accountId, linked.revision));
   forgetZoneAccount(call.scope.id);
   // A newer move that overtook this one is what stands: it is what the answer shows.
-  if (!record) throw new ApiError("zone_account_not_recorded");
+  if (!record) refuse({ reason: "zone_account_not_recorded" });
   return success({ ...record, previous_account_id: linked.previous, csrs_retagged: linked.csrs_retagged });
 }
 
@@ -54,12 +60,12 @@ async function putAccount(request: ApiRequest, env: Env): Promise<Response> {
 async function deleteAccount(request: ApiRequest, env: Env): Promise<Response> {
   const call = await adminOf(request, env, "zones");
   const standing = await directory(env).standing(call.scope.id);
-  if (standing.account_id === null) throw new ApiError("zone_account_not_recorded");
+  if (standing.account_id === null) refuse({ reason: "zone_account_not_recorded" });
   const linked = unwrap(await tenant(env, call.scope).linkAccount(call, null, standing.revision));
   const record = unwrap(await directory(env).setZone(call.scope.id, null, linked.revision));
   forgetZoneAccount(call.scope.id);
   // A newer move that overtook this one stands: the zone has an account again.
-  if (record) throw new ApiError("zone_account_moved", { detail: `the zone is now recorded under ${record.account_id}` });
+  if (record) refuse({ reason: "zone_account_moved", account_id: record.account_id });
   return success({ zone_id: call.scope.id, previous_account_id: linked.previous, csrs_retagged: linked.csrs_retagged });
 }
 

@@ -3,8 +3,8 @@ import { EDGE_REGISTRY_NAME, type EdgeRegistry } from "../edges/edge-registry";
 import { parseEdgeRegistration } from "../edges/edge-input";
 import { requireAdminSecret } from "./admin";
 import { readJson } from "./body";
-import { unwrap } from "./csr-routes";
-import { ApiError } from "./errors";
+import { type Result, fail, ok } from "../core/result";
+import { unwrap } from "./results";
 import { success } from "./envelope";
 import type { ApiRequest, ApiRouter } from "./request";
 
@@ -13,16 +13,17 @@ export function edgeRegistry(env: Env): DurableObjectStub<EdgeRegistry> {
   return env.EDGES.get(env.EDGES.idFromName(EDGE_REGISTRY_NAME));
 }
 
-function edgeId(request: ApiRequest): string {
+function parseEdgeId(request: ApiRequest): Result<string, { readonly reason: "invalid_edge_id" }> {
   let id: string;
   try {
     id = decodeURIComponent(request.params.edgeId ?? "");
   } catch {
-    throw new ApiError("invalid_edge_id");
+    return fail({ reason: "invalid_edge_id" });
   }
-  if (!isEdgeId(id)) throw new ApiError("invalid_edge_id");
-  return id;
+  return isEdgeId(id) ? ok(id) : fail({ reason: "invalid_edge_id" });
 }
+
+const edgeId = (request: ApiRequest): string => unwrap(parseEdgeId(request));
 
 /**
  * Registers an edge, or replaces its key and labels: 201 when new, 200 when

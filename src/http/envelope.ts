@@ -1,5 +1,6 @@
 import type { JsonText, Page } from "../tenant/records";
-import { ERRORS, type Failure } from "./errors";
+import type { Refused } from "../core/result";
+import { DETAILS, ERRORS, type ErrorEntry, type Refusal } from "./errors";
 
 /** One entry of `errors` or `messages` in Cloudflare's v4 envelope. */
 export interface ResponseInfo {
@@ -79,11 +80,15 @@ export function pageOf(page: Page<JsonText>, query: { page: number; per_page: nu
 }
 
 /** Renders a catalog entry as the error info Cloudflare returns. */
-export function errorInfo(failure: Failure, requestId?: string): ResponseInfo {
-  const entry = ERRORS[failure.reason];
-  const message = failure.detail === undefined ? entry.message : entry.message.replace(":reason", failure.detail);
+export function errorInfo(refusal: Refusal, requestId?: string): ResponseInfo {
+  const entry: ErrorEntry = ERRORS[refusal.reason];
+  // DETAILS is keyed by reason, each function typed by the refusal of that
+  // reason; TypeScript cannot follow the pairing through the index.
+  const detail = DETAILS[refusal.reason] as ((r: Refusal) => string) | undefined;
+  const message = detail === undefined ? entry.message : entry.message.replace(":reason", detail(refusal));
   const info: ResponseInfo = { code: entry.code, message };
-  if (failure.pointer !== undefined) info.source = { pointer: failure.pointer };
+  const { pointer } = refusal as Refused;
+  if (pointer !== undefined) info.source = { pointer };
   if (requestId !== undefined) info.request_id = requestId;
   return info;
 }
@@ -93,7 +98,7 @@ export function errorInfo(failure: Failure, requestId?: string): ResponseInfo {
  * catalog, `result` is null, and nothing internal (stack, exception text)
  * is ever included.
  */
-export function failure(f: Failure, requestId?: string): Response {
+export function failure(f: Refusal, requestId?: string): Response {
   return failures([f], requestId);
 }
 
@@ -101,7 +106,7 @@ export function failure(f: Failure, requestId?: string): Response {
  * Several refusals in one reply (a readiness check that fails more than one
  * way), in the order given; the status is the first one's.
  */
-export function failures(list: readonly [Failure, ...Failure[]], requestId?: string): Response {
+export function failures(list: readonly [Refusal, ...Refusal[]], requestId?: string): Response {
   const headers: Record<string, string> = requestId === undefined ? {} : { "x-request-id": requestId };
   const entry: { readonly status: number; readonly retryAfter?: number } = ERRORS[list[0].reason];
   // RFC 9110 §10.2.3: when to try again, in seconds (the SDK waits for it).

@@ -1,303 +1,137 @@
-import type { ErrorReason, Failure } from "../core/result";
+import type { AuthRefusal, Forbidden } from "../auth/refusals";
+import { ERRORS } from "./error-table";
+import type { BodyShapeRefusal, InvalidQuery, NoRoute, RateLimited, ScopeMismatch } from "../core/refusals";
+import type { NotRecorded, AccountMoved } from "../directory/zone-accounts";
+import type { EdgeNotRegistered } from "../edges/edge-registry";
+import type { EdgeNotFound } from "../edges/edge-store";
+import type { EdgeLabelsRefusal } from "../edges/edge-input";
+import type { StorageUnavailable } from "../health/checks";
+import type { CertificateRefusal } from "../pki/certificate-check";
+import type { CsrInputRefusal } from "../pki/csr-input";
+import type { EdgeKeyRefusal } from "../pki/edge-key";
+import type { Found, PolicyRefusal } from "../pki/geo-policy";
+import type { KeyRefusal } from "../pki/keyring";
+import type { IntegrityFailed } from "../pki/row-seal";
+import type {
+  AuditEntryNotFound,
+  CertificateExists,
+  CertificateNotFound,
+  CsrInUse,
+  CsrNotFound,
+  DeliveryRefusal,
+  EntitlementRefusal,
+} from "../tenant/refusals";
 
-export type { ErrorReason, Failure };
+/** What the HTTP layer itself refuses: paths, ids in paths, bodies on the wire, and its own limits. */
+export type RequestRefusal =
+  | { readonly reason: "missing_scope_id" }
+  | { readonly reason: "invalid_scope_id"; readonly pointer?: string }
+  | { readonly reason: "method_not_allowed" }
+  | { readonly reason: "body_too_large" }
+  | { readonly reason: "body_timeout" }
+  | { readonly reason: "invalid_csr_id"; readonly pointer?: string }
+  | { readonly reason: "invalid_certificate_id" }
+  | { readonly reason: "invalid_audit_id" }
+  | { readonly reason: "invalid_edge_id" }
+  | { readonly reason: "missing_custom_csr_id"; readonly pointer: string }
+  | { readonly reason: "private_key_not_accepted"; readonly pointer: string }
+  | { readonly reason: "invalid_bundle_method"; readonly pointer: string }
+  | { readonly reason: "invalid_geo_restrictions"; readonly pointer: string }
+  | { readonly reason: "policy_with_geo_restrictions"; readonly pointer: string }
+  | { readonly reason: "readiness_timeout" }
+  | { readonly reason: "internal" };
+
+/** Every refusal the API can answer, from every concern. */
+export type Refusal =
+  | AuthRefusal
+  | Forbidden
+  | BodyShapeRefusal
+  | InvalidQuery
+  | RateLimited
+  | ScopeMismatch
+  | NoRoute
+  | RequestRefusal
+  | CsrInputRefusal
+  | CertificateRefusal
+  | PolicyRefusal
+  | EdgeKeyRefusal
+  | EdgeLabelsRefusal
+  | KeyRefusal
+  | IntegrityFailed
+  | CsrNotFound
+  | CsrInUse
+  | EntitlementRefusal
+  | CertificateNotFound
+  | CertificateExists
+  | AuditEntryNotFound
+  | DeliveryRefusal
+  | EdgeNotFound
+  | EdgeNotRegistered
+  | NotRecorded
+  | AccountMoved
+  | StorageUnavailable;
+
+export type Reason = Refusal["reason"];
+
+/** The refusals whose reason is `K` (a case may carry several reasons with the same data). */
+export type RefusalFor<K extends Reason> = Refusal extends infer R ? (R extends { readonly reason: infer X } ? (K extends X ? R : never) : never) : never;
+
+/** How one reason is answered: its HTTP status, code and message. */
+export interface ErrorEntry {
+  readonly status: number;
+  readonly code: number;
+  readonly message: string;
+  /** Seconds, sent as Retry-After (RFC 9110 §10.2.3). */
+  readonly retryAfter?: number;
+}
+
+// JSON.stringify shows control characters and lone surrogates escaped; what
+// is not printable ASCII after that is replaced, so a message never carries it.
+const printable = (text: string) => JSON.stringify(text).replace(/[^\x20-\x7e]/g, "?");
+const found = (f: Found) => (f === "end" ? "the end of the policy" : `'${f.text}' at position ${f.position}`);
+
+export { ERRORS };
+
+// The table is exactly the refusals: every reason has an entry, and every entry a reason.
+const EVERY_REASON: { readonly [K in Reason]: ErrorEntry } = ERRORS;
+type Unknown = Exclude<keyof typeof ERRORS, Reason>;
+const NO_OTHER: [Unknown] extends [never] ? true : Unknown = true;
+void EVERY_REASON;
+void NO_OTHER;
 
 /**
- * Every error this API can return, by reason: the one place a reason becomes
- * a status, a code and a message. Codes and messages of the
- * Custom CSR table are Cloudflare's, verbatim; codes the seeds do not give are
- * ours, listed in the README, and never reused for another meaning.
+ * For a message with a `:reason` placeholder, what fills it from the
+ * refusal's data (test/errors.test.ts holds the two to each other).
  */
-export const ERRORS = {
-  // Cloudflare's authentication codes (seeds' table, 401).
-  no_bearer_token: { status: 401, code: 1000, message: "Unable to extract bearer token" },
-  unparseable_jwt: { status: 401, code: 1001, message: "Unable to parse JWT token" },
-  bad_jwt_header: { status: 401, code: 1002, message: "Bad JWT header" },
-  jwt_verification_failed: { status: 401, code: 1003, message: "Failed to verify JWT token" },
-  unusable_jwt_claims: { status: 401, code: 1004, message: "Failed to get claims from JWT token" },
-  missing_jwt_claims: { status: 401, code: 1005, message: "JWT token does not have required claims" },
-  // Cloudflare's generic codes for credentials and routing.
-  invalid_legacy_credentials: { status: 401, code: 9103, message: "Unknown X-Auth-Key or X-Auth-Email" },
-  forbidden: { status: 403, code: 10000, message: "Authentication error" },
-  no_route: { status: 404, code: 7000, message: "No route for that URI" },
-  method_not_allowed: { status: 405, code: 7001, message: "Method not allowed for this endpoint" },
+export const DETAILS: { readonly [K in Reason]?: (refusal: RefusalFor<K>) => string } = {
+  unparseable_san: (r) => `publicsuffix: cannot derive eTLD+1 for domain "${r.domain}"`,
+  invalid_query: (r) => `${r.parameter} ${r.rule}`,
+  invalid_certificate_host: (r) => printable(r.host),
+  certificate_exists: (r) => r.certificate_id,
+  policy_invalid_character: (r) => `unexpected character ${JSON.stringify(r.character)} at position ${r.position}`,
+  policy_unbalanced_parentheses: (r) => (r.parenthesis === ")" ? `')' at position ${r.position} closes no '('` : `'(' at position ${r.position} is never closed`),
+  policy_expected_term: (r) => `expected ${r.expected}, found ${found(r.found)}`,
+  policy_expected_operator: (r) => `expected ${r.expected}, found ${found(r.found)}`,
+  policy_unknown_attribute: (r) => `'${r.attribute}' at position ${r.position} is not 'country' or 'region'`,
+  policy_unknown_country: (r) => `'${r.code}' at position ${r.position} is not an ISO 3166-1 alpha-2 country code`,
+  policy_unknown_region: (r) => `'${r.code}' at position ${r.position} is not a Geo Key Manager region code`,
+  policy_too_complex: (r) => (r.limit === "length" ? `longer than ${r.max} characters` : `nesting deeper than ${r.max} at position ${r.position}`),
+  invalid_edge_key: (r) => r.problem,
+  invalid_edge_labels: (r) => r.problem,
+  record_integrity_failed: (r) => `${r.record} ${r.id}`,
+  zone_account_moved: (r) => r.account_id,
+  key_encryption_key_missing: (r) => r.kek_id,
+  key_encryption_mismatch: (r) => r.kek_id,
+};
 
-  // The Custom CSR table (seeds), verbatim.
-  invalid_json: { status: 400, code: 1400, message: "Unable to decode the JSON request body. Check your input and try again." },
-  missing_scope_id: { status: 400, code: 1401, message: "Zone ID is required. Check your input and try again." },
-  no_authorization: { status: 400, code: 1402, message: "The request has no Authorization header. Check your input and try again." },
-  no_quota: {
-    status: 403,
-    code: 1403,
-    message:
-      "No quota has been allocated for this zone. If you are already a paid Cloudflare for SaaS customer, contact your Customer Success Manager for additional provisioning. If you are not yet enrolled, fill out this contact form and our sales team will contact you.",
-  },
-  not_entitled: {
-    status: 403,
-    code: 1404,
-    message:
-      "Access to generating CSRs has not been granted for this zone. If you are already a paid Cloudflare for SaaS customer, contact your Customer Success Manager for additional provisioning. If you are not yet enrolled, fill out this contact form and our sales team will contact you.",
-  },
-  missing_country: { status: 400, code: 1405, message: "Country field is required. Check your input and try again." },
-  missing_state: { status: 400, code: 1406, message: "State field is required. Check your input and try again." },
-  missing_locality: { status: 400, code: 1407, message: "Locality field is required. Check your input and try again." },
-  missing_organization: { status: 400, code: 1408, message: "Organization field is required. Check your input and try again." },
-  missing_common_name: { status: 400, code: 1409, message: "Common Name field is required. Check your input and try again." },
-  common_name_too_long: {
-    status: 400,
-    code: 1410,
-    message: "The specified Common Name is too long. Maximum allowed length is 64 characters. Check your input and try again.",
-  },
-  missing_sans: {
-    status: 400,
-    code: 1411,
-    message: "At least one subject alternative name (SAN) is required. Check your input and try again.",
-  },
-  invalid_san: {
-    status: 400,
-    code: 1412,
-    message:
-      "Invalid subject alternative name(s) (SAN). SANs have to be smaller than 256 characters in length, cannot be IP addresses, cannot contain any special characters such as ~`!@#$%^&*()=+{}[] \\;:’\",<>/? and cannot begin or end with a ‘-’ character. Check your input and try again.",
-  },
-  non_ascii_san: {
-    status: 400,
-    code: 1413,
-    message: "Subject Alternative Names (SANs) with non-ASCII characters are not supported. Check your input and try again.",
-  },
-  reserved_tld_san: {
-    status: 400,
-    code: 1414,
-    message:
-      "Reserved top domain subject alternative names (SAN), such as ’test’, ’example’, ‘invalid’ or ’localhost’, is not supported. Check your input and try again.",
-  },
-  unparseable_san: {
-    status: 400,
-    code: 1415,
-    message: "Unable to parse subject alternative name(s) (SAN) - :reason. Check your input and try again.",
-  },
-  example_domain_san: {
-    status: 400,
-    code: 1416,
-    message:
-      "Subject Alternative Names (SANs) ending in example.com, example.net, or example.org are prohibited. Check your input and try again.",
-  },
-  invalid_key_type: {
-    status: 400,
-    code: 1417,
-    message: "Invalid key type. Only ‘rsa2048’ or ‘p256v1’ is accepted. Check your input and try again.",
-  },
-  invalid_csr_id: { status: 400, code: 1418, message: "The custom CSR ID is invalid. Check your input and try again." },
-  csr_not_found: { status: 404, code: 1419, message: "The custom CSR was not found." },
-  csr_in_use: {
-    status: 409,
-    code: 1420,
-    message:
-      "The custom CSR is associated with an active certificate pack. You will need to delete all associated active certificate packs before you can delete the custom CSR.",
-  },
-
-  // Ours (1430–1439): input the seeds do not cover.
-  invalid_field_type: { status: 400, code: 1430, message: "The field has the wrong type. Check your input and try again." },
-  invalid_country: {
-    status: 400,
-    code: 1431,
-    message: "Country must be a two-letter ISO 3166-1 alpha-2 code. Check your input and try again.",
-  },
-  too_many_sans: {
-    status: 400,
-    code: 1432,
-    message: "Too many subject alternative names (SANs). At most 150 are allowed. Check your input and try again.",
-  },
-  body_too_large: { status: 413, code: 1433, message: "The request body is too large. The limit is 64 KiB." },
-  body_timeout: { status: 408, code: 1438, message: "The request body did not arrive in time. Send the whole body at once and try again." },
-  invalid_scope_id: {
-    status: 400,
-    code: 1434,
-    message: "The account or zone ID is invalid: it must be 1 to 32 letters, digits, '-' or '_'. Check your input and try again.",
-  },
-  invalid_query: { status: 400, code: 1435, message: "Invalid query parameter: :reason. Check your input and try again." },
-  field_too_long: { status: 400, code: 1436, message: "The field is too long. Check your input and try again." },
-  invalid_field_characters: {
-    status: 400,
-    code: 1437,
-    message: "The field contains control characters or is blank. Check your input and try again.",
-  },
-
-  // Ours (1440–1449): custom certificates uploaded against a custom CSR.
-  invalid_certificate: {
-    status: 400,
-    code: 1440,
-    message: "The certificate could not be parsed. Send the leaf certificate, optionally followed by its chain, as PEM.",
-  },
-  invalid_certificate_host: {
-    status: 400,
-    code: 1439,
-    message: "The certificate names a host that is not a DNS name (:reason): only letters, digits, '-', '_' and '.' are accepted, with '*.' leftmost.",
-  },
-  // Cloudflare's code for a custom certificate uploaded twice (its troubleshooting page, error 1220).
-  certificate_exists: {
-    status: 400,
-    code: 1220,
-    message: "This certificate already exists in this zone (:reason). Update the existing custom certificate instead of uploading it again.",
-  },
-  certificate_key_mismatch: {
-    status: 400,
-    code: 1441,
-    message: "The certificate's public key does not match the custom CSR's key.",
-  },
-  certificate_expired: { status: 400, code: 1442, message: "The certificate has expired." },
-  certificate_not_yet_valid: { status: 400, code: 1443, message: "The certificate is not valid yet." },
-  invalid_chain: {
-    status: 400,
-    code: 1444,
-    message: "The certificate chain is invalid: each certificate must be issued and signed by the one that follows it.",
-  },
-  missing_custom_csr_id: {
-    status: 400,
-    code: 1445,
-    message: "custom_csr_id is required: this service installs certificates only for keys it generated.",
-  },
-  private_key_not_accepted: {
-    status: 400,
-    code: 1446,
-    message: "A private key is not accepted with custom_csr_id: the custom CSR's own key is used.",
-  },
-  invalid_bundle_method: {
-    status: 400,
-    code: 1447,
-    message: "Invalid bundle_method. Only 'ubiquitous', 'optimal' or 'force' is accepted.",
-  },
-  invalid_certificate_id: { status: 400, code: 1448, message: "The custom certificate ID is invalid." },
-  certificate_not_found: { status: 404, code: 1449, message: "The custom certificate was not found." },
-
-  // Ours (1450–1459): Geo Key Manager's `policy` and `geo_restrictions` on a
-  // custom certificate. `:reason` says what was found where.
-  policy_invalid_character: {
-    status: 400,
-    code: 1450,
-    message: "Invalid policy: :reason. A policy uses only letters, digits, '_', ':', parentheses and spaces.",
-  },
-  policy_unbalanced_parentheses: { status: 400, code: 1451, message: "Invalid policy: unbalanced parentheses: :reason." },
-  policy_expected_term: { status: 400, code: 1452, message: "Invalid policy: :reason." },
-  policy_expected_operator: { status: 400, code: 1453, message: "Invalid policy: :reason. Join terms with 'and' or 'or'." },
-  policy_unknown_attribute: {
-    status: 400,
-    code: 1454,
-    message: "Invalid policy: :reason. The attributes are 'country' and 'region'.",
-  },
-  policy_unknown_country: { status: 400, code: 1455, message: "Invalid policy: :reason." },
-  policy_unknown_region: {
-    status: 400,
-    code: 1456,
-    message: "Invalid policy: :reason. The regions are AFR, APAC, EEUR, ENAM, EU, ME, OC, SAM, WEUR and WNAM.",
-  },
-  policy_too_complex: { status: 400, code: 1457, message: "Invalid policy: :reason." },
-  invalid_geo_restrictions: {
-    status: 400,
-    code: 1458,
-    message: "Invalid geo_restrictions: it must be an object whose label is 'us', 'eu' or 'highest_security'.",
-  },
-  policy_with_geo_restrictions: {
-    status: 400,
-    code: 1459,
-    message: "policy and geo_restrictions are mutually exclusive: send one or the other.",
-  },
-
-  // Ours (1470–1479): edges and key delivery.
-  invalid_edge_id: {
-    status: 400,
-    code: 1470,
-    message: "The edge ID is invalid: it must be 1 to 64 letters, digits, '-', '_' or '.', and not dots only.",
-  },
-  invalid_edge_key: {
-    status: 400,
-    code: 1471,
-    message: "The edge public key is invalid: :reason. Send an EC P-256 or OKP X25519 public JWK.",
-  },
-  invalid_edge_labels: { status: 400, code: 1472, message: "The edge labels are invalid: :reason." },
-  edge_not_found: { status: 404, code: 1473, message: "The edge was not found." },
-  edge_not_registered: {
-    status: 403,
-    code: 1474,
-    message: "This edge is not registered (unknown or revoked): no key is delivered to it.",
-  },
-  edge_excluded_by_policy: {
-    status: 403,
-    code: 1475,
-    message: "The certificate's policy or geo_restrictions do not allow this edge to hold its key.",
-  },
-  certificate_expired_not_delivered: {
-    status: 410,
-    code: 1476,
-    message: "The certificate has expired: its key is no longer delivered.",
-  },
-  record_integrity_failed: {
-    status: 500,
-    code: 1477,
-    message:
-      "A stored record (:reason) fails its integrity check: it was changed outside this service. It is refused, and no key is delivered by it; the operator must re-register or re-upload it.",
-  },
-  // Ours (1480–1489): the audit trail.
-  invalid_audit_id: { status: 400, code: 1480, message: "The audit log ID is invalid. Check your input and try again." },
-  audit_entry_not_found: { status: 404, code: 1481, message: "The audit log entry was not found in this account or zone." },
-
-  // Ours (1490–1499): zones and the accounts they belong to.
-  zone_account_not_recorded: { status: 404, code: 1490, message: "No account is recorded for this zone." },
-  zone_account_moved: { status: 409, code: 1491, message: "The zone was recorded under another account while its account was being removed." },
-
-  // Cloudflare's rate-limit error (HTTP 429 with Retry-After): here, a scope
-  // with more creates waiting for an RSA key generation than it may queue.
-  rate_limited: { status: 429, code: 971, message: "Please wait and consider throttling your request speed", retryAfter: 1 },
-  internal: { status: 500, code: 1500, message: "Internal Server Error" },
-  // A tenant object asked about a scope it does not hold: a routing bug,
-  // answered as any internal failure (the object logs both names).
-  scope_mismatch: { status: 500, code: 1500, message: "Internal Server Error" },
-  // Ours: the deployment's KEY_ENCRYPTION_KEYS secret is missing, malformed or
-  // lacks a key a stored record needs. Nothing is written or changed.
-  key_encryption_unavailable: {
-    status: 503,
-    code: 1501,
-    message: "Key encryption is not available on this deployment. The operator must configure KEY_ENCRYPTION_KEYS.",
-  },
-  // Ours: a KEK id that stored data needs is not configured (the same code as
-  // a missing secret, naming the id).
-  key_encryption_key_missing: {
-    status: 503,
-    code: 1501,
-    message: "Key-encryption key :reason is not configured, and stored data is wrapped under it. The operator must add it back to KEY_ENCRYPTION_KEYS.",
-  },
-  // Ours (1502–1509): the deployment's readiness (GET /readyz), and keys it cannot use.
-  storage_unavailable: {
-    status: 503,
-    code: 1502,
-    message: "Durable Object storage is not writable on this deployment. The operator must check the data directory.",
-  },
-  readiness_timeout: { status: 503, code: 1503, message: "The readiness check did not complete in time." },
-  key_encryption_mismatch: {
-    status: 503,
-    code: 1505,
-    message:
-      "Key-encryption key :reason is not the key this deployment's data was wrapped under (its check value differs): nothing is wrapped or unwrapped until the operator restores the original KEY_ENCRYPTION_KEYS entry.",
-  },
-  key_unwrap_failed: {
-    status: 500,
-    code: 1506,
-    message:
-      "A stored private key could not be unwrapped: its wrap is damaged or was moved. The operator can run the key self-check on it (POST /admin/v1/{kind}/{id}/custom_csrs/{csr_id}/verify).",
-  },
-} as const satisfies Record<ErrorReason, { status: number; code: number; message: string; retryAfter?: number }>;
-
-/** Thrown inside the Worker for a refusal; caught and rendered by the router. */
-export class ApiError extends Error {
-  readonly failure: Failure;
-  constructor(reason: ErrorReason, extra: Omit<Failure, "reason"> = {}) {
-    super(reason);
-    this.name = "ApiError";
-    this.failure = { reason, ...extra };
-  }
-
-  /** The refusal carried by a failed Result (for instance one returned over RPC). */
-  static from(failure: Failure): ApiError {
-    return new ApiError(failure.reason, { pointer: failure.pointer, detail: failure.detail });
+/**
+ * A refusal on its way to the router's one error reply: thrown only by
+ * `refuse` and `unwrap` (src/http/results.ts), caught only by the router.
+ */
+export class Refused extends Error {
+  constructor(readonly refusal: Refusal) {
+    super(refusal.reason);
+    this.name = "Refused";
   }
 }
 

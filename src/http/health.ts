@@ -1,4 +1,4 @@
-import type { Failure } from "../core/result";
+import type { Refusal } from "./errors";
 import { PROBE_NAME } from "../health/readiness-probe";
 import { failures, success } from "./envelope";
 import type { ApiRequest, ApiRouter } from "./request";
@@ -23,11 +23,11 @@ async function ready(request: ApiRequest, env: Env): Promise<Response> {
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), READINESS_TIMEOUT_MS);
   });
-  let found: readonly Failure[];
+  let found: readonly Refusal[];
   try {
     const report = await Promise.race([probe.check(), timeout]);
     if (report === "timeout") found = [{ reason: "readiness_timeout" }];
-    else found = report.ok ? report.value.failures : [report];
+    else found = report.ok ? report.value.failures : [];
   } catch (error) {
     // The probe object could not even run (its database cannot be opened):
     // storage is what failed.

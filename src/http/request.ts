@@ -2,7 +2,7 @@ import type { IRequest, RouterType } from "itty-router";
 import { type Permission, type Principal, authorize } from "../auth/authenticate";
 import type { Actor, TenantCall } from "../core/call";
 import type { Scope } from "../core/scope";
-import { ApiError } from "./errors";
+import { refuse } from "./results";
 import { zoneAccount } from "./zone-accounts";
 
 /** A request as the handlers see it, after the `before` stages. */
@@ -46,7 +46,7 @@ export async function edgeContext(request: ApiRequest, env: Env): Promise<{ scop
   const { scope, principal } = request;
   if (!scope || !principal) throw new Error("delivery route reached without scope or principal");
   const allowed = await authorize(principal, scope, "deliver", (zoneId) => zoneAccount(env, zoneId));
-  if (!allowed.ok || principal.edge === undefined) throw new ApiError("forbidden");
+  if (!allowed.ok || principal.edge === undefined) refuse({ reason: "forbidden" });
   const ip = connectingIp(request);
   const actor: Actor = ip === undefined ? { type: "edge", id: principal.edge } : { type: "edge", id: principal.edge, ip };
   return { scope, edgeId: principal.edge, call: { scope, actor } };
@@ -64,6 +64,6 @@ export async function tenantContext(
   const { scope, principal } = request;
   if (!scope || !principal) throw new Error("tenant route reached without scope or principal");
   const allowed = await authorize(principal, scope, permission, (zoneId) => zoneAccount(env, zoneId));
-  if (!allowed.ok) throw new ApiError(allowed.reason);
+  if (!allowed.ok) refuse(allowed);
   return { scope, principal, call: { scope, actor: actorOf(principal, request) } };
 }

@@ -11,7 +11,9 @@ import { deploymentRoutes } from "./deployment-routes";
 import { deliveryRoutes } from "./delivery-routes";
 import { directoryRoutes } from "./directory-routes";
 import { edgeRoutes } from "./edge-routes";
-import { ApiError } from "./errors";
+import { Refused } from "./errors";
+import { type Result, fail, ok } from "../core/result";
+import { refuse, unwrap } from "./results";
 import { failure } from "./envelope";
 import { healthRoutes } from "./health";
 import type { ApiRequest, ApiRouter, RouterArgs } from "./request";
@@ -23,6 +25,18 @@ const RESOURCES: Record<Scope["kind"], readonly string[]> = {
 };
 const SCOPED_PATH = /^\/(?:client|api)\/v4\/(accounts|zones)\/([^/]*)\/([^/]+)(?:\/.*)?$/;
 
+/** The scope a tenant path names: an empty id is 1401, a malformed one (or badly escaped) 1434. */
+function pathScope(kind: Scope["kind"], raw: string): Result<Scope, { readonly reason: "missing_scope_id" | "invalid_scope_id" }> {
+  let id: string;
+  try {
+    id = decodeURIComponent(raw);
+  } catch {
+    return fail({ reason: "invalid_scope_id" });
+  }
+  if (id === "") return fail({ reason: "missing_scope_id" });
+  return isScopeId(id) ? ok({ kind, id }) : fail({ reason: "invalid_scope_id" });
+}
+
 /**
  * First stage: the path. A tenant route gets its scope, checked before any
  * credential (an empty id is 1401, a malformed one 1434).
@@ -32,16 +46,8 @@ function withScope(request: ApiRequest): undefined {
   if (!match) return undefined;
   const kind = match[1] as Scope["kind"];
   if (!RESOURCES[kind].includes(match[3]!)) return undefined;
-  let id: string;
-  try {
-    id = decodeURIComponent(match[2]!);
-  } catch {
-    throw new ApiError("invalid_scope_id");
-  }
-  if (id === "") throw new ApiError("missing_scope_id");
-  if (!isScopeId(id)) throw new ApiError("invalid_scope_id");
-  request.scope = { kind, id };
-  enter(`${kind}:${id}`);
+  request.scope = unwrap(pathScope(kind, match[2]!));
+  enter(`${kind}:${request.scope.id}`);
   return undefined;
 }
 
@@ -49,8 +55,7 @@ function withScope(request: ApiRequest): undefined {
 async function withPrincipal(request: ApiRequest, env: Env): Promise<undefined> {
   if (!request.scope) return undefined;
   const principal = await authenticate(request, env);
-  if (!principal.ok) throw ApiError.from(principal);
-  request.principal = principal.value;
+  request.principal = unwrap(principal);
   return undefined;
 }
 
@@ -58,7 +63,7 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
   before: [withScope, withPrincipal],
   catch: (error: unknown, raw) => {
     const request = raw as ApiRequest;
-    if (error instanceof ApiError) return failure(error.failure, request.requestId);
+    if (error instanceof Refused) return failure(error.refusal, request.requestId);
     // Internal detail goes to the log only, never into the response.
     console.error(
       JSON.stringify({
@@ -102,7 +107,7 @@ for (const register of [csrRoutes, certificateRoutes, deliveryRoutes, auditRoute
 // Last: an unknown path is 404; a known path with another method is 405.
 router.all("*", (request: ApiRequest) => {
   const path = new URL(request.url).pathname;
-  throw new ApiError(known.some((pattern) => pattern.test(path)) ? "method_not_allowed" : "no_route");
+  refuse({ reason: known.some((pattern) => pattern.test(path)) ? "method_not_allowed" : "no_route" });
 });
 
 /** Serves one request; never throws. Background work waits while any is in flight (src/core/activity.ts). */

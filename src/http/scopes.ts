@@ -2,7 +2,8 @@ import { DEPLOYMENT_REGISTRY_NAME } from "../core/objects";
 import { type Scope, scopeName } from "../core/scope";
 import type { DeploymentRegistry } from "../deployment/deployment-registry";
 import type { TenantStore } from "../tenant/tenant-store";
-import { tenant, unwrap } from "./csr-routes";
+import { tenant } from "./csr-routes";
+import { unwrap } from "./results";
 
 /** The deployment registry's one object. */
 export function deploymentRegistry(env: Env): DurableObjectStub<DeploymentRegistry> {

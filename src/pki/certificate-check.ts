@@ -5,6 +5,16 @@ import { type Result, fail, ok } from "../core/result";
 import { derToP1363 } from "./ec-signature";
 import { fromPemBlocks, toPem } from "./pem";
 
+/** Why an uploaded certificate is refused (ours: 1439–1444). */
+export type CertificateRefusal =
+  | { readonly reason: "invalid_certificate"; readonly pointer: string }
+  /** `host`: the offending name, at most 64 characters, as it was in the certificate. */
+  | { readonly reason: "invalid_certificate_host"; readonly pointer: string; readonly host: string }
+  | { readonly reason: "certificate_key_mismatch"; readonly pointer: string }
+  | { readonly reason: "certificate_expired"; readonly pointer: string }
+  | { readonly reason: "certificate_not_yet_valid"; readonly pointer: string }
+  | { readonly reason: "invalid_chain"; readonly pointer: string };
+
 /** What the API records of an uploaded certificate. */
 export interface CheckedCertificate {
   hosts: string[];
@@ -87,14 +97,14 @@ async function signedBy(cert: Certificate, issuer: Certificate): Promise<boolean
  * (§6.1). The last certificate is not checked against a root: trust is the
  * CA's business, as on Cloudflare.
  */
-export async function checkCertificate(text: unknown, csrPem: string, now: Date): Promise<Result<CheckedCertificate>> {
-  if (typeof text !== "string" || text.length === 0) return fail("invalid_certificate", { pointer: "/certificate" });
+export async function checkCertificate(text: unknown, csrPem: string, now: Date): Promise<Result<CheckedCertificate, CertificateRefusal>> {
+  if (typeof text !== "string" || text.length === 0) return fail({ reason: "invalid_certificate", pointer: "/certificate" });
   // Only certificates: any other armoured block (a private key above all) is refused, never stored or echoed.
   const labels = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].map((m) => m[1]);
-  if (labels.length === 0 || labels.some((l) => l !== "CERTIFICATE")) return fail("invalid_certificate", { pointer: "/certificate" });
+  if (labels.length === 0 || labels.some((l) => l !== "CERTIFICATE")) return fail({ reason: "invalid_certificate", pointer: "/certificate" });
   const blocks = fromPemBlocks("CERTIFICATE", text);
   if (!blocks || blocks.length !== labels.length || blocks.length > MAX_CHAIN) {
-    return fail("invalid_certificate", { pointer: "/certificate" });
+    return fail({ reason: "invalid_certificate", pointer: "/certificate" });
   }
   const chain: Certificate[] = [];
   for (const der of blocks) {
@@ -104,7 +114,7 @@ export async function checkCertificate(text: unknown, csrPem: string, now: Date)
       if (!bytesEqual(AsnConvert.serialize(cert), der.slice().buffer)) throw new Error("not DER");
       chain.push(cert);
     } catch {
-      return fail("invalid_certificate", { pointer: "/certificate" });
+      return fail({ reason: "invalid_certificate", pointer: "/certificate" });
     }
   }
   const leaf = chain[0]!.tbsCertificate;
@@ -112,19 +122,19 @@ export async function checkCertificate(text: unknown, csrPem: string, now: Date)
   const csrDer = fromPemBlocks("CERTIFICATE REQUEST", csrPem)![0]!;
   const csrSpki = AsnConvert.parse(csrDer, CertificationRequest).certificationRequestInfo.subjectPKInfo;
   if (!bytesEqual(AsnConvert.serialize(leaf.subjectPublicKeyInfo), AsnConvert.serialize(csrSpki))) {
-    return fail("certificate_key_mismatch", { pointer: "/certificate" });
+    return fail({ reason: "certificate_key_mismatch", pointer: "/certificate" });
   }
 
   const notBefore = leaf.validity.notBefore.getTime();
   const notAfter = leaf.validity.notAfter.getTime();
-  if (notAfter.getTime() < now.getTime()) return fail("certificate_expired", { pointer: "/certificate" });
-  if (notBefore.getTime() > now.getTime()) return fail("certificate_not_yet_valid", { pointer: "/certificate" });
+  if (notAfter.getTime() < now.getTime()) return fail({ reason: "certificate_expired", pointer: "/certificate" });
+  if (notBefore.getTime() > now.getTime()) return fail({ reason: "certificate_not_yet_valid", pointer: "/certificate" });
 
   for (let i = 0; i + 1 < chain.length; i++) {
     const cert = chain[i]!;
     const issuer = chain[i + 1]!;
     const named = bytesEqual(AsnConvert.serialize(cert.tbsCertificate.issuer), AsnConvert.serialize(issuer.tbsCertificate.subject));
-    if (!named || !(await signedBy(cert, issuer))) return fail("invalid_chain", { pointer: "/certificate" });
+    if (!named || !(await signedBy(cert, issuer))) return fail({ reason: "invalid_chain", pointer: "/certificate" });
   }
 
   const hosts: string[] = [];
@@ -135,14 +145,14 @@ export async function checkCertificate(text: unknown, csrPem: string, now: Date)
       names = AsnConvert.parse(ext.extnValue.buffer, SubjectAlternativeName);
     } catch {
       // A subjectAltName extension that is not one: the certificate does not parse.
-      return fail("invalid_certificate", { pointer: "/certificate" });
+      return fail({ reason: "invalid_certificate", pointer: "/certificate" });
     }
     for (const name of names) if (name.dNSName !== undefined) hosts.push(name.dNSName);
   }
   const cn = attribute(leaf.subject, OID_CN);
   if (hosts.length === 0 && cn) hosts.push(cn);
   const invalid = hosts.find((host) => host.length > 253 || !HOST.test(host));
-  if (invalid !== undefined) return fail("invalid_certificate_host", { pointer: "/certificate", detail: JSON.stringify(invalid.slice(0, 64)).replace(/[^\x20-\x7e]/g, "?") });
+  if (invalid !== undefined) return fail({ reason: "invalid_certificate_host", pointer: "/certificate", host: invalid.slice(0, 64) });
 
   return ok({
     hosts,

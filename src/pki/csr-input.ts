@@ -1,6 +1,7 @@
-import { type ErrorReason, type Result, fail, ok } from "../core/result";
+import { type Result, fail, ok } from "../core/result";
+import type { BodyShapeRefusal } from "../core/refusals";
 import { isCountryCode } from "./countries";
-import { MAX_SANS, checkSan } from "./san";
+import { MAX_SANS, type SanRefusal, checkSan } from "./san";
 
 export const KEY_TYPES = ["rsa2048", "p256v1"] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
@@ -34,7 +35,21 @@ const LIMITS = {
 
 type TextField = keyof typeof LIMITS;
 
-const REQUIRED: ReadonlyArray<[TextField, ErrorReason]> = [
+type Missing = "missing_country" | "missing_state" | "missing_locality" | "missing_organization" | "missing_common_name";
+
+/** Why a create body is refused (the seeds' 1400, 1405–1417; ours 1430–1437). */
+export type CsrInputRefusal =
+  | BodyShapeRefusal
+  | { readonly reason: Missing; readonly pointer: string }
+  | { readonly reason: "common_name_too_long" | "field_too_long"; readonly pointer: string; readonly max: number }
+  | { readonly reason: "invalid_field_characters"; readonly pointer: string }
+  | { readonly reason: "invalid_country"; readonly pointer: string }
+  | { readonly reason: "missing_sans"; readonly pointer: string }
+  | { readonly reason: "too_many_sans"; readonly pointer: string; readonly max: number }
+  | SanRefusal
+  | { readonly reason: "invalid_key_type"; readonly pointer: string };
+
+const REQUIRED: ReadonlyArray<[TextField, Missing]> = [
   ["state", "missing_state"],
   ["locality", "missing_locality"],
   ["organization", "missing_organization"],
@@ -54,16 +69,16 @@ const isBlank = (v: unknown): boolean =>
   v === undefined || v === null || (typeof v === "string" && v.replace(INVISIBLE, "") === "");
 
 /** A text field: absent, null or blank is null; a non-string is 1430. */
-function text(body: Record<string, unknown>, field: TextField): Result<string | null> {
+function text(body: Record<string, unknown>, field: TextField): Result<string | null, CsrInputRefusal> {
   const raw = body[field];
   const pointer = `/${field}`;
   if (raw === undefined || raw === null) return ok(null);
-  if (typeof raw !== "string") return fail("invalid_field_type", { pointer });
+  if (typeof raw !== "string") return fail({ reason: "invalid_field_type", pointer });
   const value = raw.trim();
   if (value.replace(INVISIBLE, "") === "") return ok(null);
-  if (CONTROL.test(value) || LONE_SURROGATE.test(value)) return fail("invalid_field_characters", { pointer });
+  if (CONTROL.test(value) || LONE_SURROGATE.test(value)) return fail({ reason: "invalid_field_characters", pointer });
   if (value.length > LIMITS[field]) {
-    return fail(field === "common_name" ? "common_name_too_long" : "field_too_long", { pointer });
+    return fail({ reason: field === "common_name" ? "common_name_too_long" : "field_too_long", pointer, max: LIMITS[field] });
   }
   return { ok: true, value };
 }
@@ -73,20 +88,20 @@ function text(body: Record<string, unknown>, field: TextField): Result<string | 
  * 1405–1417), answering with the first refusal. Strings are trimmed; the
  * country is upper-cased; SANs keep their order with exact duplicates dropped.
  */
-export function parseCsrInput(body: unknown): Result<CsrInput> {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) return fail("invalid_json");
+export function parseCsrInput(body: unknown): Result<CsrInput, CsrInputRefusal> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return fail({ reason: "invalid_json" });
   const b = body as Record<string, unknown>;
 
   const country = b.country;
-  if (isBlank(country)) return fail("missing_country", { pointer: "/country" });
-  if (typeof country !== "string") return fail("invalid_field_type", { pointer: "/country" });
+  if (isBlank(country)) return fail({ reason: "missing_country", pointer: "/country" });
+  if (typeof country !== "string") return fail({ reason: "invalid_field_type", pointer: "/country" });
   const countryCode = country.trim().toUpperCase();
-  if (!isCountryCode(countryCode)) return fail("invalid_country", { pointer: "/country" });
+  if (!isCountryCode(countryCode)) return fail({ reason: "invalid_country", pointer: "/country" });
 
   // Required-ness first, in the table's order, so a missing field is named
   // even when another field is also malformed.
   for (const [field, reason] of REQUIRED) {
-    if (isBlank(b[field])) return fail(reason, { pointer: `/${field}` });
+    if (isBlank(b[field])) return fail({ reason, pointer: `/${field}` });
   }
   const values: Partial<Record<TextField, string | null>> = {};
   for (const field of Object.keys(LIMITS) as TextField[]) {
@@ -96,21 +111,21 @@ export function parseCsrInput(body: unknown): Result<CsrInput> {
   }
 
   const sans = b.sans;
-  if (sans === undefined || sans === null) return fail("missing_sans", { pointer: "/sans" });
-  if (!Array.isArray(sans)) return fail("invalid_field_type", { pointer: "/sans" });
-  if (sans.length === 0) return fail("missing_sans", { pointer: "/sans" });
-  if (sans.length > MAX_SANS) return fail("too_many_sans", { pointer: "/sans" });
+  if (sans === undefined || sans === null) return fail({ reason: "missing_sans", pointer: "/sans" });
+  if (!Array.isArray(sans)) return fail({ reason: "invalid_field_type", pointer: "/sans" });
+  if (sans.length === 0) return fail({ reason: "missing_sans", pointer: "/sans" });
+  if (sans.length > MAX_SANS) return fail({ reason: "too_many_sans", pointer: "/sans", max: MAX_SANS });
   const unique: string[] = [];
   for (const [i, san] of sans.entries()) {
-    if (typeof san !== "string") return fail("invalid_field_type", { pointer: `/sans/${i}` });
+    if (typeof san !== "string") return fail({ reason: "invalid_field_type", pointer: `/sans/${i}` });
     const refusal = checkSan(san, i);
-    if (refusal) return { ok: false, ...refusal };
+    if (refusal) return fail(refusal);
     if (!unique.includes(san)) unique.push(san);
   }
 
   const keyType = b.key_type ?? "rsa2048";
   if (typeof keyType !== "string" || !(KEY_TYPES as readonly string[]).includes(keyType)) {
-    return fail("invalid_key_type", { pointer: "/key_type" });
+    return fail({ reason: "invalid_key_type", pointer: "/key_type" });
   }
 
   return ok({

@@ -33,7 +33,10 @@ const OPTIONAL_MEMBERS = ["kid", "use", "alg", "key_ops", "ext"];
 // padding (RFC 7518 §6.2.1.2, RFC 8037 §2).
 const COORDINATE = /^[A-Za-z0-9_-]{43}$/;
 
-const refuse = (detail: string) => fail("invalid_edge_key", { pointer: "/public_key", detail });
+/** Why an edge's public key is refused (ours: 1471): `problem` says what is wrong with it. */
+export type EdgeKeyRefusal = { readonly reason: "invalid_edge_key"; readonly pointer: string; readonly problem: string };
+
+const refuse = (problem: string) => fail({ reason: "invalid_edge_key", pointer: "/public_key", problem });
 
 /** A base64url coordinate of exactly 32 bytes, in its one canonical spelling. */
 function coordinate(value: unknown): boolean {
@@ -58,7 +61,7 @@ function algorithmOf(key: EdgePublicKey): SubtleCryptoImportKeyAlgorithm & Subtl
  * low-order points, whose shared secret would be all zeros: RFC 7748 §6.1).
  * Returns the public members and the key's RFC 7638 thumbprint.
  */
-export async function parseEdgePublicKey(input: unknown): Promise<Result<{ key: EdgePublicKey; thumbprint: string }>> {
+export async function parseEdgePublicKey(input: unknown): Promise<Result<{ key: EdgePublicKey; thumbprint: string }, EdgeKeyRefusal>> {
   if (typeof input !== "object" || input === null || Array.isArray(input)) return refuse("it must be a JWK object");
   const jwk = input as Record<string, unknown>;
   // A member whose value is undefined is absent (as in WebCrypto's own exports); JSON has none.

@@ -1,4 +1,4 @@
-import { type ErrorReason, type Result, fail, ok } from "../core/result";
+import { type Result, fail, ok } from "../core/result";
 import { isCountryCode } from "./countries";
 import { type RegionCode, isEuMember, isRegionCode } from "./geo-regions";
 
@@ -64,15 +64,28 @@ const KEYWORDS: Record<string, TokenType> = { and: "and", or: "or", not: "not" }
 const WORD = /[A-Za-z0-9_]/;
 const SPACE = /[ \t\r\n]/;
 
+/** Where the parser stopped: a token (its text, 1-based position), or the end of the policy. */
+export type Found = { readonly text: string; readonly position: number } | "end";
+
+/** Why a policy is refused (ours: 1450–1457), with where. */
+export type PolicyProblem =
+  | { readonly reason: "policy_invalid_character"; readonly character: string; readonly position: number }
+  | { readonly reason: "policy_unbalanced_parentheses"; readonly parenthesis: "(" | ")"; readonly position: number }
+  | { readonly reason: "policy_expected_operator"; readonly expected: string; readonly found: Found }
+  | { readonly reason: "policy_expected_term"; readonly expected: string; readonly found: Found }
+  | { readonly reason: "policy_unknown_attribute"; readonly attribute: string; readonly position: number }
+  | { readonly reason: "policy_unknown_country" | "policy_unknown_region"; readonly code: string; readonly position: number }
+  | { readonly reason: "policy_too_complex"; readonly limit: "length"; readonly max: number }
+  | { readonly reason: "policy_too_complex"; readonly limit: "depth"; readonly max: number; readonly position: number };
+
+export type PolicyRefusal = PolicyProblem & { readonly pointer: string };
+
 /** A refusal raised inside the parser and returned by parsePolicy; never escapes this module. */
 class PolicyError {
-  constructor(
-    readonly reason: ErrorReason,
-    readonly detail: string,
-  ) {}
+  constructor(readonly problem: PolicyProblem) {}
 }
 
-const describe = (token: Token) => (token.type === "end" ? "the end of the policy" : `'${token.text}' at position ${token.at}`);
+const found = (token: Token): Found => (token.type === "end" ? "end" : { text: token.text, position: token.at });
 
 function tokenize(text: string): Token[] {
   const tokens: Token[] = [];
@@ -90,7 +103,7 @@ function tokenize(text: string): Token[] {
       tokens.push({ type: KEYWORDS[word] ?? "word", text: word, at: start + 1 });
     } else {
       // JSON.stringify shows control characters and lone surrogates escaped.
-      throw new PolicyError("policy_invalid_character", `unexpected character ${JSON.stringify(c)} at position ${i + 1}`);
+      throw new PolicyError({ reason: "policy_invalid_character", character: c, position: i + 1 });
     }
   }
   tokens.push({ type: "end", text: "", at: text.length + 1 });
@@ -107,8 +120,8 @@ class Parser {
   parse(): PolicyExpr {
     const expr = this.#or();
     const next = this.#peek();
-    if (next.type === ")") throw new PolicyError("policy_unbalanced_parentheses", `')' at position ${next.at} closes no '('`);
-    if (next.type !== "end") throw new PolicyError("policy_expected_operator", `expected 'and' or 'or', found ${describe(next)}`);
+    if (next.type === ")") throw new PolicyError({ reason: "policy_unbalanced_parentheses", parenthesis: ")", position: next.at });
+    if (next.type !== "end") throw new PolicyError({ reason: "policy_expected_operator", expected: "'and' or 'or'", found: found(next) });
     return expr;
   }
 
@@ -124,7 +137,7 @@ class Parser {
 
   #enter(token: Token): void {
     if (++this.#depth > MAX_POLICY_DEPTH) {
-      throw new PolicyError("policy_too_complex", `nesting deeper than ${MAX_POLICY_DEPTH} at position ${token.at}`);
+      throw new PolicyError({ reason: "policy_too_complex", limit: "depth", max: MAX_POLICY_DEPTH, position: token.at });
     }
   }
 
@@ -163,47 +176,47 @@ class Parser {
       const inner = this.#or();
       const close = this.#take();
       if (close.type === "end") {
-        throw new PolicyError("policy_unbalanced_parentheses", `'(' at position ${token.at} is never closed`);
+        throw new PolicyError({ reason: "policy_unbalanced_parentheses", parenthesis: "(", position: token.at });
       }
-      if (close.type !== ")") throw new PolicyError("policy_expected_operator", `expected 'and', 'or' or ')', found ${describe(close)}`);
+      if (close.type !== ")") throw new PolicyError({ reason: "policy_expected_operator", expected: "'and', 'or' or ')'", found: found(close) });
       this.#depth--;
       return inner;
     }
     if (token.type !== "word") {
-      throw new PolicyError("policy_expected_term", `expected 'country: CODE', 'region: CODE', 'not' or '(', found ${describe(token)}`);
+      throw new PolicyError({ reason: "policy_expected_term", expected: "'country: CODE', 'region: CODE', 'not' or '('", found: found(token) });
     }
     if (token.text !== "country" && token.text !== "region") {
-      throw new PolicyError("policy_unknown_attribute", `'${token.text}' at position ${token.at} is not 'country' or 'region'`);
+      throw new PolicyError({ reason: "policy_unknown_attribute", attribute: token.text, position: token.at });
     }
     const colon = this.#take();
-    if (colon.type !== ":") throw new PolicyError("policy_expected_term", `expected ':' after '${token.text}', found ${describe(colon)}`);
+    if (colon.type !== ":") throw new PolicyError({ reason: "policy_expected_term", expected: `':' after '${token.text}'`, found: found(colon) });
     const value = this.#take();
     if (value.type !== "word") {
-      throw new PolicyError("policy_expected_term", `expected a ${token.text} code after '${token.text}:', found ${describe(value)}`);
+      throw new PolicyError({ reason: "policy_expected_term", expected: `a ${token.text} code after '${token.text}:'`, found: found(value) });
     }
     const code = value.text.toUpperCase();
     if (token.text === "country" && !isCountryCode(code)) {
-      throw new PolicyError("policy_unknown_country", `'${value.text}' at position ${value.at} is not an ISO 3166-1 alpha-2 country code`);
+      throw new PolicyError({ reason: "policy_unknown_country", code: value.text, position: value.at });
     }
     if (token.text === "region" && !isRegionCode(code)) {
-      throw new PolicyError("policy_unknown_region", `'${value.text}' at position ${value.at} is not a Geo Key Manager region code`);
+      throw new PolicyError({ reason: "policy_unknown_region", code: value.text, position: value.at });
     }
     return { kind: token.text, value: code };
   }
 }
 
 /**
- * Parses a policy. Every malformed input is a Failure naming its reason
- * (README: 1450–1457) and, in `detail`, where the problem is; never throws.
+ * Parses a policy. Every malformed input is a refusal naming its reason
+ * (README: 1450–1457) and where the problem is; never throws.
  */
-export function parsePolicy(text: string): Result<PolicyExpr> {
+export function parsePolicy(text: string): Result<PolicyExpr, PolicyRefusal> {
   if (text.length > MAX_POLICY_LENGTH) {
-    return fail("policy_too_complex", { pointer: "/policy", detail: `longer than ${MAX_POLICY_LENGTH} characters` });
+    return fail({ reason: "policy_too_complex", pointer: "/policy", limit: "length", max: MAX_POLICY_LENGTH });
   }
   try {
     return ok(new Parser(tokenize(text)).parse());
   } catch (error) {
-    if (error instanceof PolicyError) return fail(error.reason, { pointer: "/policy", detail: error.detail });
+    if (error instanceof PolicyError) return fail({ ...error.problem, pointer: "/policy" });
     throw error;
   }
 }

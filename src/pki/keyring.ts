@@ -25,6 +25,18 @@ export interface Keyring {
   readonly integrity: ReadonlyMap<string, Uint8Array>;
 }
 
+/**
+ * Why stored keys cannot be used (ours: 1501, 1505, 1506): the secret is
+ * missing or malformed, it lacks a KEK the data needs, it holds another key
+ * under a recorded id, or a wrap does not open. Nothing is written when one
+ * of these is returned.
+ */
+export type KeyRefusal =
+  | { readonly reason: "key_encryption_unavailable" }
+  | { readonly reason: "key_encryption_key_missing"; readonly kek_id: string }
+  | { readonly reason: "key_encryption_mismatch"; readonly kek_id: string }
+  | { readonly reason: "key_unwrap_failed" };
+
 export class KeyringError extends Error {
   override readonly name = "KeyringError";
 }

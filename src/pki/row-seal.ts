@@ -7,6 +7,9 @@ import { type Keyring, macKey, macOf } from "./keyring";
  * decide where a key may go. Someone who can write the data directory but
  * does not hold KEY_ENCRYPTION_KEYS cannot make a changed row pass.
  */
+/** A stored row that fails its MAC: which record (ours: 1477). */
+export type IntegrityFailed = { readonly reason: "record_integrity_failed"; readonly record: "edge" | "certificate"; readonly id: string };
+
 export interface RowSeal {
   mac: ArrayBuffer;
   kekId: string;

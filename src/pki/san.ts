@@ -1,5 +1,4 @@
 import { getDomain } from "tldts";
-import type { Failure } from "../core/result";
 
 // Cloudflare's published schema: 1–150 SANs, each under 256 characters.
 export const MAX_SANS = 150;
@@ -13,12 +12,17 @@ const EXAMPLE_DOMAINS = ["example.com", "example.net", "example.org"];
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?$/i;
 const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 
+/** Why a SAN is refused (the seeds' 1412–1416); `pointer` names it in the body. */
+export type SanRefusal =
+  | { readonly reason: "invalid_san" | "non_ascii_san" | "reserved_tld_san" | "example_domain_san"; readonly pointer: string }
+  | { readonly reason: "unparseable_san"; readonly pointer: string; readonly domain: string };
+
 /**
  * Checks one SAN against the seeds' rules (1412–1416), in that order of
  * precedence. Returns null when the name is acceptable. `index` is the SAN's
  * place in the request, for the error's JSON pointer.
  */
-export function checkSan(san: string, index: number): Failure | null {
+export function checkSan(san: string, index: number): SanRefusal | null {
   const pointer = `/sans/${index}`;
   // Non-ASCII first: the more specific of the two refusals (1413 over 1412).
   if (/[^\x00-\x7f]/.test(san)) return { reason: "non_ascii_san", pointer };
@@ -45,7 +49,7 @@ export function checkSan(san: string, index: number): Failure | null {
     return {
       reason: "unparseable_san",
       pointer,
-      detail: `publicsuffix: cannot derive eTLD+1 for domain "${host}"`,
+      domain: host,
     };
   }
   return null;

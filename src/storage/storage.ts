@@ -8,8 +8,32 @@ import { Sql } from "./sql";
  */
 export interface Storage {
   readonly sql: Sql;
-  /** Runs `fn` as one SQLite transaction: all of its writes commit, or none. */
+  /** Runs `fn` as one SQLite transaction: all of its writes commit, or none (it threw). */
   transaction<T>(fn: () => T): T;
+  /**
+   * Calls `forget` whenever a transaction rolls back: a module that keeps a
+   * copy of a row in memory drops it there, since the copy may hold a write
+   * that never committed.
+   */
+  onRollback(forget: () => void): void;
+}
+
+/** The transaction of `ctx`, telling the rollback listeners when one is undone. */
+function transactions(ctx: DurableObjectState): Pick<Storage, "transaction" | "onRollback"> {
+  const listeners: Array<() => void> = [];
+  return {
+    transaction<T>(fn: () => T): T {
+      try {
+        return ctx.storage.transactionSync(fn);
+      } catch (error) {
+        for (const forget of listeners) forget();
+        throw error;
+      }
+    },
+    onRollback(forget) {
+      listeners.push(forget);
+    },
+  };
 }
 
 /**
@@ -18,9 +42,9 @@ export interface Storage {
  */
 export function openStorage(ctx: DurableObjectState, migrations: Migrations): Storage {
   const sql = new Sql(ctx.storage.sql);
-  const transaction = <T>(fn: () => T): T => ctx.storage.transactionSync(fn);
+  const { transaction, onRollback } = transactions(ctx);
   migrate(sql, transaction, migrations);
-  return { sql, transaction };
+  return { sql, transaction, onRollback };
 }
 
 /** Storage whose schema is made at the first write rather than in the constructor. */
@@ -40,12 +64,13 @@ export interface LazyStorage extends Storage {
  */
 export function openLazyStorage(ctx: DurableObjectState, migrations: Migrations): LazyStorage {
   const sql = new Sql(ctx.storage.sql);
-  const transaction = <T>(fn: () => T): T => ctx.storage.transactionSync(fn);
+  const { transaction, onRollback } = transactions(ctx);
   let exists = sql.one(`SELECT 1 AS found FROM sqlite_master LIMIT 1`) !== null;
   if (exists) migrate(sql, transaction, migrations);
   return {
     sql,
     transaction,
+    onRollback,
     get exists() {
       return exists;
     },

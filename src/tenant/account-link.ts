@@ -1,6 +1,6 @@
 import type { TenantCall } from "../core/call";
 import type { AuditTrail } from "./audit-trail";
-import type { Storage } from "../storage/storage";
+import type { Meta } from "./meta";
 
 export interface LinkReport {
   account_id: string | null;
@@ -11,57 +11,42 @@ export interface LinkReport {
 }
 
 /**
- * The account a zone's object belongs to, as the operator recorded it
- * (meta `account`; this module is its only writer). Account objects are
- * their own account. Kept in memory: the object is the only writer.
+ * The account a zone's object belongs to, as the operator recorded it (meta
+ * `account` and `account_revision`). Account objects are their own account.
  */
 export class AccountLink {
-  #cached: string | null | undefined = undefined;
-
   constructor(
-    private readonly storage: Storage,
-    private readonly audit: AuditTrail,
+    private readonly meta: Meta,
+    private readonly audit: Pick<AuditTrail, "record">,
   ) {}
 
   /** The zone's account, or null when none is recorded. */
   current(): string | null {
-    if (this.#cached === undefined) {
-      this.#cached = this.storage.sql.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'account'`)?.value ?? null;
-    }
-    return this.#cached;
+    return this.meta.get("account");
   }
 
   /**
-   * Makes `accountId` the zone's account (null: none): records it, has
-   * `retag` stamp the zone's CSRs with it, and records the move in the audit
-   * trail, in one transaction. Setting the account it already has records
-   * nothing. Every link gets the next revision (meta `account_revision`),
-   * which orders concurrent moves of the zone for the directory, and is above
-   * `floor`, the revision the directory already holds (higher than this
-   * object's own only when the two were restored from different moments).
+   * Makes `accountId` the zone's account (null: none), and records the move
+   * in the audit trail with how many CSRs were `retagged` (the caller's step
+   * in the same transaction). Setting the account it already has records
+   * nothing. Every link gets the next revision, which orders concurrent
+   * moves of the zone for the directory, and is above `floor`, the revision
+   * the directory already holds (higher than this object's own only when the
+   * two were restored from different moments). Call inside a transaction.
    */
-  link(call: TenantCall, accountId: string | null, floor: number, retag: (accountId: string | null) => number): LinkReport {
-    return this.storage.transaction(() => {
-      const previous = this.current();
-      this.#cached = undefined;
-      if (accountId === null) this.storage.sql.run(`DELETE FROM meta WHERE key = 'account'`);
-      else this.storage.sql.run(`INSERT INTO meta (key, value) VALUES ('account', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, accountId);
-      const last = Number(this.storage.sql.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'account_revision'`)?.value ?? "0");
-      const revision = Math.max(last, floor) + 1;
-      this.storage.sql.run(
-        `INSERT INTO meta (key, value) VALUES ('account_revision', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-        String(revision),
-      );
-      const retagged = retag(accountId);
-      if (previous !== accountId) {
-        this.audit.record(call, {
-          action: accountId === null ? "delete" : "update",
-          resource: { type: "zone_account", id: call.scope.id },
-          result: true,
-          metadata: { account_id: accountId, previous, csrs_retagged: retagged },
-        });
-      }
-      return { account_id: accountId, previous, csrs_retagged: retagged, revision };
-    });
+  link(call: TenantCall, accountId: string | null, floor: number, retagged: number): LinkReport {
+    const previous = this.current();
+    this.meta.set("account", accountId);
+    const revision = Math.max(Number(this.meta.get("account_revision") ?? "0"), floor) + 1;
+    this.meta.set("account_revision", String(revision));
+    if (previous !== accountId) {
+      this.audit.record(call, {
+        action: accountId === null ? "delete" : "update",
+        resource: { type: "zone_account", id: call.scope.id },
+        result: true,
+        metadata: { account_id: accountId, previous, csrs_retagged: retagged },
+      });
+    }
+    return { account_id: accountId, previous, csrs_retagged: retagged, revision };
   }
 }

@@ -1,6 +1,7 @@
 import type { Keyring } from "../pki/keyring";
 import { rowSealed, sealRow } from "../pki/row-seal";
 import type { Storage } from "../storage/storage";
+import type { Meta } from "./meta";
 
 // What a certificate row's MAC covers (issue 19, item 9): everything that
 // decides whose key a delivery unwraps and which edges may receive it.
@@ -17,7 +18,10 @@ const fields = (row: Sealed) => [row.id, row.custom_csr_id, row.policy, row.geo_
  * nothing (1477). Rows from before get theirs once (meta `placements_sealed`).
  */
 export class CertificateSeals {
-  constructor(private readonly storage: Storage) {}
+  constructor(
+    private readonly storage: Storage,
+    private readonly meta: Meta,
+  ) {}
 
   /** Seals the row `id` as it now stands (call inside the transaction that wrote it). */
   seal(id: string, keyring: Keyring, scope: string): void {
@@ -36,10 +40,10 @@ export class CertificateSeals {
 
   /** Seals every row from before sealing, once; from then on a row without a MAC is refused. */
   sealLegacy(keyring: Keyring, scope: string): void {
-    if (this.storage.sql.one(`SELECT 1 AS done FROM meta WHERE key = 'placements_sealed'`) !== null) return;
+    if (this.meta.get("placements_sealed") !== null) return;
     this.storage.transaction(() => {
       for (const { id } of this.storage.sql.all<{ id: string }>(`SELECT id FROM certificates WHERE mac IS NULL`)) this.seal(id, keyring, scope);
-      this.storage.sql.run(`INSERT INTO meta (key, value) VALUES ('placements_sealed', '1') ON CONFLICT (key) DO NOTHING`);
+      this.meta.set("placements_sealed", "1");
     });
   }
 

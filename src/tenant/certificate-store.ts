@@ -1,8 +1,11 @@
 import type { TenantCall } from "../core/call";
+import type { Clock } from "../core/clock";
 import { type Result, fail, ok } from "../core/result";
 import { type Scope, scopeName } from "../core/scope";
 import type { Keyring } from "../pki/keyring";
-import { type CheckedCertificate, checkCertificate } from "../pki/certificate-check";
+import type { IntegrityFailed } from "../pki/row-seal";
+import type { CertificateExists, CertificateNotFound, CsrNotFound } from "./refusals";
+import { type CertificateRefusal, type CheckedCertificate, checkCertificate } from "../pki/certificate-check";
 import type { GeoLabel, PlacementRule } from "../pki/geo-policy";
 import {
   CERTIFICATE_COLUMNS,
@@ -20,6 +23,12 @@ import { readPage } from "./paging";
 import type { JsonText, ListQuery, Page } from "./records";
 import type { Storage } from "../storage/storage";
 
+/** Why an upload is refused: the certificate itself, its CSR, or a twin already uploaded. */
+export type UploadRefusal = CertificateRefusal | CsrNotFound | CertificateExists;
+
+/** Why an edit is refused: as an upload, or no such certificate. */
+export type EditRefusal = UploadRefusal | CertificateNotFound;
+
 /**
  * Custom certificates uploaded against the zone's custom CSRs. The only
  * writer of `certificates`; while a row names a CSR, the CSR stays (1420).
@@ -27,10 +36,12 @@ import type { Storage } from "../storage/storage";
 export class CertificateStore {
   constructor(
     private readonly storage: Storage,
-    private readonly csrs: CsrStore,
+    /** The CSRs' PEMs, for checking an upload against its CSR's key. */
+    private readonly csrs: Pick<CsrStore, "pem">,
     private readonly counters: Counters,
-    private readonly audit: AuditTrail,
-    private readonly seals: CertificateSeals,
+    private readonly audit: Pick<AuditTrail, "record">,
+    private readonly seals: Pick<CertificateSeals, "seal" | "intact">,
+    private readonly clock: Clock,
   ) {}
 
   /**
@@ -38,11 +49,11 @@ export class CertificateStore {
    * (parse, key match, validity, chain) runs first; the row is written in a
    * transaction that finds the CSR still there.
    */
-  async upload(call: TenantCall, upload: CertificateUpload, keyring: Keyring): Promise<Result<CertificateRecord>> {
+  async upload(call: TenantCall, upload: CertificateUpload, keyring: Keyring): Promise<Result<CertificateRecord, UploadRefusal>> {
     const scope = call.scope;
     const csr = this.csrs.pem(upload.custom_csr_id);
-    if (csr === null) return fail("csr_not_found", { pointer: "/custom_csr_id" });
-    const checked = await checkCertificate(upload.certificate, csr, new Date());
+    if (csr === null) return fail({ reason: "csr_not_found", pointer: "/custom_csr_id" });
+    const checked = await checkCertificate(upload.certificate, csr, this.clock());
     if (!checked.ok) {
       // A certificate for another key is a decision worth keeping; a
       // malformed or expired upload is only a bad request.
@@ -58,11 +69,11 @@ export class CertificateStore {
       return checked;
     }
     const id = crypto.randomUUID();
-    return this.storage.transaction((): Result<CertificateRecord> => {
-      if (this.csrs.pem(upload.custom_csr_id) === null) return fail("csr_not_found", { pointer: "/custom_csr_id" });
+    return this.storage.transaction((): Result<CertificateRecord, UploadRefusal> => {
+      if (this.csrs.pem(upload.custom_csr_id) === null) return fail({ reason: "csr_not_found", pointer: "/custom_csr_id" });
       const twin = this.#withLeaf(checked.value.leaf_sha256);
-      if (twin !== null) return fail("certificate_exists", { pointer: "/certificate", detail: twin });
-      const now = new Date().toISOString();
+      if (twin !== null) return fail({ reason: "certificate_exists", pointer: "/certificate", certificate_id: twin });
+      const now = this.clock().toISOString();
       this.storage.sql.run(
         `INSERT INTO certificates (id, custom_csr_id, certificate, hosts, issuer, signature, bundle_method, priority,
            expires_on, uploaded_on, modified_on, policy, geo_restriction, leaf_sha256)
@@ -109,10 +120,10 @@ export class CertificateStore {
    * forward on every change (strictly, so an edge that compares it never
    * misses one); an edit that changes nothing returns the record as it is.
    */
-  async edit(call: TenantCall, id: string, edit: CertificateEdit, keyring: Keyring): Promise<Result<CertificateRecord>> {
+  async edit(call: TenantCall, id: string, edit: CertificateEdit, keyring: Keyring): Promise<Result<CertificateRecord, EditRefusal>> {
     const scope = call.scope;
     const current = this.storage.sql.one<{ custom_csr_id: string }>(`SELECT custom_csr_id FROM certificates WHERE id = ?`, id);
-    if (!current) return fail("certificate_not_found");
+    if (!current) return fail({ reason: "certificate_not_found" });
     const anotherKey = (pointer: string) => {
       // Recorded as on upload: a certificate for another key is a decision worth keeping.
       this.audit.record(call, {
@@ -122,7 +133,7 @@ export class CertificateStore {
         info: "the certificate is for another key (1441)",
         metadata: { custom_csr_id: current.custom_csr_id },
       });
-      return fail("certificate_key_mismatch", { pointer });
+      return fail({ reason: "certificate_key_mismatch", pointer });
     };
     // Another CSR means another key: refused as an upload for the wrong key is.
     if (edit.custom_csr_id !== undefined && edit.custom_csr_id !== current.custom_csr_id) return anotherKey("/custom_csr_id");
@@ -130,23 +141,23 @@ export class CertificateStore {
     if (edit.certificate !== undefined) {
       const csr = this.csrs.pem(current.custom_csr_id);
       // A CSR cannot be deleted while a certificate names it (1420).
-      if (csr === null) return fail("csr_not_found", { pointer: "/custom_csr_id" });
-      const result = await checkCertificate(edit.certificate, csr, new Date());
+      if (csr === null) return fail({ reason: "csr_not_found", pointer: "/custom_csr_id" });
+      const result = await checkCertificate(edit.certificate, csr, this.clock());
       if (!result.ok) return result.reason === "certificate_key_mismatch" ? anotherKey("/certificate") : result;
       checked = result.value;
     }
     const placementChanges = edit.placement !== undefined && (edit.placement.policy !== undefined || edit.placement.geo_restriction !== undefined);
     if (checked === null && edit.bundle_method === undefined && !placementChanges) return this.get(scope, id);
 
-    return this.storage.transaction((): Result<CertificateRecord> => {
+    return this.storage.transaction((): Result<CertificateRecord, EditRefusal> => {
       const row = this.storage.sql.one<{ modified_on: string; policy: string | null; geo_restriction: string | null }>(
         `SELECT modified_on, policy, geo_restriction FROM certificates WHERE id = ?`,
         id,
       );
-      if (!row) return fail("certificate_not_found");
+      if (!row) return fail({ reason: "certificate_not_found" });
       if (checked !== null) {
         const twin = this.#withLeaf(checked.leaf_sha256);
-        if (twin !== null && twin !== id) return fail("certificate_exists", { pointer: "/certificate", detail: twin });
+        if (twin !== null && twin !== id) return fail({ reason: "certificate_exists", pointer: "/certificate", certificate_id: twin });
       }
       // Column names are this module's constants; every value is bound.
       const columns: string[] = [];
@@ -176,7 +187,7 @@ export class CertificateStore {
       set("policy", policy);
       set("geo_restriction", geo);
       if (placementChanges) Object.assign(metadata, { policy, geo_restriction: geo });
-      set("modified_on", new Date(Math.max(Date.now(), Date.parse(row.modified_on) + 1)).toISOString());
+      set("modified_on", new Date(Math.max(this.clock().getTime(), Date.parse(row.modified_on) + 1)).toISOString());
       this.storage.sql.run(`UPDATE certificates SET ${columns.join(", ")} WHERE id = ?`, ...values, id);
       this.seals.seal(id, keyring, scopeName(scope));
       this.audit.record(call, { action: "update", resource: { type: "custom_certificate", id }, result: true, metadata });
@@ -184,13 +195,13 @@ export class CertificateStore {
     });
   }
 
-  get(scope: Scope, id: string): Result<CertificateRecord> {
+  get(scope: Scope, id: string): Result<CertificateRecord, CertificateNotFound> {
     const record = this.#record(scope, id);
-    return record ? ok(record) : fail("certificate_not_found");
+    return record ? ok(record) : fail({ reason: "certificate_not_found" });
   }
 
   /** One page of certificates in upload order. */
-  list(scope: Scope, query: Pick<ListQuery, "page" | "per_page" | "direction">): Result<Page<JsonText>> {
+  list(scope: Scope, query: Pick<ListQuery, "page" | "per_page" | "direction">): Result<Page<JsonText>, never> {
     const total = this.counters.get("certificates");
     const rows = readPage((statement, ...params) => this.storage.sql.all<CertificateRow>(statement, ...params), {
       table: "certificates",
@@ -201,19 +212,19 @@ export class CertificateStore {
       perPage: query.per_page,
       total,
     });
-    const now = Date.now();
+    const now = this.clock().getTime();
     const items = rows.map((row) => toCertificateRecord(row, scope.id, now));
     return ok({ items: JSON.stringify(items) as JsonText, count: items.length, total });
   }
 
   /** Deletes a certificate; its CSR becomes deletable again. */
-  remove(call: TenantCall, id: string): Result<{ id: string }> {
-    return this.storage.transaction((): Result<{ id: string }> => {
+  remove(call: TenantCall, id: string): Result<{ id: string }, CertificateNotFound> {
+    return this.storage.transaction((): Result<{ id: string }, CertificateNotFound> => {
       const row = this.storage.sql.one<{ custom_csr_id: string; hosts: string }>(
         `DELETE FROM certificates WHERE id = ? RETURNING custom_csr_id, hosts`,
         id,
       );
-      if (!row) return fail("certificate_not_found");
+      if (!row) return fail({ reason: "certificate_not_found" });
       this.counters.bump("certificates", -1);
       this.audit.record(call, {
         action: "delete",
@@ -239,13 +250,13 @@ export class CertificateStore {
   }
 
   /** One certificate's placement, dates and PEM (leaf then chain), for a delivery; 1449 when there is none, 1477 when its row was changed in storage. */
-  forDelivery(id: string, keyring: Keyring, scope: string): Result<DeliveryRow & { certificate: string }> {
+  forDelivery(id: string, keyring: Keyring, scope: string): Result<DeliveryRow & { certificate: string }, CertificateNotFound | IntegrityFailed> {
     const row = this.storage.sql.one<DeliveryRowColumns & { certificate: string }>(
       `SELECT ${DELIVERY_COLUMNS}, certificate FROM certificates WHERE id = ?`,
       id,
     );
-    if (!row) return fail("certificate_not_found");
-    if (!this.seals.intact(row, keyring, scope)) return fail("record_integrity_failed", { detail: `certificate ${id}` });
+    if (!row) return fail({ reason: "certificate_not_found" });
+    if (!this.seals.intact(row, keyring, scope)) return fail({ reason: "record_integrity_failed", record: "certificate", id });
     return ok({ ...toDeliveryRow(row), certificate: row.certificate });
   }
 
@@ -256,7 +267,7 @@ export class CertificateStore {
 
   #record(scope: Scope, id: string): CertificateRecord | null {
     const row = this.storage.sql.one<CertificateRow>(`SELECT ${CERTIFICATE_COLUMNS} FROM certificates WHERE id = ?`, id);
-    return row ? toCertificateRecord(row, scope.id, Date.now()) : null;
+    return row ? toCertificateRecord(row, scope.id, this.clock().getTime()) : null;
   }
 }
 

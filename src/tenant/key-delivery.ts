@@ -1,7 +1,10 @@
 import type { TenantCall } from "../core/call";
+import type { Clock } from "../core/clock";
 import { type Result, fail, ok } from "../core/result";
 import type { EdgeRecipient } from "../pki/edge-key";
-import type { Keyring } from "../pki/keyring";
+import type { KeyRefusal, Keyring } from "../pki/keyring";
+import type { IntegrityFailed } from "../pki/row-seal";
+import type { CertificateNotFound, CsrNotFound, DeliveryRefusal } from "./refusals";
 import { placementAllows } from "../pki/geo-policy";
 import { sealToEdge } from "../pki/seal";
 import type { AuditTrail } from "./audit-trail";
@@ -13,6 +16,9 @@ const REFUSALS = {
   certificate_expired_not_delivered: "the certificate has expired (1476)",
   edge_excluded_by_policy: "the certificate's placement excludes the edge (1475)",
 } as const;
+
+/** Why a bundle is not delivered: no such certificate (or its row was changed), its placement or lifetime, or its key. */
+export type DeliverRefusal = CertificateNotFound | IntegrityFailed | DeliveryRefusal | CsrNotFound | KeyRefusal;
 
 /** A certificate an edge may receive, as the delivery list shows it. */
 export interface DeliverableCertificate {
@@ -49,13 +55,15 @@ const listed = (row: DeliveryRow): DeliverableCertificate => ({
  */
 export class KeyDelivery {
   constructor(
-    private readonly certificates: CertificateStore,
-    private readonly vault: KeyVault,
-    private readonly audit: AuditTrail,
+    private readonly certificates: Pick<CertificateStore, "placements" | "forDelivery">,
+    private readonly vault: Pick<KeyVault, "sealKey">,
+    private readonly audit: Pick<AuditTrail, "record">,
+    private readonly clock: Clock,
   ) {}
 
   /** The zone's certificates this edge may receive now, in upload order (rows changed in storage are left out). */
-  list(scopeName: string, keyring: Keyring, edge: EdgeRecipient, now = Date.now()): Result<DeliverableCertificate[]> {
+  list(scopeName: string, keyring: Keyring, edge: EdgeRecipient): Result<DeliverableCertificate[], never> {
+    const now = this.clock().getTime();
     return ok(this.certificates.placements(keyring, scopeName).filter((row) => this.#refusal(row, edge, now) === null).map(listed));
   }
 
@@ -65,15 +73,15 @@ export class KeyDelivery {
    * the edge; otherwise the chain and the key sealed to the edge, bound to
    * the zone, the certificate, the edge and the certificate's modified_on.
    */
-  async deliver(call: TenantCall, scopeName: string, keyring: Keyring, edge: EdgeRecipient, certificateId: string): Promise<Result<DeliveryBundle>> {
+  async deliver(call: TenantCall, scopeName: string, keyring: Keyring, edge: EdgeRecipient, certificateId: string): Promise<Result<DeliveryBundle, DeliverRefusal>> {
     const { scope } = call;
     const found = this.certificates.forDelivery(certificateId, keyring, scopeName);
     if (!found.ok) return found;
     const row = found.value;
-    const refusal = this.#refusal(row, edge, Date.now());
+    const refusal = this.#refusal(row, edge, this.clock().getTime());
     if (refusal !== null) {
       this.#record(call, row, edge, false, REFUSALS[refusal]);
-      return fail(refusal);
+      return fail({ reason: refusal });
     }
     const sealed = await this.vault.sealKey(scopeName, row.custom_csr_id, keyring, (pkcs8) =>
       sealToEdge(pkcs8, edge.public_key, {
@@ -101,7 +109,7 @@ export class KeyDelivery {
     });
   }
 
-  #refusal(row: DeliveryRow, edge: EdgeRecipient, now: number): keyof typeof REFUSALS | null {
+  #refusal(row: DeliveryRow, edge: EdgeRecipient, now: number): DeliveryRefusal["reason"] | null {
     if (Date.parse(row.expires_on) < now) return "certificate_expired_not_delivered";
     if (!placementAllows(row.placement, edge.labels)) return "edge_excluded_by_policy";
     return null;

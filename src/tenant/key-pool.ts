@@ -3,7 +3,7 @@ import type { TenantCall } from "../core/call";
 import type { Result } from "../core/result";
 import type { Actor } from "../core/call";
 import { type WrappedKey, poolWrapContext, unwrapPrivateKey, wrapPrivateKey } from "../pki/key-wrap";
-import { type Keyring, KeyringError } from "../pki/keyring";
+import { type KeyRefusal, type Keyring, KeyringError } from "../pki/keyring";
 import { KEY_ALGORITHMS, generateKeyPair } from "../pki/keys";
 import type { AuditTrail } from "./audit-trail";
 import type { Storage } from "../storage/storage";
@@ -169,7 +169,7 @@ export class KeyPool {
    * short and the isolate idle. Answers when the alarm should run again
    * (null: the pool is full or off).
    */
-  async fillOne(call: TenantCall, scopeName: string, keyring: () => Promise<Result<Keyring>>): Promise<number | null> {
+  async fillOne(call: TenantCall, scopeName: string, keyring: () => Promise<Result<Keyring, KeyRefusal>>): Promise<number | null> {
     const { size, available, started } = this.state();
     if (!started || available >= size) return null;
     if (!quietFor(QUIET_MS)) return QUIET_MS;

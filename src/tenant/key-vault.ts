@@ -4,7 +4,8 @@ import type { TenantCall } from "../core/call";
 import { type Result, fail, ok } from "../core/result";
 import type { KeyType } from "../pki/csr-input";
 import { type WrappedKey, unwrapPrivateKey, wrapContext, wrapPrivateKey } from "../pki/key-wrap";
-import { type Keyring, KeyringError } from "../pki/keyring";
+import { type KeyRefusal, type Keyring, KeyringError } from "../pki/keyring";
+import type { CsrNotFound } from "./refusals";
 import { KEY_ALGORITHMS } from "../pki/keys";
 import { fromPemBlocks } from "../pki/pem";
 import type { AuditTrail } from "./audit-trail";
@@ -110,12 +111,12 @@ export class KeyVault {
    * key signs a fresh challenge that the CSR's own public key verifies. Each
    * run is recorded with its outcome; a failure says why.
    */
-  async verify(call: TenantCall, scopeName: string, csrId: string, keyring: Keyring): Promise<Result<KeyCheck>> {
+  async verify(call: TenantCall, scopeName: string, csrId: string, keyring: Keyring): Promise<Result<KeyCheck, CsrNotFound | KeyRefusal>> {
     const row = this.storage.sql.one<KeyRow & { csr: string }>(
       `SELECT c.key_type, c.csr, k.kek_id, k.iv, k.wrapped FROM csrs c JOIN wrapped_keys k ON k.seq = c.seq WHERE c.id = ?`,
       csrId,
     );
-    if (!row) return fail("csr_not_found");
+    if (!row) return fail({ reason: "csr_not_found" });
     const algorithm = KEY_ALGORITHMS[row.key_type as KeyType];
     let key: CryptoKey;
     try {
@@ -124,7 +125,7 @@ export class KeyVault {
       const reason = why(error);
       const info = reason === "kek_not_configured" ? `key-encryption key ${row.kek_id} is not configured (1501)` : "the key does not unwrap (1506)";
       this.#recordCheck(call, csrId, row.kek_id, false, info);
-      return reason === "kek_not_configured" ? fail("key_encryption_key_missing", { detail: row.kek_id }) : ok({ id: csrId, kek_id: row.kek_id, ok: false, reason });
+      return reason === "kek_not_configured" ? fail({ reason: "key_encryption_key_missing", kek_id: row.kek_id }) : ok({ id: csrId, kek_id: row.kek_id, ok: false, reason });
     }
     const der = fromPemBlocks("CERTIFICATE REQUEST", row.csr)![0]!;
     const spki = AsnConvert.serialize(AsnConvert.parse(der, CertificationRequest).certificationRequestInfo.subjectPKInfo);
@@ -154,20 +155,20 @@ export class KeyVault {
    * configured is 1501 naming it; a wrap that does not unwrap is 1506 (and
    * logged by CSR id), never a bare failure.
    */
-  async sealKey(scopeName: string, csrId: string, keyring: Keyring, seal: (pkcs8: Uint8Array) => Promise<string>): Promise<Result<string>> {
+  async sealKey(scopeName: string, csrId: string, keyring: Keyring, seal: (pkcs8: Uint8Array) => Promise<string>): Promise<Result<string, CsrNotFound | KeyRefusal>> {
     const row = this.storage.sql.one<KeyRow>(
       `SELECT c.key_type, k.kek_id, k.iv, k.wrapped FROM csrs c JOIN wrapped_keys k ON k.seq = c.seq WHERE c.id = ?`,
       csrId,
     );
-    if (!row) return fail("csr_not_found");
+    if (!row) return fail({ reason: "csr_not_found" });
     let pkcs8: Uint8Array;
     try {
       const key = await this.#unwrap(row, keyring, scopeName, csrId, true);
       pkcs8 = new Uint8Array((await crypto.subtle.exportKey("pkcs8", key)) as ArrayBuffer);
     } catch (error) {
-      if (why(error) === "kek_not_configured") return fail("key_encryption_key_missing", { detail: row.kek_id });
+      if (why(error) === "kek_not_configured") return fail({ reason: "key_encryption_key_missing", kek_id: row.kek_id });
       console.error(JSON.stringify({ level: "error", event: "key_unwrap_failed", csr_id: csrId, kek_id: row.kek_id }));
-      return fail("key_unwrap_failed");
+      return fail({ reason: "key_unwrap_failed" });
     }
     try {
       return ok(await seal(pkcs8));

@@ -1,9 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { othersInFlight, touch } from "../core/activity";
 import type { TenantCall } from "../core/call";
+import { type Clock, systemClock } from "../core/clock";
+import type { BodyRefusal, InvalidQuery, NoRoute, RateLimited, ScopeMismatch } from "../core/refusals";
 import { type Result, fail, ok } from "../core/result";
 import { DEPLOYMENT_REGISTRY_NAME } from "../core/objects";
-import type { CsrInput, KeyType } from "../pki/csr-input";
+import type { CsrInput, CsrInputRefusal, KeyType } from "../pki/csr-input";
 import type { EdgeRecipient } from "../pki/edge-key";
 import type { Keyring } from "../pki/keyring";
 import { generateKeyPair } from "../pki/keys";
@@ -13,17 +15,19 @@ import { GENESIS_HASH, hex } from "./audit-chain";
 import { type AuditHead, type AuditQuery, AuditTrail, type ChainCheck, MacKeyMissing } from "./audit-trail";
 import type { CertificateEdit, CertificateRecord, CertificateUpload } from "./certificate-records";
 import { CertificateSeals } from "./certificate-seal";
-import { CertificateStore } from "./certificate-store";
+import { CertificateStore, type EditRefusal, type UploadRefusal } from "./certificate-store";
 import { Counters } from "./counters";
 import { CsrStore, admitCreate } from "./csr-store";
 import { type Entitlement, Entitlements, defaultEntitlement } from "./entitlements";
-import { type DeliverableCertificate, type DeliveryBundle, KeyDelivery } from "./key-delivery";
+import { type DeliverRefusal, type DeliverableCertificate, type DeliveryBundle, KeyDelivery } from "./key-delivery";
 import { KEY_POOL_ACTOR, KeyPool, type PoolCheck, type PoolRewrap, type PoolState, POOLED_KEY_TYPE, defaultPoolSize } from "./key-pool";
 import { type KeyCheck, KeyVault, type RewrapReport } from "./key-vault";
 import { TaskQueue } from "../core/task-queue";
 import { KeyringGate } from "../deployment/keyring-gate";
 import type { CsrRecord, JsonText, ListQuery, Page } from "./records";
 import { TENANT_MIGRATIONS } from "./schema";
+import { Meta } from "./meta";
+import type { AccessRefusal, AuditEntryNotFound, CertificateNotFound, CsrInUse, CsrNotFound, EntitlementRefusal } from "./refusals";
 import { ScopeBinding } from "./scope-binding";
 
 export type { AuditHead, ChainCheck, DeliverableCertificate, DeliveryBundle, Entitlement, KeyCheck, PoolCheck, PoolState, RewrapReport };
@@ -76,7 +80,9 @@ const EMPTY_PAGE: Page<JsonText> = { items: "[]" as JsonText, count: 0, total: 0
  * KEK that is not the one the data was wrapped under.
  */
 export class TenantStore extends DurableObject<Env> {
+  readonly #clock: Clock = systemClock;
   readonly #storage: LazyStorage;
+  readonly #meta: Meta;
   readonly #binding: ScopeBinding;
   readonly #account: AccountLink;
   readonly #audit: AuditTrail;
@@ -95,21 +101,31 @@ export class TenantStore extends DurableObject<Env> {
     super(ctx, env);
     const storage = (this.#storage = openLazyStorage(ctx, TENANT_MIGRATIONS));
     const { sql } = storage;
-    this.#binding = new ScopeBinding(sql);
+    const clock = this.#clock;
+    const meta = (this.#meta = new Meta(storage));
+    this.#binding = new ScopeBinding(meta);
     this.#counters = new Counters(sql);
     this.#audit = new AuditTrail(sql, this.#counters);
-    this.#account = new AccountLink(storage, this.#audit);
+    this.#account = new AccountLink(meta, this.#audit);
     this.#entitlements = new Entitlements(storage, defaultEntitlement(env), this.#audit);
     this.#vault = new KeyVault(storage, this.#audit);
     this.#pool = new KeyPool(storage, this.#audit, defaultPoolSize(env), (ms) => {
       void ctx.storage.setAlarm(Date.now() + ms);
     });
-    this.#csrs = new CsrStore(storage, this.#vault, this.#counters, this.#entitlements, this.#audit, this.#pool, this.#account, (keyType, name) =>
-      this.#generate(keyType, name),
-    );
-    this.#seals = new CertificateSeals(storage);
-    this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit, this.#seals);
-    this.#delivery = new KeyDelivery(this.#certificates, this.#vault, this.#audit);
+    this.#csrs = new CsrStore(storage, {
+      keys: this.#vault,
+      pool: this.#pool,
+      audit: this.#audit,
+      counters: this.#counters,
+      meta,
+      quota: () => this.#entitlements.current().quota,
+      accountTag: () => this.#account.current(),
+      generate: (keyType, name) => this.#generate(keyType, name),
+      clock,
+    });
+    this.#seals = new CertificateSeals(storage, meta);
+    this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit, this.#seals, clock);
+    this.#delivery = new KeyDelivery(this.#certificates, this.#vault, this.#audit, clock);
     this.#gate = new KeyringGate(storage, () => this.env.KEY_ENCRYPTION_KEYS, this.#registry(), (keyring) => this.#opened(keyring), {
       kekIds: () => [...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds()])],
       opens: async (kekId, keyring) => {
@@ -122,7 +138,10 @@ export class TenantStore extends DurableObject<Env> {
   }
 
   /** Generates a key and CSR for a validated request, within the scope's entitlement. */
-  async createCsr(call: TenantCall, input: Result<CsrInput>): Promise<Result<CsrRecord>> {
+  async createCsr(
+    call: TenantCall,
+    input: Result<CsrInput, BodyRefusal | CsrInputRefusal>,
+  ): Promise<Result<CsrRecord, AccessRefusal | BodyRefusal | CsrInputRefusal | EntitlementRefusal | RateLimited>> {
     const read = this.#read(call);
     if (!read.ok) return read;
     const fresh = read.value === null;
@@ -139,74 +158,83 @@ export class TenantStore extends DurableObject<Env> {
   }
 
   /** One CSR by id, as the API's JSON. */
-  getCsr(call: TenantCall, id: string): Result<JsonText> {
+  getCsr(call: TenantCall, id: string): Result<JsonText, ScopeMismatch | CsrNotFound> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    return read.value === null ? fail("csr_not_found") : this.#csrs.get(id);
+    return read.value === null ? fail({ reason: "csr_not_found" }) : this.#csrs.get(id);
   }
 
   /** One page of CSRs in the requested order, as the API's JSON array. */
-  listCsrs(call: TenantCall, query: ListQuery): Result<Page<JsonText>> {
+  listCsrs(call: TenantCall, query: ListQuery): Result<Page<JsonText>, ScopeMismatch | InvalidQuery> {
     const read = this.#read(call);
     if (!read.ok) return read;
     return read.value === null ? ok(EMPTY_PAGE) : this.#csrs.list(query);
   }
 
-  /** Deletes a CSR and its wrapped key together; 1420 while a certificate names it. */
-  async deleteCsr(call: TenantCall, id: string): Promise<Result<{ id: string }>> {
+  /**
+   * Deletes a CSR and its wrapped key together, only while no certificate
+   * names it (1420, recorded as a refused delete): one transaction reads
+   * both tables, so an upload cannot slip in between.
+   */
+  async deleteCsr(call: TenantCall, id: string): Promise<Result<{ id: string }, AccessRefusal | CsrNotFound | CsrInUse>> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    if (read.value === null) return fail("csr_not_found");
+    if (read.value === null) return fail({ reason: "csr_not_found" });
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
-    return this.#csrs.remove(call, id, (csrId) => this.#certificates.referencing(csrId));
+    return this.#storage.transaction((): Result<{ id: string }, CsrNotFound | CsrInUse> => {
+      const csr = this.#csrs.toDelete(id);
+      if (csr === null) return fail({ reason: "csr_not_found" });
+      if (this.#certificates.referencing(id)) return this.#csrs.refuseDelete(call, csr);
+      return ok(this.#csrs.remove(call, csr));
+    });
   }
 
   /** Installs a CA-signed certificate for one of this zone's CSRs. */
-  async uploadCertificate(call: TenantCall, upload: CertificateUpload): Promise<Result<CertificateRecord>> {
+  async uploadCertificate(call: TenantCall, upload: CertificateUpload): Promise<Result<CertificateRecord, AccessRefusal | UploadRefusal>> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    if (read.value === null) return fail("csr_not_found", { pointer: "/custom_csr_id" });
+    if (read.value === null) return fail({ reason: "csr_not_found", pointer: "/custom_csr_id" });
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
     return this.#certificates.upload(call, upload, keyring.value);
   }
 
   /** Cloudflare's edit: a renewed certificate for the same key, a new placement or bundle method. */
-  async editCertificate(call: TenantCall, id: string, edit: CertificateEdit): Promise<Result<CertificateRecord>> {
+  async editCertificate(call: TenantCall, id: string, edit: CertificateEdit): Promise<Result<CertificateRecord, AccessRefusal | EditRefusal>> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    if (read.value === null) return fail("certificate_not_found");
+    if (read.value === null) return fail({ reason: "certificate_not_found" });
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
     return this.#certificates.edit(call, id, edit, keyring.value);
   }
 
-  getCertificate(call: TenantCall, id: string): Result<CertificateRecord> {
+  getCertificate(call: TenantCall, id: string): Result<CertificateRecord, ScopeMismatch | CertificateNotFound> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    return read.value === null ? fail("certificate_not_found") : this.#certificates.get(call.scope, id);
+    return read.value === null ? fail({ reason: "certificate_not_found" }) : this.#certificates.get(call.scope, id);
   }
 
   /** One page of certificates in upload order. */
-  listCertificates(call: TenantCall, query: Pick<ListQuery, "page" | "per_page" | "direction">): Result<Page<JsonText>> {
+  listCertificates(call: TenantCall, query: Pick<ListQuery, "page" | "per_page" | "direction">): Result<Page<JsonText>, ScopeMismatch> {
     const read = this.#read(call);
     if (!read.ok) return read;
     return read.value === null ? ok(EMPTY_PAGE) : this.#certificates.list(call.scope, query);
   }
 
   /** Deletes a certificate; its CSR becomes deletable again. */
-  async deleteCertificate(call: TenantCall, id: string): Promise<Result<{ id: string }>> {
+  async deleteCertificate(call: TenantCall, id: string): Promise<Result<{ id: string }, AccessRefusal | CertificateNotFound>> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    if (read.value === null) return fail("certificate_not_found");
+    if (read.value === null) return fail({ reason: "certificate_not_found" });
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
     return this.#certificates.remove(call, id);
   }
 
   /** The certificates a registered edge may receive (call.actor is the edge). */
-  async listDeliverable(call: TenantCall, edge: EdgeRecipient): Promise<Result<DeliverableCertificate[]>> {
+  async listDeliverable(call: TenantCall, edge: EdgeRecipient): Promise<Result<DeliverableCertificate[], AccessRefusal>> {
     const read = this.#read(call);
     if (!read.ok) return read;
     if (read.value === null) return ok([]);
@@ -216,20 +244,20 @@ export class TenantStore extends DurableObject<Env> {
   }
 
   /** One certificate's chain and its key sealed to the edge (call.actor is the edge). */
-  async deliverCertificate(call: TenantCall, edge: EdgeRecipient, id: string): Promise<Result<DeliveryBundle>> {
+  async deliverCertificate(call: TenantCall, edge: EdgeRecipient, id: string): Promise<Result<DeliveryBundle, AccessRefusal | DeliverRefusal>> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    if (read.value === null) return fail("certificate_not_found");
+    if (read.value === null) return fail({ reason: "certificate_not_found" });
     const keyring = await this.#gate.open(read.value);
     if (!keyring.ok) return keyring;
     return this.#delivery.deliver(call, read.value, keyring.value, edge, id);
   }
 
   /** Admin self-check of one stored key. */
-  async verifyCsrKey(call: TenantCall, id: string): Promise<Result<KeyCheck>> {
+  async verifyCsrKey(call: TenantCall, id: string): Promise<Result<KeyCheck, AccessRefusal | CsrNotFound>> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    if (read.value === null) return fail("csr_not_found");
+    if (read.value === null) return fail({ reason: "csr_not_found" });
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
     return this.#vault.verify(call, read.value, id, keyring.value);
@@ -241,7 +269,7 @@ export class TenantStore extends DurableObject<Env> {
    * deployment registry which KEKs the scope's data is still under, so a
    * KEK no scope uses can be retired (GET /admin/v1/keys).
    */
-  async rewrapKeys(call: TenantCall, limit: number, after: string): Promise<Result<ScopeRewrap>> {
+  async rewrapKeys(call: TenantCall, limit: number, after: string): Promise<Result<ScopeRewrap, AccessRefusal>> {
     const read = this.#read(call);
     if (!read.ok) return read;
     if (read.value === null) {
@@ -270,8 +298,7 @@ export class TenantStore extends DurableObject<Env> {
     const batch = await this.#vault.rewrap(call, name, keyring.value, limit, after);
     const audit = this.#storage.transaction(() => this.#audit.rekey(name, keyring.value, AUDIT_REKEY_BATCH));
     const seals = this.#seals.reseal(keyring.value, name);
-    const reported = await this.#registry().reportKeks(name, this.#keksInUse());
-    if (!reported.ok) return reported;
+    await this.#registry().reportKeks(name, this.#keksInUse());
     return ok({
       ...batch,
       remaining: batch.remaining + pooled.remaining + audit.remaining + seals.failed.length,
@@ -290,15 +317,15 @@ export class TenantStore extends DurableObject<Env> {
    * CSRs take that account's tag, and the move is recorded, in one
    * transaction. The directory object is updated by the Worker after this.
    */
-  async linkAccount(call: TenantCall, accountId: string | null, directoryRevision: number): Promise<Result<LinkReport>> {
-    if (call.scope.kind !== "zones") return fail("no_route");
+  async linkAccount(call: TenantCall, accountId: string | null, directoryRevision: number): Promise<Result<LinkReport, AccessRefusal | NoRoute>> {
+    if (call.scope.kind !== "zones") return fail({ reason: "no_route" });
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
-    return ok(this.#account.link(call, accountId, directoryRevision, (account) => this.#csrs.retag(account)));
+    return ok(this.#storage.transaction(() => this.#account.link(call, accountId, directoryRevision, this.#csrs.retag(accountId))));
   }
 
   /** Admin: the scope's RSA key pool, its size and how many keys are ready. */
-  getKeyPool(call: TenantCall): Result<PoolState> {
+  getKeyPool(call: TenantCall): Result<PoolState, ScopeMismatch> {
     const read = this.#read(call);
     if (!read.ok) return read;
     if (read.value === null) return ok({ key_type: POOLED_KEY_TYPE, size: defaultPoolSize(this.env), available: 0, started: false });
@@ -306,14 +333,14 @@ export class TenantStore extends DurableObject<Env> {
   }
 
   /** Admin: keep `size` RSA keys ready (0 turns the pool off and destroys its keys). */
-  async setKeyPool(call: TenantCall, size: number): Promise<Result<PoolState>> {
+  async setKeyPool(call: TenantCall, size: number): Promise<Result<PoolState, AccessRefusal>> {
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
     return ok(this.#pool.setSize(call, size));
   }
 
   /** Admin self-check of every pooled key. */
-  async verifyKeyPool(call: TenantCall): Promise<Result<PoolCheck>> {
+  async verifyKeyPool(call: TenantCall): Promise<Result<PoolCheck, AccessRefusal>> {
     const read = this.#read(call);
     if (!read.ok) return read;
     if (read.value === null) return ok({ checked: 0, ok: true, failed: [], failures: [] });
@@ -345,7 +372,7 @@ export class TenantStore extends DurableObject<Env> {
    * head, which an operator can keep elsewhere to prove later that nothing
    * before it was rewritten.
    */
-  getStats(call: TenantCall): Result<{ csrs: number; certificates: number; database_bytes: number; audit: AuditHead }> {
+  getStats(call: TenantCall): Result<{ csrs: number; certificates: number; database_bytes: number; audit: AuditHead }, ScopeMismatch> {
     const read = this.#read(call);
     if (!read.ok) return read;
     if (read.value === null) return ok({ csrs: 0, certificates: 0, database_bytes: 0, audit: { entries: 0, head: hex(GENESIS_HASH) } });
@@ -358,7 +385,7 @@ export class TenantStore extends DurableObject<Env> {
   }
 
   /** One page of the scope's audit trail, as the audit-log API's JSON array. */
-  listAudit(call: TenantCall, query: AuditQuery): Result<Page<JsonText>> {
+  listAudit(call: TenantCall, query: AuditQuery): Result<Page<JsonText>, ScopeMismatch> {
     const read = this.#read(call);
     if (!read.ok) return read;
     return read.value === null ? ok(EMPTY_PAGE) : ok(this.#audit.list(call.scope.id, query));
@@ -368,12 +395,12 @@ export class TenantStore extends DurableObject<Env> {
    * Up to `limit` audit entries, and about `maxBytes` of text (at least one
    * entry), after `after` (an entry id, or null from the start) as JSON lines.
    */
-  exportAudit(call: TenantCall, after: string | null, limit: number, maxBytes: number): Result<{ lines: string; next: string | null }> {
+  exportAudit(call: TenantCall, after: string | null, limit: number, maxBytes: number): Result<{ lines: string; next: string | null }, ScopeMismatch | AuditEntryNotFound> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    if (read.value === null) return after === null ? ok({ lines: "", next: null }) : fail("audit_entry_not_found");
+    if (read.value === null) return after === null ? ok({ lines: "", next: null }) : fail({ reason: "audit_entry_not_found" });
     const page = this.#audit.exportPage(call.scope.id, after, limit, maxBytes);
-    return page ? ok(page) : fail("audit_entry_not_found");
+    return page ? ok(page) : fail({ reason: "audit_entry_not_found" });
   }
 
   /**
@@ -381,7 +408,7 @@ export class TenantStore extends DurableObject<Env> {
    * and first keyed position, or where it breaks; 1501 naming a KEK some
    * MAC is keyed under that is not configured.
    */
-  async verifyAudit(call: TenantCall): Promise<Result<ChainCheck>> {
+  async verifyAudit(call: TenantCall): Promise<Result<ChainCheck, AccessRefusal>> {
     const read = this.#read(call);
     if (!read.ok) return read;
     if (read.value === null) return ok({ ok: true, entries: 0, head: hex(GENESIS_HASH), keyed_from: null });
@@ -390,13 +417,13 @@ export class TenantStore extends DurableObject<Env> {
     try {
       return ok(this.#audit.verify(read.value, keyring.value));
     } catch (error) {
-      if (error instanceof MacKeyMissing) return fail("key_encryption_key_missing", { detail: error.kekId });
+      if (error instanceof MacKeyMissing) return fail({ reason: "key_encryption_key_missing", kek_id: error.kekId });
       throw error;
     }
   }
 
   /** The entitlement in force for this scope. */
-  getEntitlement(call: TenantCall): Result<Entitlement & { used: number }> {
+  getEntitlement(call: TenantCall): Result<Entitlement & { used: number }, ScopeMismatch> {
     const read = this.#read(call);
     if (!read.ok) return read;
     if (read.value === null) return ok({ ...defaultEntitlement(this.env), used: 0 });
@@ -404,7 +431,7 @@ export class TenantStore extends DurableObject<Env> {
   }
 
   /** Sets this scope's entitlement (admin only; the Worker checks the admin secret). */
-  async setEntitlement(call: TenantCall, entitlement: Entitlement): Promise<Result<Entitlement & { used: number }>> {
+  async setEntitlement(call: TenantCall, entitlement: Entitlement): Promise<Result<Entitlement & { used: number }, AccessRefusal>> {
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
     this.#entitlements.set(call, entitlement);
@@ -415,7 +442,7 @@ export class TenantStore extends DurableObject<Env> {
   // served (the key pool waits on it). A read checks the scope this object
   // holds without writing anything; it answers null when the object was
   // never written (the caller answers as an empty scope).
-  #read(call: TenantCall): Result<string | null> {
+  #read(call: TenantCall): Result<string | null, ScopeMismatch> {
     touch();
     if (!this.#storage.exists) return ok(null);
     return this.#binding.check(call.scope);
@@ -424,19 +451,18 @@ export class TenantStore extends DurableObject<Env> {
   // A write: the scope is listed with the deployment registry before the
   // object's first write (so the Worker never answers a scope with data as
   // empty), the schema is made, and the scope is bound to this object.
-  async #write(call: TenantCall): Promise<Result<string>> {
+  async #write(call: TenantCall): Promise<Result<string, ScopeMismatch>> {
     touch();
     if (!this.#storage.exists) {
       const name = `${call.scope.kind}:${call.scope.id}`;
-      const listed = await this.#registry().enlistScope(name);
-      if (!listed.ok) return listed;
+      await this.#registry().enlistScope(name);
       this.#storage.create();
     }
     return this.#binding.bind(call.scope);
   }
 
   // A write that needs the keyring (every write: its audit entry is keyed).
-  async #writeWithKeys(call: TenantCall): Promise<Result<Keyring>> {
+  async #writeWithKeys(call: TenantCall): Promise<Result<Keyring, AccessRefusal>> {
     const name = await this.#write(call);
     if (!name.ok) return name;
     return this.#gate.open(name.value);

@@ -1,7 +1,7 @@
 // The service's error codes the agent acts on, from the Worker's one table
-// of them (src/http/errors.ts, bundled in at build time): the only place the
-// agent reads the Worker's sources.
-import { ERRORS } from "../../../src/http/errors.ts";
+// of them (src/http/error-table.ts, plain data bundled in at build time): the
+// only place the agent reads the Worker's sources.
+import { ERRORS } from "../../../src/http/error-table.ts";
 
 /**
  * Delivery answers that mean "this certificate is no longer for this edge":

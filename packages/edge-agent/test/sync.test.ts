@@ -4,7 +4,7 @@ import { createPrivateKey } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ERRORS } from "../../../src/http/errors.ts";
+import { ERRORS } from "../../../src/http/error-table.ts";
 import { type Edge, failure, makeEdge, success } from "./harness.ts";
 
 let edge: Edge;
