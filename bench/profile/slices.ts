@@ -4,33 +4,90 @@
 // execution). It imports the real src/ modules; only the loop is ours.
 // Never deployed. Steps run either in this Worker (HTTP-side work) or in
 // the Probe Durable Object (key, ASN.1 and SQL work, as TenantStore does).
+// Every name of src/ comes through ./src-surface.ts; the step names are
+// ./steps.ts's, which the driver (bench/lib/slices.ts) asks for.
 import { DurableObject } from "cloudflare:workers";
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import { Extension, Extensions, GeneralName, SubjectAlternativeName } from "@peculiar/asn1-x509";
-import { authenticate, authorize } from "../../src/auth/authenticate";
-import { verifyJwt } from "../../src/auth/jwt";
-import { readJson } from "../../src/http/body";
-import { pageOf, success } from "../../src/http/envelope";
-import { handle } from "../../src/http/router";
-import { buildCsr, buildSubject } from "../../src/pki/csr-builder";
-import { parseCsrInput } from "../../src/pki/csr-input";
-import { tlv } from "../../src/pki/der";
-import { p1363ToDer } from "../../src/pki/ec-signature";
-import { unwrapPrivateKey, wrapContext, wrapPrivateKey } from "../../src/pki/key-wrap";
-import { loadKeyring } from "../../src/pki/keyring";
-import { KEY_ALGORITHMS, generateKeyPair } from "../../src/pki/keys";
-import { toPem } from "../../src/pki/pem";
-import { readPage } from "../../src/tenant/paging";
-import { CSR_COLUMNS, CSR_COLUMN_NAMES, type JsonText, recordJson, toRecord } from "../../src/tenant/records";
-import { BODY as SUBJECT_AND_SANS } from "../lib/body.mjs";
-import { migrate } from "../../src/storage/migrate";
-import { TENANT_MIGRATIONS } from "../../src/tenant/schema";
-import { Sql } from "../../src/storage/sql";
-import { TenantStore } from "../../src/tenant/tenant-store";
+import { BODY as SUBJECT_AND_SANS } from "../lib/body.ts";
+import type { CsrRow, JsonText } from "./src-surface.ts";
+import {
+  CSR_COLUMNS,
+  CSR_COLUMN_NAMES,
+  DeploymentRegistry,
+  EdgeRegistry,
+  KEY_ALGORITHMS,
+  ReadinessProbe,
+  Sql,
+  TENANT_MIGRATIONS,
+  TenantStore,
+  ZoneDirectory,
+  authenticate,
+  authorize,
+  buildCsr,
+  buildSubject,
+  generateKeyPair,
+  handle,
+  loadKeyring,
+  migrate,
+  p1363ToDer,
+  pageOf,
+  parseCsrInput,
+  readJson,
+  readPage,
+  recordJson,
+  success,
+  tlv,
+  toPem,
+  toRecord,
+  unwrapPrivateKey,
+  verifyJwt,
+  wrapContext,
+  wrapPrivateKey,
+} from "./src-surface.ts";
+import type { DoStep, ListStep, WorkerStep } from "./steps.ts";
 
-export { TenantStore };
+// The API's Durable Object classes, served here as the API serves them:
+// TenantStore needs the others (its keyring gate asks DeploymentRegistry).
+export { DeploymentRegistry, EdgeRegistry, ReadinessProbe, TenantStore, ZoneDirectory };
 
-type AnyEnv = Record<string, any>;
+/**
+ * What bench/lib/slices.ts binds to the slice Worker: every Durable Object
+ * binding of the API (from wrangler.toml), the run's secrets and the vars the
+ * bench sets as text, and the two probes. Not the API's other [vars], so
+ * their defaults apply here (no key pools).
+ */
+interface SliceEnv
+  extends Pick<
+    Env,
+    | "TENANTS"
+    | "READINESS"
+    | "ZONE_DIRECTORY"
+    | "EDGES"
+    | "DEPLOYMENT"
+    | "KEY_ENCRYPTION_KEYS"
+    | "API_TOKEN_SECRET"
+    | "ADMIN_SECRET"
+    | "GLOBAL_API_KEYS"
+    | "API_TOKEN_JWKS"
+    | "DEFAULT_CSR_ACCESS"
+    | "DEFAULT_CSR_QUOTA"
+  > {
+  PROBE: DurableObjectNamespace<Probe>;
+  LEAN: DurableObjectNamespace<LeanProbe>;
+}
+
+/**
+ * The API's Env, for src's handle() and authenticate(): everything but the
+ * [vars] the bench leaves unset (their defaults apply, as in src).
+ */
+const apiEnv = (env: SliceEnv): Env => env as unknown as Env;
+
+/** A Result's value; a refusal stops the step with its reason. */
+function valueOf<T>(result: { ok: true; value: T } | { ok: false }, what: string): T {
+  if (!result.ok) throw new Error(`${what} was refused: ${JSON.stringify(result)}`);
+  return result.value;
+}
 
 // Experiment only (what src/pki could do instead of the asn1 schema classes):
 // the subject Name and the subjectAltName extension written directly as DER
@@ -44,9 +101,10 @@ const ATTR_OID: Record<string, Uint8Array> = {
   organizational_unit: Uint8Array.of(0x06, 0x03, 0x55, 0x04, 0x0b),
   common_name: Uint8Array.of(0x06, 0x03, 0x55, 0x04, 0x03),
 };
-function derName(subject: Record<string, any>): Uint8Array {
-  const rdns = [tlv(0x31, tlv(0x30, ATTR_OID.country!, tlv(0x13, enc.encode(subject.country))))];
-  for (const field of ["state", "locality", "organization", "organizational_unit", "common_name"]) {
+type SubjectField = "country" | "state" | "locality" | "organization" | "organizational_unit" | "common_name";
+function derName(subject: Readonly<Partial<Record<SubjectField, string | null>>>): Uint8Array {
+  const rdns = [tlv(0x31, tlv(0x30, ATTR_OID.country!, tlv(0x13, enc.encode(subject.country ?? ""))))];
+  for (const field of ["state", "locality", "organization", "organizational_unit", "common_name"] as const) {
     const value = subject[field];
     if (value) rdns.push(tlv(0x31, tlv(0x30, ATTR_OID[field]!, tlv(0x0c, enc.encode(value)))));
   }
@@ -76,7 +134,7 @@ function input(keyType: "p256v1" | "rsa2048") {
 }
 
 /** A stored-looking row, as the csrs table holds it. */
-function sampleRow(i: number, csr: string) {
+function sampleRow(i: number, csr: string): CsrRow {
   return {
     id: crypto.randomUUID(),
     created_at: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(),
@@ -113,11 +171,26 @@ function loopSync(n: number, fn: (i: number) => unknown): number {
 // the variant drops the secondary indexes to price them.
 const SECONDARY_INDEXES = ["csrs_by_name", "wrapped_keys_by_kek"];
 
-export class Probe extends DurableObject<AnyEnv> {
-  #sql: Sql;
-  #fixtures: Promise<any> | null = null;
+/** What the Probe's steps work on: keys, a CSR, sample bytes, an AES key. */
+interface Fixtures {
+  keyring: Awaited<ReturnType<typeof loadKeyring>>;
+  p256: CryptoKeyPair;
+  rsa: CryptoKeyPair;
+  csr: string;
+  info: Uint8Array<ArrayBuffer>;
+  der: Uint8Array<ArrayBuffer>;
+  p1363: Uint8Array<ArrayBuffer>;
+  aes: CryptoKey;
+}
 
-  constructor(ctx: DurableObjectState, env: AnyEnv) {
+/** The csrs row's values in CSR_COLUMNS order, as bound parameters. */
+const rowValues = (row: CsrRow) => CSR_COLUMN_NAMES.map((c) => row[c]);
+
+export class Probe extends DurableObject<SliceEnv> {
+  #sql: Sql;
+  #fixtures: Promise<Fixtures> | null = null;
+
+  constructor(ctx: DurableObjectState, env: SliceEnv) {
     super(ctx, env);
     this.#sql = new Sql(ctx.storage.sql);
     migrate(this.#sql, (fn) => ctx.storage.transactionSync(fn), TENANT_MIGRATIONS);
@@ -147,18 +220,18 @@ export class Probe extends DurableObject<AnyEnv> {
     this.#sql.one(`SELECT value FROM counters WHERE name = ?`, "csrs");
     return this.ctx.storage.transactionSync(() => {
       this.#sql.one(`SELECT value FROM counters WHERE name = ?`, "csrs");
-      const inserted = this.ctx.storage.sql.exec(
+      const inserted = this.ctx.storage.sql.exec<{ seq: number }>(
         `INSERT INTO csrs (${CSR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-        ...CSR_COLUMN_NAMES.map((c) => (row as any)[c]),
+        ...rowValues(row),
       );
-      const { seq } = inserted.one() as { seq: number };
+      const { seq } = inserted.one();
       let written = inserted.rowsWritten;
       written += this.#sql.run(
         `INSERT INTO wrapped_keys (seq, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`,
         seq,
         "bench",
-        crypto.getRandomValues(new Uint8Array(12)),
-        crypto.getRandomValues(new Uint8Array(154)),
+        crypto.getRandomValues(new Uint8Array(12)).buffer,
+        crypto.getRandomValues(new Uint8Array(154)).buffer,
       );
       written += this.#sql.run(`UPDATE counters SET value = value + 1 WHERE name = ?`, "csrs");
       return written;
@@ -201,7 +274,7 @@ export class Probe extends DurableObject<AnyEnv> {
     return count;
   }
 
-  async #setup() {
+  async #setup(): Promise<Fixtures> {
     const keyring = await loadKeyring(this.env.KEY_ENCRYPTION_KEYS);
     const p256 = await generateKeyPair("p256v1");
     const rsa = await generateKeyPair("rsa2048");
@@ -214,7 +287,7 @@ export class Probe extends DurableObject<AnyEnv> {
   }
 
   /** Times one step n times inside this object; returns ms for the loop. */
-  async run(step: string, n: number): Promise<{ ms: number; n: number }> {
+  async run(step: DoStep | ListStep, n: number): Promise<{ ms: number; n: number }> {
     this.#fixtures ??= this.#setup();
     const f = await this.#fixtures;
     const subtle = crypto.subtle;
@@ -226,19 +299,19 @@ export class Probe extends DurableObject<AnyEnv> {
         sql.one(`SELECT value FROM counters WHERE name = ?`, "csrs");
         const { seq } = sql.one<{ seq: number }>(
           `INSERT INTO csrs (${CSR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-          ...CSR_COLUMN_NAMES.map((c) => (row as any)[c]),
+          ...rowValues(row),
         )!;
-        sql.run(`INSERT INTO wrapped_keys (seq, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`, seq, "bench", new Uint8Array(12), new Uint8Array(154));
+        sql.run(`INSERT INTO wrapped_keys (seq, kek_id, iv, wrapped) VALUES (?, ?, ?, ?)`, seq, "bench", new ArrayBuffer(12), new ArrayBuffer(154));
         sql.run(`UPDATE counters SET value = value + 1 WHERE name = ?`, "csrs");
       });
     const total = () => sql.one<{ value: number }>(`SELECT value FROM counters WHERE name = 'csrs'`)!.value;
     const page = (which: "first" | "last") => {
       const t = total();
       const last = Math.max(1, Math.ceil(t / 50));
-      return readPage((q, ...v) => sql.all(q, ...v), { table: "csrs", columns: CSR_COLUMNS, order: "created_at", direction: "asc", page: which === "first" ? 1 : last, perPage: 50, total: t });
+      return readPage((q, ...v) => sql.all<CsrRow>(q, ...v), { table: "csrs", columns: CSR_COLUMNS, order: "created_at", direction: "asc", page: which === "first" ? 1 : last, perPage: 50, total: t });
     };
     const someId = () => sql.one<{ id: string }>(`SELECT id FROM csrs ORDER BY seq DESC LIMIT 1`)?.id ?? "none";
-    const steps: Record<string, () => Promise<number> | number> = {
+    const steps: Record<DoStep | ListStep, () => Promise<number> | number> = {
       "keygen p256v1": () => loop(n, () => generateKeyPair("p256v1")),
       "keygen rsa2048": () => loop(n, () => generateKeyPair("rsa2048")),
       "export spki p256v1": () => loop(n, () => subtle.exportKey("spki", f.p256.publicKey)),
@@ -291,26 +364,26 @@ export class Probe extends DurableObject<AnyEnv> {
       "sql list page 50, middle": () => {
         const t = total();
         const middle = Math.max(1, Math.ceil(t / 100));
-        return loopSync(n, () => readPage((q, ...v) => sql.all(q, ...v), { table: "csrs", columns: CSR_COLUMNS, order: "created_at", direction: "asc", page: middle, perPage: 50, total: t }));
+        return loopSync(n, () => readPage((q, ...v) => sql.all<CsrRow>(q, ...v), { table: "csrs", columns: CSR_COLUMNS, order: "created_at", direction: "asc", page: middle, perPage: 50, total: t }));
       },
       "sql list page 50, csr column only (experiment)": () =>
         loopSync(n, () => sql.all(`SELECT csr FROM csrs ORDER BY created_at ASC, seq ASC LIMIT 50`)),
       "sql list page 50, 14 columns via raw() (experiment)": () =>
         loopSync(n, () => [...this.ctx.storage.sql.exec(`SELECT ${CSR_COLUMNS} FROM csrs ORDER BY created_at ASC, seq ASC LIMIT 50`).raw()]),
       "JSON.stringify 50 records": () => {
-        const records = page("first").map((r) => toRecord(r as any));
+        const records = page("first").map((r) => toRecord(r));
         return loopSync(n, () => JSON.stringify(records));
       },
       "toRecord x50": () => {
         const rows = page("first");
-        return loopSync(n, () => rows.map((r) => toRecord(r as any)));
+        return loopSync(n, () => rows.map((r) => toRecord(r)));
       },
       "raw page 50 + recordJson (what listCsrs does)": () =>
         loopSync(n, () =>
           [...this.ctx.storage.sql.exec(`SELECT ${CSR_COLUMNS} FROM csrs ORDER BY created_at ASC, seq ASC LIMIT 50`).raw()].map(recordJson),
         ),
     };
-    const fn = steps[step];
+    const fn: (() => Promise<number> | number) | undefined = steps[step];
     if (!fn) throw new Error(`unknown DO step ${step}`);
     return { ms: await fn(), n };
   }
@@ -324,9 +397,9 @@ export class Probe extends DurableObject<AnyEnv> {
  * order would make order=created_at a walk of the table itself, and
  * account_tag is constant inside one scope's object, so neither needs an index.
  */
-export class LeanProbe extends DurableObject<AnyEnv> {
+export class LeanProbe extends DurableObject<SliceEnv> {
   #sql: Sql;
-  constructor(ctx: DurableObjectState, env: AnyEnv) {
+  constructor(ctx: DurableObjectState, env: SliceEnv) {
     super(ctx, env);
     this.#sql = new Sql(ctx.storage.sql);
     this.#sql.run(`CREATE TABLE IF NOT EXISTS csrs (
@@ -346,10 +419,10 @@ export class LeanProbe extends DurableObject<AnyEnv> {
       this.#sql.one(`SELECT value FROM counters WHERE name = ?`, "csrs");
       let written = this.#sql.run(
         `INSERT INTO csrs (${CSR_COLUMNS}, kek_id, iv, wrapped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ...CSR_COLUMN_NAMES.map((c) => (row as any)[c]),
+        ...rowValues(row),
         "bench",
-        crypto.getRandomValues(new Uint8Array(12)),
-        crypto.getRandomValues(new Uint8Array(154)),
+        crypto.getRandomValues(new Uint8Array(12)).buffer,
+        crypto.getRandomValues(new Uint8Array(154)).buffer,
       );
       written += this.#sql.run(`UPDATE counters SET value = value + 1 WHERE name = ?`, "csrs");
       return written;
@@ -376,15 +449,17 @@ const LEAN_HEADERS: Array<[string, string]> = [
   ["strict-transport-security", "max-age=31536000; includeSubDomains"],
 ];
 
-async function leanGet(request: Request, env: AnyEnv): Promise<Response> {
+async function leanGet(request: Request, env: SliceEnv): Promise<Response> {
   const started = Date.now();
   const requestId = crypto.randomUUID();
   const match = LEAN_GET.exec(new URL(request.url).pathname);
   if (!match) return new Response("{}", { status: 404 });
-  const principal = await authenticate(request, env as any);
+  const principal = await authenticate(request, apiEnv(env));
   const scope = { kind: match[1] as "accounts" | "zones", id: match[2]! };
-  if (!principal.ok || !authorize(principal.value, scope, "read").ok) return new Response("{}", { status: 403 });
-  const result = await env.TENANTS.get(env.TENANTS.idFromName(`${scope.kind}:${scope.id}`)).getCsr(scope, match[3]!);
+  // The run's token grants every zone by itself: the zone's account is never asked for.
+  if (!principal.ok || !(await authorize(principal.value, scope, "read", async () => null)).ok) return new Response("{}", { status: 403 });
+  const call = { scope, actor: { type: "user" as const, id: principal.value.subject } };
+  const result = await env.TENANTS.get(env.TENANTS.idFromName(`${scope.kind}:${scope.id}`)).getCsr(call, match[3]!);
   if (!result.ok) return new Response("{}", { status: 404 });
   console.log(JSON.stringify({ level: "info", request_id: requestId, method: "GET", route: "lean", scope: `${scope.kind}:${scope.id}`, status: 200, duration_ms: Date.now() - started }));
   return new Response(`{"success":true,"errors":[],"messages":[],"result":${result.value}}`, {
@@ -397,7 +472,7 @@ function record() {
 }
 
 export default {
-  async fetch(request: Request, env: AnyEnv, ctx: ExecutionContext): Promise<Response> {
+  async fetch(request: Request, env: SliceEnv, ctx: ExecutionContext): Promise<Response> {
     const url = new URL(request.url);
     const step = url.searchParams.get("step") ?? "";
     const n = Number(url.searchParams.get("n") ?? "1");
@@ -405,10 +480,10 @@ export default {
     const probe = env.PROBE.get(env.PROBE.idFromName(probeName));
     if (url.pathname.startsWith("/lean/")) return leanGet(request, env);
     if (url.pathname === "/lean-setup") {
-      const made = await env.TENANTS.get(env.TENANTS.idFromName(`${SCOPE.kind}:${SCOPE.id}`)).createCsr(CALL, parseCsrInput(BODY));
-      return Response.json({ path: `/lean/${SCOPE.kind}/${SCOPE.id}/custom_csrs/${made.value.id}` });
+      const made = valueOf(await env.TENANTS.get(env.TENANTS.idFromName(`${SCOPE.kind}:${SCOPE.id}`)).createCsr(CALL, parseCsrInput(BODY)), "createCsr");
+      return Response.json({ path: `/lean/${SCOPE.kind}/${SCOPE.id}/custom_csrs/${made.id}` });
     }
-    if (url.pathname === "/do") return Response.json(await probe.run(step, n));
+    if (url.pathname === "/do") return Response.json(await probe.run(step as DoStep | ListStep, n));
     if (url.pathname === "/fill") return Response.json({ rows: await probe.fill(n, url.searchParams.get("csr") ?? "x".repeat(620)) });
     if (url.pathname === "/drop-indexes") return Response.json(await probe.dropIndexes());
 
@@ -419,7 +494,7 @@ export default {
     const sampleCsr = url.searchParams.get("csr") ?? "x".repeat(620);
     let extra: Record<string, number> | undefined;
     // n committed writes; also reports the database growth per row.
-    const createLike = async (target: any) => {
+    const createLike = async (target: DurableObjectStub<Probe> | DurableObjectStub<LeanProbe>) => {
       const before = await target.databaseSize();
       let written = 0;
       const ms = await loop(n, async () => {
@@ -433,34 +508,34 @@ export default {
     const headers = { authorization: `Bearer ${token}` };
     // The whole Worker in this isolate: router, auth, RPC, object, envelope, log; no socket.
     const serve = async (req: () => Request) => {
-      const response = await handle(req(), env as any, ctx);
+      const response = await handle(req(), apiEnv(env), ctx);
       await response.arrayBuffer();
       if (response.status >= 300) throw new Error(`handle() answered ${response.status}`);
     };
     const createBody = (keyType: string) => JSON.stringify({ ...BODY, key_type: keyType });
-    const steps: Record<string, () => Promise<number> | number> = {
+    const steps: Record<WorkerStep, () => Promise<number> | number> = {
       "noop": () => loopSync(n, () => 0),
       "new Request (GET, auth header)": () => loopSync(n, () => new Request(api, { headers })),
       "handle(): 404, no route": () =>
         loop(n, async () => {
-          await (await handle(new Request("http://127.0.0.1/nope"), env as any, ctx)).arrayBuffer();
+          await (await handle(new Request("http://127.0.0.1/nope"), apiEnv(env), ctx)).arrayBuffer();
         }),
       "handle(): get": async () => {
-        const made = await store.createCsr(CALL, parseCsrInput(BODY));
-        return loop(n, () => serve(() => new Request(`${api}/${made.value.id}`, { headers })));
+        const made = valueOf(await store.createCsr(CALL, parseCsrInput(BODY)), "createCsr");
+        return loop(n, () => serve(() => new Request(`${api}/${made.id}`, { headers })));
       },
       "handle(): list 50": async () => {
-        const have = (await store.getStats(CALL)).value.csrs;
+        const have = valueOf(await store.getStats(CALL), "getStats").csrs;
         for (let i = have; i < 60; i++) await store.createCsr(CALL, parseCsrInput(BODY));
         return loop(n, () => serve(() => new Request(`${api}?per_page=50`, { headers })));
       },
       "handle(): create p256v1": () =>
         loop(n, () => serve(() => new Request(api, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: createBody("p256v1") }))),
       "new URL + path regex": () => loopSync(n, () => /^\/(?:client|api)\/v4\/(accounts|zones)\/([^/]*)\/([^/]+)(?:\/.*)?$/.exec(new URL(request.url).pathname)),
-      "authenticate (cached token)": () => loop(n, () => authenticate(authed, env as any)),
+      "authenticate (cached token)": () => loop(n, () => authenticate(authed, apiEnv(env))),
       "verifyJwt HS256 (uncached)": () => loop(n, () => verifyJwt(token, { hmacSecret: env.API_TOKEN_SECRET, jwks: "" }, Date.now())),
       "readJson (Request + stream + parse)": () =>
-        loop(n, () => readJson(new Request("http://x/", { method: "POST", body: BODY_TEXT, headers: { "content-type": "application/json" } }))),
+        loop(n, () => readJson(new Request("http://x/", { method: "POST", body: BODY_TEXT, headers: { "content-type": "application/json" } }), apiEnv(env))),
       "request.text() + JSON.parse (experiment)": () =>
         loop(n, async () => JSON.parse(await new Request("http://x/", { method: "POST", body: BODY_TEXT, headers: { "content-type": "application/json" } }).text())),
       "JSON.parse body": () => loopSync(n, () => JSON.parse(BODY_TEXT)),
@@ -490,18 +565,18 @@ export default {
       "rpc create-like write, lean schema (experiment)": () => createLike(env.LEAN.get(env.LEAN.idFromName("write-lean"))),
       "rpc read one row": () => loop(n, () => probe.readOne()),
       "rpc TenantStore.getCsr": async () => {
-        const made = await store.createCsr(CALL, parseCsrInput(BODY));
-        return loop(n, () => store.getCsr(CALL, made.value.id));
+        const made = valueOf(await store.createCsr(CALL, parseCsrInput(BODY)), "createCsr");
+        return loop(n, () => store.getCsr(CALL, made.id));
       },
       "rpc TenantStore.listCsrs (50)": async () => {
-        const have = (await store.getStats(CALL)).value.csrs;
+        const have = valueOf(await store.getStats(CALL), "getStats").csrs;
         for (let i = have; i < 60; i++) await store.createCsr(CALL, parseCsrInput(BODY));
         return loop(n, () => store.listCsrs(CALL, { page: 1, per_page: 50, order: "created_at", direction: "asc" }));
       },
       "rpc TenantStore.createCsr p256v1": () => loop(n, () => store.createCsr(CALL, parseCsrInput(BODY))),
       "rpc TenantStore.createCsr rsa2048": () => loop(n, () => store.createCsr(CALL, parseCsrInput({ ...BODY, key_type: "rsa2048" }))),
     };
-    const fn = steps[step];
+    const fn: (() => Promise<number> | number) | undefined = steps[step as WorkerStep];
     if (!fn) return Response.json({ error: `unknown step ${step}` }, { status: 404 });
     return Response.json({ ms: await fn(), n, extra });
   },

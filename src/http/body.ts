@@ -79,6 +79,6 @@ async function readBefore(reader: ReadableStreamDefaultReader<Uint8Array>, deadl
   try {
     return await Promise.race([reader.read(), late]);
   } finally {
-    clearTimeout(timer);
+    if (timer !== undefined) clearTimeout(timer);
   }
 }

@@ -41,7 +41,7 @@ async function ready(request: ApiRequest, env: Env): Promise<Response> {
     );
     found = [{ reason: "storage_unavailable" }];
   } finally {
-    clearTimeout(timer);
+    if (timer !== undefined) clearTimeout(timer);
   }
   const [first, ...rest] = found;
   if (first) return failures([first, ...rest], request.requestId);

@@ -1,15 +1,19 @@
 // The processes measured beside the Worker: cfssl's API server (the same
 // job, no storage or auth), `npm start` (what an operator runs: workerd
 // behind a small launcher) and `npm run dev` (wrangler dev).
+import type { ChildProcess } from "node:child_process";
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { groupPids } from "./load.mjs";
-import { freePort, waitForHttp } from "./net.mjs";
-import { onCleanup } from "./lifecycle.mjs";
-import { ROOT, stopProcess } from "./workerd.mjs";
+import type { Secrets } from "./fixtures.ts";
+import type { Log } from "./lifecycle.ts";
+import { errorMessage, onCleanup } from "./lifecycle.ts";
+import type { Headers } from "./load.ts";
+import { groupPids } from "./load.ts";
+import { freePort, waitForHttp } from "./net.ts";
+import { ROOT, stopProcess } from "./workerd.ts";
 
-function which(cmd) {
+function which(cmd: string): string | null {
   try {
     return execFileSync("sh", ["-c", `command -v ${cmd}`], { encoding: "utf8" }).trim() || null;
   } catch {
@@ -17,11 +21,11 @@ function which(cmd) {
   }
 }
 
-/**
- * cfssl's path, installing Debian's golang-cfssl when running as root.
- * Returns { path } or { note } saying why the cfssl rows are missing.
- */
-export function ensureCfssl(log) {
+/** cfssl's path, or a note saying why the cfssl rows are missing. */
+export type CfsslFound = { path: string } | { note: string };
+
+/** cfssl's path, installing Debian's golang-cfssl when running as root. */
+export function ensureCfssl(log: Log): CfsslFound {
   const found = which("cfssl");
   if (found) return { path: found };
   if (process.getuid?.() !== 0) return { note: "cfssl is not installed and this is not root: `apt-get install golang-cfssl` to get its rows." };
@@ -31,44 +35,63 @@ export function ensureCfssl(log) {
     execFileSync("apt-get", ["update"], { stdio: "ignore", timeout: 180_000, env });
     execFileSync("apt-get", ["install", "-y", "golang-cfssl"], { stdio: "ignore", timeout: 300_000, env });
   } catch (error) {
-    return { note: `cfssl could not be installed (${error.message.split("\n")[0]}): its rows are missing.` };
+    return { note: `cfssl could not be installed (${errorMessage(error).split("\n")[0]}): its rows are missing.` };
   }
   const path = which("cfssl");
   return path ? { path } : { note: "cfssl is still not on PATH after apt-get: its rows are missing." };
 }
 
-/** Starts `cfssl serve` on loopback; returns { url, pid }. */
-export async function startCfssl(path) {
+/** A server process the bench started. */
+export interface Peer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** The pid of a child just spawned (absent only when spawning failed). */
+function pidOf(child: ChildProcess, what: string): number {
+  if (child.pid === undefined) throw new Error(`${what} could not be started`);
+  return child.pid;
+}
+
+/** Starts `cfssl serve` on loopback. */
+export async function startCfssl(path: string): Promise<Peer & { pid: number }> {
   const port = await freePort();
   const child = spawn(path, ["serve", "-address", "127.0.0.1", "-port", String(port), "-loglevel", "4"], { stdio: "ignore" });
   onCleanup(() => stopProcess(child));
   await waitForHttp(`http://127.0.0.1:${port}/api/v1/cfssl/health`, 15_000, () => child.exitCode !== null);
-  return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => stopProcess(child) };
+  return { url: `http://127.0.0.1:${port}`, pid: pidOf(child, "cfssl"), stop: () => stopProcess(child) };
 }
 
 /** Stops a process group (SIGTERM, then SIGKILL after 15 s) and waits for its leader. */
-function groupStopper(child) {
+function groupStopper(child: ChildProcess, pgid: number): () => Promise<void> {
   return () =>
     new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once("exit", () => resolve());
       try {
-        process.kill(-child.pid, "SIGTERM");
+        process.kill(-pgid, "SIGTERM");
       } catch {}
       setTimeout(() => {
         try {
-          process.kill(-child.pid, "SIGKILL");
+          process.kill(-pgid, "SIGKILL");
         } catch {}
       }, 15_000).unref();
     });
 }
 
+/** The last 3,000 characters a child wrote on stderr, as it goes. */
+function stderrTail(child: ChildProcess): () => string {
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d).slice(-3000)));
+  return () => stderr;
+}
+
 /**
  * `npm run dev -- --port N --persist-to DIR` (wrangler dev), with the run's
  * own secrets from an env file (so .dev.vars is neither read nor needed).
- * Returns { url, stop, pids } (pids: the process group, for CPU accounting).
+ * `pids`: the process group, for CPU accounting.
  */
-export async function startWranglerDev({ dir, secrets, log }) {
+export async function startWranglerDev({ dir, secrets, log }: { dir: string; secrets: Secrets; log: Log }): Promise<Peer & { pids: () => number[] }> {
   const port = await freePort();
   mkdirSync(dir, { recursive: true });
   const envFile = join(dir, "bench.env");
@@ -81,15 +104,15 @@ export async function startWranglerDev({ dir, secrets, log }) {
     detached: true,
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1", BROWSER: "none" },
   });
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-3000)));
-  const stop = groupStopper(child);
+  const stderr = stderrTail(child);
+  const pgid = pidOf(child, "npm run dev");
+  const stop = groupStopper(child, pgid);
   onCleanup(stop);
   log(`waiting for wrangler dev on port ${port}`);
-  await waitForHttp(`http://127.0.0.1:${port}/`, 90_000, () => child.exitCode !== null).catch((e) => {
-    throw new Error(`${e.message}\n${stderr}`);
+  await waitForHttp(`http://127.0.0.1:${port}/`, 90_000, () => child.exitCode !== null).catch((e: unknown) => {
+    throw new Error(`${errorMessage(e)}\n${stderr()}`);
   });
-  return { url: `http://127.0.0.1:${port}`, stop, pids: () => groupPids(child.pid) };
+  return { url: `http://127.0.0.1:${port}`, stop, pids: () => groupPids(pgid) };
 }
 
 /**
@@ -97,9 +120,21 @@ export async function startWranglerDev({ dir, secrets, log }) {
  * the run's secrets in the environment, as the systemd unit passes them.
  * `via: "node"` runs `node scripts/start.mjs` as the unit does. Resolves
  * once `probe` (a path, with `headers`) answers 200; `coldMs` is the time
- * from spawning to that first answer. Returns { url, stop, pids, coldMs }.
+ * from spawning to that first answer.
  */
-export async function startNpmStart({ dataDir, secrets, probe = "/healthz", headers = {}, via = "npm" }) {
+export async function startNpmStart({
+  dataDir,
+  secrets,
+  probe = "/healthz",
+  headers = {},
+  via = "npm",
+}: {
+  dataDir: string;
+  secrets: Secrets;
+  probe?: string;
+  headers?: Headers;
+  via?: "npm" | "node";
+}): Promise<Peer & { pids: () => number[]; coldMs: number }> {
   const port = await freePort();
   const flags = ["--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir];
   const [file, args] = via === "npm" ? ["npm", ["start", "--silent", "--", ...flags]] : [join(ROOT, "node_modules/.bin/node"), [join(ROOT, "scripts/start.mjs"), ...flags]];
@@ -107,14 +142,14 @@ export async function startNpmStart({ dataDir, secrets, probe = "/healthz", head
   const started = performance.now();
   // stdout (a JSON line per request) discarded, as for workerd direct.
   const child = spawn(file, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"], detached: true, env });
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-3000)));
-  const stop = groupStopper(child);
+  const stderr = stderrTail(child);
+  const pgid = pidOf(child, "npm start");
+  const stop = groupStopper(child, pgid);
   onCleanup(stop);
   const url = `http://127.0.0.1:${port}`;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`npm start exited (${child.exitCode}):\n${stderr}`);
-    if (performance.now() - started > 60_000) throw new Error(`npm start did not answer ${probe} within 60 s:\n${stderr}`);
+    if (child.exitCode !== null) throw new Error(`npm start exited (${child.exitCode}):\n${stderr()}`);
+    if (performance.now() - started > 60_000) throw new Error(`npm start did not answer ${probe} within 60 s:\n${stderr()}`);
     try {
       const response = await fetch(`${url}${probe}`, { headers });
       await response.arrayBuffer();
@@ -122,5 +157,5 @@ export async function startNpmStart({ dataDir, secrets, probe = "/healthz", head
     } catch {}
     await new Promise((r) => setTimeout(r, 5));
   }
-  return { url, stop, pids: () => groupPids(child.pid), coldMs: performance.now() - started };
+  return { url, stop, pids: () => groupPids(pgid), coldMs: performance.now() - started };
 }

@@ -1,19 +1,36 @@
 // The benchmark's outputs: markdown tables, and an SVG chart of list latency
 // against scope size (hand-written SVG, no dependencies).
+import type { Machine } from "./machine.ts";
+import type { ListPoint, Row, Seeding, Startup, Storage, Target } from "./results.ts";
 
-const fmt = (n, digits = 1) => (n === null || n === undefined || Number.isNaN(n) ? "–" : Number(n).toFixed(digits));
-const ms = (n) => (n === null || n === undefined ? "–" : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
-const rate = (n) => (n === null || n === undefined ? "–" : n < 100 ? n.toFixed(1) : Math.round(n).toLocaleString("en"));
+type Figure = number | null | undefined;
+
+const fmt = (n: Figure, digits = 1) => (n === null || n === undefined || Number.isNaN(n) ? "–" : Number(n).toFixed(digits));
+const ms = (n: Figure) => (n === null || n === undefined ? "–" : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
+const rate = (n: Figure) => (n === null || n === undefined ? "–" : n < 100 ? n.toFixed(1) : Math.round(n).toLocaleString("en"));
+
+/** Everything a report shows; the heading line only when `machine` is given. */
+export interface Report {
+  machine?: Machine;
+  command?: string;
+  date?: string;
+  rows: Row[];
+  targets: Target[];
+  startup?: Startup[];
+  storage: Storage[];
+  seeding: Seeding[];
+  notes: string[];
+}
 
 /** The whole report as markdown. */
-export function markdown({ machine, command, date, rows, targets, startup = [], storage, seeding, notes }) {
+export function markdown({ machine, command, date, rows, targets, startup = [], storage, seeding, notes }: Report): string {
   const lines = [
     ...(machine ? [`Measured ${date} on ${machine.summary}, with \`${command}\`.`, ""] : []),
     "| scenario | load | req/s | p50 ms | p99 ms | idle p50 ms | idle p99 ms | server cores | server CPU µs/req | failed |",
     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map((r) => {
-      const idle = r.idle ?? {};
-      return `| ${r.name} | ${r.loadLabel} | ${rate(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(idle.p50)} | ${ms(idle.p99)} | ${fmt(r.cores, 2)} | ${r.cpuUsPerRequest ? Math.round(r.cpuUsPerRequest).toLocaleString("en") : "–"} | ${r.non2xx + r.errors + (idle.non2xx ?? 0) + (idle.errors ?? 0)} |`;
+      const idle = r.idle;
+      return `| ${r.name} | ${r.loadLabel} | ${rate(r.rps)} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(idle?.p50)} | ${ms(idle?.p99)} | ${fmt(r.cores, 2)} | ${r.cpuUsPerRequest ? Math.round(r.cpuUsPerRequest).toLocaleString("en") : "–"} | ${r.non2xx + r.errors + (idle?.non2xx ?? 0) + (idle?.errors ?? 0)} |`;
     }),
     "",
     "| ratio | measured | target | verdict |",
@@ -31,29 +48,13 @@ export function markdown({ machine, command, date, rows, targets, startup = [], 
   return `${lines.join("\n")}\n`;
 }
 
-const README_BEGIN = "<!-- bench:begin (written by npm run bench) -->";
-const README_END = "<!-- bench:end -->";
-
-/**
- * The README's Performance section keeps the latest full run: machine,
- * command, date, and the scenario, ratio and storage tables, between the
- * markers. Returns the new README text (unchanged without markers).
- */
-export function readmeWithResults(readme, { machine, command, date, rows, targets, startup = [], storage }) {
-  const begin = readme.indexOf(README_BEGIN);
-  const end = readme.indexOf(README_END);
-  if (begin < 0 || end < begin) return readme;
-  const header = `Latest: ${date}, \`${command}\`, on ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB} GiB RAM, Linux ${machine.kernel}; ${machine.workerd} (wrangler ${machine.wrangler}); Node ${machine.node}.`;
-  const tables = markdown({ rows, targets, startup, storage, seeding: [], notes: [] });
-  return `${readme.slice(0, begin)}${README_BEGIN}\n${header}\n\n${tables}${readme.slice(end)}`;
-}
-
 /** Start-up times: each run, and their median. */
-function startupTable(startup) {
+function startupTable(startup: Startup[]): string[] {
   if (!startup.length) return [];
-  const median = (xs) => {
+  const median = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    const at = (i: number) => s[i] ?? Number.NaN;
+    return s.length % 2 ? at((s.length - 1) / 2) : (at(s.length / 2 - 1) + at(s.length / 2)) / 2;
   };
   return [
     "",
@@ -64,8 +65,8 @@ function startupTable(startup) {
 }
 
 /** Bytes per CSR (per entry for the audit scope): database growth, the file after close, and by table/index (dbstat). */
-function storageTable(storage) {
-  const names = [];
+function storageTable(storage: Storage[]): string[] {
+  const names: string[] = [];
   for (const s of storage) for (const b of s.breakdown ?? []) if (!names.includes(b.name)) names.push(b.name);
   const fixed = "fixed (schema, counters, other tables)";
   const parts = names.filter((n) => n !== fixed);
@@ -85,17 +86,19 @@ function storageTable(storage) {
  * List latency against scope size, log-scaled x: p50 of the first and last
  * page, idle (one connection, solid) and under load (8 connections, dashed).
  */
-export function listChart(points) {
+export function listChart(points: ListPoint[]): string {
   const W = 680;
   const H = 380;
   const M = { l: 64, r: 200, t: 40, b: 56 };
   const sizes = [...new Set(points.map((p) => p.size))].sort((a, b) => a - b);
   const values = points.flatMap((p) => [p.idleP50, p.p50]).filter((v) => typeof v === "number");
+  const smallest = sizes[0] ?? 1;
+  const largest = sizes.at(-1) ?? 1;
   const maxY = niceCeil(Math.max(0.1, ...values) * 1.1);
-  const span = Math.log10(sizes.at(-1)) - Math.log10(sizes[0]) || 1;
-  const x = (size) => M.l + ((Math.log10(size) - Math.log10(sizes[0])) / span) * (W - M.l - M.r);
-  const y = (v) => H - M.b - (v / maxY) * (H - M.t - M.b);
-  const series = [
+  const span = Math.log10(largest) - Math.log10(smallest) || 1;
+  const x = (size: number) => M.l + ((Math.log10(size) - Math.log10(smallest)) / span) * (W - M.l - M.r);
+  const y = (v: number) => H - M.b - (v / maxY) * (H - M.t - M.b);
+  const series: Array<{ page: ListPoint["page"]; key: "idleP50" | "p50"; color: string; dash: string; label: string }> = [
     { page: "first", key: "idleP50", color: "#1f77b4", dash: "", label: "first page, idle p50" },
     { page: "last", key: "idleP50", color: "#d62728", dash: "", label: "last page, idle p50" },
     { page: "first", key: "p50", color: "#1f77b4", dash: "6,4", label: "first page, p50 loaded" },
@@ -120,11 +123,14 @@ export function listChart(points) {
   svg.push(`<text x="${(W - M.r + M.l) / 2}" y="${H - 14}" text-anchor="middle">CSRs in the scope (log scale)</text>`);
   svg.push(`<text x="18" y="${(H - M.b + M.t) / 2}" transform="rotate(-90 18 ${(H - M.b + M.t) / 2})" text-anchor="middle">latency, ms</text>`);
   series.forEach((s, i) => {
-    const pts = points.filter((p) => p.page === s.page && typeof p[s.key] === "number").sort((a, b) => a.size - b.size);
+    const pts = points.flatMap((p) => {
+      const v = p[s.key];
+      return p.page === s.page && typeof v === "number" ? [{ size: p.size, v }] : [];
+    }).sort((a, b) => a.size - b.size);
     if (pts.length) {
-      const d = pts.map((p, j) => `${j ? "L" : "M"}${x(p.size).toFixed(1)},${y(p[s.key]).toFixed(1)}`).join(" ");
+      const d = pts.map((p, j) => `${j ? "L" : "M"}${x(p.size).toFixed(1)},${y(p.v).toFixed(1)}`).join(" ");
       svg.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""}/>`);
-      for (const p of pts) svg.push(`<circle cx="${x(p.size).toFixed(1)}" cy="${y(p[s.key]).toFixed(1)}" r="3" fill="${s.color}"/>`);
+      for (const p of pts) svg.push(`<circle cx="${x(p.size).toFixed(1)}" cy="${y(p.v).toFixed(1)}" r="3" fill="${s.color}"/>`);
     }
     const ly = M.t + 10 + i * 20;
     svg.push(`<line x1="${W - M.r + 16}" x2="${W - M.r + 40}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""}/>`);
@@ -134,7 +140,7 @@ export function listChart(points) {
   return `${svg.join("\n")}\n`;
 }
 
-function niceCeil(v) {
+function niceCeil(v: number): number {
   const p = 10 ** Math.floor(Math.log10(v));
   for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
   return 10 * p;

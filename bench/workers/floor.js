@@ -7,6 +7,8 @@
 //                         record from memory, in the API's envelope: the
 //                         least a get can cost when the data lives in an object;
 //   GET /do/sql           the same record, read from the object's SQLite.
+// Loaded into workerd as it is (no build step), so JavaScript, typed with
+// JSDoc and checked by bench/workers/tsconfig.json.
 import { DurableObject } from "cloudflare:workers";
 
 const RECORD = {
@@ -22,15 +24,29 @@ const RECORD = {
   state: "California",
 };
 
+/** @typedef {typeof RECORD} FloorRecord */
+
+/**
+ * @typedef {object} FloorEnv
+ * @property {DurableObjectNamespace<FloorObject>} FLOOR
+ */
+
+/** @extends {DurableObject<FloorEnv>} */
 export class FloorObject extends DurableObject {
+  /** Whether this instance has written its record to SQLite. */
+  ready = false;
+
+  /** @returns {number} */
   noop() {
     return 1;
   }
 
+  /** @returns {FloorRecord} */
   record() {
     return RECORD;
   }
 
+  /** @returns {FloorRecord} */
   sqlRecord() {
     const sql = this.ctx.storage.sql;
     if (!this.ready) {
@@ -38,11 +54,17 @@ export class FloorObject extends DurableObject {
       sql.exec("INSERT OR REPLACE INTO r (id, body) VALUES (?, ?)", RECORD.id, JSON.stringify(RECORD));
       this.ready = true;
     }
-    return JSON.parse(sql.exec("SELECT body FROM r WHERE id = ?", RECORD.id).one().body);
+    const { body } = /** @type {{ body: string }} */ (sql.exec("SELECT body FROM r WHERE id = ?", RECORD.id).one());
+    return /** @type {FloorRecord} */ (JSON.parse(body));
   }
 }
 
 export default {
+  /**
+   * @param {Request} request
+   * @param {FloorEnv} env
+   * @returns {Promise<Response>}
+   */
   async fetch(request, env) {
     const { pathname } = new URL(request.url);
     if (pathname === "/keygen/rsa2048") {

@@ -5,11 +5,32 @@
 // on disk and which structure holds it.
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import type { DatabaseSync, SQLOutputValue } from "node:sqlite";
 
-async function openSqlite() {
+/** One object's database file. */
+export interface DatabaseFile {
+  file: string;
+  scope: string | null;
+  csrs: number;
+  auditEntries: number;
+  fileBytes: number;
+  databaseBytes: number;
+  /** Tables and indexes with their bytes (pages) and payload; empty when dbstat is not compiled in. */
+  objects: Array<{ name: string; bytes: number; payload: number }>;
+}
+
+/** The bytes of one group of tables and indexes, and per CSR or audit entry. */
+export interface BreakdownPart {
+  name: string;
+  bytes: number;
+  perUnit: number | null;
+}
+
+async function openSqlite(): Promise<typeof DatabaseSync> {
   // node:sqlite is stable enough for reading; silence its one-time experimental warning.
   const emit = process.emitWarning;
-  process.emitWarning = (warning, ...rest) => (String(warning).includes("SQLite") ? undefined : emit.call(process, warning, ...rest));
+  process.emitWarning = ((warning: string | Error, ...rest: never[]) =>
+    String(warning).includes("SQLite") ? undefined : emit.call(process, warning, ...rest)) as typeof process.emitWarning;
   try {
     return (await import("node:sqlite")).DatabaseSync;
   } finally {
@@ -17,32 +38,35 @@ async function openSqlite() {
   }
 }
 
-/** Every object database under `dir`: { file, scope, csrs, auditEntries, fileBytes, objects: [{name, bytes, payload}] }. */
-export async function inspectDatabases(dir) {
-  const DatabaseSync = await openSqlite();
-  const out = [];
+const num = (v: SQLOutputValue | undefined): number => (typeof v === "number" ? v : typeof v === "bigint" ? Number(v) : 0);
+
+/** Every object database under `dir`. */
+export async function inspectDatabases(dir: string): Promise<DatabaseFile[]> {
+  const Database = await openSqlite();
+  const out: DatabaseFile[] = [];
   for (const f of readdirSync(dir)) {
     if (!f.endsWith(".sqlite") || f.startsWith("metadata")) continue;
     const path = join(dir, f);
-    const db = new DatabaseSync(path);
+    const db = new Database(path);
     try {
+      const one = (sql: string) => db.prepare(sql).get() ?? {};
       // Whatever workerd left in the WAL goes into the file first, so the file is the whole database.
-      db.prepare(`PRAGMA wal_checkpoint(TRUNCATE)`).get();
-      const scope = db.prepare(`SELECT value FROM meta WHERE key = 'scope'`).get()?.value ?? null;
-      const csrs = db.prepare(`SELECT count(*) AS n FROM csrs`).get().n;
-      const auditEntries = db.prepare(`SELECT count(*) AS n FROM audit_log`).get().n;
-      const pageSize = db.prepare(`PRAGMA page_size`).get().page_size;
-      const pageCount = db.prepare(`PRAGMA page_count`).get().page_count;
-      let objects = [];
+      one(`PRAGMA wal_checkpoint(TRUNCATE)`);
+      const scope = one(`SELECT value FROM meta WHERE key = 'scope'`).value;
+      const csrs = num(one(`SELECT count(*) AS n FROM csrs`).n);
+      const auditEntries = num(one(`SELECT count(*) AS n FROM audit_log`).n);
+      const pageSize = num(one(`PRAGMA page_size`).page_size);
+      const pageCount = num(one(`PRAGMA page_count`).page_count);
+      let objects: DatabaseFile["objects"] = [];
       try {
         objects = db
           .prepare(`SELECT name, sum(pgsize) AS bytes, sum(payload) AS payload FROM dbstat GROUP BY name ORDER BY bytes DESC`)
           .all()
-          .map((r) => ({ name: r.name, bytes: r.bytes, payload: r.payload }));
+          .map((r) => ({ name: String(r.name), bytes: num(r.bytes), payload: num(r.payload) }));
       } catch {
         // dbstat not compiled in: sizes per object are unavailable.
       }
-      out.push({ file: f, scope, csrs, auditEntries, fileBytes: statSync(path).size, databaseBytes: pageSize * pageCount, objects });
+      out.push({ file: f, scope: typeof scope === "string" ? scope : null, csrs, auditEntries, fileBytes: statSync(path).size, databaseBytes: pageSize * pageCount, objects });
     } finally {
       db.close();
     }
@@ -55,8 +79,8 @@ export async function inspectDatabases(dir) {
  * its indexes, the audit rows, their indexes, and the rest; bytes per `units`
  * (CSRs, or audit entries for a scope that holds only a trail).
  */
-export function breakdown(db, units) {
-  const group = (name) => {
+export function breakdown(db: DatabaseFile, units: number): BreakdownPart[] {
+  const group = (name: string) => {
     if (name === "audit_log") return "audit_log rows";
     if (name.startsWith("audit_by_")) return `index ${name}`;
     if (name === "csrs") return "csrs rows";
@@ -67,7 +91,7 @@ export function breakdown(db, units) {
     if (name.startsWith("wrapped_keys_by_")) return `index ${name}`;
     return "fixed (schema, counters, other tables)";
   };
-  const groups = new Map();
+  const groups = new Map<string, number>();
   for (const o of db.objects) groups.set(group(o.name), (groups.get(group(o.name)) ?? 0) + o.bytes);
   return [...groups].map(([name, bytes]) => ({ name, bytes, perUnit: units ? bytes / units : null })).sort((a, b) => b.bytes - a.bytes);
 }

@@ -5,7 +5,7 @@
 import { execFileSync, spawn } from "node:child_process";
 
 /** Is `perf` usable here (installed, and allowed to attach to our children)? */
-export function perfAvailable() {
+export function perfAvailable(): boolean {
   try {
     execFileSync("perf", ["--version"], { stdio: "ignore" });
   } catch {
@@ -20,13 +20,13 @@ export function perfAvailable() {
 }
 
 /** Samples `pid` (all threads, call graphs) for `seconds`; resolves when perf has written `out`. */
-export function perfRecord(pid, seconds, out) {
+export function perfRecord(pid: number, seconds: number, out: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn("perf", ["record", "-F", "997", "-g", "-p", String(pid), "-o", out, "--", "sleep", String(seconds)], {
       stdio: ["ignore", "ignore", "pipe"],
     });
     let err = "";
-    child.stderr.on("data", (d) => (err += d));
+    child.stderr.on("data", (d: Buffer) => (err += d));
     child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`perf record failed (${code}): ${err.slice(-500)}`))));
   });
 }
@@ -35,7 +35,7 @@ export function perfRecord(pid, seconds, out) {
 // the leaf towards the root. Frames of the kernel, libc and the allocator
 // match nothing, so their time goes to whoever called them (e.g. pwrite and
 // fsync to SQLite, memcpy to the structured clone).
-const CATEGORIES = [
+const CATEGORIES: ReadonlyArray<readonly [string, RegExp]> = [
   ["WebCrypto (BoringSSL)", /^(__)?(ecp_|ec_|EC_|ECDSA|bn_|BN_|RSA|rsa_|EVP_|aes|gcm|CRYPTO_|sha256|SHA256|bssl::|fiat_|p256|x25519|ed25519|HMAC|hmac|mulx4x|sqrx8x|mul4x|sqr8x|generate_prime|maybe_(add|rshift)|block_cipher_df|OPENSSL_|BCM_|CTR_DRBG)|workerd::api::(SubtleCrypto|CryptoKey|.*Key(Impl)?::)/],
   ["SQLite (incl. WAL writes, fsync)", /^(sqlite3|wal[A-Z]|btree|pager|unix[A-Z]|vdbe|pcache|memjrnl|subjournal)|workerd::(Sqlite|api::SqlStorage|ActorSqlite)/],
   ["V8 garbage collection", /v8::internal::(Heap::(Collect|Scavenge|MarkCompact|PerformGarbageCollection|GarbageCollection)|Scavenger|Scavenge|MarkCompact|MinorMarkSweep|MarkingVisitor|MainMarkingVisitor|ConcurrentMarking|Sweeper|ArrayBufferSweeper|IncrementalMarking|Evacuat|GCTracer|MarkingBarrier)|^cppgc::|workerd::jsg::HeapTracer/],
@@ -47,18 +47,35 @@ const CATEGORIES = [
   ["runtime glue (kj event loop, jsg bindings, V8 API)", /^kj::|^workerd::|^v8::/],
 ];
 
-const explained = new Map();
-function explainFrames(frames) {
+const explained = new Map<string, number>();
+function explainFrames(frames: readonly string[]): void {
   const f = frames.find((x) => CATEGORIES.some(([, p]) => p.test(x))) ?? frames[0];
-  explained.set(f, (explained.get(f) ?? 0) + 1);
+  if (f !== undefined) explained.set(f, (explained.get(f) ?? 0) + 1);
 }
 export const explainedFrames = () => [...explained].sort((a, b) => b[1] - a[1]).slice(0, 40);
 
-function categorize(frames) {
+function categorize(frames: readonly string[]): string {
   for (const sym of frames) {
     for (const [name, pattern] of CATEGORIES) if (pattern.test(sym)) return name;
   }
   return "other (kernel, libc, allocator)";
+}
+
+/** One perf sample: the thread's name and its frames, leaf first. */
+interface Sample {
+  comm: string;
+  frames: string[];
+  /** Whether the leaf frame is in the kernel (null until a frame is read). */
+  kernel: boolean | null;
+}
+
+/** Where a profiled endpoint's CPU went, as shares of all samples. */
+export interface PerfProfile {
+  samples: number;
+  helperShare: number;
+  kernelShare: number;
+  categories: Array<{ name: string; share: number; kernel: number }>;
+  jsFunctions: Array<{ name: string; share: number }>;
 }
 
 // JavaScript frames as V8 names them in the perf map ("JS:*buildCsr index.js:123" and the like).
@@ -69,14 +86,14 @@ const JS_FRAME = /^(?:JS|LazyCompile|Function):[*~^+']*(\S*)\s+(\S+)/;
  * thread (the JavaScript thread vs V8's helper threads), and the JavaScript
  * functions with the most inclusive time.
  */
-export function perfReport(file, { explain } = {}) {
+export function perfReport(file: string, { explain }: { explain?: string } = {}): PerfProfile {
   const text = execFileSync("perf", ["script", "-i", file, "-F", "comm,tid,ip,sym,dso"], {
     encoding: "utf8",
     maxBuffer: 1024 * 1024 * 1024,
     stdio: ["ignore", "pipe", "ignore"],
   });
-  const samples = [];
-  let current = null;
+  const samples: Sample[] = [];
+  let current: Sample | null = null;
   for (const line of text.split("\n")) {
     if (!line.trim()) {
       if (current) samples.push(current);
@@ -84,7 +101,7 @@ export function perfReport(file, { explain } = {}) {
       continue;
     }
     if (!line.startsWith("\t") && !line.startsWith(" ")) {
-      current = { comm: line.trim().split(/\s+/)[0], frames: [], kernel: null };
+      current = { comm: line.trim().split(/\s+/)[0] ?? "", frames: [], kernel: null };
       continue;
     }
     if (current) {
@@ -96,9 +113,9 @@ export function perfReport(file, { explain } = {}) {
   if (current) samples.push(current);
 
   const total = samples.length || 1;
-  const byCategory = new Map();
-  const kernelBy = new Map();
-  const jsInclusive = new Map();
+  const byCategory = new Map<string, number>();
+  const kernelBy = new Map<string, number>();
+  const jsInclusive = new Map<string, number>();
   let helperThreads = 0;
   for (const s of samples) {
     const helper = !/^workerd$/.test(s.comm);
@@ -108,7 +125,7 @@ export function perfReport(file, { explain } = {}) {
     const key = helper ? `${category} [helper threads]` : category;
     byCategory.set(key, (byCategory.get(key) ?? 0) + 1);
     if (s.kernel) kernelBy.set(key, (kernelBy.get(key) ?? 0) + 1);
-    const seen = new Set();
+    const seen = new Set<string>();
     for (const f of s.frames) {
       const m = JS_FRAME.exec(f);
       if (!m || !m[1] || seen.has(m[1])) continue;
@@ -116,7 +133,7 @@ export function perfReport(file, { explain } = {}) {
       jsInclusive.set(m[1], (jsInclusive.get(m[1]) ?? 0) + 1);
     }
   }
-  const share = (n) => n / total;
+  const share = (n: number) => n / total;
   return {
     samples: samples.length,
     helperShare: share(helperThreads),

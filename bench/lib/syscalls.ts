@@ -5,7 +5,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
-export function straceAvailable() {
+export function straceAvailable(): boolean {
   try {
     execFileSync("strace", ["-V"], { stdio: "ignore" });
     return process.getuid?.() === 0;
@@ -15,7 +15,7 @@ export function straceAvailable() {
 }
 
 /** Runs `work()` (which performs `n` commits) under `strace -c` of `pid`; returns syscalls per commit. */
-export async function syscallsPer(pid, n, work, dir, tag) {
+export async function syscallsPer(pid: number, n: number, work: () => Promise<unknown>, dir: string, tag: string | number): Promise<{ pwrite64: number; fsync: number }> {
   const out = join(dir, `strace-${tag}.txt`);
   const child = spawn("strace", ["-f", "-c", "-e", "trace=pwrite64,write,fsync,fdatasync", "-o", out, "-p", String(pid)], { stdio: "ignore" });
   await new Promise((r) => setTimeout(r, 500)); // attached
@@ -25,6 +25,6 @@ export async function syscallsPer(pid, n, work, dir, tag) {
     child.kill("SIGINT");
     await new Promise((r) => child.once("exit", r));
   }
-  const calls = (name) => Number(readFileSync(out, "utf8").split("\n").map((l) => l.trim().split(/\s+/)).find((c) => c.at(-1) === name)?.[3] ?? 0);
+  const calls = (name: string) => Number(readFileSync(out, "utf8").split("\n").map((l) => l.trim().split(/\s+/)).find((c) => c.at(-1) === name)?.[3] ?? 0);
   return { pwrite64: calls("pwrite64") / n, fsync: (calls("fsync") + calls("fdatasync")) / n };
 }
