@@ -13,6 +13,8 @@ export interface BundleFor {
   /** The RFC 7638 thumbprint of this edge's public key: the `kid` the JWE must carry. */
   thumbprint: string;
   privateKey: KeyObject;
+  /** Now, in milliseconds since the epoch: the leaf must not have expired. */
+  now: number;
 }
 
 /** The files a bundle makes, and what is printed about it. */
@@ -27,13 +29,32 @@ export interface OpenedBundle {
 }
 
 const CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+/** X509Certificate.validTo as OpenSSL prints it (ASN1_TIME_print): "Dec 31 23:59:59 2030 GMT", a day under 10 space-padded. */
+const OPENSSL_TIME = /^([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d+)? (\d{4}) GMT$/;
+
+/**
+ * A certificate's notAfter in milliseconds since the epoch, or null when it
+ * does not read. Node 20's X509Certificate has only the printed validTo
+ * (validToDate came in Node 22), read here field by field rather than through
+ * Date.parse's implementation-defined forms.
+ */
+export function notAfter(certificate: X509Certificate): number | null {
+  const match = OPENSSL_TIME.exec(certificate.validTo);
+  if (!match) return null;
+  const [, month, day, hour, minute, second, year] = match;
+  const index = MONTHS.indexOf(month ?? "");
+  if (index < 0) return null;
+  return Date.UTC(Number(year), index, Number(day), Number(hour), Number(minute), Number(second));
+}
 
 /**
  * Opens one bundle (the signed `result` of a delivery reply) after checking
  * everything it claims: it is for this certificate, zone and edge; the
  * JWE's protected header (authenticated by AES-GCM) names this zone, this
  * certificate, this edge, this edge's key and the bundle's modified_on; the
- * plaintext is a PKCS#8 key whose public half is the leaf certificate's.
+ * plaintext is a PKCS#8 key whose public half is the leaf certificate's;
+ * and the leaf has not expired.
  */
 export async function openBundle(bundle: unknown, expected: BundleFor): Promise<OpenedBundle> {
   const where = `certificate ${expected.id}`;
@@ -73,6 +94,11 @@ export async function openBundle(bundle: unknown, expected: BundleFor): Promise<
   if (!leaf.checkPrivateKey(privateKey) || !spki(createPublicKey(privateKey)).equals(spki(leaf.publicKey))) {
     throw new EdgeError(`${where}: the delivered key is not the certificate's`);
   }
+  // An expired leaf is never installed: the service refuses to deliver one (1476), so offering it is a replay
+  // or a clock gone wrong. notAfter is inclusive (RFC 5280 §4.1.2.5).
+  const expiry = notAfter(leaf);
+  if (expiry === null) throw new EdgeError(`${where}: the leaf certificate's notAfter does not read`);
+  if (expected.now > expiry) throw new EdgeError(`${where}: the leaf certificate expired at ${new Date(expiry).toISOString()}: refused, not installed`);
   return {
     crt: certificate.endsWith("\n") ? certificate : `${certificate}\n`,
     key: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),

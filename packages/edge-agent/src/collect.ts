@@ -37,6 +37,8 @@ export interface Source {
   out: string;
   /** The clock, in milliseconds since the epoch. */
   now: () => number;
+  /** The oldest a signed bundle may be, in seconds (--max-age). */
+  maxAge: number;
   limits?: RequestLimits;
 }
 
@@ -48,11 +50,12 @@ function kept(item: Listed, held: Held): Planned {
 /**
  * Plans every listed certificate: one held at the listed version whose files
  * are intact is kept without a request; any other is fetched, and its bundle
- * must be signed by the pinned key (no earlier than the listing, less the
- * clock skew), open and match its certificate, and be of the listed
- * modified_on. A certificate withdrawn between the listing and the fetch
- * (GONE) is left as held this run: an unsigned refusal removes nothing, the
- * next signed listing without it does. Only content decides a write: a new
+ * must be signed by the pinned key (at most maxAge seconds ago, and no
+ * earlier than the listing, less the clock skew), open and match its
+ * certificate, whose leaf has not expired, and be of the listed modified_on.
+ * A certificate withdrawn between the listing and the fetch (GONE) is left as
+ * held this run: an unsigned refusal removes nothing, the next signed listing
+ * without it does. Only content decides a write: a new
  * modified_on with the same files (a policy edit) writes nothing.
  */
 export async function collect(listed: readonly Listed[], listingIat: number, state: SyncState, source: Source): Promise<Planned[]> {
@@ -74,9 +77,10 @@ export async function collect(listed: readonly Listed[], listingIat: number, sta
       }
       throw new EdgeError(`certificate ${id}: ${fetched.status} ${fetched.code ?? ""} ${fetched.message}`.replace(/\s+/g, " "));
     }
-    const bundle = await signedResult(fetched.signed, "bundle", { zone: source.zone, edge: source.edge, service: source.service, now: source.now() / 1000 });
+    const now = source.now();
+    const bundle = await signedResult(fetched.signed, "bundle", { zone: source.zone, edge: source.edge, service: source.service, now: now / 1000, maxAge: source.maxAge });
     if (bundle.iat < listingIat - CLOCK_SKEW_SECONDS) throw new EdgeError(`certificate ${id}: the bundle was signed long before the listing: refused as a replay`);
-    const opened = await openBundle(bundle.result, { zone: source.zone, id, edge: source.edge, thumbprint: source.edgeKey.thumbprint, privateKey: source.edgeKey.privateKey });
+    const opened = await openBundle(bundle.result, { zone: source.zone, id, edge: source.edge, thumbprint: source.edgeKey.thumbprint, privateKey: source.edgeKey.privateKey, now });
     if (opened.modified_on !== item.modified_on) {
       throw new EdgeError(`certificate ${id}: the bundle is of modified_on ${printable(opened.modified_on)}, the listing of ${printable(item.modified_on)}: refused`);
     }

@@ -6,11 +6,12 @@ import { parseFlags } from "../../cli/src/flags.ts";
 import type { Curve } from "./edge-key.ts";
 import { EdgeError, UsageError, message } from "./errors.ts";
 import { apiBase } from "./http.ts";
+import { DEFAULT_MAX_AGE_SECONDS } from "./signature.ts";
 import type { SyncOptions } from "./sync.ts";
 
 const INIT_LINE = "  edge init --dir DIR [--curve X25519|P-256] [--force]";
 const SYNC_LINE = `  edge sync --dir DIR --url BASE (--token TOKEN | --token-file PATH) --zone ZONE --out OUT [--service-key JWK|PATH]
-            [--reload "COMMAND"] [--watch SECONDS]`;
+            [--reload "COMMAND"] [--watch SECONDS] [--max-age SECONDS]`;
 
 /** The whole usage: printed by `edge --help` and with every usage error. */
 export const USAGE = `usage:
@@ -44,7 +45,10 @@ removes those no longer delivered, and runs the reload command once when anythin
   --service-key JWK|PATH the service's signing key (the service_key of GET /admin/v1/edges/{edge_id}), as JSON
                          or a file; pinned in DIR on first use, required until then; a different key is refused
   --reload "COMMAND"     run through /bin/sh after files changed (and again after one failed)
-  --watch SECONDS        sync every SECONDS (1-86400) until SIGINT or SIGTERM`;
+  --watch SECONDS        sync every SECONDS (1-86400) until SIGINT or SIGTERM
+  --max-age SECONDS      refuse a signed listing or bundle signed more than SECONDS ago (1-86400, default ${DEFAULT_MAX_AGE_SECONDS}):
+                         a replay then fails the sync (exit 1); it must also cover how far this host's clock runs
+                         ahead of the service's. A bundle whose leaf certificate has expired is always refused`;
 
 /** A zone id as the API's routes take it. */
 const ZONE_ID = /^[A-Za-z0-9_-]{1,32}$/;
@@ -79,6 +83,7 @@ const SYNC_FLAGS = {
   "service-key": { type: "string" },
   reload: { type: "string" },
   watch: { type: "string" },
+  "max-age": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -98,9 +103,11 @@ export function parseSync(argv: readonly string[]): SyncCommand {
     watch = Number(args.watch);
     if (!Number.isInteger(watch) || watch < 1 || watch > 86_400) throw new UsageError("--watch takes whole seconds from 1 to 86400");
   }
+  const maxAge = args["max-age"] === undefined ? DEFAULT_MAX_AGE_SECONDS : Number(args["max-age"]);
+  if (!Number.isInteger(maxAge) || maxAge < 1 || maxAge > 86_400) throw new UsageError("--max-age takes whole seconds from 1 to 86400");
   const token = args.token ?? readToken(args["token-file"] ?? "");
   return {
-    options: { dir, base: apiBase(url), token, zone, out: resolve(out), reload: args.reload ?? null, serviceKey: args["service-key"] },
+    options: { dir, base: apiBase(url), token, zone, out: resolve(out), reload: args.reload ?? null, serviceKey: args["service-key"], maxAge },
     watch,
   };
 }

@@ -21,9 +21,17 @@ export interface Listed {
  * accepted (a replay could only take certificates away), an item whose id
  * is not a certificate id, and one whose modified_on is older than the
  * version held or removed (a replayed certificate).
+ *
+ * A listing of the same iat as the last one accepted is accepted: the service
+ * signs in whole seconds, so two genuine listings (a cron run and a manual
+ * one, `--watch 1`) can share one, and the same listing replayed is then
+ * indistinguishable from a second fetch within that second. What bounds such
+ * a replay is the reply's age (signature.ts, --max-age): past it, every run
+ * fails instead of reporting the replayed listing as current.
  */
 export function readListing(result: unknown, iat: number, state: SyncState): Listed[] {
   if (!Array.isArray(result)) throw new EdgeError("listing failed: the result is not a list");
+  // An equal iat is accepted on purpose (see above); only an older one is a replay this check can tell.
   if (iat < state.listed_iat) throw new EdgeError(`the listing is older than the last one accepted (iat ${iat} < ${state.listed_iat}): refused as a replay`);
   return result.map((item: unknown) => {
     const entry = isRecord(item) ? item : {};

@@ -9,6 +9,12 @@ import type { ServiceKey } from "./service-key.ts";
 export const DELIVERY_JWS_TYPE = "custom-csr-delivery+jws";
 /** How far ahead of this host's clock a signed reply's iat may be, in seconds. */
 export const CLOCK_SKEW_SECONDS = 300;
+/**
+ * How old a signed reply may be by default (`--max-age`), in seconds: the
+ * service signs each reply as it answers (iat, src/http/delivery-routes.ts),
+ * so this only has to cover the trip and this host's clock running ahead.
+ */
+export const DEFAULT_MAX_AGE_SECONDS = 300;
 
 /** Which reply: the listing of what this edge may receive, or one certificate's bundle. */
 export type Signed = "list" | "bundle";
@@ -20,6 +26,8 @@ export interface SignedFor {
   service: ServiceKey;
   /** Now, in seconds since the epoch. */
   now: number;
+  /** The oldest a reply may be, in seconds (--max-age). */
+  maxAge: number;
 }
 
 /** A verified payload's result and when the service signed it. */
@@ -31,8 +39,12 @@ export interface SignedResult {
 /**
  * The signed payload of a reply, after checking its JWS against the pinned
  * service key (EdDSA only), its type, and that it names this kind of reply,
- * this zone and this edge, signed no later than the clock allows. Only the
- * payload is used, never the unsigned copy beside it.
+ * this zone and this edge, signed no later than the clock allows (up to
+ * CLOCK_SKEW_SECONDS ahead) and no earlier than maxAge seconds ago. The lower
+ * bound is what stops a replay: a reply the service signed once (its
+ * signature never expires) is otherwise good forever, to a proxy that keeps
+ * answering it or to an edge whose state was wiped. Only the payload is used,
+ * never the unsigned copy beside it.
  */
 export async function signedResult(signed: string | null, what: Signed, expected: SignedFor): Promise<SignedResult> {
   if (signed === null) throw new EdgeError(`the ${what} is not signed: not a reply of the service this edge pinned (or a service too old to sign)`);
@@ -52,6 +64,14 @@ export async function signedResult(signed: string | null, what: Signed, expected
   if (!isRecord(payload) || payload.typ !== `custom-csr-delivery/${what}` || payload.zone_id !== expected.zone || payload.edge_id !== expected.edge) {
     throw new EdgeError(`the signed ${what} is for another zone, edge or purpose: refused`);
   }
-  if (typeof payload.iat !== "number" || payload.iat > expected.now + CLOCK_SKEW_SECONDS) throw new EdgeError(`the signed ${what} has no usable iat`);
-  return { result: payload.result, iat: payload.iat };
+  const { iat } = payload;
+  if (typeof iat !== "number" || !Number.isSafeInteger(iat) || iat > expected.now + CLOCK_SKEW_SECONDS) throw new EdgeError(`the signed ${what} has no usable iat`);
+  // Whole seconds on both sides, as the service counts them: a reply signed this second is 0 s old.
+  const age = Math.floor(expected.now) - iat;
+  if (age > expected.maxAge) {
+    throw new EdgeError(
+      `the signed ${what} was signed ${age} s ago, more than --max-age ${expected.maxAge} s: refused as stale (a replayed reply, or this host's clock is ahead of the service's)`,
+    );
+  }
+  return { result: payload.result, iat };
 }

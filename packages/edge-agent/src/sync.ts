@@ -28,6 +28,8 @@ export interface SyncOptions {
   reload: string | null;
   /** --service-key as given: a JWK or a file holding one. */
   serviceKey: string | undefined;
+  /** --max-age: the oldest a signed listing or bundle may be, in seconds (DEFAULT_MAX_AGE_SECONDS). */
+  maxAge: number;
 }
 
 /** What a sync runs with besides its options; tests replace them. */
@@ -45,8 +47,9 @@ export interface SyncContext {
  * those whose content changed), remove the files of certificates no longer
  * listed, save the state and run the reload command once if anything changed
  * (or a reload is owed). Every reply acted on is signed by the pinned service
- * key; any failure before the writes leaves every file as it was. Prints one
- * line per certificate and the summary; answers the summary.
+ * key at most opts.maxAge seconds ago (a stale one fails the sync); any
+ * failure before the writes leaves every file as it was. Prints one line per
+ * certificate and the summary; answers the summary.
  */
 export async function syncOnce(opts: SyncOptions, context: SyncContext): Promise<SyncSummary> {
   const started = performance.now();
@@ -62,9 +65,9 @@ export async function syncOnce(opts: SyncOptions, context: SyncContext): Promise
     const listingUrl = `${opts.base}/zones/${encodeURIComponent(opts.zone)}/key_delivery/certificates`;
     const reply = await getJson(listingUrl, opts.token, limits);
     if (!reply.ok) throw new EdgeError(`listing failed: ${reply.status} ${reply.code ?? ""} ${reply.message}`.replace(/\s+/g, " "));
-    const signed = await signedResult(reply.signed, "list", { zone: opts.zone, edge, service, now: now() / 1000 });
+    const signed = await signedResult(reply.signed, "list", { zone: opts.zone, edge, service, now: now() / 1000, maxAge: opts.maxAge });
     const listed = readListing(signed.result, signed.iat, state);
-    const source = { listingUrl, token: opts.token, zone: opts.zone, edge, edgeKey, service, out: opts.out, now, ...(limits ? { limits } : {}) };
+    const source = { listingUrl, token: opts.token, zone: opts.zone, edge, edgeKey, service, out: opts.out, now, maxAge: opts.maxAge, ...(limits ? { limits } : {}) };
     const planned = await collect(listed, signed.iat, state, source);
 
     // Every bundle checked: now the files.

@@ -24,6 +24,18 @@ import {
 const ECDSA_WITH_SHA256 = "1.2.840.10045.4.3.2";
 const DAY = 86_400_000;
 
+/** When a certificate is valid: notBefore through notAfter, inclusive (RFC 5280 §4.1.2.5). */
+export interface Period {
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** The default: from yesterday to 30 days from now. */
+function current(): Period {
+  const now = Date.now();
+  return { notBefore: new Date(now - DAY), notAfter: new Date(now + 30 * DAY) };
+}
+
 /** A CA, or a leaf with its private key. */
 export interface Issued {
   pem: string;
@@ -40,19 +52,18 @@ function pem(der: ArrayBuffer): string {
   return `-----BEGIN CERTIFICATE-----\n${lines.join("\n")}\n-----END CERTIFICATE-----\n`;
 }
 
-function issue(subject: Name, publicKey: KeyObject, issuer: { name: Name; key: KeyObject }, extensions: Extension[]): string {
+function issue(subject: Name, publicKey: KeyObject, issuer: { name: Name; key: KeyObject }, extensions: Extension[], period: Period = current()): string {
   const algorithm = new AlgorithmIdentifier({ algorithm: ECDSA_WITH_SHA256 });
   // A positive serial whose first byte is not zero: DER's INTEGER is minimal (X.690 §8.3.2).
   const serial = randomBytes(8);
   serial[0] = 1 + (serial[0]! % 0x7f);
-  const now = Date.now();
   const tbs = new TBSCertificate({
     version: Version.v3,
     serialNumber: new Uint8Array(serial).buffer,
     signature: algorithm,
     issuer: issuer.name,
     subject,
-    validity: new Validity({ notBefore: new Date(now - DAY), notAfter: new Date(now + 30 * DAY) }),
+    validity: new Validity(period),
     subjectPublicKeyInfo: AsnConvert.parse(publicKey.export({ format: "der", type: "spki" }), SubjectPublicKeyInfo),
     extensions: new Extensions(extensions),
   });
@@ -69,11 +80,11 @@ export function createCa(commonName = "edge agent test CA"): Issued {
   return { pem: issue(name, publicKey, { name, key: privateKey }, [basic]), key: privateKey, name };
 }
 
-/** A leaf for host, issued by ca, for key (default: a fresh P-256 key). */
-export function issueLeaf(ca: Issued, host: string, key: KeyObject = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey): Issued {
+/** A leaf for host, issued by ca, for key (default: a fresh P-256 key), valid for period (default: yesterday to 30 days on). */
+export function issueLeaf(ca: Issued, host: string, key: KeyObject = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey, period?: Period): Issued {
   const privateKey = key;
   const publicKey = createPublicKey(key);
   const name = nameOf(host);
   const san = new Extension({ extnID: "2.5.29.17", critical: false, extnValue: new OctetString(AsnConvert.serialize(new SubjectAlternativeName([new GeneralName({ dNSName: host })]))) });
-  return { pem: issue(name, publicKey, ca, [san]), key: privateKey, name };
+  return { pem: issue(name, publicKey, ca, [san], period), key: privateKey, name };
 }

@@ -49,7 +49,9 @@ describe("the command line", () => {
       expect([ran.code, ran.stderr], argv.join(" ")).toEqual([0, ""]);
       expect(ran.stdout, argv.join(" ")).toMatch(/^usage:\n {2}edge (init|sync) --dir DIR/);
     }
-    expect((await runCaptured(["sync", "--help"])).stdout).toMatch(/--watch SECONDS +sync every SECONDS/);
+    const help = (await runCaptured(["sync", "--help"])).stdout;
+    expect(help).toMatch(/--watch SECONDS +sync every SECONDS/);
+    expect(help).toMatch(/--max-age SECONDS +refuse a signed listing or bundle signed more than SECONDS ago \(1-86400, default 300\)/);
   });
 
   it("a usage error says what is wrong, prints the usage on stderr, and exits 2", async () => {
@@ -66,6 +68,10 @@ describe("the command line", () => {
       [["sync", "--dir", "a", "--url", "https://x", "--zone", "z", "--out", "o", "--token", "t", "--token-file", "f"], "sync needs one of --token TOKEN or --token-file PATH"],
       [["sync", "--dir", "a", "--url", "https://x", "--zone", "z/..", "--out", "o", "--token", "t"], 'invalid zone id "z/.."'],
       [["sync", "--dir", "a", "--url", "https://x", "--zone", "z", "--out", "o", "--token", "t", "--watch", "0.5"], "--watch takes whole seconds from 1 to 86400"],
+      ...["0", "86401", "1.5", "five", ""].map((value): [string[], string] => [
+        ["sync", "--dir", "a", "--url", "https://x", "--zone", "z", "--out", "o", "--token", "t", "--max-age", value],
+        "--max-age takes whole seconds from 1 to 86400",
+      ]),
       [["sync", "--dir", "a", "--dir", "b"], "--dir given twice"],
       [["sync", "extra"], "Unexpected argument 'extra'"],
     ];
@@ -139,6 +145,19 @@ describe("the built bin", () => {
     const ran = await runFile(node, [EDGE_BIN, ...syncArgs()]);
     expect(ran.code, ran.stderr).toBe(0);
     expect(ran.stdout).toMatch(new RegExp(`^${a.id} written hosts=a\\.example\\.com expires_on=\\S+\\nedge sync: zone zone-1, edge edge-1: 1 certificate, 1 written, 0 unchanged, 0 removed \\(\\d+ ms\\)\\n$`));
+  });
+
+  it("a stale signed reply exits 1 with one line saying so, and --max-age moves the bound", async () => {
+    const a = edge.service.add("a.example.com");
+    const signedAt = Math.floor(Date.now() / 1000) - 400;
+    edge.service.iat = () => signedAt;
+    const ran = await runFile(process.execPath, [EDGE_BIN, ...syncArgs()]);
+    expect([ran.code, ran.stdout]).toEqual([1, ""]);
+    expect(ran.stderr).toMatch(/^edge: the signed list was signed 40\d s ago, more than --max-age 300 s: refused as stale \(a replayed reply, or this host's clock is ahead of the service's\)\n$/);
+    expect(edge.files()).toEqual([]);
+    const longer = await runFile(process.execPath, [EDGE_BIN, ...syncArgs(["--max-age", "600"])]);
+    expect(longer.code, longer.stderr).toBe(0);
+    expect(longer.stdout).toMatch(new RegExp(`^${a.id} written `));
   });
 
   it("is one self-contained file: no import outside node's own modules", () => {

@@ -9,6 +9,7 @@ import { message } from "../src/errors.ts";
 import type { Output, SyncSummary } from "../src/output.ts";
 import { type SyncContext, type SyncOptions, syncOnce } from "../src/sync.ts";
 import { apiBase } from "../src/http.ts";
+import { DEFAULT_MAX_AGE_SECONDS } from "../src/signature.ts";
 import { FakeService } from "./service.ts";
 
 /** Lines printed, by stream. */
@@ -52,7 +53,7 @@ export async function makeEdge(curve: "X25519" | "P-256" = "X25519"): Promise<Ed
     service,
     async sync(options = {}, context = {}) {
       const output = capture();
-      const opts: SyncOptions = { dir, base: apiBase(service.url), token: service.token, zone: service.zone, out, reload: null, serviceKey: service.serviceKey, ...options };
+      const opts: SyncOptions = { dir, base: apiBase(service.url), token: service.token, zone: service.zone, out, reload: null, serviceKey: service.serviceKey, maxAge: DEFAULT_MAX_AGE_SECONDS, ...options };
       try {
         const summary = await syncOnce(opts, { output, ...context });
         return { ok: true, summary, lines: output.stdout };

@@ -7,7 +7,7 @@ import { type KeyObject, createPublicKey, generateKeyPairSync, randomUUID } from
 import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { CompactEncrypt, CompactSign, type JWK, calculateJwkThumbprint } from "jose";
-import { type Issued, createCa, issueLeaf } from "./certificates.ts";
+import { type Issued, type Period, createCa, issueLeaf } from "./certificates.ts";
 
 /** What the server answers to one request. */
 export interface Answer {
@@ -84,18 +84,18 @@ export class FakeService {
     await new Promise<void>((done) => (this.#server ? this.#server.close(() => done()) : done()));
   }
 
-  /** Uploads a new certificate for host (a fresh key, issued by the CA). */
-  add(host: string): Served {
-    const leaf = issueLeaf(this.ca, host);
+  /** Uploads a new certificate for host (a fresh key, issued by the CA; its leaf valid for period, default current). */
+  add(host: string, period?: Period): Served {
+    const leaf = issueLeaf(this.ca, host, undefined, period);
     const served = { id: randomUUID(), hosts: [host], expires_on: "2030-12-31T00:00:00.000Z", modified_on: nextVersion(), certificate: leaf.pem + this.ca.pem, key: leaf.key };
     this.certificates.set(served.id, served);
     return served;
   }
 
-  /** Renews a certificate: a new leaf for the same key, a new version. */
-  renew(id: string): Served {
+  /** Renews a certificate: a new leaf for the same key (valid for period, default current), a new version. */
+  renew(id: string, period?: Period): Served {
     const served = this.#get(id);
-    const renewed = { ...served, certificate: issueLeaf(this.ca, served.hosts[0]!, served.key).pem + this.ca.pem, modified_on: nextVersion() };
+    const renewed = { ...served, certificate: issueLeaf(this.ca, served.hosts[0]!, served.key, period).pem + this.ca.pem, modified_on: nextVersion() };
     this.certificates.set(id, renewed);
     return renewed;
   }
