@@ -9,6 +9,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { EDGE_REGISTRY_NAME } from "../src/edges/edge-registry";
+import { TenantStore } from "../src/tenant/tenant-store";
 import { loadKeyring } from "../src/pki/keyring";
 import { KEY_ALGORITHMS } from "../src/pki/keys";
 import { openStorage } from "../src/storage/storage";
@@ -267,6 +268,45 @@ describe("key delivery to a registered edge", () => {
       });
       expectError(await d.get(record.id), 403, 1475);
     }
+  });
+
+  it("an edit does not seal a row changed in storage (review H3): 1477, the row stays refused", async () => {
+    const z = await scope("zones");
+    const { record } = await certificateIn(z, "p256v1", { policy: "country: DE" });
+    const edge = await registerEdge({ country: "FR", region: "WEUR" });
+    const d = delivery(z.id, await edgeToken(edge.id, [z.id]));
+    await runInDurableObject(tenantStub("zones", z.id), (_, state) => state.storage.sql.exec("UPDATE certificates SET policy = NULL WHERE id = ?", record.id));
+    expectError(await call("PATCH", `/client/v4/zones/${z.id}/custom_certificates/${record.id}`, { token: z.token, body: { bundle_method: "force" } }), 500, 1477);
+    expectError(await d.get(record.id), 500, 1477);
+    const row = await runInDurableObject(tenantStub("zones", z.id), (_, state) => state.storage.sql.exec("SELECT bundle_method, policy FROM certificates WHERE id = ?", record.id).one());
+    expect(row).toEqual({ bundle_method: "ubiquitous", policy: null });
+  });
+
+  it("a row without a MAC is refused until the operator's rewrap seals it, names it, and records it (review H2)", async () => {
+    const z = await scope("zones");
+    const { record } = await certificateIn(z, "p256v1", { policy: "country: DE" });
+    const edge = await registerEdge({ country: "FR", region: "WEUR" });
+    const d = delivery(z.id, await edgeToken(edge.id, [z.id]));
+    // Someone who can write the data directory widens the placement and strips the MAC (and any marker there may be).
+    await runInDurableObject(tenantStub("zones", z.id), (_, state) => {
+      state.storage.sql.exec("UPDATE certificates SET policy = NULL, mac = NULL, mac_kek = NULL WHERE id = ?", record.id);
+      state.storage.sql.exec("DELETE FROM meta WHERE key = 'placements_sealed'");
+    });
+    // Nothing a request does seals it: reads, writes, and an object started afresh.
+    expectError(await d.get(record.id), 500, 1477);
+    await z.create(csrBody({ key_type: "p256v1" }));
+    await runInDurableObject(tenantStub("zones", z.id), async (_, state) => {
+      const fresh = new TenantStore(state, env);
+      expect(await fresh.deliverCertificate({ scope: { kind: "zones", id: z.id }, actor: { type: "edge", id: edge.id } }, { id: edge.id, public_key: edge.record.public_key, thumbprint: edge.record.thumbprint, labels: edge.record.labels }, record.id)).toMatchObject({ ok: false, reason: "record_integrity_failed" });
+    });
+    expectError(await d.get(record.id), 500, 1477);
+    // The operator's rewrap seals it, says which, and the trail records it.
+    const rewrap = await call<{ certificates_sealed: string[] }>("POST", `/admin/v1/zones/${z.id}/rewrap`, { headers: adminHeaders });
+    expect(rewrap.body.result.certificates_sealed).toEqual([record.id]);
+    const trail = (await call<AuditLogRecord[]>("GET", `/client/v4/zones/${z.id}/audit_logs?action.type=seal`, { token: z.token })).body.result;
+    expect(trail).toHaveLength(1);
+    expect(trail[0]!.metadata).toEqual({ certificate_ids: [record.id] });
+    expect((await d.get(record.id)).status).toBe(200);
   });
 
   it("every reply is signed by the service key the edge pins: the JWS payload names the zone, the edge and the result", async () => {

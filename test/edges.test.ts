@@ -3,7 +3,7 @@ import { runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { calculateJwkThumbprint } from "jose";
-import { EDGE_REGISTRY_NAME, type EdgeRecord } from "../src/edges/edge-registry";
+import { EDGE_REGISTRY_NAME, type EdgeRecord, EdgeRegistry } from "../src/edges/edge-registry";
 import { EDGE_SCHEMA_VERSION } from "../src/edges/schema";
 import { admin, edgeId, edgeKeyPair, registerEdge } from "./edges";
 import { call, expectError } from "./shared";
@@ -174,9 +174,57 @@ describe("registry rows are sealed (issue 19, item 9)", () => {
     expect((await call("GET", "/client/v4/zones/any-zone/key_delivery/certificates", { token })).status).toBe(200);
   });
 
-  it("rows from before sealing are sealed once; a MAC stripped afterwards is refused", async () => {
+  it("a row without a MAC is refused, after a restart too, until the operator's rewrap seals it and names it (review H2)", async () => {
     const edge = await registerEdge({ country: "NL", region: "WEUR" });
-    await runInDurableObject(registry(), (_, state) => state.storage.sql.exec("UPDATE edges SET mac = NULL, mac_kek = NULL WHERE id = ?", edge.id));
+    await runInDurableObject(registry(), (_, state) => {
+      state.storage.sql.exec("UPDATE edges SET country = 'US', region = 'ENAM', mac = NULL, mac_kek = NULL WHERE id = ?", edge.id);
+      state.storage.sql.exec("DELETE FROM meta WHERE key = 'edges_sealed'");
+    });
     expectError(await admin.get(edge.id), 500, 1477);
+    await runInDurableObject(registry(), async (_, state) => {
+      const fresh = new EdgeRegistry(state, env);
+      expect(await fresh.deliveryEdge(edge.id)).toMatchObject({ ok: false, reason: "record_integrity_failed", record: "edge", id: edge.id });
+      const rewrap = await fresh.rewrap();
+      expect(rewrap.ok && rewrap.value.unsealed).toEqual([edge.id]);
+    });
+    expect((await admin.get(edge.id)).body.result).toMatchObject({ labels: { country: "US", region: "ENAM" } });
+  });
+});
+
+describe("the service key edges pin is the key pair's own (review H5, M1)", () => {
+  // The registry as a restarted server would read it: a new object over the same storage.
+  const restarted = (state: DurableObjectState) => new EdgeRegistry(state, env);
+
+  it("a public key replaced in storage under the same kid is refused (1477), never shown or pinned", async () => {
+    expect((await call("GET", "/admin/v1/service_key", { headers: { authorization: `Bearer ${env.ADMIN_SECRET}` } })).status).toBe(200);
+    const attacker = (await crypto.subtle.exportKey("jwk", ((await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair).publicKey)) as JsonWebKey;
+    await runInDurableObject(registry(), async (_, state) => {
+      const row = state.storage.sql.exec<{ public_jwk: string; kid: string }>("SELECT public_jwk, kid FROM service_keys").one();
+      const served = JSON.parse(row.public_jwk) as { x: string };
+      const swapped = JSON.stringify({ ...JSON.parse(row.public_jwk), x: attacker.x });
+      state.storage.sql.exec("UPDATE service_keys SET public_jwk = ?", swapped);
+      expect(await restarted(state).serviceKey()).toMatchObject({ ok: false, reason: "record_integrity_failed", record: "service_key", id: row.kid });
+      expect(await restarted(state).sign("{}")).toMatchObject({ ok: false, reason: "record_integrity_failed" });
+      // Put back: the key pair is whole again.
+      state.storage.sql.exec("UPDATE service_keys SET public_jwk = ?", row.public_jwk);
+      const back = await restarted(state).serviceKey();
+      expect(back.ok && back.value.x).toBe(served.x);
+    });
+  });
+
+  it("a damaged wrap is 1506 and a missing KEK 1501 naming it, not a bare failure; the rewrap reports it", async () => {
+    await runInDurableObject(registry(), async (_, state) => {
+      const row = state.storage.sql.exec<{ wrapped: ArrayBuffer }>("SELECT wrapped FROM service_keys").one();
+      const damaged = new Uint8Array(row.wrapped.slice(0));
+      damaged[5] = damaged[5]! ^ 0xff;
+      state.storage.sql.exec("UPDATE service_keys SET wrapped = ?", damaged);
+      expect(await restarted(state).serviceKey()).toMatchObject({ ok: false, reason: "key_unwrap_failed" });
+      state.storage.sql.exec("UPDATE service_keys SET wrapped = ?", row.wrapped);
+      const other = new EdgeRegistry(state, { ...env, KEY_ENCRYPTION_KEYS: `k9:${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}` });
+      const rewrap = await other.rewrap();
+      // The registry's own keyring gate refuses first when the data's KEK is missing; when it opens, the report names the failure.
+      if (rewrap.ok) expect(rewrap.value.service_key_failure).toBe("key_encryption_key_missing");
+      else expect(rewrap.reason).toMatch(/^key_encryption/);
+    });
   });
 });

@@ -126,6 +126,7 @@ describe("key-encryption-key rotation", () => {
       audit_rekeyed: 0,
       audit_failed: [],
       certificates_resealed: 0,
+      certificates_sealed: [],
       certificates_failed: [],
     });
     const bad = await call("POST", `/admin/v1/${s.kind}/${s.id}/rewrap?limit=0`, { headers: adminHeaders });

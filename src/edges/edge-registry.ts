@@ -10,7 +10,7 @@ import { openStorage } from "../storage/storage";
 import type { EdgeRecord, EdgeRegistration } from "./edge-records";
 import { type EdgeNotFound, EdgeStore } from "./edge-store";
 import { EDGE_MIGRATIONS } from "./schema";
-import { type ServiceJwk, ServiceKeys } from "./service-key";
+import { type ServiceJwk, type ServiceKeyRefusal, ServiceKeys } from "./service-key";
 
 export type { EdgeRecord, EdgeRegistration, ServiceJwk };
 export { EDGE_REGISTRY_NAME };
@@ -18,8 +18,12 @@ export { EDGE_REGISTRY_NAME };
 /** What the registry's rewrap did: the service key moved, rows re-sealed, rows that failed their MAC. */
 export interface RegistryRewrap {
   service_key_rewrapped: boolean;
+  /** Why the service key was not moved (its KEK missing, its wrap or public half damaged), or null. */
+  service_key_failure: ServiceKeyRefusal["reason"] | null;
   resealed: number;
   failed: string[];
+  /** Rows that had no MAC (registered before rows were sealed, or stripped), sealed now: the operator should check them. */
+  unsealed: string[];
   /** KEKs this registry's data is still under. */
   kek_ids: string[];
 }
@@ -50,27 +54,31 @@ export class EdgeRegistry extends DurableObject<Env> {
     this.#edges = new EdgeStore(storage);
     this.#serviceKeys = new ServiceKeys(storage);
     const registry = env.DEPLOYMENT.get(env.DEPLOYMENT.idFromName(DEPLOYMENT_REGISTRY_NAME));
-    this.#gate = new KeyringGate(storage, () => this.env.KEY_ENCRYPTION_KEYS, registry, (keyring) => this.#edges.sealLegacy(keyring), {
+    this.#gate = new KeyringGate(storage, () => this.env.KEY_ENCRYPTION_KEYS, registry, () => undefined, {
       kekIds: () => [...new Set([...this.#serviceKeys.kekIds(), ...this.#edges.kekIds()])],
       opens: async (kekId, keyring) => (await this.#serviceKeys.opens(kekId, keyring)) ?? this.#edges.opens(kekId, keyring) ?? true,
     });
   }
 
   /** Registers an edge or replaces its key and labels (admin); with the service key the edge must pin. */
-  async putEdge(id: string, registration: EdgeRegistration): Promise<Result<{ record: EdgeRecord & { service_key: ServiceJwk }; created: boolean }, KeyRefusal>> {
+  async putEdge(id: string, registration: EdgeRegistration): Promise<Result<{ record: EdgeRecord & { service_key: ServiceJwk }; created: boolean }, ServiceKeyRefusal>> {
     const keyring = await this.#keys();
     if (!keyring.ok) return keyring;
+    const serviceKey = await this.#serviceKeys.publicKey(keyring.value);
+    if (!serviceKey.ok) return serviceKey;
     const { record, created } = this.#edges.put(id, registration, keyring.value);
-    return ok({ record: { ...record, service_key: await this.#serviceKeys.publicKey(keyring.value) }, created });
+    return ok({ record: { ...record, service_key: serviceKey.value }, created });
   }
 
   /** One edge (admin), with the service key it must pin; 1477 when its row was changed in storage. */
-  async getEdge(id: string): Promise<Result<EdgeRecord & { service_key: ServiceJwk }, KeyRefusal | EdgeNotFound | IntegrityFailed>> {
+  async getEdge(id: string): Promise<Result<EdgeRecord & { service_key: ServiceJwk }, ServiceKeyRefusal | EdgeNotFound>> {
     const keyring = await this.#keys();
     if (!keyring.ok) return keyring;
     const record = this.#edges.get(id, keyring.value);
     if (!record.ok) return record;
-    return ok({ ...record.value, service_key: await this.#serviceKeys.publicKey(keyring.value) });
+    const serviceKey = await this.#serviceKeys.publicKey(keyring.value);
+    if (!serviceKey.ok) return serviceKey;
+    return ok({ ...record.value, service_key: serviceKey.value });
   }
 
   /** Every registered edge, by id (admin); a row changed in storage is listed as failing its integrity check. */
@@ -103,17 +111,17 @@ export class EdgeRegistry extends DurableObject<Env> {
   }
 
   /** The service's public signing key, which edges pin (`edge sync --service-key`). */
-  async serviceKey(): Promise<Result<ServiceJwk, KeyRefusal>> {
+  async serviceKey(): Promise<Result<ServiceJwk, ServiceKeyRefusal>> {
     const keyring = await this.#keys();
     if (!keyring.ok) return keyring;
-    return ok(await this.#serviceKeys.publicKey(keyring.value));
+    return this.#serviceKeys.publicKey(keyring.value);
   }
 
   /** A compact JWS of `payload` under the service key (a delivery listing or bundle). */
-  async sign(payload: string): Promise<Result<string, KeyRefusal>> {
+  async sign(payload: string): Promise<Result<string, ServiceKeyRefusal>> {
     const keyring = await this.#keys();
     if (!keyring.ok) return keyring;
-    return ok(await this.#serviceKeys.sign(keyring.value, payload));
+    return this.#serviceKeys.sign(keyring.value, payload);
   }
 
   /**
@@ -126,11 +134,13 @@ export class EdgeRegistry extends DurableObject<Env> {
     const keyring = await this.#keys();
     if (!keyring.ok) return keyring;
     const moved = await this.#serviceKeys.rewrap(keyring.value);
-    const { resealed, failed } = this.#edges.reseal(keyring.value);
+    if (!moved.ok) console.error(JSON.stringify({ level: "error", event: "service_key_not_rewrapped", reason: moved.reason }));
+    const { resealed, failed, unsealed } = this.#edges.reseal(keyring.value);
+    if (unsealed.length > 0) console.error(JSON.stringify({ level: "warn", event: "edge_rows_sealed", edge_ids: unsealed }));
     const kekIds = [...new Set([...this.#serviceKeys.kekIds(), ...this.#edges.kekIds()])].sort();
     const registry = this.env.DEPLOYMENT.get(this.env.DEPLOYMENT.idFromName(DEPLOYMENT_REGISTRY_NAME));
     await registry.reportKeks(EDGE_REGISTRY_NAME, kekIds);
-    return ok({ service_key_rewrapped: moved, resealed, failed, kek_ids: kekIds });
+    return ok({ service_key_rewrapped: moved.ok && moved.value, service_key_failure: moved.ok ? null : moved.reason, resealed, failed, unsealed, kek_ids: kekIds });
   }
 
   #keys(): Promise<Result<Keyring, KeyRefusal>> {

@@ -126,23 +126,21 @@ export class EdgeStore {
   }
 
   /**
-   * Gives every row registered before rows were sealed its MAC, once (meta
-   * `edges_sealed`); from then on a row without a MAC is refused.
+   * Re-seals rows sealed under another KEK than the current one, each only if
+   * its MAC matches (a changed row is never laundered), and seals rows that
+   * have no MAC at all, naming them in `unsealed`: registered before rows were
+   * sealed, or stripped by someone who can write the data directory (nothing
+   * there tells the two apart). So it is never done on its own, only by the
+   * operator's rewrap, which reports the ids; until then such a row is refused.
    */
-  sealLegacy(keyring: Keyring): void {
-    if (this.storage.sql.one(`SELECT 1 AS done FROM meta WHERE key = 'edges_sealed'`) !== null) return;
-    this.storage.transaction(() => {
-      for (const row of this.storage.sql.all<EdgeRow>(`SELECT ${COLUMNS} FROM edges WHERE mac IS NULL`)) {
+  reseal(keyring: Keyring): { resealed: number; failed: string[]; unsealed: string[] } {
+    return this.storage.transaction(() => {
+      const unsealed: string[] = [];
+      for (const row of this.storage.sql.all<EdgeRow>(`SELECT ${COLUMNS} FROM edges WHERE mac IS NULL ORDER BY id`)) {
         const seal = sealRow(keyring, SEAL_PURPOSE, SEAL_CONTEXT, sealed(row));
         this.storage.sql.run(`UPDATE edges SET mac = ?, mac_kek = ? WHERE id = ?`, seal.mac, seal.kekId, row.id);
+        unsealed.push(row.id);
       }
-      this.storage.sql.run(`INSERT INTO meta (key, value) VALUES ('edges_sealed', '1') ON CONFLICT (key) DO NOTHING`);
-    });
-  }
-
-  /** Re-seals rows sealed under another KEK than the current one, each only if its MAC matches (a changed row is never laundered). */
-  reseal(keyring: Keyring): { resealed: number; failed: string[] } {
-    return this.storage.transaction(() => {
       let resealed = 0;
       const failed: string[] = [];
       for (const row of this.storage.sql.all<EdgeRow>(`SELECT ${COLUMNS} FROM edges WHERE mac_kek IS NOT NULL AND mac_kek != ?`, keyring.currentId)) {
@@ -153,7 +151,7 @@ export class EdgeStore {
         const seal = sealRow(keyring, SEAL_PURPOSE, SEAL_CONTEXT, sealed(row));
         resealed += this.storage.sql.run(`UPDATE edges SET mac = ?, mac_kek = ? WHERE id = ?`, seal.mac, seal.kekId, row.id) > 0 ? 1 : 0;
       }
-      return { resealed, failed };
+      return { resealed, failed, unsealed };
     });
   }
 

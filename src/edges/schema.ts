@@ -22,8 +22,8 @@ export const EDGE_MIGRATIONS: Migrations = [
   ],
   [
     // Each row's MAC under a key derived from a KEK (src/pki/row-seal.ts):
-    // a row changed in storage is refused. Rows from before get theirs once
-    // (meta `edges_sealed`).
+    // a row changed in storage is refused. Rows from before get theirs from
+    // the operator's rewrap (src/edges/edge-store.ts reseal).
     `ALTER TABLE edges ADD COLUMN mac BLOB`,
     `ALTER TABLE edges ADD COLUMN mac_kek TEXT`,
     // The service's signing key (src/edges/service-key.ts), only as its wrap.

@@ -1,5 +1,7 @@
 import { CompactSign, calculateJwkThumbprint } from "jose";
-import { type Keyring, KeyringError } from "../pki/keyring";
+import { fail, ok, type Result } from "../core/result";
+import type { KeyRefusal, Keyring } from "../pki/keyring";
+import type { IntegrityFailed } from "../pki/row-seal";
 import type { Storage } from "../storage/storage";
 
 /** The service's signing key as edges pin it: an Ed25519 public JWK with its `kid` (RFC 7638 thumbprint). */
@@ -20,30 +22,40 @@ const context = (kid: string) => new TextEncoder().encode(`custom-csr-service-ke
 
 type KeyRow = { kid: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer; public_jwk: string };
 
+/** Why the service key cannot be used: its KEK is missing (1501), its wrap does not open (1506), or its public half is not its own (1477). */
+export type ServiceKeyRefusal = KeyRefusal | IntegrityFailed;
+
+type Signer = { keyring: Keyring; kid: string; privateKey: CryptoKey; jwk: ServiceJwk };
+
 /**
  * The service's own signing key (issue 19, item 4): what delivery listings
  * and bundles are signed with, so an edge that pinned its public half accepts
  * nothing another server sealed to it. Made once per deployment, on first
  * use; the private key is only ever stored as its AES-GCM wrap under a KEK
  * (custody material, like every private key here), bound to its kid. The
- * only writer of `service_keys`.
+ * public half edges pin is never taken from storage on trust: it must be the
+ * thumbprint its kid names (the kid is bound to the wrap), and it must verify
+ * a signature the unwrapped private key made, before it is shown or used. The
+ * only writer of `service_keys`. The unwrapped key is kept in memory per
+ * keyring (a KEK change unwraps and checks it again).
  */
 export class ServiceKeys {
-  // The unwrapped signing key, per keyring (a KEK change unwraps it again).
-  #cached: { keyring: Keyring; kid: string; privateKey: CryptoKey } | null = null;
+  #cached: Signer | null = null;
 
   constructor(private readonly storage: Storage) {}
 
   /** The public key edges pin, making the key pair first if there is none. */
-  async publicKey(keyring: Keyring): Promise<ServiceJwk> {
-    await this.#signer(keyring);
-    return JSON.parse(this.#row()!.public_jwk) as ServiceJwk;
+  async publicKey(keyring: Keyring): Promise<Result<ServiceJwk, ServiceKeyRefusal>> {
+    const signer = await this.#signer(keyring);
+    return signer.ok ? ok(signer.value.jwk) : signer;
   }
 
   /** A compact JWS (EdDSA) of `payload` under the service key, with its kid and DELIVERY_JWS_TYPE. */
-  async sign(keyring: Keyring, payload: string): Promise<string> {
-    const { kid, privateKey } = await this.#signer(keyring);
-    return new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader({ alg: "EdDSA", kid, typ: DELIVERY_JWS_TYPE }).sign(privateKey);
+  async sign(keyring: Keyring, payload: string): Promise<Result<string, ServiceKeyRefusal>> {
+    const signer = await this.#signer(keyring);
+    if (!signer.ok) return signer;
+    const { kid, privateKey } = signer.value;
+    return ok(await new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader({ alg: "EdDSA", kid, typ: DELIVERY_JWS_TYPE }).sign(privateKey));
   }
 
   /** The KEK ids the key is wrapped under (at most one). */
@@ -55,25 +67,23 @@ export class ServiceKeys {
   async opens(kekId: string, keyring: Keyring): Promise<boolean | null> {
     const row = this.#row();
     if (!row || row.kek_id !== kekId) return null;
-    try {
-      await this.#unwrap(row, keyring, false);
-      return true;
-    } catch {
-      return false;
-    }
+    return (await this.#unwrap(row, keyring, false)).ok;
   }
 
-  /** Re-wraps the key under the current KEK when it is under another; true when it moved. */
-  async rewrap(keyring: Keyring): Promise<boolean> {
+  /** Re-wraps the key under the current KEK when it is under another (and checks out); true when it moved. */
+  async rewrap(keyring: Keyring): Promise<Result<boolean, ServiceKeyRefusal>> {
     const row = this.#row();
-    if (!row || row.kek_id === keyring.currentId) return false;
+    if (!row || row.kek_id === keyring.currentId) return ok(false);
+    const checked = await this.#signer(keyring);
+    if (!checked.ok) return checked;
     const privateKey = await this.#unwrap(row, keyring, true);
-    const wrap = await this.#wrap(privateKey, keyring, row.kid);
-    return this.storage.sql.run(`UPDATE service_keys SET kek_id = ?, iv = ?, wrapped = ? WHERE kid = ? AND kek_id = ?`, keyring.currentId, wrap.iv, wrap.wrapped, row.kid, row.kek_id) > 0;
+    if (!privateKey.ok) return privateKey;
+    const wrap = await this.#wrap(privateKey.value, keyring, row.kid);
+    return ok(this.storage.sql.run(`UPDATE service_keys SET kek_id = ?, iv = ?, wrapped = ? WHERE kid = ? AND kek_id = ?`, keyring.currentId, wrap.iv, wrap.wrapped, row.kid, row.kek_id) > 0);
   }
 
-  async #signer(keyring: Keyring): Promise<{ kid: string; privateKey: CryptoKey }> {
-    if (this.#cached?.keyring === keyring) return this.#cached;
+  async #signer(keyring: Keyring): Promise<Result<Signer, ServiceKeyRefusal>> {
+    if (this.#cached?.keyring === keyring) return ok(this.#cached);
     let row = this.#row();
     if (!row) {
       const pair = (await crypto.subtle.generateKey(ED25519, true, ["sign", "verify"])) as CryptoKeyPair;
@@ -81,9 +91,11 @@ export class ServiceKeys {
       const kid = await calculateJwkThumbprint({ kty: "OKP", crv: "Ed25519", x: x! }, "sha256");
       const jwk: ServiceJwk = { kty: "OKP", crv: "Ed25519", x: x!, kid, alg: "EdDSA", use: "sig" };
       const wrap = await this.#wrap(pair.privateKey, keyring, kid);
-      // Two first uses at once: the first row stands, the other key is dropped.
-      this.storage.sql.run(
-        `INSERT INTO service_keys (kid, kek_id, iv, wrapped, public_jwk, created_on) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      // Only when there is still none: two first uses at once cannot both
+      // insert (no await between this check and the insert), and #row reads
+      // the oldest row should another have been written some other way.
+      if (this.#row() === null) this.storage.sql.run(
+        `INSERT INTO service_keys (kid, kek_id, iv, wrapped, public_jwk, created_on) VALUES (?, ?, ?, ?, ?, ?)`,
         kid,
         keyring.currentId,
         wrap.iv,
@@ -94,8 +106,32 @@ export class ServiceKeys {
       row = this.#row()!;
     }
     const privateKey = await this.#unwrap(row, keyring, false);
-    this.#cached = { keyring, kid: row.kid, privateKey };
-    return this.#cached;
+    if (!privateKey.ok) return privateKey;
+    const jwk = await this.#checkedPublic(row, privateKey.value);
+    if (jwk === null) {
+      console.error(JSON.stringify({ level: "error", event: "service_key_tampered", kid: row.kid }));
+      return fail({ reason: "record_integrity_failed", record: "service_key", id: row.kid });
+    }
+    this.#cached = { keyring, kid: row.kid, privateKey: privateKey.value, jwk };
+    return ok(this.#cached);
+  }
+
+  // The stored public JWK, when it is the key pair's own: its thumbprint is
+  // the kid the wrap is bound to, and it verifies a signature of the private key.
+  async #checkedPublic(row: KeyRow, privateKey: CryptoKey): Promise<ServiceJwk | null> {
+    let stored: ServiceJwk;
+    try {
+      stored = JSON.parse(row.public_jwk) as ServiceJwk;
+      if (stored.kty !== "OKP" || stored.crv !== "Ed25519" || typeof stored.x !== "string") return null;
+      const jwk: ServiceJwk = { kty: "OKP", crv: "Ed25519", x: stored.x, kid: row.kid, alg: "EdDSA", use: "sig" };
+      if ((await calculateJwkThumbprint({ kty: "OKP", crv: "Ed25519", x: jwk.x }, "sha256")) !== row.kid) return null;
+      const publicKey = await crypto.subtle.importKey("jwk", { kty: "OKP", crv: "Ed25519", x: jwk.x }, ED25519, false, ["verify"]);
+      const challenge = crypto.getRandomValues(new Uint8Array(32));
+      const signature = await crypto.subtle.sign(ED25519, privateKey, challenge);
+      return (await crypto.subtle.verify(ED25519, publicKey, signature, challenge)) ? jwk : null;
+    } catch {
+      return null;
+    }
   }
 
   #row(): KeyRow | null {
@@ -109,9 +145,14 @@ export class ServiceKeys {
     return { iv: iv.buffer, wrapped };
   }
 
-  #unwrap(row: KeyRow, keyring: Keyring, extractable: boolean): Promise<CryptoKey> {
+  async #unwrap(row: KeyRow, keyring: Keyring, extractable: boolean): Promise<Result<CryptoKey, KeyRefusal>> {
     const kek = keyring.keys.get(row.kek_id);
-    if (!kek) throw new KeyringError(`key-encryption key ${row.kek_id} is not configured`);
-    return crypto.subtle.unwrapKey("pkcs8", row.wrapped, kek, { name: "AES-GCM", iv: row.iv, additionalData: context(row.kid) }, ED25519, extractable, ["sign"]);
+    if (!kek) return fail({ reason: "key_encryption_key_missing", kek_id: row.kek_id });
+    try {
+      return ok(await crypto.subtle.unwrapKey("pkcs8", row.wrapped, kek, { name: "AES-GCM", iv: row.iv, additionalData: context(row.kid) }, ED25519, extractable, ["sign"]));
+    } catch {
+      console.error(JSON.stringify({ level: "error", event: "service_key_unwrap_failed", kid: row.kid, kek_id: row.kek_id }));
+      return fail({ reason: "key_unwrap_failed" });
+    }
   }
 }

@@ -8,7 +8,7 @@ import { type Keyring, macKey, macOf } from "./keyring";
  * does not hold KEY_ENCRYPTION_KEYS cannot make a changed row pass.
  */
 /** A stored row that fails its MAC: which record (ours: 1477). */
-export type IntegrityFailed = { readonly reason: "record_integrity_failed"; readonly record: "edge" | "certificate"; readonly id: string };
+export type IntegrityFailed = { readonly reason: "record_integrity_failed"; readonly record: "edge" | "certificate" | "service_key"; readonly id: string };
 
 export interface RowSeal {
   mac: ArrayBuffer;

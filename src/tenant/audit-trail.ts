@@ -9,7 +9,7 @@ import type { JsonText, Page } from "./records";
 import type { Sql } from "../storage/sql";
 
 /** What happened, in Cloudflare's audit-log words (README lists every pair). */
-export type AuditAction = "create" | "update" | "delete" | "generate" | "rewrap" | "verify" | "deliver";
+export type AuditAction = "create" | "update" | "delete" | "generate" | "rewrap" | "verify" | "deliver" | "seal";
 export type AuditResourceType =
   | "custom_csr"
   | "custom_certificate"

@@ -7,6 +7,8 @@ import type { Meta } from "./meta";
 // decides whose key a delivery unwraps and which edges may receive it.
 const PURPOSE = "certificate";
 export const SEALED_COLUMNS = "id, custom_csr_id, policy, geo_restriction, expires_on, modified_on";
+/** A row as the seal check reads it: SEALED_COLUMNS, mac and mac_kek. */
+export type SealedRow = Sealed & { mac: ArrayBuffer | null; mac_kek: string | null };
 type Sealed = { id: string; custom_csr_id: string; policy: string | null; geo_restriction: string | null; expires_on: string; modified_on: string };
 const fields = (row: Sealed) => [row.id, row.custom_csr_id, row.policy, row.geo_restriction, row.expires_on, row.modified_on];
 
@@ -15,7 +17,7 @@ const fields = (row: Sealed) => [row.id, row.custom_csr_id, row.policy, row.geo_
  * the scope (src/pki/row-seal.ts). Written with every upload and edit, in
  * its transaction; checked before a delivery, so that a row changed in
  * storage (another CSR's key, a wider placement, a later expiry) delivers
- * nothing (1477). Rows from before get theirs once (meta `placements_sealed`).
+ * nothing (1477). Rows without a MAC get one only from the operator's rewrap (reseal).
  */
 export class CertificateSeals {
   constructor(
@@ -38,18 +40,19 @@ export class CertificateSeals {
     return ok;
   }
 
-  /** Seals every row from before sealing, once; from then on a row without a MAC is refused. */
-  sealLegacy(keyring: Keyring, scope: string): void {
-    if (this.meta.get("placements_sealed") !== null) return;
-    this.storage.transaction(() => {
-      for (const { id } of this.storage.sql.all<{ id: string }>(`SELECT id FROM certificates WHERE mac IS NULL`)) this.seal(id, keyring, scope);
-      this.meta.set("placements_sealed", "1");
-    });
-  }
-
-  /** Re-seals rows under another KEK than the current one, each only if its MAC matches; answers the ids that did not. */
-  reseal(keyring: Keyring, scope: string): { resealed: number; failed: string[] } {
+  /**
+   * Re-seals rows under another KEK than the current one, each only if its
+   * MAC matches (answers the ids that did not), and seals the rows that have
+   * no MAC at all, naming them in `unsealed`. A row has none only when it was
+   * uploaded before rows were sealed, or when someone stripped it: nothing in
+   * the data directory can tell the two apart, so this is never done on its
+   * own; only the operator's rewrap does it, reports the ids, and the caller
+   * records them in the audit trail. Until then such a row delivers nothing.
+   */
+  reseal(keyring: Keyring, scope: string): { resealed: number; failed: string[]; unsealed: string[] } {
     return this.storage.transaction(() => {
+      const unsealed = this.storage.sql.all<{ id: string }>(`SELECT id FROM certificates WHERE mac IS NULL ORDER BY seq`).map((r) => r.id);
+      for (const id of unsealed) this.seal(id, keyring, scope);
       let resealed = 0;
       const failed: string[] = [];
       const rows = this.storage.sql.all<Sealed & { mac: ArrayBuffer | null; mac_kek: string | null }>(
@@ -63,7 +66,7 @@ export class CertificateSeals {
           resealed++;
         }
       }
-      return { resealed, failed };
+      return { resealed, failed, unsealed };
     });
   }
 

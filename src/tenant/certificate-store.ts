@@ -16,7 +16,7 @@ import {
   toCertificateRecord,
 } from "./certificate-records";
 import type { AuditTrail } from "./audit-trail";
-import type { CertificateSeals } from "./certificate-seal";
+import { type CertificateSeals, SEALED_COLUMNS, type SealedRow } from "./certificate-seal";
 import type { Counters } from "./counters";
 import type { CsrStore } from "./csr-store";
 import { readPage } from "./paging";
@@ -27,7 +27,7 @@ import type { Storage } from "../storage/storage";
 export type UploadRefusal = CertificateRefusal | CsrNotFound | CertificateExists;
 
 /** Why an edit is refused: as an upload, or no such certificate. */
-export type EditRefusal = UploadRefusal | CertificateNotFound;
+export type EditRefusal = UploadRefusal | CertificateNotFound | IntegrityFailed;
 
 /**
  * Custom certificates uploaded against the zone's custom CSRs. The only
@@ -122,8 +122,11 @@ export class CertificateStore {
    */
   async edit(call: TenantCall, id: string, edit: CertificateEdit, keyring: Keyring): Promise<Result<CertificateRecord, EditRefusal>> {
     const scope = call.scope;
-    const current = this.storage.sql.one<{ custom_csr_id: string }>(`SELECT custom_csr_id FROM certificates WHERE id = ?`, id);
+    const current = this.storage.sql.one<SealedRow>(`SELECT ${SEALED_COLUMNS}, mac, mac_kek FROM certificates WHERE id = ?`, id);
     if (!current) return fail({ reason: "certificate_not_found" });
+    // An edit keeps what it does not set: a row changed in storage must not be
+    // sealed again by it (review H3). Such a row is deleted and uploaded anew.
+    if (!this.seals.intact(current, keyring, scopeName(scope))) return fail({ reason: "record_integrity_failed", record: "certificate", id });
     const anotherKey = (pointer: string) => {
       // Recorded as on upload: a certificate for another key is a decision worth keeping.
       this.audit.record(call, {

@@ -6,11 +6,10 @@ import type { Storage } from "../storage/storage";
  * - `account`, `account_revision`: a zone's recorded account, and the number
  *   of its latest link (the directory orders concurrent moves by it);
  * - `created_at_follows_seq`: '1' when CSR creation times never go backwards
- *   (set by schema version 6, which checked the CSRs made before it);
- * - `placements_sealed`: set once every certificate row from before row MACs
- *   has one.
+ *   (set by schema version 6, which checked the CSRs made before it).
+ * (Objects of an earlier version may also hold `placements_sealed`, no longer read.)
  */
-export type MetaKey = "scope" | "account" | "account_revision" | "created_at_follows_seq" | "placements_sealed";
+export type MetaKey = "scope" | "account" | "account_revision" | "created_at_follows_seq";
 
 /**
  * The tenant's `meta` table: its only reader and writer at run time (the

@@ -196,7 +196,7 @@ export const TENANT_MIGRATIONS: Migrations = [
   [
     // A certificate row's MAC (src/tenant/certificate-seal.ts): what decides
     // whose key is delivered, and to which edges, cannot be changed in storage
-    // without the KEK. Rows from before are sealed once (meta `placements_sealed`).
+    // without the KEK. Rows from before get theirs from the operator's rewrap.
     (sql) => {
       const columns = new Set(sql.all<{ name: string }>(`SELECT name FROM pragma_table_info('certificates')`).map((c) => c.name));
       if (!columns.has("mac")) sql.run(`ALTER TABLE certificates ADD COLUMN mac BLOB`);

@@ -46,6 +46,8 @@ export type ScopeRewrap = RewrapReport & {
   audit_failed: number[];
   /** Certificate rows re-sealed under the current KEK, and those whose MAC did not match (left as they are). */
   certificates_resealed: number;
+  /** Certificate rows that had no MAC (uploaded before rows were sealed, or stripped), sealed by this call and named in its audit entry. */
+  certificates_sealed: string[];
   certificates_failed: string[];
 };
 
@@ -288,6 +290,7 @@ export class TenantStore extends DurableObject<Env> {
         audit_rekeyed: 0,
         audit_failed: [],
         certificates_resealed: 0,
+        certificates_sealed: [],
         certificates_failed: [],
       });
     }
@@ -297,7 +300,19 @@ export class TenantStore extends DurableObject<Env> {
     const pooled = await this.#pool.rewrap(call, name, keyring.value);
     const batch = await this.#vault.rewrap(call, name, keyring.value, limit, after);
     const audit = this.#storage.transaction(() => this.#audit.rekey(name, keyring.value, AUDIT_REKEY_BATCH));
-    const seals = this.#seals.reseal(keyring.value, name);
+    const seals = this.#storage.transaction(() => {
+      const report = this.#seals.reseal(keyring.value, name);
+      if (report.unsealed.length > 0) {
+        this.#audit.record(call, {
+          action: "seal",
+          resource: { type: "custom_certificate", id: null },
+          result: true,
+          info: "certificate rows without a MAC sealed by the operator's rewrap: uploaded before rows were sealed, or stripped in storage",
+          metadata: { certificate_ids: report.unsealed },
+        });
+      }
+      return report;
+    });
     await this.#registry().reportKeks(name, this.#keksInUse());
     return ok({
       ...batch,
@@ -308,6 +323,7 @@ export class TenantStore extends DurableObject<Env> {
       audit_rekeyed: audit.rekeyed,
       audit_failed: audit.failed,
       certificates_resealed: seals.resealed,
+      certificates_sealed: seals.unsealed,
       certificates_failed: seals.failed,
     });
   }
@@ -473,12 +489,9 @@ export class TenantStore extends DurableObject<Env> {
     return [...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds(), ...this.#audit.kekIds(), ...this.#seals.kekIds()])].sort();
   }
 
-  // Every keyring the gate hands out keys the audit trail, and seals the
-  // certificate rows from before sealing (once).
+  // Every keyring the gate hands out keys the audit trail.
   #opened(keyring: Keyring): void {
     this.#audit.useKeyring(keyring);
-    const scope = this.#binding.bound();
-    if (scope) this.#seals.sealLegacy(keyring, `${scope.kind}:${scope.id}`);
   }
 
   // A fresh key pair. RSA generations run one at a time per scope, a bounded
