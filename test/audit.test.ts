@@ -557,7 +557,15 @@ describe("tamper evidence", () => {
     await runInDurableObject(tenantStub("accounts", s.id), (_, state) => state.storage.sql.exec(`UPDATE audit_log SET mac = NULL, mac_kek = NULL`));
     expect((await verifyChain("accounts", s.id)).body.result).toMatchObject({ ok: true, entries: 3, keyed_from: null });
     await setEntitlement("accounts", s.id, { granted: true, quota: 99 });
-    expect((await verifyChain("accounts", s.id)).body.result).toMatchObject({ ok: true, entries: 4, keyed_from: 4 });
+    // The change is preceded by an entry of its own, saying that the three before it carry no MAC.
+    expect((await verifyChain("accounts", s.id)).body.result).toMatchObject({ ok: true, entries: 5, keyed_from: 4 });
+    const trail = (await call<AuditLogRecord[]>("GET", `/client/v4/accounts/${s.id}/audit_logs?direction=asc`, { token: s.token })).body.result;
+    expect(trail.slice(3).map((e) => [e.action.type, e.resource.type, e.actor.id])).toEqual([
+      ["seal", "audit_log", "audit"],
+      ["update", "entitlement", "admin"],
+    ]);
+    expect(trail[3]!.metadata).toEqual({ unkeyed_entries: 3, last_unkeyed: 3 });
+    expect((await call<{ audit: { keyed_from: number } }>("GET", `/admin/v1/accounts/${s.id}/stats`, { headers: adminHeaders })).body.result.audit.keyed_from).toBe(4);
     // An old entry edited, and every hash after it recomputed: the keyed entry's MAC no longer matches.
     await runInDurableObject(tenantStub("accounts", s.id), (_, state) => {
       const sql = state.storage.sql;
@@ -572,6 +580,34 @@ describe("tamper evidence", () => {
       }
     });
     expect((await verifyChain("accounts", s.id)).body.result).toMatchObject({ ok: false, broken_at: { position: 4, reason: expect.stringMatching(/MAC/) } });
+  });
+
+  it("stripping every MAC after a rewrite is not laundered by the next write: it writes an entry that says so, and keyed_from moves (review H4)", async () => {
+    const s = await scope("accounts");
+    for (let i = 0; i < 3; i++) await setEntitlement("accounts", s.id, { granted: true, quota: i });
+    const before = (await call<{ audit: { keyed_from: number; entries: number } }>("GET", `/admin/v1/accounts/${s.id}/stats`, { headers: adminHeaders })).body.result.audit;
+    expect(before.keyed_from).toBe(1);
+    // Entry 2 rewritten, every hash after it recomputed, every MAC stripped.
+    await runInDurableObject(tenantStub("accounts", s.id), (_, state) => {
+      const sql = state.storage.sql;
+      const scopeName = `accounts:${s.id}`;
+      const rows = sql.exec(`SELECT * FROM audit_log ORDER BY seq`).toArray() as unknown as Array<ChainFields & { prev_hash: ArrayBuffer; hash: ArrayBuffer }>;
+      let prev: Uint8Array = new Uint8Array(rows[0]!.hash);
+      for (const row of rows.slice(1)) {
+        const forged = row.seq === 2 ? { ...row, metadata: '{"granted":true,"quota":31337}' } : row;
+        const hash = entryHash(scopeName, forged, prev);
+        sql.exec(`UPDATE audit_log SET metadata = ?, prev_hash = ?, hash = ? WHERE seq = ?`, forged.metadata, prev.slice().buffer, hash.slice().buffer, row.seq);
+        prev = hash;
+      }
+      sql.exec(`UPDATE audit_log SET mac = NULL, mac_kek = NULL`);
+    });
+    await setEntitlement("accounts", s.id, { granted: true, quota: 7 });
+    const after = (await call<{ audit: { keyed_from: number } }>("GET", `/admin/v1/accounts/${s.id}/stats`, { headers: adminHeaders })).body.result.audit;
+    // The operator who recorded keyed_from 1 sees 4: the entries before were re-anchored, not keyed all along.
+    expect(after.keyed_from).toBe(4);
+    const trail = (await call<AuditLogRecord[]>("GET", `/client/v4/accounts/${s.id}/audit_logs?action.type=seal`, { token: s.token })).body.result;
+    expect(trail).toHaveLength(1);
+    expect(trail[0]!.metadata).toEqual({ unkeyed_entries: 3, last_unkeyed: 3 });
   });
 
   it("a rotation re-keys every MAC under the new KEK, but never one that does not match (no edit is laundered)", async () => {

@@ -8,7 +8,6 @@ import { describe, expect, it } from "vitest";
 import { parseCsrInput } from "../src/pki/csr-input";
 import { loadKeyring } from "../src/pki/keyring";
 import { generateKeyPair } from "../src/pki/keys";
-import { Sql } from "../src/storage/sql";
 import { type Storage, openStorage } from "../src/storage/storage";
 import { TENANT_MIGRATIONS } from "../src/tenant/schema";
 import { Meta } from "../src/tenant/meta";

@@ -14,7 +14,6 @@ import { loadKeyring } from "../src/pki/keyring";
 import { KEY_ALGORITHMS } from "../src/pki/keys";
 import { openStorage } from "../src/storage/storage";
 import { TENANT_MIGRATIONS } from "../src/tenant/schema";
-import { Meta } from "../src/tenant/meta";
 import { CertificateSeals } from "../src/tenant/certificate-seal";
 import { fromPemBlocks } from "../src/pki/pem";
 import type { AuditLogRecord } from "../src/tenant/audit-records";
@@ -229,7 +228,7 @@ describe("key delivery to a registered edge", () => {
     await runInDurableObject(tenantStub("zones", z.id), (_, state) => {
       state.storage.sql.exec("UPDATE certificates SET expires_on = ? WHERE id = ?", new Date(Date.now() - 1000).toISOString(), record.id);
       const storage = openStorage(state, TENANT_MIGRATIONS);
-      new CertificateSeals(storage, new Meta(storage)).seal(record.id, keyring, `zones:${z.id}`);
+      new CertificateSeals(storage).seal(record.id, keyring, `zones:${z.id}`);
     });
     expect((await d.list()).body.result).toEqual([]);
     expectError(await d.get(record.id), 410, 1476);

@@ -5,6 +5,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { QUIET_MS } from "../src/tenant/key-pool";
+import { begin, end, enter, idleWhile, inFlightFor, leave, othersInFlight } from "../src/core/activity";
 import { RSA_CREATES_IN_FLIGHT } from "../src/http/csr-routes";
 import { type Envelope, adminHeaders, call, csrBody, scope } from "./shared";
 import { authHeaders } from "./tokens";
@@ -85,4 +86,36 @@ describe("a body that never finishes", () => {
     expect((await s.list()).body.result_info?.total_count).toBe(0);
     expect(Number(env.BODY_TIMEOUT_SECONDS)).toBe(2);
   }, 30_000);
+});
+
+describe("a request waiting for its body is in flight neither for the isolate nor for its scope (review M4)", () => {
+  it("slow bodies of scope A do not hide scope B's requests from A's yield", async () => {
+    const a = `zones:${crypto.randomUUID()}`;
+    const b = `zones:${crypto.randomUUID()}`;
+    // B has a request in flight; A has three, all waiting for their bodies.
+    begin();
+    enter(b);
+    const waiting: Array<() => void> = [];
+    const bodies = [1, 2, 3].map(() => {
+      begin();
+      enter(a);
+      return idleWhile(() => new Promise<void>((done) => waiting.push(done)), a);
+    });
+    try {
+      expect(inFlightFor(a)).toBe(0);
+      expect(othersInFlight(a)).toBe(true);
+      expect(othersInFlight(b)).toBe(false);
+    } finally {
+      for (const done of waiting) done();
+      await Promise.all(bodies);
+      for (let i = 0; i < 3; i++) {
+        leave(a);
+        end();
+      }
+      leave(b);
+      end();
+    }
+    expect(inFlightFor(a)).toBe(0);
+    expect(inFlightFor(b)).toBe(0);
+  });
 });

@@ -178,8 +178,6 @@ describe("the RSA key pool", () => {
       state.storage.sql.exec("UPDATE key_pool SET id = 'x' WHERE seq = ?", a!.seq);
       state.storage.sql.exec("UPDATE key_pool SET id = ? WHERE seq = ?", a!.id, b!.seq);
       state.storage.sql.exec("UPDATE key_pool SET id = ? WHERE seq = ?", b!.id, a!.seq);
-      const check = await new TenantStore(state, env).verifyKeyPool(adminCall("zones", s.id));
-      expect(check).toMatchObject({ ok: true, value: { checked: 2, ok: false, failed: [b!.id, a!.id] } });
     });
     const damaged = (await poolRows("zones", s.id)).map((r) => r.id);
     // A create removes the keys that do not unwrap (not retried by every
@@ -192,5 +190,25 @@ describe("the RSA key pool", () => {
     const removed = (await trail(s)).filter((e) => e.resource.type === "pooled_key" && e.action.type === "delete");
     expect(removed.map((e) => e.resource.id).sort()).toEqual([...damaged].sort());
     expect(removed.every((e) => e.action.result === false && e.actor.id === "key-pool" && /1506/.test(e.action.info ?? ""))).toBe(true);
+  });
+
+  it("the self-check and the rewrap remove pooled keys that do not unwrap, so they neither count as remaining nor hold their KEK (review M5)", async () => {
+    const s = await scope("zones");
+    await setPool("zones", s.id, 2);
+    await untilAvailable("zones", s.id, 2);
+    const ids = await runInDurableObject(tenantStub("zones", s.id), async (_, state) => {
+      const [a, b] = state.storage.sql.exec("SELECT seq, id FROM key_pool ORDER BY seq").toArray() as Array<{ seq: number; id: string }>;
+      state.storage.sql.exec("UPDATE key_pool SET id = 'x' WHERE seq = ?", a!.seq);
+      state.storage.sql.exec("UPDATE key_pool SET id = ? WHERE seq = ?", a!.id, b!.seq);
+      state.storage.sql.exec("UPDATE key_pool SET id = ? WHERE seq = ?", b!.id, a!.seq);
+      const check = await new TenantStore(state, env).verifyKeyPool(adminCall("zones", s.id));
+      expect(check).toMatchObject({ ok: true, value: { checked: 2, ok: false, failed: [b!.id, a!.id] } });
+      return [a!.id, b!.id];
+    });
+    const left = (await poolRows("zones", s.id)).map((r) => r.id);
+    for (const id of ids) expect(left).not.toContain(id);
+    const removed = (await trail(s)).filter((e) => e.resource.type === "pooled_key" && e.action.type === "delete");
+    expect(removed.map((e) => e.resource.id).sort()).toEqual([...ids].sort());
+    expect(removed.every((e) => e.actor.id === "admin")).toBe(true);
   });
 });

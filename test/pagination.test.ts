@@ -7,6 +7,7 @@ import { BLOCK_BITS, blockCounter, readRankPage } from "../src/tenant/seq-ranks"
 import { Sql } from "../src/storage/sql";
 import { TenantStore } from "../src/tenant/tenant-store";
 import { csrBody, expectError, scope, tenantStub } from "./shared";
+import { LIST_READS } from "../src/http/read-queue";
 
 type Scope = Awaited<ReturnType<typeof scope>>;
 
@@ -201,5 +202,25 @@ describe("creation times", () => {
     const second = (await s.create(csrBody({ key_type: "p256v1" }))).body.result;
     expect(second.created_at).toBe(future);
     expect((await s.list("?order=created_at")).body.result.map((r) => r.id)).toEqual([first.id, second.id]);
+  });
+});
+
+describe("list reads are bounded (review of issue 19, M7)", () => {
+  it("with every list slot taken and the queue full, a list is refused with 429 (971) and Retry-After; when they free, it is served", async () => {
+    const s = await scope("zones");
+    expect((await s.create(csrBody({ key_type: "p256v1" }))).status).toBe(201);
+    const held: Array<() => void> = [];
+    for (let i = 0; i < 8; i++) held.push((await LIST_READS.acquire())!);
+    // 128 reads waiting for a slot: the queue is full.
+    const waiting = Array.from({ length: 128 }, () => LIST_READS.acquire().then((release) => release!()));
+    try {
+      const refused = await s.list();
+      expectError(refused, 429, 971);
+      expect(refused.headers.get("retry-after")).toBe("1");
+    } finally {
+      for (const release of held) release();
+      await Promise.all(waiting);
+    }
+    expect((await s.list()).status).toBe(200);
   });
 });

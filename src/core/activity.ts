@@ -62,17 +62,22 @@ export function quietFor(ms: number, now: number = Date.now()): boolean {
 
 /**
  * Runs `wait` (a request waiting on its client, such as for its body) as
- * time in which the request is not in flight: a client that sends slowly,
- * or never finishes, must not hold back the idle work that waits on this
- * signal.
+ * time in which the request is not in flight, for the isolate and for its
+ * scope (`scope`, when the request has one): a client that sends slowly, or
+ * never finishes, must not hold back the idle work that waits on this
+ * signal, nor make its own scope's count hide other scopes' requests from
+ * `othersInFlight` (a tenant holding slow bodies open while it floods RSA
+ * creates would otherwise turn the yield off).
  */
-export async function idleWhile<T>(wait: () => Promise<T>): Promise<T> {
+export async function idleWhile<T>(wait: () => Promise<T>, scope?: string): Promise<T> {
   // Neither the request's count nor its time: a body trickling in a byte at
   // a time must not look like traffic either.
   inFlight = Math.max(0, inFlight - 1);
+  if (scope !== undefined) leave(scope);
   try {
     return await wait();
   } finally {
     inFlight++;
+    if (scope !== undefined) enter(scope);
   }
 }

@@ -3,7 +3,7 @@ import type { EdgePublicKey } from "../pki/edge-key";
 import type { EdgeLabels } from "../pki/geo-policy";
 import type { RegionCode } from "../pki/geo-regions";
 import type { Keyring } from "../pki/keyring";
-import { type IntegrityFailed, rowSealed, sealRow } from "../pki/row-seal";
+import { type SealRefusal, rowSealed, sealRefusal, sealRow } from "../pki/row-seal";
 import type { Storage } from "../storage/storage";
 import type { EdgeRecord, EdgeRegistration } from "./edge-records";
 
@@ -99,10 +99,10 @@ export class EdgeStore {
   }
 
   /** The edge, when its row is intact; 1473 when there is none, 1477 when it fails its MAC. */
-  get(id: string, keyring: Keyring): Result<EdgeRecord, EdgeNotFound | IntegrityFailed> {
+  get(id: string, keyring: Keyring): Result<EdgeRecord, EdgeNotFound | SealRefusal> {
     const row = this.#row(id);
     if (!row) return fail({ reason: "edge_not_found" });
-    return this.#intact(row, keyring) ? ok(toRecord(row)) : this.#refuse(row);
+    return this.#intact(row, keyring) ? ok(toRecord(row)) : this.#refuse(row, keyring);
   }
 
   /** Every edge, by id; a row that fails its MAC is listed as such (`integrity: "failed"`), never as it claims. */
@@ -174,8 +174,8 @@ export class EdgeStore {
     return rowSealed(keyring, SEAL_PURPOSE, SEAL_CONTEXT, sealed(row), { mac: row.mac, kekId: row.mac_kek });
   }
 
-  #refuse(row: EdgeRow): Failed<IntegrityFailed> {
+  #refuse(row: EdgeRow, keyring: Keyring): Failed<SealRefusal> {
     console.error(JSON.stringify({ level: "error", event: "edge_row_tampered", edge_id: row.id, mac_kek: row.mac_kek }));
-    return fail({ reason: "record_integrity_failed", record: "edge", id: row.id });
+    return fail(sealRefusal(keyring, row.mac_kek, "edge", row.id));
   }
 }

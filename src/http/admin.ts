@@ -6,8 +6,10 @@ import type { BodyShapeRefusal, InvalidQuery, NoRoute } from "../core/refusals";
 import { type Result, fail, ok } from "../core/result";
 import type { Entitlement } from "../tenant/entitlements";
 import { tenant, uuidParam } from "./csr-routes";
+import { EMPTY_SCOPE } from "../tenant/empty-scope";
+import { readableTenant } from "./scopes";
 import { MAX_POOL_SIZE } from "../tenant/key-pool";
-import { unwrap } from "./results";
+import { refuse, unwrap } from "./results";
 import { success } from "./envelope";
 import { type ApiRequest, type ApiRouter, connectingIp } from "./request";
 
@@ -88,7 +90,8 @@ function parseRewrapLimit(params: URLSearchParams): Result<number, InvalidQuery>
 
 async function getEntitlement(request: ApiRequest, env: Env): Promise<Response> {
   const call = await requireAdmin(request, env);
-  return success(unwrap(await tenant(env, call.scope).getEntitlement(call)));
+  const stub = await readableTenant(env, call.scope);
+  return success(stub ? unwrap(await stub.getEntitlement(call)) : EMPTY_SCOPE.entitlement(env));
 }
 
 /** Body: {"granted": boolean, "quota": integer ≥ 0}; both required. */
@@ -102,13 +105,16 @@ async function putEntitlement(request: ApiRequest, env: Env): Promise<Response> 
 async function verifyKey(request: ApiRequest, env: Env): Promise<Response> {
   const call = await requireAdmin(request, env);
   const id = unwrap(uuidParam(request, "csrId", { reason: "invalid_csr_id" }));
-  return success(unwrap(await tenant(env, call.scope).verifyCsrKey(call, id)));
+  const stub = await readableTenant(env, call.scope);
+  if (!stub) refuse({ reason: "csr_not_found" });
+  return success(unwrap(await stub.verifyCsrKey(call, id)));
 }
 
 /** Counts and database size of a scope. */
 async function stats(request: ApiRequest, env: Env): Promise<Response> {
   const call = await requireAdmin(request, env);
-  return success(unwrap(await tenant(env, call.scope).getStats(call)));
+  const stub = await readableTenant(env, call.scope);
+  return success(stub ? unwrap(await stub.getStats(call)) : EMPTY_SCOPE.stats());
 }
 
 /**
@@ -126,7 +132,8 @@ async function rewrap(request: ApiRequest, env: Env): Promise<Response> {
 /** The scope's RSA key pool: its size and how many keys are ready. */
 async function getKeyPool(request: ApiRequest, env: Env): Promise<Response> {
   const call = await requireAdmin(request, env);
-  return success(unwrap(await tenant(env, call.scope).getKeyPool(call)));
+  const stub = await readableTenant(env, call.scope);
+  return success(stub ? unwrap(await stub.getKeyPool(call)) : EMPTY_SCOPE.keyPool(env));
 }
 
 /** Body: {"size": integer 0–64}: how many RSA keys the scope keeps ready; 0 turns its pool off. */
@@ -139,7 +146,8 @@ async function putKeyPool(request: ApiRequest, env: Env): Promise<Response> {
 /** Self-check of every pooled key. */
 async function verifyKeyPool(request: ApiRequest, env: Env): Promise<Response> {
   const call = await requireAdmin(request, env);
-  return success(unwrap(await tenant(env, call.scope).verifyKeyPool(call)));
+  const stub = await readableTenant(env, call.scope);
+  return success(stub ? unwrap(await stub.verifyKeyPool(call)) : EMPTY_SCOPE.poolCheck());
 }
 
 /** Registers the operator's routes; returns their path patterns. */

@@ -1,4 +1,5 @@
 import { idleWhile } from "../core/activity";
+import { type Scope, scopeName } from "../core/scope";
 import type { BodyRefusal } from "../core/refusals";
 import { type Result, fail, ok } from "../core/result";
 
@@ -33,7 +34,7 @@ export function bodyTimeoutMs(env: { BODY_TIMEOUT_SECONDS?: string }): number {
  * While waiting for the body, the request does not count as activity, so it
  * does not hold back the idle work (the key pool's fill) either.
  */
-export async function readJson(request: Request, env: { BODY_TIMEOUT_SECONDS?: string }): Promise<Result<unknown, BodyRefusal>> {
+export async function readJson(request: Request & { scope?: Scope }, env: { BODY_TIMEOUT_SECONDS?: string }): Promise<Result<unknown, BodyRefusal>> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) return fail({ reason: "body_too_large" });
   if (!request.body) return fail({ reason: "invalid_json" });
@@ -42,7 +43,7 @@ export async function readJson(request: Request, env: { BODY_TIMEOUT_SECONDS?: s
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
-    const next = await idleWhile(() => readBefore(reader, deadline));
+    const next = await idleWhile(() => readBefore(reader, deadline), request.scope && scopeName(request.scope));
     if (next === "timeout") {
       void reader.cancel().catch(() => undefined);
       return fail({ reason: "body_timeout" });

@@ -9,8 +9,10 @@ import {
   type CertificateUpload,
 } from "../tenant/certificate-records";
 import { readJson } from "./body";
-import { CSR_ID, EMPTY_PAGE, uuidParam } from "./csr-routes";
+import { CSR_ID, uuidParam } from "./csr-routes";
+import { EMPTY_SCOPE } from "../tenant/empty-scope";
 import { readableTenant } from "./scopes";
+import { LIST_READS, pageInTurn } from "./read-queue";
 import { edgeRegistry } from "./edge-routes";
 import { MESSAGES, type RequestRefusal } from "./errors";
 import { refuse, unwrap } from "./results";
@@ -144,7 +146,8 @@ async function list(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "read");
   const query = unwrap(parseListQuery(new URL(request.url).searchParams, scope));
   const stub = await readableTenant(env, scope);
-  return pageOf(stub ? unwrap(await stub.listCertificates(call, query)) : EMPTY_PAGE, query);
+  if (!stub) return pageOf(EMPTY_SCOPE.page, query);
+  return pageInTurn(LIST_READS, async () => unwrap(await stub.listCertificates(call, query)), (page) => pageOf(page, query));
 }
 
 async function get(request: ApiRequest, env: Env): Promise<Response> {

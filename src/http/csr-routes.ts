@@ -3,17 +3,18 @@ import type { Scope } from "../core/scope";
 import { scopeName } from "../core/scope";
 import type { TenantStore } from "../tenant/tenant-store";
 import { readJson } from "./body";
+import { EMPTY_SCOPE } from "../tenant/empty-scope";
 import { type Result, fail, ok } from "../core/result";
 import { MESSAGES } from "./errors";
 import { pageOf, success, successJson } from "./envelope";
 import { parseListQuery } from "./list-query";
 import { API_PREFIXES, type ApiRequest, type ApiRouter, tenantContext } from "./request";
 import { readableTenant } from "./scopes";
+import { LIST_READS, pageInTurn } from "./read-queue";
+import { admitCreate } from "../tenant/csr-store";
+import { defaultEntitlement } from "../tenant/entitlements";
 import { refuse, unwrap } from "./results";
-import type { JsonText, Page } from "../tenant/records";
 
-/** The page a list of a scope with no data answers. */
-export const EMPTY_PAGE: Page<JsonText> = { items: "[]" as JsonText, count: 0, total: 0 };
 
 // Custom CSR (and certificate) ids are UUIDs (Cloudflare's schema: at most 36 characters).
 export const CSR_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -65,6 +66,13 @@ async function createCsr(request: ApiRequest, env: Env): Promise<Response> {
   // A body that fails to parse or validate is still sent, as a refusal, so
   // the object can answer entitlement (1403/1404) before body errors.
   const input = body.ok ? parseCsrInput(body.value) : body;
+  // A scope with no data answers a malformed body as its object would,
+  // without waking it (and creating its database file): unless the
+  // deployment's default entitlement refuses first, which the object records.
+  if (!input.ok && !(await readableTenant(env, scope))) {
+    const admitted = admitCreate(input, defaultEntitlement(env), 0);
+    if (!admitted.ok && !("refuse" in admitted)) refuse(admitted);
+  }
   const rsa = input.ok && input.value.key_type === "rsa2048" ? scopeName(scope) : null;
   if (rsa !== null) {
     const now = rsaCreates.get(rsa) ?? 0;
@@ -91,7 +99,8 @@ async function listCsrs(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "read");
   const query = unwrap(parseListQuery(new URL(request.url).searchParams, scope));
   const stub = await readableTenant(env, scope);
-  return pageOf(stub ? unwrap(await stub.listCsrs(call, query)) : EMPTY_PAGE, query);
+  if (!stub) return pageOf(EMPTY_SCOPE.page, query);
+  return pageInTurn(LIST_READS, async () => unwrap(await stub.listCsrs(call, query)), (page) => pageOf(page, query));
 }
 
 async function getCsr(request: ApiRequest, env: Env): Promise<Response> {

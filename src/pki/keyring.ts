@@ -13,7 +13,7 @@ import { fromBase64 } from "./pem";
  *   is wrapped under: a KEK replaced under the same id, or lost, is noticed
  *   before anything is wrapped or refused with a bare failure;
  * - its integrity root (`integrity`), from which the MAC keys of the audit
- *   trail and of stored rows are derived (src/pki/integrity.ts): a data
+ *   trail and of stored rows are derived (macKey below; src/pki/row-seal.ts): a data
  *   directory without the secret cannot forge them.
  */
 export interface Keyring {
@@ -50,7 +50,7 @@ const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(1
 /**
  * The check value of a KEK: hex of HKDF-SHA256 with no salt, the KEK's 32
  * bytes as input keying material and `custom-csr-kek-check:v1:<id>` as info,
- * 32 bytes long. It names the key without revealing it; scripts/kek-check.mjs
+ * 32 bytes long. It names the key without revealing it; scripts/data-keys.mjs
  * computes the same value in Node for `npm start`'s check before it serves.
  */
 export function kekCheckValue(id: string, raw: Uint8Array): string {

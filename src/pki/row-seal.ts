@@ -10,6 +10,18 @@ import { type Keyring, macKey, macOf } from "./keyring";
 /** A stored row that fails its MAC: which record (ours: 1477). */
 export type IntegrityFailed = { readonly reason: "record_integrity_failed"; readonly record: "edge" | "certificate" | "service_key"; readonly id: string };
 
+/** A row refused by its seal: changed (1477), or keyed under a KEK that is not configured (1501). */
+export type SealRefusal = IntegrityFailed | { readonly reason: "key_encryption_key_missing"; readonly kek_id: string };
+
+/**
+ * Why a row that fails its check is refused: 1501 naming the KEK when its MAC
+ * is keyed under one that is not configured (the operator can fix that),
+ * otherwise 1477 (the row was changed, or its MAC removed).
+ */
+export function sealRefusal(keyring: Keyring, macKek: string | null, record: IntegrityFailed["record"], id: string): SealRefusal {
+  return macKek !== null && !keyring.integrity.has(macKek) ? { reason: "key_encryption_key_missing", kek_id: macKek } : { reason: "record_integrity_failed", record, id };
+}
+
 export interface RowSeal {
   mac: ArrayBuffer;
   kekId: string;

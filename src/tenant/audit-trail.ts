@@ -17,7 +17,8 @@ export type AuditResourceType =
   | "private_key"
   | "pooled_key"
   | "key_pool"
-  | "zone_account";
+  | "zone_account"
+  | "audit_log";
 
 /** One event to record: the actor comes from the call. */
 export interface AuditEvent {
@@ -49,6 +50,9 @@ export interface AuditHead {
   /** SHA-256 of the last entry (hex); the genesis value (64 zeros) when empty. */
   head: string;
 }
+
+/** The actor of the entry that keys a trail whose last entry has no MAC (see `record`). */
+export const AUDIT_ACTOR = { type: "system", id: "audit" } as const;
 
 /**
  * A verification's outcome. `keyed_from` is the position of the first keyed
@@ -99,10 +103,32 @@ export class AuditTrail {
    * Appends one entry (synchronous: call it inside the transaction of the
    * change it records), keyed under the current KEK. Throws when no keyring
    * was given (every write opens one first), so the change is not made.
+   *
+   * A trail whose last entry carries no MAC (written before trails were
+   * keyed, or stripped by someone who can write the data directory: nothing
+   * there tells the two apart) is not keyed silently by the next change: an
+   * entry of its own comes first (`seal` of `audit_log`, by `system/audit`),
+   * naming how many entries before it carry none. After an upgrade there is
+   * one such entry; any later one means MACs were stripped (docs/audit.md).
    */
   record(call: TenantCall, event: AuditEvent): void {
     const keyring = this.#keyring;
     if (!keyring) throw new Error("audit entry without a keyring: the write did not open one");
+    const tail = this.sql.one<{ seq: number; mac: ArrayBuffer | null }>(`SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1`);
+    if (tail !== null && tail.mac === null) {
+      const unkeyed = this.sql.one<{ n: number }>(`SELECT count(*) AS n FROM audit_log WHERE mac IS NULL`)!.n;
+      this.#append(keyring, { scope: call.scope, actor: AUDIT_ACTOR }, {
+        action: "seal",
+        resource: { type: "audit_log", id: null },
+        result: true,
+        info: "entries before this one carry no MAC (written before trails were keyed, or stripped): this entry's MAC covers them from here on",
+        metadata: { unkeyed_entries: unkeyed, last_unkeyed: tail.seq },
+      });
+    }
+    this.#append(keyring, call, event);
+  }
+
+  #append(keyring: Keyring, call: TenantCall, event: AuditEvent): void {
     const last = this.sql.one<{ seq: number; at: string; hash: ArrayBuffer }>(
       `SELECT seq, at, hash FROM audit_log ORDER BY seq DESC LIMIT 1`,
     );
@@ -154,6 +180,15 @@ export class AuditTrail {
   head(): AuditHead {
     const last = this.sql.one<{ seq: number; hash: ArrayBuffer }>(`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`);
     return last ? { entries: last.seq, head: hex(new Uint8Array(last.hash)) } : { entries: 0, head: hex(GENESIS_HASH) };
+  }
+
+  /**
+   * The position of the first entry with a MAC (null: none), as verify
+   * reports it, for the operator to record beside the head: a later
+   * `keyed_from` than the one recorded means MACs were stripped.
+   */
+  keyedFrom(): number | null {
+    return this.sql.one<{ seq: number }>(`SELECT seq FROM audit_log WHERE mac IS NOT NULL ORDER BY seq LIMIT 1`)?.seq ?? null;
   }
 
   /**

@@ -1,7 +1,6 @@
 import type { Keyring } from "../pki/keyring";
 import { rowSealed, sealRow } from "../pki/row-seal";
 import type { Storage } from "../storage/storage";
-import type { Meta } from "./meta";
 
 // What a certificate row's MAC covers (issue 19, item 9): everything that
 // decides whose key a delivery unwraps and which edges may receive it.
@@ -20,10 +19,7 @@ const fields = (row: Sealed) => [row.id, row.custom_csr_id, row.policy, row.geo_
  * nothing (1477). Rows without a MAC get one only from the operator's rewrap (reseal).
  */
 export class CertificateSeals {
-  constructor(
-    private readonly storage: Storage,
-    private readonly meta: Meta,
-  ) {}
+  constructor(private readonly storage: Storage) {}
 
   /** Seals the row `id` as it now stands (call inside the transaction that wrote it). */
   seal(id: string, keyring: Keyring, scope: string): void {

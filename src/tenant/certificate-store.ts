@@ -3,7 +3,7 @@ import type { Clock } from "../core/clock";
 import { type Result, fail, ok } from "../core/result";
 import { type Scope, scopeName } from "../core/scope";
 import type { Keyring } from "../pki/keyring";
-import type { IntegrityFailed } from "../pki/row-seal";
+import { type SealRefusal, sealRefusal } from "../pki/row-seal";
 import type { CertificateExists, CertificateNotFound, CsrNotFound } from "./refusals";
 import { type CertificateRefusal, type CheckedCertificate, checkCertificate } from "../pki/certificate-check";
 import type { GeoLabel, PlacementRule } from "../pki/geo-policy";
@@ -27,7 +27,7 @@ import type { Storage } from "../storage/storage";
 export type UploadRefusal = CertificateRefusal | CsrNotFound | CertificateExists;
 
 /** Why an edit is refused: as an upload, or no such certificate. */
-export type EditRefusal = UploadRefusal | CertificateNotFound | IntegrityFailed;
+export type EditRefusal = UploadRefusal | CertificateNotFound | SealRefusal;
 
 /**
  * Custom certificates uploaded against the zone's custom CSRs. The only
@@ -126,7 +126,7 @@ export class CertificateStore {
     if (!current) return fail({ reason: "certificate_not_found" });
     // An edit keeps what it does not set: a row changed in storage must not be
     // sealed again by it (review H3). Such a row is deleted and uploaded anew.
-    if (!this.seals.intact(current, keyring, scopeName(scope))) return fail({ reason: "record_integrity_failed", record: "certificate", id });
+    if (!this.seals.intact(current, keyring, scopeName(scope))) return fail(sealRefusal(keyring, current.mac_kek, "certificate", id));
     const anotherKey = (pointer: string) => {
       // Recorded as on upload: a certificate for another key is a decision worth keeping.
       this.audit.record(call, {
@@ -253,13 +253,13 @@ export class CertificateStore {
   }
 
   /** One certificate's placement, dates and PEM (leaf then chain), for a delivery; 1449 when there is none, 1477 when its row was changed in storage. */
-  forDelivery(id: string, keyring: Keyring, scope: string): Result<DeliveryRow & { certificate: string }, CertificateNotFound | IntegrityFailed> {
+  forDelivery(id: string, keyring: Keyring, scope: string): Result<DeliveryRow & { certificate: string }, CertificateNotFound | SealRefusal> {
     const row = this.storage.sql.one<DeliveryRowColumns & { certificate: string }>(
       `SELECT ${DELIVERY_COLUMNS}, certificate FROM certificates WHERE id = ?`,
       id,
     );
     if (!row) return fail({ reason: "certificate_not_found" });
-    if (!this.seals.intact(row, keyring, scope)) return fail({ reason: "record_integrity_failed", record: "certificate", id });
+    if (!this.seals.intact(row, keyring, scope)) return fail(sealRefusal(keyring, row.mac_kek, "certificate", id));
     return ok({ ...toDeliveryRow(row), certificate: row.certificate });
   }
 

@@ -123,7 +123,7 @@ export class KeyPool {
         action: "delete",
         resource: { type: "pooled_key", id: row.id },
         result: false,
-        info: "the pooled key did not unwrap under its key-encryption key (1506) and was removed from the pool",
+        info: "the pooled key did not unwrap under its key-encryption key, or did not match its public key (1506), and was removed from the pool",
         metadata: { key_type: POOLED_KEY_TYPE, kek_id: row.kek_id },
       });
     });
@@ -226,7 +226,11 @@ export class KeyPool {
     return this.state();
   }
 
-  /** Self-check of every pooled key: it unwraps, and signs a challenge its stored public key verifies. */
+  /**
+   * Self-check of every pooled key: it unwraps, and signs a challenge its
+   * stored public key verifies. A key that fails (other than for a KEK that
+   * is not configured) is removed from the pool, with its own audit entry.
+   */
   async verify(call: TenantCall, scopeName: string, keyring: Keyring): Promise<PoolCheck> {
     const rows = this.storage.sql.all<PoolRow>(`SELECT seq, id, kek_id, iv, wrapped, spki FROM key_pool ORDER BY seq`);
     const failures: PoolCheck["failures"] = [];
@@ -236,12 +240,18 @@ export class KeyPool {
       try {
         keys = await this.#unwrap(row, keyring, scopeName, false);
       } catch (error) {
-        failures.push({ id: row.id, kek_id: row.kek_id, reason: error instanceof KeyringError ? "kek_not_configured" : "unwrap_failed" });
+        const kekMissing = error instanceof KeyringError;
+        failures.push({ id: row.id, kek_id: row.kek_id, reason: kekMissing ? "kek_not_configured" : "unwrap_failed" });
+        // A wrap that does not open under a configured KEK never will: it leaves the pool (a missing KEK may come back).
+        if (!kekMissing) this.#drop(call, row);
         continue;
       }
       const challenge = crypto.getRandomValues(new Uint8Array(32));
       const signature = await crypto.subtle.sign(algorithm.sign, keys.privateKey, challenge);
-      if (!(await crypto.subtle.verify(algorithm.sign, keys.publicKey, signature, challenge))) failures.push({ id: row.id, kek_id: row.kek_id, reason: "key_mismatch" });
+      if (!(await crypto.subtle.verify(algorithm.sign, keys.publicKey, signature, challenge))) {
+        failures.push({ id: row.id, kek_id: row.kek_id, reason: "key_mismatch" });
+        this.#drop(call, row);
+      }
     }
     const failed = failures.map((f) => f.id);
     const check = { checked: rows.length, ok: failed.length === 0, failed, failures };
@@ -272,7 +282,10 @@ export class KeyPool {
         const keys = await this.#unwrap(row, keyring, scopeName, true);
         fresh.push({ row, wrap: await wrapPrivateKey(keys.privateKey, keyring, poolWrapContext(scopeName, row.id)) });
       } catch (error) {
-        failures.push({ id: row.id, kek_id: row.kek_id, reason: error instanceof KeyringError ? "kek_not_configured" : "unwrap_failed" });
+        const kekMissing = error instanceof KeyringError;
+        failures.push({ id: row.id, kek_id: row.kek_id, reason: kekMissing ? "kek_not_configured" : "unwrap_failed" });
+        // Removed, so it neither counts as remaining nor keeps its KEK in use (the pool refills).
+        if (!kekMissing) this.#drop(call, row);
       }
     }
     const failed = failures.map((f) => f.id);
@@ -295,7 +308,7 @@ export class KeyPool {
           action: "rewrap",
           resource: { type: "key_pool", id: null },
           result: failed.length === 0,
-          ...(failed.length === 0 ? {} : { info: `${failed.length} pooled key(s) did not unwrap and were left as they were` }),
+          ...(failed.length === 0 ? {} : { info: `${failed.length} pooled key(s) were not moved: removed when they did not unwrap, left when their KEK is not configured` }),
           metadata: { kek_id: current, from_kek_ids: [...new Set(rows.map((r) => r.kek_id))].sort(), rewrapped, failed, failures, remaining },
         });
       }

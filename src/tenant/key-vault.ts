@@ -50,7 +50,7 @@ const why = (error: unknown): UnwrapFailure => (error instanceof KeyringError ? 
  * The scope's private keys, only ever as AES-GCM wraps under the deployment's
  * key-encryption keys. The only writer of `wrapped_keys`; each key is keyed
  * by its CSR's seq and bound (additional data) to the scope and CSR id. The
- * keyring comes from the caller, checked (src/tenant/keyring-gate.ts).
+ * keyring comes from the caller, checked (src/deployment/keyring-gate.ts).
  */
 export class KeyVault {
   constructor(

@@ -11,7 +11,6 @@ import type { Keyring } from "../pki/keyring";
 import { generateKeyPair } from "../pki/keys";
 import { type LazyStorage, openLazyStorage } from "../storage/storage";
 import { AccountLink, type LinkReport } from "./account-link";
-import { GENESIS_HASH, hex } from "./audit-chain";
 import { type AuditHead, type AuditQuery, AuditTrail, type ChainCheck, MacKeyMissing } from "./audit-trail";
 import type { CertificateEdit, CertificateRecord, CertificateUpload } from "./certificate-records";
 import { CertificateSeals } from "./certificate-seal";
@@ -20,7 +19,7 @@ import { Counters } from "./counters";
 import { CsrStore, admitCreate } from "./csr-store";
 import { type Entitlement, Entitlements, defaultEntitlement } from "./entitlements";
 import { type DeliverRefusal, type DeliverableCertificate, type DeliveryBundle, KeyDelivery } from "./key-delivery";
-import { KEY_POOL_ACTOR, KeyPool, type PoolCheck, type PoolRewrap, type PoolState, POOLED_KEY_TYPE, defaultPoolSize } from "./key-pool";
+import { KEY_POOL_ACTOR, KeyPool, type PoolCheck, type PoolRewrap, type PoolState, defaultPoolSize } from "./key-pool";
 import { type KeyCheck, KeyVault, type RewrapReport } from "./key-vault";
 import { TaskQueue } from "../core/task-queue";
 import { KeyringGate } from "../deployment/keyring-gate";
@@ -29,6 +28,7 @@ import { TENANT_MIGRATIONS } from "./schema";
 import { Meta } from "./meta";
 import type { AccessRefusal, AuditEntryNotFound, CertificateNotFound, CsrInUse, CsrNotFound, EntitlementRefusal } from "./refusals";
 import { ScopeBinding } from "./scope-binding";
+import { EMPTY_SCOPE } from "./empty-scope";
 
 export type { AuditHead, ChainCheck, DeliverableCertificate, DeliveryBundle, Entitlement, KeyCheck, PoolCheck, PoolState, RewrapReport };
 
@@ -66,7 +66,6 @@ const RSA_YIELD_STEP_MS = 2;
 // Audit entries re-keyed per rewrap call (an HMAC and a row each).
 const AUDIT_REKEY_BATCH = 5000;
 
-const EMPTY_PAGE: Page<JsonText> = { items: "[]" as JsonText, count: 0, total: 0 };
 
 /**
  * One account's or zone's data, in its own SQLite-backed Durable Object. The
@@ -84,7 +83,6 @@ const EMPTY_PAGE: Page<JsonText> = { items: "[]" as JsonText, count: 0, total: 0
 export class TenantStore extends DurableObject<Env> {
   readonly #clock: Clock = systemClock;
   readonly #storage: LazyStorage;
-  readonly #meta: Meta;
   readonly #binding: ScopeBinding;
   readonly #account: AccountLink;
   readonly #audit: AuditTrail;
@@ -104,7 +102,7 @@ export class TenantStore extends DurableObject<Env> {
     const storage = (this.#storage = openLazyStorage(ctx, TENANT_MIGRATIONS));
     const { sql } = storage;
     const clock = this.#clock;
-    const meta = (this.#meta = new Meta(storage));
+    const meta = new Meta(storage);
     this.#binding = new ScopeBinding(meta);
     this.#counters = new Counters(sql);
     this.#audit = new AuditTrail(sql, this.#counters);
@@ -125,7 +123,7 @@ export class TenantStore extends DurableObject<Env> {
       generate: (keyType, name) => this.#generate(keyType, name),
       clock,
     });
-    this.#seals = new CertificateSeals(storage, meta);
+    this.#seals = new CertificateSeals(storage);
     this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit, this.#seals, clock);
     this.#delivery = new KeyDelivery(this.#certificates, this.#vault, this.#audit, clock);
     this.#gate = new KeyringGate(storage, () => this.env.KEY_ENCRYPTION_KEYS, this.#registry(), (keyring) => this.#opened(keyring), {
@@ -170,7 +168,7 @@ export class TenantStore extends DurableObject<Env> {
   listCsrs(call: TenantCall, query: ListQuery): Result<Page<JsonText>, ScopeMismatch | InvalidQuery> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    return read.value === null ? ok(EMPTY_PAGE) : this.#csrs.list(query);
+    return read.value === null ? ok(EMPTY_SCOPE.page) : this.#csrs.list(query);
   }
 
   /**
@@ -222,7 +220,7 @@ export class TenantStore extends DurableObject<Env> {
   listCertificates(call: TenantCall, query: Pick<ListQuery, "page" | "per_page" | "direction">): Result<Page<JsonText>, ScopeMismatch> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    return read.value === null ? ok(EMPTY_PAGE) : this.#certificates.list(call.scope, query);
+    return read.value === null ? ok(EMPTY_SCOPE.page) : this.#certificates.list(call.scope, query);
   }
 
   /** Deletes a certificate; its CSR becomes deletable again. */
@@ -344,7 +342,7 @@ export class TenantStore extends DurableObject<Env> {
   getKeyPool(call: TenantCall): Result<PoolState, ScopeMismatch> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    if (read.value === null) return ok({ key_type: POOLED_KEY_TYPE, size: defaultPoolSize(this.env), available: 0, started: false });
+    if (read.value === null) return ok(EMPTY_SCOPE.keyPool(this.env));
     return ok(this.#pool.state());
   }
 
@@ -359,7 +357,7 @@ export class TenantStore extends DurableObject<Env> {
   async verifyKeyPool(call: TenantCall): Promise<Result<PoolCheck, AccessRefusal>> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    if (read.value === null) return ok({ checked: 0, ok: true, failed: [], failures: [] });
+    if (read.value === null) return ok(EMPTY_SCOPE.poolCheck());
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
     return ok(await this.#pool.verify(call, read.value, keyring.value));
@@ -388,15 +386,15 @@ export class TenantStore extends DurableObject<Env> {
    * head, which an operator can keep elsewhere to prove later that nothing
    * before it was rewritten.
    */
-  getStats(call: TenantCall): Result<{ csrs: number; certificates: number; database_bytes: number; audit: AuditHead }, ScopeMismatch> {
+  getStats(call: TenantCall): Result<{ csrs: number; certificates: number; database_bytes: number; audit: AuditHead & { keyed_from: number | null } }, ScopeMismatch> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    if (read.value === null) return ok({ csrs: 0, certificates: 0, database_bytes: 0, audit: { entries: 0, head: hex(GENESIS_HASH) } });
+    if (read.value === null) return ok(EMPTY_SCOPE.stats());
     return ok({
       csrs: this.#counters.get("csrs"),
       certificates: this.#counters.get("certificates"),
       database_bytes: this.ctx.storage.sql.databaseSize,
-      audit: this.#audit.head(),
+      audit: { ...this.#audit.head(), keyed_from: this.#audit.keyedFrom() },
     });
   }
 
@@ -404,7 +402,7 @@ export class TenantStore extends DurableObject<Env> {
   listAudit(call: TenantCall, query: AuditQuery): Result<Page<JsonText>, ScopeMismatch> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    return read.value === null ? ok(EMPTY_PAGE) : ok(this.#audit.list(call.scope.id, query));
+    return read.value === null ? ok(EMPTY_SCOPE.page) : ok(this.#audit.list(call.scope.id, query));
   }
 
   /**
@@ -414,7 +412,7 @@ export class TenantStore extends DurableObject<Env> {
   exportAudit(call: TenantCall, after: string | null, limit: number, maxBytes: number): Result<{ lines: string; next: string | null }, ScopeMismatch | AuditEntryNotFound> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    if (read.value === null) return after === null ? ok({ lines: "", next: null }) : fail({ reason: "audit_entry_not_found" });
+    if (read.value === null) return after === null ? ok(EMPTY_SCOPE.exportBatch) : fail({ reason: "audit_entry_not_found" });
     const page = this.#audit.exportPage(call.scope.id, after, limit, maxBytes);
     return page ? ok(page) : fail({ reason: "audit_entry_not_found" });
   }
@@ -427,7 +425,7 @@ export class TenantStore extends DurableObject<Env> {
   async verifyAudit(call: TenantCall): Promise<Result<ChainCheck, AccessRefusal>> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    if (read.value === null) return ok({ ok: true, entries: 0, head: hex(GENESIS_HASH), keyed_from: null });
+    if (read.value === null) return ok(EMPTY_SCOPE.chain());
     const keyring = await this.#gate.open(read.value);
     if (!keyring.ok) return keyring;
     try {
@@ -442,7 +440,7 @@ export class TenantStore extends DurableObject<Env> {
   getEntitlement(call: TenantCall): Result<Entitlement & { used: number }, ScopeMismatch> {
     const read = this.#read(call);
     if (!read.ok) return read;
-    if (read.value === null) return ok({ ...defaultEntitlement(this.env), used: 0 });
+    if (read.value === null) return ok(EMPTY_SCOPE.entitlement(this.env));
     return ok({ ...this.#entitlements.current(), used: this.#counters.get("csrs") });
   }
 
