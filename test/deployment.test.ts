@@ -11,6 +11,11 @@ import { kekCheckValue, loadKeyring } from "../src/pki/keyring";
 import { delivery, edgeToken, registerEdge } from "./edges";
 import { adminHeaders, call, csrBody, expectError, scope, scopeId, tenantStub, tokenFor } from "./shared";
 
+type RewrapPage = {
+  scopes: Array<{ scope: string; remaining: number | null; failures: Array<{ id: string; kek_id?: string; reason: string }>; error?: { code: number; message: string } }>;
+  next: string | null;
+};
+
 const registry = () => env.DEPLOYMENT.get(env.DEPLOYMENT.idFromName(DEPLOYMENT_REGISTRY_NAME));
 const randomKey = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
 
@@ -128,5 +133,74 @@ describe("a scope that was never written", () => {
     const tables = await runInDurableObject(tenantStub("zones", id), (_, state) => state.storage.sql.exec("SELECT name FROM sqlite_master").toArray());
     expect(tables).toEqual([]);
     expect(await registry().lookupScope(`zones:${id}`)).toMatchObject({ value: { exists: false } });
+  });
+});
+
+describe("the deployment-wide rewrap (POST /admin/v1/rewrap)", () => {
+  it("takes its own `next` back, edge-registry included", async () => {
+    const reply = await call<RewrapPage>("POST", "/admin/v1/rewrap?limit=1&after=edge-registry", { headers: adminHeaders });
+    expect(reply.status).toBe(200);
+    expectError(await call("POST", "/admin/v1/rewrap?after=nope", { headers: adminHeaders }), 400, 1435);
+  });
+
+  it("reports every key that did not open, once, across every batch; a scope whose rewrap fails is reported in its entry and the page goes on", async () => {
+    // 1,001 keys under a KEK that is not configured (three batches of the rewrap), and a pooled one.
+    const many = await scope();
+    expect((await many.create(csrBody({ key_type: "p256v1" }))).status).toBe(201);
+    const ids = await runInDurableObject(tenantStub("zones", many.id), async (_, state) => {
+      const sql = state.storage.sql;
+      sql.exec(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1001)
+         INSERT INTO csrs (id, created_at, key_type, account_tag, common_name, country, state, locality, organization, organizational_unit, name, description, sans, csr)
+         SELECT printf('00000000-0000-4000-8000-%012d', i), c.created_at, c.key_type, c.account_tag, c.common_name, c.country, c.state, c.locality, c.organization,
+                c.organizational_unit, c.name, c.description, c.sans, c.csr
+         FROM n, (SELECT * FROM csrs LIMIT 1) c`,
+      );
+      sql.exec(`INSERT INTO wrapped_keys (seq, kek_id, iv, wrapped) SELECT seq, 'gone1', zeroblob(12), zeroblob(64) FROM csrs WHERE id LIKE '00000000-%'`);
+      sql.exec(`INSERT INTO key_pool (seq, id, kek_id, iv, wrapped, spki, created_at) VALUES (1, 'pooled-gone', 'gone1', zeroblob(12), zeroblob(64), zeroblob(91), '2026-12-01T00:00:00.000Z')`);
+      return sql.exec(`SELECT id FROM csrs WHERE id LIKE '00000000-%' ORDER BY id`).toArray().map((r) => String(r.id));
+    });
+    // A scope whose object fails outright (its pool's table is gone).
+    const broken = await scope();
+    expect((await broken.create(csrBody({ key_type: "p256v1" }))).status).toBe(201);
+    await runInDurableObject(tenantStub("zones", broken.id), (_, state) => void state.storage.sql.exec(`DROP TABLE key_pool`));
+    // A scope whose gate refuses its KEK (another check value recorded for test1), once its object starts afresh.
+    const refused = await scope();
+    expect((await refused.create(csrBody({ key_type: "p256v1" }))).status).toBe(201);
+    await runInDurableObject(tenantStub("zones", refused.id), (_, state) => void state.storage.sql.exec(`UPDATE kek_checks SET check_value = ?`, "0".repeat(64)));
+    await runInDurableObject(tenantStub("zones", refused.id), (_, state) => state.abort("start afresh")).catch(() => undefined);
+    const names = [`zones:${many.id}`, `zones:${broken.id}`, `zones:${refused.id}`].sort();
+    for (const name of names) await registry().reportKeks(name, ["gone1", "test1"]);
+
+    const byScope = new Map<string, RewrapPage["scopes"][number]>();
+    const pages: RewrapPage[] = [];
+    for (let next: string | null = ""; next !== null; ) {
+      const page: Awaited<ReturnType<typeof call<RewrapPage>>> = await call<RewrapPage>("POST", `/admin/v1/rewrap?limit=1${next ? `&after=${next}` : ""}`, { headers: adminHeaders });
+      expect(page.status).toBe(200);
+      pages.push(page.body.result);
+      for (const entry of page.body.result.scopes) byScope.set(entry.scope, entry);
+      next = page.body.result.next;
+    }
+    // One scope per page, the failing one included: each page says where to go on.
+    expect(pages.map((p) => p.scopes.map((e) => e.scope))).toEqual([...names.map((n) => [n]), []]);
+    expect(pages.map((p) => p.next)).toEqual([...names, null]);
+
+    const report = byScope.get(`zones:${many.id}`)!;
+    expect(report.remaining).toBe(1002);
+    const csrFailures = report.failures.filter((f) => f.id !== "pooled-gone");
+    expect(csrFailures.map((f) => f.id)).toEqual(ids);
+    expect(csrFailures.every((f) => f.kek_id === "gone1" && f.reason === "kek_not_configured")).toBe(true);
+    expect(report.failures.filter((f) => f.id === "pooled-gone")).toEqual([{ id: "pooled-gone", kek_id: "gone1", reason: "kek_not_configured" }]);
+    expect(byScope.get(`zones:${broken.id}`)).toMatchObject({ remaining: null, failures: [], error: { code: 1500 } });
+    expect(byScope.get(`zones:${refused.id}`)).toMatchObject({ remaining: null, failures: [], error: { code: 1505, message: expect.stringContaining("test1") } });
+
+    // Leave the registry as the rest of the file expects it: no scope under gone1.
+    await runInDurableObject(tenantStub("zones", many.id), (_, state) => {
+      state.storage.sql.exec(`DELETE FROM wrapped_keys WHERE kek_id = 'gone1'`);
+      state.storage.sql.exec(`DELETE FROM key_pool`);
+    });
+    await registry().reportKeks(`zones:${many.id}`, ["test1"]);
+    await registry().reportKeks(`zones:${broken.id}`, []);
+    await registry().reportKeks(`zones:${refused.id}`, []);
   });
 });

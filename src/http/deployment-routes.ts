@@ -1,11 +1,13 @@
 import { parseScopeName, scopeName } from "../core/scope";
+import type { Actor } from "../core/call";
 import { requireAdminSecret } from "./admin";
 import { readJson } from "./body";
 import type { BodyShapeRefusal, InvalidQuery } from "../core/refusals";
 import { type Result, fail, ok } from "../core/result";
 import { tenant } from "./csr-routes";
 import { unwrap } from "./results";
-import { success } from "./envelope";
+import { errorInfo, success } from "./envelope";
+import type { Refusal } from "./errors";
 import type { ApiRequest, ApiRouter } from "./request";
 import { EDGE_REGISTRY_NAME } from "../core/objects";
 import { edgeRegistry } from "./edge-routes";
@@ -26,9 +28,16 @@ function intParam(params: URLSearchParams, name: string, bounds: { default: numb
   return /^\d{1,6}$/.test(raw) && n >= 1 && n <= bounds.max ? ok(n) : fail({ reason: "invalid_query", parameter: name, rule: `must be an integer from 1 to ${bounds.max}` });
 }
 
+/**
+ * Where a page starts: after a scope name, or after the edge registry (a
+ * holder of KEK-wrapped data the deployment-wide rewrap visits, and so a
+ * `next` it can answer).
+ */
 function afterParam(params: URLSearchParams): Result<string, InvalidQuery> {
   const after = params.get("after") ?? "";
-  return after === "" || parseScopeName(after) !== null ? ok(after) : fail({ reason: "invalid_query", parameter: "after", rule: "must be a scope name such as zones:<id>" });
+  return after === "" || after === EDGE_REGISTRY_NAME || parseScopeName(after) !== null
+    ? ok(after)
+    : fail({ reason: "invalid_query", parameter: "after", rule: "must be a scope name such as zones:<id>, or edge-registry" });
 }
 
 /** `{"scopes": ["zones:<id>", …], "complete": boolean}`: the names, canonical. */
@@ -78,58 +87,115 @@ async function importScopes(request: ApiRequest, env: Env): Promise<Response> {
   return success(unwrap(await deploymentRegistry(env).importScopes(names, complete)));
 }
 
+/** What the deployment-wide rewrap answers for one scope (or the edge registry). */
+interface ScopeReport {
+  scope: string;
+  rewrapped: number;
+  /** Keys, pooled keys, audit MACs and sealed rows still under another KEK; null when the scope's rewrap stopped with `error`. */
+  remaining: number | null;
+  /** Each key (CSR or pooled) that did not open, once, with its KEK and why. */
+  failures: Array<{ id: string; kek_id?: string; reason: string }>;
+  audit_rekeyed?: number;
+  audit_failed?: number[];
+  /** Certificate rows (a scope) or edges (the edge registry) that had no MAC, sealed now: the operator should check them. */
+  certificates_sealed?: string[];
+  unsealed?: string[];
+  certificates_failed?: string[];
+  /** Why the scope's rewrap stopped (its code and message, as an error reply would carry them); the other scopes go on. */
+  error?: { code: number; message: string };
+}
+
+/** Where one scope's rewrap stopped: a refusal as its reply would say it, anything else as the internal error it is (logged). */
+function stopped(scope: string, cause: { refusal: Refusal } | { thrown: unknown }): { code: number; message: string } {
+  if ("refusal" in cause) return errorInfo(cause.refusal);
+  const message = cause.thrown instanceof Error ? cause.thrown.message : String(cause.thrown);
+  console.error(JSON.stringify({ level: "error", event: "rewrap_scope_failed", scope, message }));
+  return errorInfo({ reason: "internal" });
+}
+
+/** The edge registry's rewrap: its service key and sealed rows. */
+async function rewrapEdgeRegistry(env: Env, current: string): Promise<ScopeReport> {
+  const result = await edgeRegistry(env).rewrap();
+  if (!result.ok) return { scope: EDGE_REGISTRY_NAME, rewrapped: 0, remaining: null, failures: [], error: stopped(EDGE_REGISTRY_NAME, { refusal: result }) };
+  const report = result.value;
+  const remaining = report.kek_ids.filter((id) => id !== current).length;
+  const failures: ScopeReport["failures"] = report.failed.map((id) => ({ id, reason: "record_integrity_failed" }));
+  if (report.service_key_failure !== null) failures.push({ id: "service_key", reason: report.service_key_failure });
+  return { scope: EDGE_REGISTRY_NAME, rewrapped: (report.service_key_rewrapped ? 1 : 0) + report.resealed, remaining, failures, unsealed: report.unsealed };
+}
+
+/**
+ * One scope rewrapped completely: through its CSR keys once (a cursor),
+ * then again while audit entries are still being re-keyed (a batch per
+ * call). Every call's failures are kept, each key once (a key that does not
+ * open fails again on every pass, and pooled keys are tried on every call).
+ */
+async function rewrapTenant(env: Env, name: string, actor: Actor): Promise<ScopeReport> {
+  const call = { scope: parseScopeName(name)!, actor };
+  let rewrapped = 0;
+  let rekeyed = 0;
+  const failures = new Map<string, ScopeReport["failures"][number]>();
+  const auditFailed = new Set<number>();
+  const sealed = new Set<string>();
+  const stop = (cause: Parameters<typeof stopped>[1]): ScopeReport => ({ scope: name, rewrapped, remaining: null, failures: [...failures.values()], error: stopped(name, cause) });
+  for (let after = ""; ; ) {
+    let result;
+    try {
+      result = await tenant(env, call.scope).rewrapKeys(call, REWRAP_BATCH, after);
+    } catch (thrown) {
+      return stop({ thrown });
+    }
+    if (!result.ok) return stop({ refusal: result });
+    const report = result.value;
+    rewrapped += report.rewrapped + report.pooled_rewrapped;
+    rekeyed += report.audit_rekeyed;
+    for (const f of report.failures) failures.set(`csr:${f.id}`, f);
+    for (const f of report.pooled_failures) failures.set(`pool:${f.id}`, f);
+    for (const seq of report.audit_failed) auditFailed.add(seq);
+    for (const id of report.certificates_sealed) sealed.add(id);
+    if (report.next_after !== null) after = report.next_after;
+    else if (report.audit_rekeyed > 0 && report.remaining > 0) after = "";
+    else {
+      return {
+        scope: name,
+        rewrapped,
+        audit_rekeyed: rekeyed,
+        remaining: report.remaining,
+        failures: [...failures.values()],
+        audit_failed: [...auditFailed].sort((a, b) => a - b),
+        certificates_sealed: [...sealed].sort(),
+        certificates_failed: report.certificates_failed,
+      };
+    }
+  }
+}
+
 /**
  * POST /admin/v1/rewrap?limit=&after=: the deployment-wide rewrap. Visits up
  * to `limit` scopes whose data is under a KEK other than the current one
  * (after `after`, by name), rewraps each completely, and reports each; call
  * again with `next` until it is null, then GET /admin/v1/keys says which
- * KEKs may be retired. A scope whose keys did not all open keeps its old
- * KEK in use, and its report says which keys and why.
+ * KEKs may be retired. A
+ * scope whose keys did not all open keeps its old KEK in use, and its
+ * report says which keys and why; a scope whose rewrap stopped (its KEK
+ * refused, or a failure) says why in its own entry, and the page goes on.
  */
 async function rewrapAll(request: ApiRequest, env: Env): Promise<Response> {
   const actor = await requireAdminSecret(request, env);
   const params = new URL(request.url).searchParams;
   const limit = unwrap(intParam(params, "limit", REWRAP_SCOPES));
+  const after = unwrap(afterParam(params));
   const registry = deploymentRegistry(env);
   const { status } = unwrap(await registry.keyStatus());
-  const names = unwrap(await registry.scopesNotUnder(status.current_kek_id, unwrap(afterParam(params)), limit));
-  const scopes = [];
+  const names = unwrap(await registry.scopesNotUnder(status.current_kek_id, after, limit));
+  const scopes: ScopeReport[] = [];
   for (const name of names) {
-    // The edge registry holds KEK-wrapped data too (the service key, sealed rows).
-    if (name === EDGE_REGISTRY_NAME) {
-      const report = unwrap(await edgeRegistry(env).rewrap());
-      const remaining = report.kek_ids.filter((id) => id !== status.current_kek_id).length;
-      scopes.push({ scope: name, rewrapped: (report.service_key_rewrapped ? 1 : 0) + report.resealed, remaining, failures: report.failed.map((id) => ({ id, reason: "unsealed" })) });
-      continue;
+    try {
+      // The edge registry holds KEK-wrapped data too (the service key, sealed rows).
+      scopes.push(name === EDGE_REGISTRY_NAME ? await rewrapEdgeRegistry(env, status.current_kek_id) : await rewrapTenant(env, name, actor));
+    } catch (thrown) {
+      scopes.push({ scope: name, rewrapped: 0, remaining: null, failures: [], error: stopped(name, { thrown }) });
     }
-    const scope = parseScopeName(name)!;
-    const call = { scope, actor };
-    let rewrapped = 0;
-    let rekeyed = 0;
-    const failures = [];
-    const auditFailed = new Set<number>();
-    let report;
-    // Through the CSR keys once (a cursor), then again while audit entries
-    // are still being re-keyed (a batch per call, no cursor needed).
-    for (let after = ""; ; ) {
-      report = unwrap(await tenant(env, scope).rewrapKeys(call, REWRAP_BATCH, after));
-      rewrapped += report.rewrapped + report.pooled_rewrapped;
-      rekeyed += report.audit_rekeyed;
-      if (after === "" || report.next_after !== null) failures.push(...report.failures, ...report.pooled_failures);
-      for (const seq of report.audit_failed) auditFailed.add(seq);
-      if (report.next_after !== null) after = report.next_after;
-      else if (report.audit_rekeyed > 0 && report.remaining > 0) after = "";
-      else break;
-    }
-    scopes.push({
-      scope: name,
-      rewrapped,
-      audit_rekeyed: rekeyed,
-      remaining: report.remaining,
-      failures,
-      audit_failed: [...auditFailed].sort((a, b) => a - b),
-      certificates_failed: report.certificates_failed,
-    });
   }
   return success({ kek_id: status.current_kek_id, scopes, next: names.length === limit ? names[names.length - 1]! : null });
 }
