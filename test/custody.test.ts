@@ -127,6 +127,38 @@ describe("the quota", () => {
   });
 });
 
+describe("the clock is passed in", () => {
+  it("a CSR's created_at and its audit entry's time are the clock's, not the machine's", async () => {
+    const s = await scope("zones");
+    expect((await s.create(csrBody({ key_type: "p256v1" }))).status).toBe(201);
+    const fixed = new Date("2031-03-04T05:06:07.000Z");
+    await runInDurableObject(tenantStub("zones", s.id), async (_, state) => {
+      const storage = storageOf(state);
+      const counters = new Counters(storage.sql);
+      const audit = new AuditTrail(storage.sql, counters, () => fixed);
+      const keyring = await loadKeyring(env.KEY_ENCRYPTION_KEYS);
+      audit.useKeyring(keyring);
+      const meta = new Meta(storage);
+      const csrs = new CsrStore(storage, {
+        keys: new KeyVault(storage, audit),
+        pool: new KeyPool(storage, audit, 0, () => undefined),
+        audit,
+        counters,
+        meta,
+        quota: () => 100,
+        accountTag: () => null,
+        generate: (keyType) => generateKeyPair(keyType),
+        clock: () => fixed,
+      });
+      const input = parseCsrInput(csrBody({ key_type: "p256v1" }));
+      if (!input.ok) throw new Error("the body is valid");
+      const made = await csrs.create(adminCall("zones", s.id), `zones:${s.id}`, input.value, keyring);
+      expect(made.ok && made.value.created_at).toBe(fixed.toISOString());
+      expect(state.storage.sql.exec("SELECT at FROM audit_log ORDER BY seq DESC LIMIT 1").one().at).toBe(fixed.toISOString());
+    });
+  });
+});
+
 describe("an object serves only the scope it holds", () => {
   it("a call naming another scope is refused (an internal error, logged) before anything is read or written", async () => {
     const s = await scope("zones");

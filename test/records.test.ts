@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CSR_COLUMN_NAMES, type CsrRow, jsonArray, recordJson, toRecord } from "../src/tenant/records";
+import { jsonArray } from "../src/storage/paging";
+import { CSR_COLUMN_NAMES, type CsrRow, recordJson, toRecord } from "../src/tenant/records";
 
 // Any text SQLite could hand back, including quotes, backslashes, controls and astral characters.
 const text = fc.string({ unit: "binary", maxLength: 40 });

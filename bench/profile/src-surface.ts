@@ -1,25 +1,23 @@
-// Everything bench/ takes from src/, in one place. The Durable Object
-// classes come from src's entry point (the slice Worker serves them as the
-// API does); the rest are src's internal modules, by path, since the slice
-// Worker times them one by one. Once src/ exports them, only this file
-// changes. Types of src/ the bench names (TenantStore's, for the seeder
-// Worker's RPC) come from here too.
+// Everything bench/ takes from src/, in one place, and only through what
+// src/ exports: its entry point (the Durable Object classes, which the slice
+// Worker serves as the API does) and each floor's index (the pieces the
+// slice Worker times one by one).
 export { DeploymentRegistry, EdgeRegistry, ReadinessProbe, TenantStore, ZoneDirectory } from "../../src/index";
-export { authenticate, authorize } from "../../src/auth/authenticate";
-export { verifyJwt } from "../../src/auth/jwt";
-export { readJson } from "../../src/http/body";
-export { pageOf, success } from "../../src/http/envelope";
-export { handle } from "../../src/http/router";
-export { buildCsr, buildSubject } from "../../src/pki/csr-builder";
-export { parseCsrInput } from "../../src/pki/csr-input";
-export { tlv } from "../../src/pki/der";
-export { p1363ToDer } from "../../src/pki/ec-signature";
-export { unwrapPrivateKey, wrapContext, wrapPrivateKey } from "../../src/pki/key-wrap";
-export { loadKeyring } from "../../src/pki/keyring";
-export { KEY_ALGORITHMS, generateKeyPair } from "../../src/pki/keys";
-export { toPem } from "../../src/pki/pem";
-export { readPage } from "../../src/tenant/paging";
-export { CSR_COLUMNS, CSR_COLUMN_NAMES, type CsrRow, type JsonText, recordJson, toRecord } from "../../src/tenant/records";
-export { migrate } from "../../src/storage/migrate";
-export { TENANT_MIGRATIONS } from "../../src/tenant/schema";
-export { Sql } from "../../src/storage/sql";
+export { authenticate, authorize, verifyJwt } from "../../src/auth/index";
+export { handle, pageOf, readJson, success } from "../../src/http/index";
+export {
+  KEY_ALGORITHMS,
+  buildCsr,
+  buildSubject,
+  generateKeyPair,
+  loadKeyring,
+  p1363ToDer,
+  parseCsrInput,
+  tlv,
+  toPem,
+  unwrapPrivateKey,
+  wrapContext,
+  wrapPrivateKey,
+} from "../../src/pki/index";
+export { type JsonText, Sql, migrate, readPage } from "../../src/storage/index";
+export { CSR_COLUMNS, CSR_COLUMN_NAMES, type CsrRow, TENANT_MIGRATIONS, recordJson, toRecord } from "../../src/tenant/index";

@@ -1,5 +1,6 @@
+import { type Clock, systemClock } from "../core/clock";
 import { type Result, fail, ok } from "../core/result";
-import type { JsonText, Page } from "../tenant/records";
+import type { JsonText, Page } from "../storage/paging";
 import type { Migrations } from "../storage/migrate";
 import type { Sql } from "../storage/sql";
 
@@ -37,7 +38,10 @@ export type NotRecorded = { readonly reason: "zone_account_not_recorded" };
 export type AccountMoved = { readonly reason: "zone_account_moved"; readonly account_id: string };
 
 export class ZoneAccounts {
-  constructor(private readonly sql: Sql) {}
+  constructor(
+    private readonly sql: Sql,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   /** The zone's account, or null when none is recorded. */
   accountOf(zoneId: string): string | null {
@@ -68,7 +72,7 @@ export class ZoneAccounts {
       zoneId,
       accountId,
       revision,
-      new Date().toISOString(),
+      this.clock().toISOString(),
     );
     const now = this.get(zoneId);
     return now.ok ? now.value : null;

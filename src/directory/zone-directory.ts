@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Result, ok } from "../core/result";
-import type { JsonText, Page } from "../tenant/records";
+import type { JsonText, Page } from "../storage/paging";
 import { openStorage } from "../storage/storage";
 import { DIRECTORY_MIGRATIONS, type NotRecorded, ZoneAccounts, type ZoneRecord } from "./zone-accounts";
 

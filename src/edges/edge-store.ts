@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from "../core/clock";
 import { type Failed, type Result, fail, ok } from "../core/result";
 import type { EdgePublicKey } from "../pki/edge-key";
 import type { EdgeLabels } from "../pki/geo-policy";
@@ -62,13 +63,16 @@ function toLabels(row: Pick<EdgeRow, "country" | "region" | "highest_security">)
  * cannot redirect a delivery.
  */
 export class EdgeStore {
-  constructor(private readonly storage: Storage) {}
+  constructor(
+    private readonly storage: Storage,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   /** Registers an edge, or replaces its key and labels; `created` says which. */
   put(id: string, registration: EdgeRegistration, keyring: Keyring): { record: EdgeRecord; created: boolean } {
     return this.storage.transaction(() => {
       const existing = this.storage.sql.one<{ created_on: string }>(`SELECT created_on FROM edges WHERE id = ?`, id);
-      const now = new Date().toISOString();
+      const now = this.clock().toISOString();
       const fields = {
         id,
         public_key: JSON.stringify(registration.public_key),

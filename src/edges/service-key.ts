@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from "../core/clock";
 import { CompactSign, calculateJwkThumbprint } from "jose";
 import { fail, ok, type Result } from "../core/result";
 import type { KeyRefusal, Keyring } from "../pki/keyring";
@@ -42,7 +43,10 @@ type Signer = { keyring: Keyring; kid: string; privateKey: CryptoKey; jwk: Servi
 export class ServiceKeys {
   #cached: Signer | null = null;
 
-  constructor(private readonly storage: Storage) {}
+  constructor(
+    private readonly storage: Storage,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   /** The public key edges pin, making the key pair first if there is none. */
   async publicKey(keyring: Keyring): Promise<Result<ServiceJwk, ServiceKeyRefusal>> {
@@ -101,7 +105,7 @@ export class ServiceKeys {
         wrap.iv,
         wrap.wrapped,
         JSON.stringify(jwk),
-        new Date().toISOString(),
+        this.clock().toISOString(),
       );
       row = this.#row()!;
     }

@@ -1,4 +1,4 @@
-import type { JsonText, Page } from "../tenant/records";
+import type { JsonText, Page } from "../storage/paging";
 import type { Refused } from "../core/result";
 import { DETAILS, ERRORS, type ErrorEntry, type Refusal } from "./errors";
 

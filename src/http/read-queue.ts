@@ -1,5 +1,5 @@
 import { TaskQueue } from "../core/task-queue";
-import type { JsonText, Page } from "../tenant/records";
+import type { JsonText, Page } from "../storage/paging";
 import { releasedWhenSent } from "./envelope";
 import { refuse } from "./results";
 

@@ -1,11 +1,12 @@
+import { type Clock, systemClock } from "../core/clock";
 import type { TenantCall } from "../core/call";
 import { scopeName } from "../core/scope";
 import { type Keyring, KeyringError, macKey, macOf } from "../pki/keyring";
 import { AUDIT_MAC_PURPOSE, type ChainFields, GENESIS_HASH, auditId, entryHash, hex, macBytes, seqOfAuditId } from "./audit-chain";
 import { AUDIT_COLUMNS, type AuditRow, toAuditRecord, toExportLine } from "./audit-records";
 import type { Counters } from "./counters";
-import { readPage } from "./paging";
-import type { JsonText, Page } from "./records";
+import { readPage } from "../storage/paging";
+import type { JsonText, Page } from "../storage/paging";
 import type { Sql } from "../storage/sql";
 
 /** What happened, in Cloudflare's audit-log words (README lists every pair). */
@@ -90,6 +91,7 @@ export class AuditTrail {
   constructor(
     private readonly sql: Sql,
     private readonly counters: Counters,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** The checked keyring entries are keyed with (the object sets it whenever its gate opens one). */
@@ -134,7 +136,7 @@ export class AuditTrail {
     );
     // Times never go backwards within a trail, so ids and `since`/`before`
     // follow the chain's order even if the clock steps back.
-    const atMs = Math.max(Date.now(), last ? Date.parse(last.at) : 0);
+    const atMs = Math.max(this.clock().getTime(), last ? Date.parse(last.at) : 0);
     const fields: ChainFields = {
       seq: (last?.seq ?? 0) + 1,
       at: new Date(atMs).toISOString(),

@@ -19,7 +19,7 @@ import type { AuditTrail } from "./audit-trail";
 import { type CertificateSeals, SEALED_COLUMNS, type SealedRow } from "./certificate-seal";
 import type { Counters } from "./counters";
 import type { CsrStore } from "./csr-store";
-import { readPage } from "./paging";
+import { readPage } from "../storage/paging";
 import type { JsonText, ListQuery, Page } from "./records";
 import type { Storage } from "../storage/storage";
 

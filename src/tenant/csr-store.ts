@@ -11,7 +11,7 @@ import type { Entitlement } from "./entitlements";
 import { type ClaimedKey, type KeyPool, POOLED_KEY_TYPE } from "./key-pool";
 import type { KeyVault } from "./key-vault";
 import type { Meta } from "./meta";
-import { readPage } from "./paging";
+import { jsonArray, readPage } from "../storage/paging";
 import type { CsrInUse, CsrNotFound, EntitlementRefusal } from "./refusals";
 import { blockCounter, readRankPage } from "./seq-ranks";
 import {
@@ -22,7 +22,6 @@ import {
   type JsonText,
   type ListQuery,
   type Page,
-  jsonArray,
   recordJson,
   toRecord,
 } from "./records";

@@ -2,7 +2,7 @@ import { GENESIS_HASH, hex } from "./audit-chain";
 import type { AuditHead, ChainCheck } from "./audit-trail";
 import { type Entitlement, defaultEntitlement } from "./entitlements";
 import { POOLED_KEY_TYPE, type PoolCheck, type PoolState, defaultPoolSize } from "./key-pool";
-import type { JsonText, Page } from "./records";
+import type { JsonText, Page } from "../storage/paging";
 
 /**
  * What a scope with no data answers, in one place: the tenant object answers

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from "../core/clock";
 import { quietFor } from "../core/activity";
 import type { TenantCall } from "../core/call";
 import type { Result } from "../core/result";
@@ -81,6 +82,7 @@ export class KeyPool {
     private readonly defaultSize: number,
     /** Asks for the object's alarm `ms` from now. */
     private readonly schedule: (ms: number) => void,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   state(): PoolState {
@@ -189,7 +191,7 @@ export class KeyPool {
         wrapped.iv,
         wrapped.wrapped,
         spki,
-        new Date().toISOString(),
+        this.clock().toISOString(),
       );
       this.audit.record(call, {
         action: "generate",

@@ -1,4 +1,7 @@
 import type { KeyType } from "../pki/csr-input";
+import type { JsonText } from "../storage/paging";
+
+export type { JsonText, Page } from "../storage/paging";
 
 /** A custom CSR as the API returns it (the seeds' CustomCsr object). */
 export interface CsrRecord {
@@ -62,8 +65,6 @@ export function toRecord(row: CsrRow): CsrRecord {
 /** The columns in the seeds' field order, which is also the API's. */
 export const CSR_COLUMN_NAMES = CSR_COLUMNS.split(", ") as Array<keyof CsrRow>;
 
-/** JSON text of API objects, rendered where the rows are read so that it crosses RPC as one string. */
-export type JsonText = string & { readonly __brand: "JsonText" };
 
 const SANS = CSR_COLUMN_NAMES.indexOf("sans");
 const KEYS = CSR_COLUMN_NAMES.map((column) => `${JSON.stringify(column)}:`);
@@ -84,10 +85,6 @@ export function recordJson(values: readonly unknown[]): JsonText {
   return `${out}}` as JsonText;
 }
 
-/** Records' JSON texts as one JSON array. */
-export function jsonArray(items: JsonText[]): JsonText {
-  return `[${items.join(",")}]` as JsonText;
-}
 
 function orderFields(record: CsrRecord): CsrRecord {
   const out: Record<string, unknown> = {};
@@ -104,11 +101,4 @@ export interface ListQuery {
   per_page: number;
   order: "name" | "account_tag" | "created_at";
   direction: "asc" | "desc";
-}
-
-/** One page: `count` items (a JSON array) of `total`. */
-export interface Page<T> {
-  items: T;
-  count: number;
-  total: number;
 }

@@ -105,13 +105,19 @@ export class TenantStore extends DurableObject<Env> {
     const meta = new Meta(storage);
     this.#binding = new ScopeBinding(meta);
     this.#counters = new Counters(sql);
-    this.#audit = new AuditTrail(sql, this.#counters);
+    this.#audit = new AuditTrail(sql, this.#counters, clock);
     this.#account = new AccountLink(meta, this.#audit);
     this.#entitlements = new Entitlements(storage, defaultEntitlement(env), this.#audit);
     this.#vault = new KeyVault(storage, this.#audit);
-    this.#pool = new KeyPool(storage, this.#audit, defaultPoolSize(env), (ms) => {
-      void ctx.storage.setAlarm(Date.now() + ms);
-    });
+    this.#pool = new KeyPool(
+      storage,
+      this.#audit,
+      defaultPoolSize(env),
+      (ms) => {
+        void ctx.storage.setAlarm(clock().getTime() + ms);
+      },
+      clock,
+    );
     this.#csrs = new CsrStore(storage, {
       keys: this.#vault,
       pool: this.#pool,
@@ -375,7 +381,7 @@ export class TenantStore extends DurableObject<Env> {
     const name = `${scope.kind}:${scope.id}`;
     try {
       const next = await this.#pool.fillOne({ scope, actor: KEY_POOL_ACTOR }, name, () => this.#gate.open(name));
-      if (next !== null) await this.ctx.storage.setAlarm(Date.now() + next);
+      if (next !== null) await this.ctx.storage.setAlarm(this.#clock().getTime() + next);
     } catch (error) {
       console.error(JSON.stringify({ level: "error", event: "key_pool_fill_failed", message: error instanceof Error ? error.message : String(error) }));
     }

@@ -1,3 +1,18 @@
+/** JSON text of API objects, rendered where the rows are read so that it crosses RPC as one string. */
+export type JsonText = string & { readonly __brand: "JsonText" };
+
+/** Records' JSON texts as one JSON array. */
+export function jsonArray(items: JsonText[]): JsonText {
+  return `[${items.join(",")}]` as JsonText;
+}
+
+/** One page: `count` items (a JSON array) of `total`. */
+export interface Page<T> {
+  items: T;
+  count: number;
+  total: number;
+}
+
 /**
  * One page of `table` in `order` (an indexed column) with `seq` as the
  * tie-break. A page past the middle is read from the other end of the index,
@@ -5,7 +20,7 @@
  * cost the same at any size. The OFFSET walks the index alone (the page's
  * seqs are picked first, then only their rows are read), since SQLite
  * evaluates every row an OFFSET skips. Pages in seq order deep in a large
- * table go through seq-ranks.ts instead.
+ * table go through src/tenant/seq-ranks.ts instead.
  */
 export function readPage<Row>(
   read: (statement: string, ...params: SqlStorageValue[]) => Row[],
