@@ -7,14 +7,34 @@ import { describe, expect, it } from "vitest";
 import { DEPLOYMENT_REGISTRY_NAME } from "../src/core/objects";
 import { DeploymentRegistry } from "../src/deployment/deployment-registry";
 import { keyStatus } from "../src/deployment/key-status";
+import { DEPLOYMENT_MIGRATIONS } from "../src/deployment/schema";
 import { kekCheckValue, loadKeyring } from "../src/pki/keyring";
+import { migrate } from "../src/storage/migrate";
+import { Sql } from "../src/storage/sql";
 import { delivery, edgeToken, registerEdge } from "./edges";
 import { adminHeaders, call, csrBody, expectError, scope, scopeId, tenantStub, tokenFor } from "./shared";
 
+type Keys = { current_kek_id: string; keks: Array<{ id: string; check: string; scopes: number }>; retirable: string[]; scopes_complete: boolean; scopes_unreported: number };
 type RewrapPage = {
   scopes: Array<{ scope: string; remaining: number | null; failures: Array<{ id: string; kek_id?: string; reason: string }>; error?: { code: number; message: string } }>;
   next: string | null;
 };
+
+/** The registry's key status as a deployment configured with `keys` sees it (a redeploy with other secrets). */
+function statusWith(keys: string) {
+  return runInDurableObject(registry(), async (_, state) => {
+    const status = await new DeploymentRegistry(state, { ...env, KEY_ENCRYPTION_KEYS: keys }).keyStatus();
+    if (!status.ok) throw new Error(status.reason);
+    return status.value;
+  });
+}
+
+/** Runs SQL in the registry's own database (to set up what an older registry holds). */
+function registrySql(statement: string, ...params: string[]) {
+  return runInDurableObject(registry(), (_, state) => state.storage.sql.exec(statement, ...params).toArray());
+}
+
+const rawOf = (base64: string) => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 
 const registry = () => env.DEPLOYMENT.get(env.DEPLOYMENT.idFromName(DEPLOYMENT_REGISTRY_NAME));
 const randomKey = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
@@ -42,12 +62,11 @@ describe("KEK check values", () => {
     const b = randomKey();
     const keyring = await loadKeyring(`cur:${a},old:${b},spare:${randomKey()}`);
     const record = (kek_id: string, check_value: string, scopes: number) => ({ kek_id, check_value, recorded_at: "2026-12-01T00:00:00.000Z", scopes });
-    const { status, failures } = keyStatus(keyring, [
-      record("cur", keyring.checks.get("cur")!, 3),
-      record("old", "0".repeat(64), 1),
-      record("gone", "1".repeat(64), 2),
-      record("retired", "2".repeat(64), 0),
-    ]);
+    const { status, failures } = keyStatus(
+      keyring,
+      [record("cur", keyring.checks.get("cur")!, 3), record("old", "0".repeat(64), 1), record("gone", "1".repeat(64), 2), record("retired", "2".repeat(64), 0)],
+      { complete: true, unreported: 0 },
+    );
     expect(status.current_kek_id).toBe("cur");
     expect(status.keks.map((k) => [k.id, k.check, k.configured, k.scopes])).toEqual([
       ["cur", "ok", true, 3],
@@ -61,6 +80,30 @@ describe("KEK check values", () => {
       { reason: "key_encryption_mismatch", kek_id: "old" },
     ]);
     expect(status.retirable).toEqual(["spare"]);
+  });
+
+  it("keyStatus retires nothing while the registry cannot vouch for every scope; a KEK data uses with no check value is unverified, or missing", async () => {
+    const keyring = await loadKeyring(`cur:${randomKey()},spare:${randomKey()},legacy:${randomKey()}`);
+    const records = [
+      { kek_id: "cur", check_value: keyring.checks.get("cur")!, recorded_at: "2026-12-01T00:00:00.000Z", scopes: 1 },
+      // Used by a scope from before check values, not verified yet (configured), and lost (not configured).
+      { kek_id: "legacy", check_value: null, recorded_at: null, scopes: 2 },
+      { kek_id: "lost", check_value: null, recorded_at: null, scopes: 1 },
+    ];
+    const vouched = keyStatus(keyring, records, { complete: true, unreported: 0 });
+    expect(vouched.status.keks.map((k) => [k.id, k.check, k.scopes])).toEqual([
+      ["cur", "ok", 1],
+      ["legacy", "unverified", 2],
+      ["lost", "missing", 1],
+      ["spare", "unused", 0],
+    ]);
+    expect(vouched.failures).toEqual([{ reason: "key_encryption_key_missing", kek_id: "lost" }]);
+    expect(vouched.status.retirable).toEqual(["spare"]);
+    // A scope the registry does not list, or whose KEKs it does not know, may need any KEK.
+    for (const coverage of [{ complete: false, unreported: 0 }, { complete: true, unreported: 1 }]) {
+      const { status } = keyStatus(keyring, records, coverage);
+      expect(status).toMatchObject({ retirable: [], scopes_complete: coverage.complete, scopes_unreported: coverage.unreported });
+    }
   });
 });
 
@@ -133,6 +176,104 @@ describe("a scope that was never written", () => {
     const tables = await runInDurableObject(tenantStub("zones", id), (_, state) => state.storage.sql.exec("SELECT name FROM sqlite_master").toArray());
     expect(tables).toEqual([]);
     expect(await registry().lookupScope(`zones:${id}`)).toMatchObject({ value: { exists: false } });
+  });
+});
+
+describe("scopes whose KEKs the registry does not know (a data directory from before it)", () => {
+  it("a registry from before schema version 2 lists every scope as not reported: nothing is retirable until each one is", async () => {
+    const stub = env.DEPLOYMENT.get(env.DEPLOYMENT.idFromName("replay-version-1"));
+    await runInDurableObject(stub, async (_, state) => {
+      const sql = new Sql(state.storage.sql);
+      const transaction = <T>(fn: () => T): T => state.storage.transactionSync(fn);
+      for (const table of ["scopes", "kek_checks", "scope_keks", "meta", "schema_version"]) sql.run(`DROP TABLE ${table}`);
+      migrate(sql, transaction, DEPLOYMENT_MIGRATIONS, 1);
+      sql.run(`INSERT INTO scopes (name, created_at) VALUES ('zones:old', '2026-12-01T00:00:00.000Z'), ('zones:new', '2026-12-01T00:00:00.000Z')`);
+      sql.run(`INSERT INTO scope_keks (scope, kek_id) VALUES ('zones:new', 'test1')`);
+      sql.run(`INSERT INTO meta (key, value) VALUES ('complete', '1')`);
+      migrate(sql, transaction, DEPLOYMENT_MIGRATIONS);
+      expect(sql.all(`SELECT name, keks_reported FROM scopes ORDER BY name`)).toEqual([
+        { name: "zones:new", keks_reported: 0 },
+        { name: "zones:old", keks_reported: 0 },
+      ]);
+      const status = await new DeploymentRegistry(state, { ...env, KEY_ENCRYPTION_KEYS: `${env.KEY_ENCRYPTION_KEYS},spare:${randomKey()}` }).keyStatus();
+      expect(status.ok && status.value.status).toMatchObject({ scopes_complete: true, scopes_unreported: 2, retirable: [] });
+    });
+  });
+
+  it("no KEK is retirable while the list is incomplete or a listed scope has not reported its KEKs; the rewrap visits such a scope and counts them", async () => {
+    const spare = `spare:${randomKey()}`;
+    const s = await scope();
+    expect((await s.create(csrBody({ key_type: "p256v1" }))).status).toBe(201);
+    const name = `zones:${s.id}`;
+    // Listed by name only, as a registry from before schema version 2 lists every scope.
+    await registrySql(`UPDATE scopes SET keks_reported = 0 WHERE name = ?`, name);
+    await registrySql(`DELETE FROM scope_keks WHERE scope = ?`, name);
+
+    const incomplete = await statusWith(`${env.KEY_ENCRYPTION_KEYS},${spare}`);
+    expect(incomplete.status).toMatchObject({ retirable: [] });
+    expect(incomplete.status.scopes_unreported).toBeGreaterThan(0);
+    expect((await call("POST", "/admin/v1/scopes/import", { headers: adminHeaders, body: { scopes: [], complete: true } })).status).toBe(200);
+    expect((await statusWith(`${env.KEY_ENCRYPTION_KEYS},${spare}`)).status).toMatchObject({ scopes_complete: true, retirable: [] });
+
+    const visited: string[] = [];
+    for (let next: string | null = ""; next !== null; ) {
+      const page: Awaited<ReturnType<typeof call<RewrapPage>>> = await call<RewrapPage>("POST", `/admin/v1/rewrap?limit=2${next ? `&after=${next}` : ""}`, { headers: adminHeaders });
+      expect(page.status).toBe(200);
+      for (const entry of page.body.result.scopes) {
+        expect(entry).toMatchObject({ remaining: 0, failures: [] });
+        visited.push(entry.scope);
+      }
+      next = page.body.result.next;
+    }
+    expect(visited).toContain(name);
+    const listed = await registry().listScopes(name.slice(0, -1), 1000);
+    expect(listed.ok && listed.value.scopes.find((x) => x.name === name)).toMatchObject({ kek_ids: ["test1"], keks_reported: true });
+    const vouched = await statusWith(`${env.KEY_ENCRYPTION_KEYS},${spare}`);
+    expect(vouched.status).toMatchObject({ scopes_complete: true, scopes_unreported: 0, retirable: ["spare"] });
+  });
+
+  it("an import carries each scope's KEK ids and the check values npm start verified: such a KEK is counted, checked and never retirable", async () => {
+    const legacyKey = randomKey();
+    const check = kekCheckValue("legacy1", rawOf(legacyKey));
+    const name = `zones:${scopeId()}`;
+    const imported = await call("POST", "/admin/v1/scopes/import", {
+      headers: adminHeaders,
+      body: { scopes: [{ name, kek_ids: ["legacy1"] }], complete: true, checks: { legacy1: check } },
+    });
+    expect(imported.status).toBe(200);
+    expect(imported.body.result).toEqual({ added: 1 });
+    const page = await call<{ scopes: Array<{ name: string; kek_ids: string[]; keks_reported: boolean }> }>("GET", `/admin/v1/scopes?after=${name.slice(0, -1)}&limit=1`, {
+      headers: adminHeaders,
+    });
+    expect(page.body.result.scopes[0]).toMatchObject({ name, kek_ids: ["legacy1"], keks_reported: true });
+
+    // A rotation away from it: the data under it is known, so it is not retirable, and its check is the verified one.
+    const rotated = await statusWith(`${env.KEY_ENCRYPTION_KEYS},legacy1:${legacyKey},spare:${randomKey()}`);
+    expect(rotated.status.keks.find((k) => k.id === "legacy1")).toMatchObject({ check: "ok", scopes: 1 });
+    expect(rotated.status.retirable).toEqual(["spare"]);
+    expect(rotated.failures).toEqual([]);
+    // Another key under its id is refused by name, and so is one the data needs that is not configured.
+    expect((await statusWith(`${env.KEY_ENCRYPTION_KEYS},legacy1:${randomKey()}`)).failures).toEqual([{ reason: "key_encryption_mismatch", kek_id: "legacy1" }]);
+    expect((await statusWith(env.KEY_ENCRYPTION_KEYS)).failures).toEqual([{ reason: "key_encryption_key_missing", kek_id: "legacy1" }]);
+
+    // An import whose check value differs from the recorded one is refused (1505 naming the KEK) and writes nothing.
+    const other = `zones:${scopeId()}`;
+    const refused = await call("POST", "/admin/v1/scopes/import", {
+      headers: adminHeaders,
+      body: { scopes: [{ name: other, kek_ids: ["legacy1"] }], complete: true, checks: { legacy1: kekCheckValue("legacy1", rawOf(randomKey())) } },
+    });
+    expectError(refused, 503, 1505);
+    expect(await registry().lookupScope(other)).toMatchObject({ value: { exists: false } });
+    for (const body of [
+      { scopes: [{ name, kek_ids: ["bad id"] }], complete: true },
+      { scopes: [{ name: "edge-registry" }], complete: true },
+      { scopes: [], complete: true, checks: { legacy1: "not hex" } },
+    ]) {
+      expectError(await call("POST", "/admin/v1/scopes/import", { headers: adminHeaders, body }), 400, 1430);
+    }
+    // The scope's data leaves legacy1 (as its rewrap reports it): nothing needs the KEK any more.
+    await registry().reportKeks(name, []);
+    expect((await statusWith(env.KEY_ENCRYPTION_KEYS)).failures).toEqual([]);
   });
 });
 

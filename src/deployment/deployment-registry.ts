@@ -1,13 +1,14 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Result, fail, ok } from "../core/result";
 import { type KeyRefusal, KeyringError, loadKeyring } from "../pki/keyring";
-import { openStorage } from "../storage/storage";
+import { type Storage, openStorage } from "../storage/storage";
 import { type KekMismatch, type KekRecord, KekUsage } from "./kek-usage";
 import { type KeyStatus, keyStatus } from "./key-status";
 import { DEPLOYMENT_MIGRATIONS } from "./schema";
-import { type ScopePage, ScopeList } from "./scope-list";
+import { type ScopeImport, type ScopePage, ScopeList } from "./scope-list";
+import { EDGE_REGISTRY_NAME } from "../core/objects";
 
-export type { KekRecord, KeyStatus, ScopePage };
+export type { KekRecord, KeyStatus, ScopeImport, ScopePage };
 
 export { DEPLOYMENT_REGISTRY_NAME } from "../core/objects";
 
@@ -23,12 +24,13 @@ export { DEPLOYMENT_REGISTRY_NAME } from "../core/objects";
  * the RPC surface; every method returns a Result.
  */
 export class DeploymentRegistry extends DurableObject<Env> {
+  readonly #storage: Storage;
   readonly #scopes: ScopeList;
   readonly #keks: KekUsage;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    const storage = openStorage(ctx, DEPLOYMENT_MIGRATIONS);
+    const storage = (this.#storage = openStorage(ctx, DEPLOYMENT_MIGRATIONS));
     this.#scopes = new ScopeList(storage);
     this.#keks = new KekUsage(storage);
   }
@@ -48,9 +50,24 @@ export class DeploymentRegistry extends DurableObject<Env> {
     return ok({ exists: this.#scopes.has(name), complete: this.#scopes.complete() });
   }
 
-  /** Lists the scopes found in an existing data directory (npm start's import), marking the list complete when told so. */
-  importScopes(names: string[], complete: boolean): Result<{ added: number }, never> {
-    return ok({ added: this.#scopes.import(names, complete) });
+  /**
+   * Lists the scopes found in an existing data directory (npm start's
+   * import), each with the KEK ids its data uses when the importer read them
+   * (then the scope has reported its KEKs; the edge registry's are recorded
+   * under its name, which is not a scope), and records `checks`: check values
+   * the importer verified against that data by a trial unwrap, so they are
+   * known before any write could record another key's. Marks the list
+   * complete when told so. One transaction; 1505 naming a KEK whose check
+   * value differs from the one recorded, and then nothing is written.
+   */
+  importScopes(scopes: ScopeImport[], complete: boolean, checks: Record<string, string> = {}): Result<{ added: number }, KekMismatch> {
+    return this.#storage.transaction((): Result<{ added: number }, KekMismatch> => {
+      const mismatch = this.#keks.mismatch(checks);
+      if (mismatch) return fail(mismatch);
+      this.#keks.record(checks);
+      for (const { name, kek_ids } of scopes) if (kek_ids !== null) this.#keks.add(name, kek_ids);
+      return ok({ added: this.#scopes.import(scopes.filter((s) => s.name !== EDGE_REGISTRY_NAME), complete) });
+    });
   }
 
   /** One page of scopes by name, with the KEKs each one's data uses. */
@@ -63,9 +80,22 @@ export class DeploymentRegistry extends DurableObject<Env> {
     return this.#keks.use(scope, kekId, check);
   }
 
-  /** The KEKs a scope's data uses now (after a rewrap). */
+  /** The KEKs a scope's data uses now (after a rewrap counted them): the scope has reported its KEKs. */
   reportKeks(scope: string, kekIds: string[]): Result<void, never> {
-    this.#keks.report(scope, kekIds);
+    this.#storage.transaction(() => {
+      this.#keks.report(scope, kekIds);
+      this.#scopes.markReported(scope);
+    });
+    return ok(undefined);
+  }
+
+  /**
+   * A deployment-wide rewrap finished with `scope`: its object reported the
+   * KEKs its data uses (reportKeks), or it has none (an object never
+   * written, listed by name only): either way nothing unknown is left.
+   */
+  scopeRewrapped(scope: string): Result<void, never> {
+    this.#scopes.markReported(scope);
     return ok(undefined);
   }
 
@@ -87,11 +117,16 @@ export class DeploymentRegistry extends DurableObject<Env> {
       if (!(error instanceof KeyringError)) throw error;
       return fail({ reason: "key_encryption_unavailable" });
     }
-    return ok(keyStatus(keyring, this.#keks.list()));
+    return ok(keyStatus(keyring, this.#keks.list(), { complete: this.#scopes.complete(), unreported: this.#scopes.unreported() }));
   }
 
-  /** Scopes with data under a KEK other than `current` (what a deployment-wide rewrap visits). */
+  /**
+   * What a deployment-wide rewrap visits, by name after `after`: scopes
+   * with data under a KEK other than `current`, and scopes listed by name
+   * only (whose KEKs are not known until a rewrap counts them).
+   */
   scopesNotUnder(current: string, after: string, limit: number): Result<string[], never> {
-    return ok(this.#keks.scopesNotUnder(current, after, limit));
+    const names = new Set([...this.#keks.scopesNotUnder(current, after, limit), ...this.#scopes.unreportedAfter(after, limit)]);
+    return ok([...names].sort().slice(0, limit));
   }
 }

@@ -33,4 +33,16 @@ export const DEPLOYMENT_MIGRATIONS: Migrations = [
     // (a fresh data directory, or npm start's import of an older one).
     `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
   ],
+  [
+    // Whether each listed scope has told the registry every KEK its data
+    // uses (`scope_keks`): a scope listed by its first write has (it had no
+    // data, and its gate records each KEK before wrapping under it); one
+    // listed by name only (an import of a data directory from before the
+    // registry, or any scope listed before this version, whose KEKs may be
+    // unknown here) has not, until npm start's import sends its KEK ids or a
+    // rewrap counts them. No KEK is retirable while any has not.
+    `ALTER TABLE scopes ADD COLUMN keks_reported INTEGER NOT NULL DEFAULT 1`,
+    `UPDATE scopes SET keks_reported = 0`,
+    `CREATE INDEX scopes_unreported ON scopes (name) WHERE keks_reported = 0`,
+  ],
 ];

@@ -4,6 +4,8 @@ import { requireAdminSecret } from "./admin";
 import { readJson } from "./body";
 import type { BodyShapeRefusal, InvalidQuery } from "../core/refusals";
 import { type Result, fail, ok } from "../core/result";
+import type { ScopeImport } from "../deployment/deployment-registry";
+import { KEK_ID } from "../pki/keyring";
 import { tenant } from "./csr-routes";
 import { unwrap } from "./results";
 import { errorInfo, success } from "./envelope";
@@ -18,8 +20,11 @@ const SCOPES_PER_PAGE = { default: 100, max: 1000 } as const;
 const REWRAP_SCOPES = { default: 10, max: 100 } as const;
 // CSR keys per tenant rewrap call while the deployment-wide rewrap works through a scope.
 const REWRAP_BATCH = 500;
-// The most names one import may carry (npm start sends them in batches).
+// The most names one import may carry (npm start sends them in batches), and KEK ids per scope.
 const IMPORT_MAX = 10_000;
+const KEK_IDS_MAX = 100;
+// A KEK's check value: hex of 32 bytes (src/pki/keyring.ts).
+const CHECK_VALUE = /^[0-9a-f]{64}$/;
 
 function intParam(params: URLSearchParams, name: string, bounds: { default: number; max: number }): Result<number, InvalidQuery> {
   const raw = params.get(name);
@@ -40,19 +45,51 @@ function afterParam(params: URLSearchParams): Result<string, InvalidQuery> {
     : fail({ reason: "invalid_query", parameter: "after", rule: "must be a scope name such as zones:<id>, or edge-registry" });
 }
 
-/** `{"scopes": ["zones:<id>", …], "complete": boolean}`: the names, canonical. */
-function parseImport(body: unknown): Result<{ names: string[]; complete: boolean }, BodyShapeRefusal | { readonly reason: "invalid_scope_id"; readonly pointer: string }> {
+type ImportRefusal = BodyShapeRefusal | { readonly reason: "invalid_scope_id"; readonly pointer: string };
+
+/** One entry of an import: `"zones:<id>"` (by name only), or `{"name": "zones:<id>" | "edge-registry", "kek_ids": [...]}`. */
+function parseImportEntry(entry: unknown, pointer: string): Result<ScopeImport, ImportRefusal> {
+  if (typeof entry === "string") {
+    const parsed = parseScopeName(entry);
+    return parsed ? ok({ name: scopeName(parsed), kek_ids: null }) : fail({ reason: "invalid_scope_id", pointer });
+  }
+  if (typeof entry !== "object" || entry === null || Array.isArray(entry)) return fail({ reason: "invalid_scope_id", pointer });
+  const { name, kek_ids } = entry as Record<string, unknown>;
+  const parsed = typeof name === "string" ? parseScopeName(name) : null;
+  if (!parsed && name !== EDGE_REGISTRY_NAME) return fail({ reason: "invalid_scope_id", pointer: `${pointer}/name` });
+  if (!Array.isArray(kek_ids) || kek_ids.length > KEK_IDS_MAX || !kek_ids.every((id) => typeof id === "string" && KEK_ID.test(id))) {
+    return fail({ reason: "invalid_field_type", pointer: `${pointer}/kek_ids` });
+  }
+  return ok({ name: parsed ? scopeName(parsed) : EDGE_REGISTRY_NAME, kek_ids: [...new Set(kek_ids as string[])].sort() });
+}
+
+/**
+ * `{"scopes": [entry, …], "complete": boolean, "checks": {"<kek id>": "<check value>", …}}`:
+ * the scopes, canonical, each by name only or with the KEK ids its data
+ * uses; `checks` (optional) the check values verified against the data.
+ */
+function parseImport(body: unknown): Result<{ scopes: ScopeImport[]; complete: boolean; checks: Record<string, string> }, ImportRefusal> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) return fail({ reason: "invalid_json" });
-  const { scopes, complete } = body as Record<string, unknown>;
+  const { scopes, complete, checks } = body as Record<string, unknown>;
   if (!Array.isArray(scopes) || scopes.length > IMPORT_MAX) return fail({ reason: "invalid_field_type", pointer: "/scopes" });
-  const names: string[] = [];
-  for (const [i, name] of scopes.entries()) {
-    const parsed = typeof name === "string" ? parseScopeName(name) : null;
-    if (!parsed) return fail({ reason: "invalid_scope_id", pointer: `/scopes/${i}` });
-    names.push(scopeName(parsed));
+  const entries: ScopeImport[] = [];
+  for (const [i, entry] of scopes.entries()) {
+    const parsed = parseImportEntry(entry, `/scopes/${i}`);
+    if (!parsed.ok) return parsed;
+    entries.push(parsed.value);
   }
   if (typeof complete !== "boolean") return fail({ reason: "invalid_field_type", pointer: "/complete" });
-  return ok({ names, complete });
+  const verified: Record<string, string> = {};
+  if (checks !== undefined) {
+    if (typeof checks !== "object" || checks === null || Array.isArray(checks)) return fail({ reason: "invalid_field_type", pointer: "/checks" });
+    const pairs = Object.entries(checks as Record<string, unknown>);
+    if (pairs.length > KEK_IDS_MAX) return fail({ reason: "invalid_field_type", pointer: "/checks" });
+    for (const [id, value] of pairs) {
+      if (!KEK_ID.test(id) || typeof value !== "string" || !CHECK_VALUE.test(value)) return fail({ reason: "invalid_field_type", pointer: `/checks/${id}` });
+      verified[id] = value;
+    }
+  }
+  return ok({ scopes: entries, complete, checks: verified });
 }
 
 /**
@@ -75,16 +112,20 @@ async function listScopes(request: ApiRequest, env: Env): Promise<Response> {
 }
 
 /**
- * POST /admin/v1/scopes/import with {"scopes": ["zones:<id>", …], "complete":
- * true|false}: lists scopes found in an existing data directory (npm start
- * sends them on the first start of a directory from before the registry);
- * `complete` says the list now holds every scope with data, after which
- * reads of unlisted scopes are answered without waking an object.
+ * POST /admin/v1/scopes/import with {"scopes": [...], "complete":
+ * true|false, "checks": {...}}: lists scopes found in an existing data
+ * directory (npm start sends them while the registry cannot vouch for every
+ * scope: a directory from before the registry, or scopes listed by name
+ * only), each with the KEK ids its data uses, and the check values npm
+ * start verified against that data (1505 naming a KEK whose recorded check
+ * value differs; nothing is written then). `complete` says the list now
+ * holds every scope with data, after which reads of unlisted scopes are
+ * answered without waking an object.
  */
 async function importScopes(request: ApiRequest, env: Env): Promise<Response> {
   await requireAdminSecret(request, env);
-  const { names, complete } = unwrap(parseImport(unwrap(await readJson(request, env))));
-  return success(unwrap(await deploymentRegistry(env).importScopes(names, complete)));
+  const { scopes, complete, checks } = unwrap(parseImport(unwrap(await readJson(request, env))));
+  return success(unwrap(await deploymentRegistry(env).importScopes(scopes, complete, checks)));
 }
 
 /** What the deployment-wide rewrap answers for one scope (or the edge registry). */
@@ -156,6 +197,8 @@ async function rewrapTenant(env: Env, name: string, actor: Actor): Promise<Scope
     if (report.next_after !== null) after = report.next_after;
     else if (report.audit_rekeyed > 0 && report.remaining > 0) after = "";
     else {
+      // Its object reported its KEKs (or has no data): nothing unknown is left of it.
+      await deploymentRegistry(env).scopeRewrapped(name);
       return {
         scope: name,
         rewrapped,
@@ -172,10 +215,10 @@ async function rewrapTenant(env: Env, name: string, actor: Actor): Promise<Scope
 
 /**
  * POST /admin/v1/rewrap?limit=&after=: the deployment-wide rewrap. Visits up
- * to `limit` scopes whose data is under a KEK other than the current one
- * (after `after`, by name), rewraps each completely, and reports each; call
- * again with `next` until it is null, then GET /admin/v1/keys says which
- * KEKs may be retired. A
+ * to `limit` scopes whose data is under a KEK other than the current one, or
+ * whose KEKs the registry does not know yet (after `after`, by name),
+ * rewraps each completely, and reports each; call again with `next` until
+ * it is null, then GET /admin/v1/keys says which KEKs may be retired. A
  * scope whose keys did not all open keeps its old KEK in use, and its
  * report says which keys and why; a scope whose rewrap stopped (its KEK
  * refused, or a failure) says why in its own entry, and the page goes on.
