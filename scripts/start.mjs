@@ -13,7 +13,7 @@ import { ROOT } from "./bundle.mjs";
 import { ensureBuild } from "./build.mjs";
 import { parseFlags as parseStrict, usageError } from "./cli.mjs";
 import { DEFAULT_DATA_DIR, LEGACY_STATE_DIR, absolute, claimDataDir, hasDatabases, listDatabases, storageDir } from "./data-dir.mjs";
-import { holdsData, kekProblems, registryRecord, tenantScopes } from "./data-keys.mjs";
+import { holdsData, needsScan, registryRecord, scanData, verifyKeks } from "./data-keys.mjs";
 import { DEV_VARS, SECRET_NAMES, ensureDevVars, readDevVars } from "./dev-vars.mjs";
 import { snapshotDatabase } from "./snapshot.mjs";
 import { SOCKET, STORAGE_SERVICE } from "./workerd-config.mjs";
@@ -133,23 +133,30 @@ function loopback(host) {
 }
 
 /**
- * Lists the scopes of a data directory from before the deployment registry
- * with the registry (in batches), the last batch marking its list complete:
- * from then on a read of a scope with no data wakes no object.
+ * Tells the deployment registry what it cannot vouch for alone (a data
+ * directory from before it, or scopes it lists by name only): every scope
+ * with the KEK ids its data uses, and the check values verified against the
+ * data before serving, in batches, the last one marking the list complete
+ * (unless some database with data has no scope name): from then on a read of
+ * a scope with no data wakes no object, and a KEK is retirable only when no
+ * scope's data uses it.
  */
-async function importScopes(origin, adminSecret, names) {
-  // About 40 KB of names per request: well under the 64 KiB body limit.
-  const BATCH = 1000;
-  for (let i = 0; i === 0 || i < names.length; i += BATCH) {
-    const batch = names.slice(i, i + BATCH);
+async function importScopes(origin, adminSecret, scan, checks) {
+  // An entry is about 70 bytes: 500 keep a request well under the 64 KiB body limit.
+  const BATCH = 500;
+  const entries = scan.scopes;
+  for (let i = 0; i === 0 || i < entries.length; i += BATCH) {
     const response = await fetch(`${origin}/admin/v1/scopes/import`, {
       method: "POST",
       headers: { authorization: `Bearer ${adminSecret}`, "content-type": "application/json" },
-      body: JSON.stringify({ scopes: batch, complete: i + BATCH >= names.length }),
+      body: JSON.stringify({ scopes: entries.slice(i, i + BATCH), complete: i + BATCH >= entries.length && scan.unnamed === 0, checks }),
     });
-    if (!response.ok) throw new Error(`the registry answered ${response.status}`);
+    if (!response.ok) throw new Error(`the registry answered ${response.status}${await response.text().then((t) => `: ${t.slice(0, 500)}`, () => "")}`);
   }
-  if (names.length > 0) log("info", "imported_scopes", { scopes: names.length });
+  if (entries.length > 0) log("info", "imported_scopes", { scopes: entries.length, verified_keks: Object.keys(checks).sort() });
+  if (scan.unnamed > 0) {
+    log("warn", "scopes_unnamed", { databases: scan.unnamed, message: "some tenant databases hold data but record no scope name: the registry's list stays incomplete, and no KEK is reported retirable" });
+  }
 }
 
 async function main() {
@@ -189,13 +196,17 @@ async function main() {
   for (const name of SECRET_NAMES) if (secrets[name] === undefined) fatal(`secret ${name} is neither in the environment nor in ${DEV_VARS}`);
 
   // The KEKs must be the ones the data was wrapped under (their check
-  // values, recorded by the deployment registry): a lost or replaced KEK
-  // stops the start here, naming it, before anything is served or wrapped.
+  // values, recorded by the deployment registry and the data; for data from
+  // before check values, a trial unwrap of its wraps): a lost or replaced
+  // KEK stops the start here, naming it, before anything is served or
+  // wrapped. While the registry cannot vouch for every scope, the data is
+  // read, and what it says is sent to the registry once workerd listens.
   const record = await registryRecord(dataDir, build.name).catch((error) => fatal(`reading ${dataDir}'s deployment registry failed: ${error.message}`));
-  const problems = kekProblems(record, secrets.KEY_ENCRYPTION_KEYS);
+  const scan = needsScan(record, secrets.KEY_ENCRYPTION_KEYS)
+    ? await scanData(dataDir, build.name).catch((error) => fatal(`reading ${dataDir}'s tenant databases failed: ${error.message}`))
+    : null;
+  const { problems, checks } = verifyKeks(record, scan, secrets.KEY_ENCRYPTION_KEYS);
   if (problems.length > 0) fatal(problems.join("; "));
-  // A directory from before the registry: its scopes are listed once, after workerd listens.
-  const scopesToImport = record?.complete ? null : holds ? await tenantScopes(dataDir, build.name) : [];
 
   const unusable = await checkAddress(flags.host, flags.port);
   if (unusable) fatal(unusable);
@@ -263,8 +274,8 @@ async function main() {
       const shown = ["0.0.0.0", "::"].includes(flags.host) ? "localhost" : address.replace(/:\d+$/, "");
       const origin = `http://${shown}:${message.port}`;
       log("info", "listening", { url: origin, data_dir: dataDir, pid: child.pid, workerd: WORKERD_VERSION, compatibility_date: build.compatibilityDate });
-      if (scopesToImport !== null) {
-        importScopes(`http://${loopback(flags.host)}:${message.port}`, secrets.ADMIN_SECRET, scopesToImport).catch((error) =>
+      if (scan !== null) {
+        importScopes(`http://${loopback(flags.host)}:${message.port}`, secrets.ADMIN_SECRET, scan, checks).catch((error) =>
           log("error", "scope_import_failed", { message: `listing this data directory's scopes failed (${error.message}); the next start tries again` }),
         );
       }
