@@ -47,13 +47,27 @@ const hasTable = (db, name) => db.prepare("SELECT 1 FROM sqlite_master WHERE typ
 const hasColumn = (db, table, column) => hasTable(db, table) && db.prepare("SELECT 1 FROM pragma_table_info(?) WHERE name = ?").get(table, column) !== undefined;
 const hasRow = (db, table, where = "1") => hasTable(db, table) && db.prepare(`SELECT 1 FROM ${table} WHERE ${where} LIMIT 1`).get() !== undefined;
 
-/** Whether the directory holds any object's data (the readiness probe's one row does not count). */
-export function holdsData(dataDir) {
+/**
+ * Whether the directory holds data that needs a key-encryption key: a
+ * wrapped key (a CSR's, a pooled one, the service key), a row keyed under a
+ * KEK, or a recorded check value. Databases alone do not count: npm start's
+ * own import makes the registry's, and a read may have made an empty one.
+ */
+export async function holdsData(dataDir) {
   const root = storageDir(dataDir);
   if (!existsSync(root)) return false;
-  return readdirSync(root, { withFileTypes: true }).some(
-    (entry) => entry.isDirectory() && !entry.name.endsWith(`-${PROBE_CLASS}`) && readdirSync(join(root, entry.name)).some((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite"),
-  );
+  for (const namespace of readdirSync(root, { withFileTypes: true })) {
+    if (!namespace.isDirectory() || namespace.name.endsWith(`-${PROBE_CLASS}`)) continue;
+    for (const file of readdirSync(join(root, namespace.name))) {
+      if (!file.endsWith(".sqlite") || file === "metadata.sqlite") continue;
+      const holds = await readOnly(join(root, namespace.name, file), (db) =>
+        ["wrapped_keys", "key_pool", "service_keys", "kek_checks"].some((table) => hasRow(db, table)) ||
+        [["audit_log", "mac_kek"], ["certificates", "mac_kek"], ["edges", "mac_kek"]].some(([table, column]) => hasColumn(db, table, column) && hasRow(db, table, `${column} IS NOT NULL`)),
+      );
+      if (holds) return true;
+    }
+  }
+  return false;
 }
 
 /** Each configured KEK's 32 bytes by id; entries that do not parse are left to the Worker, which refuses them (1501). */

@@ -179,7 +179,7 @@ async function main() {
       await importLegacyState(dataDir).catch((error) => fatal(`importing ${LEGACY_STATE_DIR} failed: ${error.message}`));
     }
   }
-  const holds = holdsData(dataDir);
+  const holds = await holdsData(dataDir).catch((error) => fatal(`reading ${dataDir} failed: ${error.message}`));
 
   // 3. Secrets: the environment wins; whatever it lacks comes from .dev.vars
   // (created with fresh random values when missing, as `npm run dev` does),

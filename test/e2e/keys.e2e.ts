@@ -3,7 +3,7 @@
 // one; a rotation ends with every scope rewrapped and the old KEK reported
 // retirable; and reads of scopes that were never written store nothing.
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { admin, call, csrBody, expectEnvelope, expectError } from "./api";
@@ -12,6 +12,11 @@ import { type TestServer, npmRun, snapshotApp, startServer } from "./server";
 
 const root = inject("e2eRoot");
 const newKey = (id: string) => `${id}:${randomBytes(32).toString("base64")}`;
+
+/** KEY='value' lines, as .dev.vars holds them. */
+function parseDotEnv(text: string): Record<string, string> {
+  return Object.fromEntries([...text.matchAll(/^([A-Z_]+)='(.*)'$/gm)].map((m) => [m[1]!, m[2]!]));
+}
 
 /** The object databases of one class (not workerd's alarm index). */
 function databases(dataDir: string, className: string): string[] {
@@ -83,6 +88,30 @@ describe("no command makes a key-encryption key for data that has one", () => {
     const legacy = await npmRun(app, "token", ["--legacy", "--email", "ops@customer-one.com", "--account", "a1"]);
     expect(legacy.code).toBe(1);
     expect(readdirSync(app).sort()).toEqual(before);
+  });
+});
+
+describe("a KEK is made only where none is needed", () => {
+  it("a data directory without keys (reads, and npm start's own import) is given a new KEK when .dev.vars lost it", async () => {
+    const app = snapshotApp(root, "app-kek-no-keys");
+    const server = await startServer({ root, name: "kek-no-keys", app, secretsInEnv: false });
+    try {
+      const devVars = parseDotEnv(readFileSync(join(app, ".dev.vars"), "utf8"));
+      const token = mintToken(devVars.API_TOKEN_SECRET!, { zones: ["*"], readOnly: true });
+      expect((await call(server.origin, "GET", "/client/v4/zones/only-read/custom_csrs", { token })).status).toBe(200);
+      expect((await admin(server.origin, devVars.ADMIN_SECRET!, "GET", "/zones/only-read/stats")).status).toBe(200);
+      await server.stop();
+      expect(databases(server.dataDir, "DeploymentRegistry")).toHaveLength(1);
+      const { KEY_ENCRYPTION_KEYS: lost, ...kept } = devVars;
+      writeFileSync(join(app, ".dev.vars"), `${Object.entries(kept).map(([k, v]) => `${k}='${v}'`).join("\n")}\n`, { mode: 0o600 });
+
+      await server.restart("SIGTERM", { waitReady: true });
+      const made = parseDotEnv(readFileSync(join(app, ".dev.vars"), "utf8")).KEY_ENCRYPTION_KEYS;
+      expect(made).toMatch(/^dev1:/);
+      expect(made).not.toBe(lost);
+    } finally {
+      await server.stop();
+    }
   });
 });
 
