@@ -182,16 +182,21 @@ async function main() {
   const holds = await holdsData(dataDir).catch((error) => fatal(`reading ${dataDir} failed: ${error.message}`));
 
   // 3. Secrets: the environment wins; whatever it lacks comes from .dev.vars
-  // (created with fresh random values when missing, as `npm run dev` does),
-  // except a key-encryption key for a data directory that holds data.
+  // (created with fresh random values for what neither has, as `npm run dev`
+  // does), except a key-encryption key for a data directory that holds data.
+  // Nothing is generated when every secret is in one of the two, and never a
+  // KEK the environment supplies: a later switch to .dev.vars would start
+  // with another key.
   const fromEnv = build.secrets.filter((name) => process.env[name] !== undefined && process.env[name] !== "");
-  if (holds && !fromEnv.includes("KEY_ENCRYPTION_KEYS") && !readDevVars().KEY_ENCRYPTION_KEYS) {
+  const onDisk = readDevVars();
+  const wanted = build.secrets.filter((name) => !fromEnv.includes(name) && !onDisk[name]);
+  if (holds && wanted.includes("KEY_ENCRYPTION_KEYS")) {
     fatal(
       `KEY_ENCRYPTION_KEYS is neither in the environment nor in ${DEV_VARS}, and ${dataDir} holds keys wrapped under it: ` +
         "restore it from where it is kept (npm start makes a new one only for a data directory without data)",
     );
   }
-  const devVars = fromEnv.length === build.secrets.length ? {} : ensureDevVars({ newKek: !holds });
+  const devVars = wanted.length === 0 ? onDisk : ensureDevVars({ newKek: wanted.includes("KEY_ENCRYPTION_KEYS") });
   const secrets = Object.fromEntries(build.secrets.map((name) => [name, fromEnv.includes(name) ? process.env[name] : devVars[name]]));
   for (const name of SECRET_NAMES) if (secrets[name] === undefined) fatal(`secret ${name} is neither in the environment nor in ${DEV_VARS}`);
 

@@ -89,6 +89,18 @@ describe("no command makes a key-encryption key for data that has one", () => {
     expect(legacy.code).toBe(1);
     expect(readdirSync(app).sort()).toEqual(before);
   });
+
+  it("npm run dev on state that holds keys, with no KEK in .dev.vars, refuses and writes none; nor does it make one the environment supplies", async () => {
+    const devVars = join(app, ".dev.vars");
+    const held = await npmRun(app, "dev", ["--persist-to", join(root, "kek-none", "data")]);
+    expect(held.code, held.stderr).toBe(1);
+    expect(held.stderr).toMatch(/KEY_ENCRYPTION_KEYS is not in .*\.dev\.vars, and .*kek-none\/data holds keys wrapped under it/);
+    expect(existsSync(devVars) ? readFileSync(devVars, "utf8") : "").not.toMatch(/KEY_ENCRYPTION_KEYS/);
+    const supplied = await npmRun(app, "dev", ["--persist-to", join(root, "kek-none", "empty")], { KEY_ENCRYPTION_KEYS: newKey("envk") });
+    expect(supplied.code, supplied.stderr).toBe(1);
+    expect(supplied.stderr).toMatch(/KEY_ENCRYPTION_KEYS is in the environment, but wrangler dev reads secrets only from/);
+    expect(existsSync(devVars) ? readFileSync(devVars, "utf8") : "").not.toMatch(/KEY_ENCRYPTION_KEYS/);
+  });
 });
 
 describe("a KEK is made only where none is needed", () => {
@@ -109,6 +121,18 @@ describe("a KEK is made only where none is needed", () => {
       const made = parseDotEnv(readFileSync(join(app, ".dev.vars"), "utf8")).KEY_ENCRYPTION_KEYS;
       expect(made).toMatch(/^dev1:/);
       expect(made).not.toBe(lost);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("npm start with the KEK in the environment and another secret missing completes .dev.vars without a KEK", async () => {
+    const app = snapshotApp(root, "app-kek-from-env");
+    const server = await startServer({ root, name: "kek-from-env", app, secrets: { ADMIN_SECRET: "" } });
+    try {
+      const devVars = parseDotEnv(readFileSync(join(app, ".dev.vars"), "utf8"));
+      expect(devVars.ADMIN_SECRET).toBeTruthy();
+      expect(devVars.KEY_ENCRYPTION_KEYS).toBeUndefined();
     } finally {
       await server.stop();
     }
