@@ -54,10 +54,12 @@ export function readDevVars() {
  * wrapped under a key that only the operator can give back, and a new one
  * would make every stored key unusable (the caller refuses to start).
  */
-export function ensureDevVars({ newKek = true } = {}) {
+export function ensureDevVars({ newKek = true, only = Object.keys(generators) } = {}) {
   const vars = readDevVars();
   let changed = false;
   for (const [name, make] of Object.entries(generators)) {
+    // Only what the caller lacks everywhere: a secret the environment supplies is never generated beside it.
+    if (!only.includes(name)) continue;
     if (!vars[name] && (newKek || name !== "KEY_ENCRYPTION_KEYS")) {
       vars[name] = make();
       changed = true;

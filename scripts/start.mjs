@@ -196,7 +196,7 @@ async function main() {
         "restore it from where it is kept (npm start makes a new one only for a data directory without data)",
     );
   }
-  const devVars = wanted.length === 0 ? onDisk : ensureDevVars({ newKek: wanted.includes("KEY_ENCRYPTION_KEYS") });
+  const devVars = wanted.length === 0 ? onDisk : ensureDevVars({ newKek: wanted.includes("KEY_ENCRYPTION_KEYS"), only: wanted });
   const secrets = Object.fromEntries(build.secrets.map((name) => [name, fromEnv.includes(name) ? process.env[name] : devVars[name]]));
   for (const name of SECRET_NAMES) if (secrets[name] === undefined) fatal(`secret ${name} is neither in the environment nor in ${DEV_VARS}`);
 

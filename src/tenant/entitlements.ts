@@ -15,7 +15,8 @@ export function defaultEntitlement(env: { DEFAULT_CSR_ACCESS: string; DEFAULT_CS
 
 /**
  * The scope's entitlement. The only writer of `entitlement`, so a copy in
- * memory stays true; it is dropped whenever the row is written.
+ * memory stays true; it is dropped whenever the row is written, and when a
+ * transaction rolls back.
  */
 export class Entitlements {
   #cached: Entitlement | null = null;
@@ -23,8 +24,12 @@ export class Entitlements {
   constructor(
     private readonly storage: Storage,
     private readonly defaults: Entitlement,
-    private readonly audit: AuditTrail,
-  ) {}
+    private readonly audit: Pick<AuditTrail, "record">,
+  ) {
+    storage.onRollback(() => {
+      this.#cached = null;
+    });
+  }
 
   current(): Entitlement {
     this.#cached ??= this.#read();
