@@ -12,9 +12,12 @@ describe("the one table of refusals", () => {
     }
   });
 
-  it("no code means two things: reasons sharing a code share its status (and only the KEK and internal families share)", () => {
-    const byCode = new Map<number, Reason[]>();
-    for (const [reason, entry] of entries) byCode.set(entry.code, [...(byCode.get(entry.code) ?? []), reason]);
+  it("within one API's table no code means two things: reasons sharing a code share its status", () => {
+    const byCode = new Map<string, Reason[]>();
+    for (const [reason, entry] of entries) {
+      const key = `${entry.api ?? "custom_csrs"}:${entry.code}`;
+      byCode.set(key, [...(byCode.get(key) ?? []), reason]);
+    }
     const shared = [...byCode.entries()].filter(([, reasons]) => reasons.length > 1);
     for (const [code, reasons] of shared) {
       const statuses = new Set(reasons.map((r) => ERRORS[r].status));
@@ -22,8 +25,9 @@ describe("the one table of refusals", () => {
     }
     expect(new Map(shared)).toEqual(
       new Map([
-        [1500, ["internal", "scope_mismatch"]],
-        [1501, ["key_encryption_unavailable", "key_encryption_key_missing"]],
+        ["custom_csrs:1500", ["internal", "scope_mismatch"]],
+        ["custom_csrs:1501", ["key_encryption_unavailable", "key_encryption_key_missing"]],
+        ["custom_hostnames:1432", ["hostname_method_unsupported", "hostname_email_validation"]],
       ]),
     );
   });
@@ -51,28 +55,39 @@ describe("the one table of refusals", () => {
   });
 });
 
-describe("the README's error table is this table", () => {
-  // Rows look like `| 400 | 1405–1409 | … |` or `| 400 | 1442 / 1443 | … |`.
-  const documented = new Map<number, number>();
-  for (const line of readme.split("\n")) {
-    const row = /^\|\s*(\d{3})\s*\|\s*([0-9][0-9\s/–-]*?)\s*\|/.exec(line);
-    if (!row) continue;
-    for (const part of row[2]!.split("/")) {
-      const [from, to] = part.trim().split(/[–-]/).map(Number);
-      for (let code = from!; code <= (to ?? from!); code++) documented.set(code, Number(row[1]));
+describe("the README's error tables are this table", () => {
+  // Rows look like `| 400 | 1405–1409 | … |` or `| 400 | 1442 / 1443 | … |`; one table per API, under its heading.
+  function tableUnder(heading: string): Map<number, number> {
+    const start = readme.indexOf(`\n${heading}\n`);
+    const end = readme.indexOf("\n#", start + heading.length + 2);
+    const documented = new Map<number, number>();
+    for (const line of readme.slice(start, end === -1 ? undefined : end).split("\n")) {
+      const row = /^\|\s*(\d{3})\s*\|\s*([0-9][0-9\s/–-]*?)\s*\|/.exec(line);
+      if (!row) continue;
+      for (const part of row[2]!.split("/")) {
+        const [from, to] = part.trim().split(/[–-]/).map(Number);
+        for (let code = from!; code <= (to ?? from!); code++) documented.set(code, Number(row[1]));
+      }
     }
+    return documented;
   }
+  const tables = { custom_csrs: tableUnder("### Error codes"), custom_hostnames: tableUnder("### Custom hostname error codes") };
   // Answered by the TLS proxy's nginx configuration (docs/nginx.conf), not by the Worker.
   const NOT_THE_WORKER = [1504];
 
-  it("the table is found", () => expect(documented.size).toBeGreaterThan(60));
+  it("the tables are found", () => {
+    expect(tables.custom_csrs.size).toBeGreaterThan(60);
+    expect(tables.custom_hostnames.size).toBeGreaterThan(30);
+  });
 
-  it("every code the API answers is documented with its status", () => {
-    for (const [reason, entry] of entries) expect(documented.get(entry.code), `${reason} (${entry.code})`).toBe(entry.status);
+  it("every code the API answers is documented with its status, in its API's table", () => {
+    for (const [reason, entry] of entries) expect(tables[entry.api ?? "custom_csrs"].get(entry.code), `${reason} (${entry.code})`).toBe(entry.status);
   });
 
   it("every documented code is one the API answers (or the TLS proxy's)", () => {
-    const answered = new Set(entries.map(([, entry]) => entry.code));
-    for (const code of documented.keys()) expect(answered.has(code) || NOT_THE_WORKER.includes(code), `README documents ${code}`).toBe(true);
+    for (const api of ["custom_csrs", "custom_hostnames"] as const) {
+      const answered = new Set(entries.filter(([, entry]) => (entry.api ?? "custom_csrs") === api).map(([, entry]) => entry.code));
+      for (const code of tables[api].keys()) expect(answered.has(code) || NOT_THE_WORKER.includes(code), `README documents ${code} (${api})`).toBe(true);
+    }
   });
 });

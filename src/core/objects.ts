@@ -9,3 +9,6 @@ export const DEPLOYMENT_REGISTRY_NAME = "deployment";
 
 /** The operator's edges and the service's signing key (src/edges); also its name as a holder of KEK-wrapped data. */
 export const EDGE_REGISTRY_NAME = "edge-registry";
+
+/** The hostname registry's shard names: `hostnames:0` … (src/hostnames). */
+export const hostnameRegistryName = (shard: number): string => `hostnames:${shard}`;

@@ -111,6 +111,8 @@ export function failures(list: readonly [Refusal, ...Refusal[]], requestId?: str
   const entry: { readonly status: number; readonly retryAfter?: number } = ERRORS[list[0].reason];
   // RFC 9110 §10.2.3: when to try again, in seconds (the SDK waits for it).
   if (entry.retryAfter !== undefined) headers["retry-after"] = String(entry.retryAfter);
+  // The SDK retries a 409 twice unless told not to; ours are answers, not races to retry.
+  if (ERRORS[list[0].reason].status === 409) headers["x-should-retry"] = "false";
   const errors = list.map((f) => errorInfo(f, requestId));
   return json({ success: false, errors, messages: [], result: null }, ERRORS[list[0].reason].status, headers);
 }

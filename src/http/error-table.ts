@@ -282,4 +282,109 @@ export const ERRORS = {
     message:
       "A stored private key could not be unwrapped: its wrap is damaged or was moved. The operator can run the key self-check on it (POST /admin/v1/{kind}/{id}/custom_csrs/{csr_id}/verify).",
   },
+  // Custom hostnames (Cloudflare's table for its custom hostname API, whose
+  // codes overlap the Custom CSR table's with other meanings: the README has
+  // one table per API). Messages verbatim where Cloudflare gives them.
+  hostname_metadata_invalid: { api: "custom_hostnames", status: 400, code: 1401, message: "Unable to encode the Custom Metadata as JSON. Check your input and try again." },
+  hostname_quota_unallocated: {
+    api: "custom_hostnames", status: 403,
+    code: 1404,
+    message: "No quota has been allocated for this zone. If you are already a paid Cloudflare for SaaS customer, contact your Customer Success Manager for additional provisioning. If you are not yet enrolled, fill out this contact form and our sales team will contact you.",
+  },
+  hostname_quota_exceeded: {
+    api: "custom_hostnames", status: 403,
+    code: 1405,
+    message: "Quota exceeded. If you are already a paid Cloudflare for SaaS customer, contact your Customer Success Manager for additional provisioning. If you are not yet enrolled, fill out this contact form and our sales team will contact you.",
+  },
+  hostname_duplicate: { api: "custom_hostnames", status: 409, code: 1406, message: "Duplicate custom hostname found." },
+  hostname_invalid: {
+    api: "custom_hostnames", status: 400,
+    code: 1407,
+    message:
+      "Invalid custom hostname. Custom hostnames have to be smaller than 256 characters in length, cannot be IP addresses, cannot contain any special characters such as ~`!@#$%^&*()=+{}[] \\;:’\",<>/? and cannot begin or end with a ‘-’ character. Check your input and try again.",
+  },
+  hostname_non_ascii: { api: "custom_hostnames", status: 400, code: 1408, message: "Custom hostnames with non-ASCII characters are not supported. Check your input and try again." },
+  hostname_reserved_tld: {
+    api: "custom_hostnames", status: 400,
+    code: 1409,
+    message: "Reserved top domain custom hostnames, such as 'test', 'example', 'invalid' or 'localhost', is not supported. Check your input and try again.",
+  },
+  hostname_unparseable: { api: "custom_hostnames", status: 400, code: 1410, message: "Unable to parse custom hostname - :reason. Check your input and try again." },
+  hostname_example_domain: {
+    api: "custom_hostnames", status: 400,
+    code: 1411,
+    message: "Custom hostnames ending in example.com, example.net, or example.org are prohibited. Check your input and try again.",
+  },
+  origin_invalid: {
+    api: "custom_hostnames", status: 400,
+    code: 1415,
+    message:
+      "Invalid custom origin hostname. Custom origin hostnames have to be smaller than 256 characters in length, cannot be IP addresses, cannot contain any special characters and cannot begin or end with a ‘-’ character. Check your input and try again.",
+  },
+  origin_non_ascii: { api: "custom_hostnames", status: 400, code: 1416, message: "Custom origin hostnames with non-ASCII characters are not supported. Check your input and try again." },
+  origin_reserved_tld: {
+    api: "custom_hostnames", status: 400,
+    code: 1417,
+    message: "Reserved top domain custom origin hostnames, such as 'test', 'example', 'invalid' or 'localhost', is not supported. Check your input and try again.",
+  },
+  origin_unparseable: { api: "custom_hostnames", status: 400, code: 1418, message: "Unable to parse custom origin hostname - :reason. Check your input and try again." },
+  origin_example_domain: {
+    api: "custom_hostnames", status: 400,
+    code: 1419,
+    message: "Custom origin hostnames ending in example.com, example.net, or example.org are prohibited. Check your input and try again.",
+  },
+  origin_wildcard: { api: "custom_hostnames", status: 400, code: 1420, message: "Wildcard custom origin hostnames are not supported. Check your input and try again." },
+  hostname_setting_invalid: { api: "custom_hostnames", status: 400, code: 1422, message: "Invalid `:reason` setting. Check your input and try again." },
+  hostname_certificate_unparseable: { api: "custom_hostnames", status: 400, code: 1426, message: "The certificate that you uploaded cannot be parsed. Check your input and try again." },
+  hostname_certificate_empty: { api: "custom_hostnames", status: 400, code: 1427, message: "The certificate that you uploaded is empty. Check your input and try again." },
+  hostname_csr_id_invalid: { api: "custom_hostnames", status: 400, code: 1430, message: "The custom CSR ID is invalid. Check your input and try again." },
+  hostname_csr_not_found: { api: "custom_hostnames", status: 404, code: 1431, message: "The custom CSR was not found." },
+  hostname_method_unsupported: {
+    api: "custom_hostnames", status: 400,
+    code: 1432,
+    message: "The validation method is not supported. Only `http`, `email`, or `txt` are accepted. Check your input and try again.",
+  },
+  hostname_email_validation: {
+    api: "custom_hostnames", status: 400,
+    code: 1432,
+    message: "Email validation is not supported by this service: use `http` or `txt` (an ACME CA validates by HTTP or DNS).",
+  },
+  hostname_type_unsupported: { api: "custom_hostnames", status: 400, code: 1433, message: "The validation type is not supported. Only 'dv' is accepted. Check your input and try again." },
+  hostname_ssl_invalid: { api: "custom_hostnames", status: 400, code: 1434, message: "The SSL attribute is invalid. Refer to the API documentation, check your input and try again." },
+  hostname_id_invalid: { api: "custom_hostnames", status: 400, code: 1435, message: "The custom hostname ID is invalid. Check your input and try again." },
+  hostname_not_found: { api: "custom_hostnames", status: 404, code: 1436, message: "The custom hostname was not found." },
+  hostname_filter_invalid: { api: "custom_hostnames", status: 400, code: 1437, message: "Invalid :reason query parameter. Check your input and try again." },
+  hostname_id_with_filters: {
+    api: "custom_hostnames", status: 400,
+    code: 1438,
+    message: "Cannot specify other filter parameters in addition to `id`. Only one must be specified. Check your input and try again.",
+  },
+  hostname_not_modifiable: { api: "custom_hostnames", status: 409, code: 1439, message: "Modifying the custom hostname is not supported. Check your input and try again." },
+  hostname_method_and_type_required: { api: "custom_hostnames", status: 400, code: 1440, message: "Both validation type and validation method are required. Check your input and try again." },
+  hostname_ciphers_with_tls_1_3: { api: "custom_hostnames", status: 400, code: 1443, message: "Cipher suite selection is not supported for a minimum TLS version of 1.3. Check your input and try again." },
+  hostname_certificate_key_mismatch: { api: "custom_hostnames", status: 400, code: 1429, message: "The certificate that you uploaded is not for the custom CSR's key. Check your input and try again." },
+  hostname_not_in_certificate: {
+    api: "custom_hostnames", status: 400,
+    code: 1446,
+    message: "The certificate that you uploaded does not include the custom hostname - :reason. Check your input and try again.",
+  },
+  hostname_bundle_method_invalid: { api: "custom_hostnames", status: 400, code: 1449, message: "The request input `bundle_method` must be one of: ubiquitous, optimal, force." },
+  // Ours (1450–1459) in the custom hostname API.
+  hostname_custom_key_refused: {
+    api: "custom_hostnames", status: 400,
+    code: 1450,
+    message: "A private key is not accepted (custom_key, custom_cert_bundle): keys are generated and kept by this service. Use custom_csr_id with custom_certificate, or a managed certificate (method and type).",
+  },
+  hostname_certificate_needs_csr: {
+    api: "custom_hostnames", status: 400,
+    code: 1451,
+    message: "custom_certificate needs custom_csr_id: this service installs certificates only for keys it generated.",
+  },
+  hostname_http_wildcard: { api: "custom_hostnames", status: 400, code: 1452, message: "A wildcard is validated by DNS only: use method `txt`." },
+  hostname_certificate_authority_unknown: {
+    api: "custom_hostnames", status: 400,
+    code: 1453,
+    message: "The certificate authority :reason is not configured on this deployment (ACME_DIRECTORIES).",
+  },
+  hostname_certificate_invalid: { api: "custom_hostnames", status: 400, code: 1454, message: "The certificate is not usable (:reason). Check your input and try again." },
 } as const;

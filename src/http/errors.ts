@@ -12,6 +12,16 @@ import type { EdgeKeyRefusal } from "../pki/edge-key";
 import type { Found, PolicyRefusal } from "../pki/geo-policy";
 import type { KeyRefusal } from "../pki/keyring";
 import type { IntegrityFailed } from "../pki/row-seal";
+import type { HostnameTaken } from "../hostnames/hostname-registry";
+import type { HostnameBodyRefusal } from "./hostname-input";
+import type {
+  HostnameCertificateRefusal,
+  HostnameNotFound,
+  HostnameNotInCertificate,
+  HostnameQuotaRefusal,
+  HttpForWildcard,
+  UnknownCertificateAuthority,
+} from "../tenant/hostname-store";
 import type {
   AuditEntryNotFound,
   CertificateExists,
@@ -69,7 +79,22 @@ export type Refusal =
   | EdgeNotRegistered
   | NotRecorded
   | AccountMoved
-  | StorageUnavailable;
+  | StorageUnavailable
+  | HostnameBodyRefusal
+  | HostnameTaken
+  | HostnameQuotaRefusal
+  | HostnameNotFound
+  | HostnameCertificateRefusal
+  | HostnameNotInCertificate
+  | HttpForWildcard
+  | UnknownCertificateAuthority
+  | HostnameQueryRefusal;
+
+/** A custom hostname list query refused (Cloudflare's 1437, 1438), or a malformed id in the path (1435). */
+export type HostnameQueryRefusal =
+  | { readonly reason: "hostname_filter_invalid"; readonly parameter: string }
+  | { readonly reason: "hostname_id_with_filters" }
+  | { readonly reason: "hostname_id_invalid" };
 
 export type Reason = Refusal["reason"];
 
@@ -83,6 +108,8 @@ export interface ErrorEntry {
   readonly message: string;
   /** Seconds, sent as Retry-After (RFC 9110 §10.2.3). */
   readonly retryAfter?: number;
+  /** Which of Cloudflare's code tables the code is from, when not the Custom CSR API's (the README has one table per API). */
+  readonly api?: "custom_hostnames";
 }
 
 // JSON.stringify shows control characters and lone surrogates escaped; what
@@ -122,6 +149,13 @@ export const DETAILS: { readonly [K in Reason]?: (refusal: RefusalFor<K>) => str
   zone_account_moved: (r) => r.account_id,
   key_encryption_key_missing: (r) => r.kek_id,
   key_encryption_mismatch: (r) => r.kek_id,
+  hostname_unparseable: (r) => `publicsuffix: cannot derive eTLD+1 for domain "${r.domain}"`,
+  origin_unparseable: (r) => `publicsuffix: cannot derive eTLD+1 for domain "${r.domain}"`,
+  hostname_setting_invalid: (r) => r.setting,
+  hostname_filter_invalid: (r) => r.parameter,
+  hostname_not_in_certificate: (r) => r.hostname,
+  hostname_certificate_authority_unknown: (r) => JSON.stringify(r.name),
+  hostname_certificate_invalid: (r) => r.problem,
 };
 
 /**

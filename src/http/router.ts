@@ -16,12 +16,13 @@ import { type Result, fail, ok } from "../core/result";
 import { refuse, unwrap } from "./results";
 import { failure } from "./envelope";
 import { healthRoutes } from "./health";
+import { hostnameRoutes } from "./hostname-routes";
 import type { ApiRequest, ApiRouter, RouterArgs } from "./request";
 
 // Resources served per scope kind; anything else under a scope is 404.
 const RESOURCES: Record<Scope["kind"], readonly string[]> = {
   accounts: ["custom_csrs", "audit_logs"],
-  zones: ["custom_csrs", "custom_certificates", "audit_logs", "key_delivery"],
+  zones: ["custom_csrs", "custom_certificates", "custom_hostnames", "audit_logs", "key_delivery"],
 };
 const SCOPED_PATH = /^\/(?:client|api)\/v4\/(accounts|zones)\/([^/]*)\/([^/]+)(?:\/.*)?$/;
 
@@ -100,7 +101,7 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
 });
 
 const known: RegExp[] = [];
-for (const register of [csrRoutes, certificateRoutes, deliveryRoutes, auditRoutes, deploymentRoutes, adminRoutes, directoryRoutes, edgeRoutes, healthRoutes]) {
+for (const register of [csrRoutes, certificateRoutes, hostnameRoutes, deliveryRoutes, auditRoutes, deploymentRoutes, adminRoutes, directoryRoutes, edgeRoutes, healthRoutes]) {
   for (const route of register(router)) known.push(route);
 }
 

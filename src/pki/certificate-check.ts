@@ -24,6 +24,8 @@ export interface CheckedCertificate {
   expires_on: string;
   /** Leaf then chain, re-armoured with 64-character lines. */
   pem: string;
+  /** The leaf's serial number, in decimal (as Cloudflare's `serial_number`). */
+  serial_number: string;
   /** SHA-256 of the leaf's DER, hex: the same certificate uploaded twice is found by it. */
   leaf_sha256: string;
   /** Whether any signature was checked: false for a lone leaf (no chain sent, so nothing to check it with). */
@@ -161,6 +163,7 @@ export async function checkCertificate(text: unknown, csrPem: string, now: Date)
     not_before: notBefore.toISOString(),
     expires_on: notAfter.toISOString(),
     pem: blocks.map((der) => toPem("CERTIFICATE", der)).join(""),
+    serial_number: BigInt(`0x${hex(leaf.serialNumber) || "0"}`).toString(10),
     leaf_sha256: hex(await crypto.subtle.digest("SHA-256", blocks[0]!)),
     chain_checked: chain.length > 1,
   });

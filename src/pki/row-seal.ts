@@ -8,7 +8,7 @@ import { type Keyring, macKey, macOf } from "./keyring";
  * does not hold KEY_ENCRYPTION_KEYS cannot make a changed row pass.
  */
 /** A stored row that fails its MAC: which record (ours: 1477). */
-export type IntegrityFailed = { readonly reason: "record_integrity_failed"; readonly record: "edge" | "certificate" | "service_key"; readonly id: string };
+export type IntegrityFailed = { readonly reason: "record_integrity_failed"; readonly record: "edge" | "certificate" | "service_key" | "custom_hostname"; readonly id: string };
 
 /** A row refused by its seal: changed (1477), or keyed under a KEK that is not configured (1501). */
 export type SealRefusal = IntegrityFailed | { readonly reason: "key_encryption_key_missing"; readonly kek_id: string };

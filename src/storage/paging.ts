@@ -1,17 +1,4 @@
-/** JSON text of API objects, rendered where the rows are read so that it crosses RPC as one string. */
-export type JsonText = string & { readonly __brand: "JsonText" };
-
-/** Records' JSON texts as one JSON array. */
-export function jsonArray(items: JsonText[]): JsonText {
-  return `[${items.join(",")}]` as JsonText;
-}
-
-/** One page: `count` items (a JSON array) of `total`. */
-export interface Page<T> {
-  items: T;
-  count: number;
-  total: number;
-}
+export { type JsonText, type Page, jsonArray } from "./page";
 
 /**
  * One page of `table` in `order` (an indexed column) with `seq` as the

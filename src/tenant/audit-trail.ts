@@ -19,7 +19,10 @@ export type AuditResourceType =
   | "pooled_key"
   | "key_pool"
   | "zone_account"
-  | "audit_log";
+  | "audit_log"
+  | "custom_hostname"
+  | "hostname_quota"
+  | "fallback_origin";
 
 /** One event to record: the actor comes from the call. */
 export interface AuditEvent {

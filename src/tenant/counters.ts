@@ -4,7 +4,7 @@ import type { Sql } from "../storage/sql";
  * Rows of a table; CSRs per block of seqs (`csrs@<block>`, src/tenant/seq-ranks.ts);
  * audit entries of one action type (`audit:<action>`).
  */
-export type CounterName = "csrs" | "certificates" | `csrs@${string}` | `audit:${string}`;
+export type CounterName = "csrs" | "certificates" | "custom_hostnames" | `csrs@${string}` | `audit:${string}`;
 
 /**
  * Row counts kept in step with inserts and deletes, in the same transaction,

@@ -23,4 +23,18 @@ export const EMPTY_SCOPE = {
   }),
   chain: (): ChainCheck => ({ ok: true, entries: 0, head: hex(GENESIS_HASH), keyed_from: null }),
   exportBatch: { lines: "", next: null as string | null },
+  hostnameQuota: (env: Env) => {
+    const { allocated, hard_cap } = hostnameQuotaDefaults(env);
+    return { allocated, exceeded: allocated <= 0, hard_cap, used: 0 };
+  },
 } as const;
+
+/** The custom hostname quota of a zone the operator set none for (wrangler.toml vars). */
+export function hostnameQuotaDefaults(env: { DEFAULT_CUSTOM_HOSTNAME_QUOTA?: string; DEFAULT_CUSTOM_HOSTNAME_HARD_CAP?: string }): { allocated: number; hard_cap: number } {
+  const number = (raw: string | undefined, fallback: number) => {
+    const n = Number.parseInt(raw ?? "", 10);
+    return Number.isFinite(n) && n >= 0 ? n : fallback;
+  };
+  const allocated = number(env.DEFAULT_CUSTOM_HOSTNAME_QUOTA, 10_000);
+  return { allocated, hard_cap: Math.max(allocated, number(env.DEFAULT_CUSTOM_HOSTNAME_HARD_CAP, allocated)) };
+}

@@ -1,7 +1,7 @@
 import type { KeyType } from "../pki/csr-input";
-import type { JsonText } from "../storage/paging";
+import type { JsonText } from "../storage/page";
 
-export type { JsonText, Page } from "../storage/paging";
+export type { JsonText, Page } from "../storage/page";
 
 /** A custom CSR as the API returns it (the seeds' CustomCsr object). */
 export interface CsrRecord {

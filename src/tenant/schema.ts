@@ -216,6 +216,60 @@ export const TENANT_MIGRATIONS: Migrations = [
       sql.run(`CREATE INDEX IF NOT EXISTS certificates_by_leaf ON certificates (leaf_sha256)`);
     },
   ],
+  [
+    // Custom hostnames (zones; src/tenant/hostname-store.ts, docs/custom-hostnames.md):
+    // the hostname, its settings as Cloudflare returns them, and its certificate:
+    // a custom CSR's (custom_csr_id) or a managed one (ssl_kind 'managed', its
+    // key in hostname_keys). The row's MAC covers what decides whose key is
+    // delivered for which name (src/pki/row-seal.ts).
+    `CREATE TABLE IF NOT EXISTS custom_hostnames (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      id TEXT NOT NULL UNIQUE,
+      hostname TEXT NOT NULL UNIQUE,
+      created_at TEXT NOT NULL,
+      modified_on TEXT NOT NULL,
+      custom_metadata TEXT,
+      custom_origin_server TEXT,
+      custom_origin_sni TEXT,
+      ssl_id TEXT NOT NULL,
+      ssl_kind TEXT NOT NULL CHECK (ssl_kind IN ('none', 'custom_csr', 'managed')),
+      ssl_method TEXT,
+      ssl_type TEXT,
+      ssl_wildcard INTEGER NOT NULL DEFAULT 0,
+      bundle_method TEXT NOT NULL,
+      certificate_authority TEXT,
+      ssl_settings TEXT NOT NULL,
+      custom_csr_id TEXT REFERENCES csrs (id),
+      ssl_status TEXT NOT NULL,
+      certificate TEXT,
+      hosts TEXT,
+      issuer TEXT,
+      serial_number TEXT,
+      signature TEXT,
+      expires_on TEXT,
+      uploaded_on TEXT,
+      leaf_sha256 TEXT,
+      validation_records TEXT NOT NULL DEFAULT '[]',
+      validation_errors TEXT NOT NULL DEFAULT '[]',
+      mac BLOB,
+      mac_kek TEXT
+    )`,
+    `CREATE INDEX IF NOT EXISTS custom_hostnames_by_csr ON custom_hostnames (custom_csr_id)`,
+    `INSERT INTO counters (name, value) VALUES ('custom_hostnames', 0) ON CONFLICT DO NOTHING`,
+    // The zone's custom hostname quota, when the operator set one (else the deployment's defaults).
+    `CREATE TABLE IF NOT EXISTS hostname_quota (
+      singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+      allocated INTEGER NOT NULL,
+      hard_cap INTEGER NOT NULL
+    )`,
+    // Cloudflare's fallback origin of the zone's custom hostnames.
+    `CREATE TABLE IF NOT EXISTS fallback_origin (
+      singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+      origin TEXT NOT NULL,
+      created_at TEXT NOT NULL,
+      updated_at TEXT NOT NULL
+    )`,
+  ],
 ];
 
 /** The tenant schema's newest version. */

@@ -23,12 +23,16 @@ import { KEY_POOL_ACTOR, KeyPool, type PoolCheck, type PoolRewrap, type PoolStat
 import { type KeyCheck, KeyVault, type RewrapReport } from "./key-vault";
 import { TaskQueue } from "../core/task-queue";
 import { KeyringGate } from "../deployment/keyring-gate";
-import type { CsrRecord, JsonText, ListQuery, Page } from "./records";
+import type { CsrRecord, ListQuery } from "./records";
+import type { JsonText, Page } from "../storage/paging";
 import { TENANT_MIGRATIONS } from "./schema";
 import { Meta } from "./meta";
 import type { AccessRefusal, AuditEntryNotFound, CertificateNotFound, CsrInUse, CsrNotFound, EntitlementRefusal } from "./refusals";
 import { ScopeBinding } from "./scope-binding";
-import { EMPTY_SCOPE } from "./empty-scope";
+import { EMPTY_SCOPE, hostnameQuotaDefaults } from "./empty-scope";
+import { type HostnameCreateRefusal, type HostnameEditRefusal, type HostnameNotFound, type HostnameQuota, HostnameStore } from "./hostname-store";
+import type { CustomHostnameRecord, HostnameCreate, HostnameEdit, HostnameListQuery } from "../hostnames/hostname-records";
+import { hostnameShardName } from "../hostnames/shard";
 
 export type { AuditHead, ChainCheck, DeliverableCertificate, DeliveryBundle, Entitlement, KeyCheck, PoolCheck, PoolState, RewrapReport };
 
@@ -92,6 +96,7 @@ export class TenantStore extends DurableObject<Env> {
   readonly #pool: KeyPool;
   readonly #csrs: CsrStore;
   readonly #certificates: CertificateStore;
+  readonly #hostnames: HostnameStore;
   readonly #seals: CertificateSeals;
   readonly #delivery: KeyDelivery;
   readonly #gate: KeyringGate;
@@ -132,6 +137,20 @@ export class TenantStore extends DurableObject<Env> {
     this.#seals = new CertificateSeals(storage);
     this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit, this.#seals, clock);
     this.#delivery = new KeyDelivery(this.#certificates, this.#vault, this.#audit, clock);
+    this.#hostnames = new HostnameStore(
+      storage,
+      this.#csrs,
+      this.#counters,
+      this.#audit,
+      {
+        claim: (hostname, id) => this.#hostnameRegistry(hostname).claim(hostname, { zone_id: this.#zoneId(), custom_hostname_id: id }),
+        release: async (hostname, id) => {
+          await this.#hostnameRegistry(hostname).release(hostname, { zone_id: this.#zoneId(), custom_hostname_id: id });
+        },
+      },
+      hostnameQuotaDefaults(env),
+      clock,
+    );
     this.#gate = new KeyringGate(storage, () => this.env.KEY_ENCRYPTION_KEYS, this.#registry(), (keyring) => this.#opened(keyring), {
       kekIds: () => [...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds()])],
       opens: async (kekId, keyring) => {
@@ -191,7 +210,7 @@ export class TenantStore extends DurableObject<Env> {
     return this.#storage.transaction((): Result<{ id: string }, CsrNotFound | CsrInUse> => {
       const csr = this.#csrs.toDelete(id);
       if (csr === null) return fail({ reason: "csr_not_found" });
-      if (this.#certificates.referencing(id)) return this.#csrs.refuseDelete(call, csr);
+      if (this.#certificates.referencing(id) || this.#hostnames.referencing(id)) return this.#csrs.refuseDelete(call, csr);
       return ok(this.#csrs.remove(call, csr));
     });
   }
@@ -257,6 +276,75 @@ export class TenantStore extends DurableObject<Env> {
     const keyring = await this.#gate.open(read.value);
     if (!keyring.ok) return keyring;
     return this.#delivery.deliver(call, read.value, keyring.value, edge, id);
+  }
+
+  /** Creates a custom hostname (zones): Cloudflare's customHostnames.create. */
+  async createHostname(
+    call: TenantCall,
+    input: HostnameCreate,
+  ): Promise<Result<{ record: CustomHostnameRecord; overQuota: boolean }, AccessRefusal | NoRoute | HostnameCreateRefusal>> {
+    if (call.scope.kind !== "zones") return fail({ reason: "no_route" });
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
+    return this.#hostnames.create(call, input, keyring.value);
+  }
+
+  getHostname(call: TenantCall, id: string): Result<CustomHostnameRecord, ScopeMismatch | HostnameNotFound> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    return read.value === null ? fail({ reason: "hostname_not_found" }) : this.#hostnames.get(id);
+  }
+
+  listHostnames(call: TenantCall, query: HostnameListQuery): Result<Page<JsonText>, ScopeMismatch> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    return ok(read.value === null ? EMPTY_SCOPE.page : this.#hostnames.list(query));
+  }
+
+  async editHostname(call: TenantCall, id: string, edit: HostnameEdit): Promise<Result<CustomHostnameRecord, AccessRefusal | HostnameEditRefusal>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return fail({ reason: "hostname_not_found" });
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
+    return this.#hostnames.edit(call, id, edit, keyring.value);
+  }
+
+  async deleteHostname(call: TenantCall, id: string): Promise<Result<{ id: string }, AccessRefusal | HostnameNotFound>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return fail({ reason: "hostname_not_found" });
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
+    return this.#hostnames.remove(call, id);
+  }
+
+  /** The zone's custom hostname quota (the SDK's quota.get). */
+  getHostnameQuota(call: TenantCall): Result<HostnameQuota, ScopeMismatch> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    return ok(read.value === null ? EMPTY_SCOPE.hostnameQuota(this.env) : this.#hostnames.quota());
+  }
+
+  /** Admin: sets the zone's custom hostname quota. */
+  async setHostnameQuota(call: TenantCall, quota: { allocated: number; hard_cap: number }): Promise<Result<HostnameQuota, AccessRefusal>> {
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
+    return ok(this.#hostnames.setQuota(call, quota));
+  }
+
+  /** Cloudflare's fallback origin (null: none set). */
+  getFallbackOrigin(call: TenantCall): Result<{ origin: string; created_at: string; updated_at: string } | null, ScopeMismatch> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    return ok(read.value === null ? null : this.#hostnames.fallbackOrigin());
+  }
+
+  /** Sets (or, with null, deletes) the fallback origin; answers it as it was set, or as it was before a delete. */
+  async setFallbackOrigin(call: TenantCall, origin: string | null): Promise<Result<{ origin: string; created_at: string; updated_at: string } | null, AccessRefusal>> {
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
+    return ok(this.#hostnames.setFallbackOrigin(call, origin));
   }
 
   /** Admin self-check of one stored key. */
@@ -515,6 +603,17 @@ export class TenantStore extends DurableObject<Env> {
       } while (waited < RSA_YIELD_MAX_MS && othersInFlight(scope));
       return generateKeyPair(keyType);
     });
+  }
+
+  // The zone this object holds (hostname claims name it); only asked after a write bound it.
+  #zoneId(): string {
+    const scope = this.#binding.bound();
+    if (!scope || scope.kind !== "zones") throw new Error("a hostname claim outside a zone's object");
+    return scope.id;
+  }
+
+  #hostnameRegistry(hostname: string) {
+    return this.env.HOSTNAMES.get(this.env.HOSTNAMES.idFromName(hostnameShardName(hostname)));
   }
 
   #registry() {

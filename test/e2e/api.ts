@@ -150,7 +150,10 @@ export function admin<T = unknown>(origin: string, secret: string, method: strin
 export function documentedCodes(): Map<number, number> {
   const table = new Map<number, number>();
   const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
-  for (const line of readme.split("\n")) {
+  // The Custom CSR API's table (the custom hostname API's has codes of its own, under its own heading).
+  const start = readme.indexOf("\n### Error codes\n");
+  const section = readme.slice(start, readme.indexOf("\n#", start + 2));
+  for (const line of section.split("\n")) {
     const row = /^\|\s*(\d{3})\s*\|\s*([0-9][0-9\s/–-]*?)\s*\|/.exec(line);
     if (!row) continue;
     const status = Number(row[1]);
