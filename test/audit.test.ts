@@ -4,21 +4,15 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseCsrInput } from "../src/pki/csr-input";
 import { type Keyring, loadKeyring } from "../src/pki/keyring";
-import { generateKeyPair } from "../src/pki/keys";
 import { type ChainFields, auditId, entryHash, seqOfAuditId } from "../src/tenant/audit-chain";
 import type { AuditLogRecord } from "../src/tenant/audit-records";
-import { AccountLink } from "../src/tenant/account-link";
 import { AuditTrail } from "../src/tenant/audit-trail";
 import { Counters } from "../src/tenant/counters";
-import { CsrStore } from "../src/tenant/csr-store";
-import { Entitlements } from "../src/tenant/entitlements";
-import { KeyPool } from "../src/tenant/key-pool";
-import { KeyVault } from "../src/tenant/key-vault";
 import { Sql } from "../src/storage/sql";
 import { openStorage } from "../src/storage/storage";
 import { TENANT_MIGRATIONS } from "../src/tenant/schema";
-import { Meta } from "../src/tenant/meta";
 import { TenantStore } from "../src/tenant/tenant-store";
+import { csrStoreOn } from "./modules";
 import { type Kind, adminCall, adminHeaders, call, csrBody, expectError, scope, scopeId, tenantStub } from "./shared";
 import { createCa, issueLeaf } from "./test-ca";
 import { LEGACY_EMAIL, LEGACY_TEST_KEY, authHeaders, claimsFor, mintToken } from "./tokens";
@@ -278,22 +272,7 @@ describe("a change and its entry are one transaction", () => {
     const counters = failAt === "counter" ? new FailingCounters(sql) : new Counters(sql);
     const audit = failAt === "audit" ? new FailingAudit(sql, counters) : new AuditTrail(sql, counters);
     audit.useKeyring(keyring);
-    const entitlements = new Entitlements(storage, { granted: true, quota: 100 }, audit);
-    const vault = new KeyVault(storage, audit);
-    const pool = new KeyPool(storage, audit, 0, () => undefined);
-    const meta = new Meta(storage);
-    const account = new AccountLink(meta, audit);
-    return new CsrStore(storage, {
-      keys: vault,
-      pool,
-      audit,
-      counters,
-      meta,
-      quota: () => entitlements.current().quota,
-      accountTag: () => account.current(),
-      generate: (keyType) => generateKeyPair(keyType),
-      clock: () => new Date(),
-    });
+    return csrStoreOn(storage, { audit, counters });
   }
 
   const counts = (state: DurableObjectState) =>

@@ -7,18 +7,13 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { parseCsrInput } from "../src/pki/csr-input";
 import { loadKeyring } from "../src/pki/keyring";
-import { generateKeyPair } from "../src/pki/keys";
 import { type Storage, openStorage } from "../src/storage/storage";
 import { TENANT_MIGRATIONS } from "../src/tenant/schema";
-import { Meta } from "../src/tenant/meta";
-import { AccountLink } from "../src/tenant/account-link";
 import { AuditTrail } from "../src/tenant/audit-trail";
 import { Counters } from "../src/tenant/counters";
-import { CsrStore } from "../src/tenant/csr-store";
-import { Entitlements } from "../src/tenant/entitlements";
 import { KeyPool, QUIET_MS } from "../src/tenant/key-pool";
-import { KeyVault } from "../src/tenant/key-vault";
 import { TenantStore } from "../src/tenant/tenant-store";
+import { csrStoreOn } from "./modules";
 import { adminCall, adminHeaders, call, csrBody, scope, tenantStub } from "./shared";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -103,20 +98,7 @@ describe("the quota", () => {
       const audit = new AuditTrail(storage.sql, counters);
       const keyring = await loadKeyring(env.KEY_ENCRYPTION_KEYS);
       audit.useKeyring(keyring);
-      const entitlements = new Entitlements(storage, { granted: true, quota: 100 }, audit);
-      const meta = new Meta(storage);
-      const account = new AccountLink(meta, audit);
-      const csrs = new CsrStore(storage, {
-        keys: new KeyVault(storage, audit),
-        pool: new KeyPool(storage, audit, 0, () => undefined),
-        audit,
-        counters,
-        meta,
-        quota: () => entitlements.current().quota,
-        accountTag: () => account.current(),
-        generate: (keyType) => generateKeyPair(keyType),
-        clock: () => new Date(),
-      });
+      const csrs = csrStoreOn(storage, { audit, counters });
       const input = parseCsrInput(csrBody({ key_type: "p256v1" }));
       if (!input.ok) throw new Error("the body is valid");
       const before = state.storage.sql.exec("SELECT (SELECT count(*) FROM csrs) AS csrs, (SELECT count(*) FROM wrapped_keys) AS keys").one();
@@ -138,18 +120,7 @@ describe("the clock is passed in", () => {
       const audit = new AuditTrail(storage.sql, counters, () => fixed);
       const keyring = await loadKeyring(env.KEY_ENCRYPTION_KEYS);
       audit.useKeyring(keyring);
-      const meta = new Meta(storage);
-      const csrs = new CsrStore(storage, {
-        keys: new KeyVault(storage, audit),
-        pool: new KeyPool(storage, audit, 0, () => undefined),
-        audit,
-        counters,
-        meta,
-        quota: () => 100,
-        accountTag: () => null,
-        generate: (keyType) => generateKeyPair(keyType),
-        clock: () => fixed,
-      });
+      const csrs = csrStoreOn(storage, { audit, counters, clock: () => fixed });
       const input = parseCsrInput(csrBody({ key_type: "p256v1" }));
       if (!input.ok) throw new Error("the body is valid");
       const made = await csrs.create(adminCall("zones", s.id), `zones:${s.id}`, input.value, keyring);

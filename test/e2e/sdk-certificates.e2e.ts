@@ -2,13 +2,11 @@
 // issued for one of our CSRs is uploaded without a private key, the service
 // pairs it with the stored key, and the CSR can no longer be deleted (409,
 // 1420) until the certificate is.
-import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Cloudflare, { APIError, ConflictError } from "cloudflare";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { OPENSSL } from "./checkers";
 import { mintToken, scopeId } from "./credentials";
+import { opensslCa } from "./openssl-ca";
 import { sdkClient } from "./sdk-client";
 import { type TestServer, startServer } from "./server";
 import { expectCsrsVerified } from "./verify";
@@ -17,31 +15,15 @@ const ZONE = scopeId("cert");
 
 let server: TestServer;
 let client: Cloudflare;
-let workdir: string;
+let ca: ReturnType<typeof opensslCa>;
 
-/** Issues a 30-day certificate for `csrPem` from a throwaway CA made with OpenSSL. */
-function issue(csrPem: string, name: string): string {
-  const csrPath = join(workdir, `${name}.csr.pem`);
-  const certPath = join(workdir, `${name}.cert.pem`);
-  writeFileSync(csrPath, csrPem);
-  execFileSync(OPENSSL, [
-    "x509", "-req", "-in", csrPath, "-CA", join(workdir, "ca.pem"), "-CAkey", join(workdir, "ca.key"),
-    "-CAcreateserial", "-days", "30", "-sha256", "-copy_extensions", "copy", "-out", certPath,
-  ], { stdio: "pipe" });
-  return readFileSync(certPath, "utf8");
-}
 
 describe("cloudflare SDK: customCertificates with custom_csr_id", () => {
   beforeAll(async () => {
     server = await startServer({ root: inject("e2eRoot"), name: "sdk-certificates" });
     // No retries (sdkClient): the SDK would retry the 409, and the conflict is the answer here.
     client = sdkClient(server.baseURL, { apiToken: mintToken(server.secrets.API_TOKEN_SECRET, { zones: [ZONE] }) });
-    workdir = join(server.dir, "pki");
-    mkdirSync(workdir, { recursive: true });
-    execFileSync(OPENSSL, [
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-      "-keyout", join(workdir, "ca.key"), "-out", join(workdir, "ca.pem"), "-subj", "/CN=e2e throwaway CA", "-days", "2",
-    ], { stdio: "pipe" });
+    ca = opensslCa(join(server.dir, "pki"), "/CN=e2e throwaway CA");
   });
 
   afterAll(async () => {
@@ -61,7 +43,7 @@ describe("cloudflare SDK: customCertificates with custom_csr_id", () => {
         key_type: keyType,
       });
       await expectCsrsVerified([csr]);
-      const certificate = issue(csr.csr!, csr.id);
+      const certificate = ca.issue(csr.csr!, csr.id);
 
       const uploaded = await client.customCertificates.create({ zone_id: ZONE, certificate, custom_csr_id: csr.id });
       expect(uploaded.custom_csr_id).toBe(csr.id);
@@ -99,7 +81,7 @@ describe("cloudflare SDK: customCertificates with custom_csr_id", () => {
         }),
       ),
     );
-    const forB = issue(b!.csr!, `${b!.id}-mismatch`);
+    const forB = ca.issue(b!.csr!, `${b!.id}-mismatch`);
     try {
       await client.customCertificates.create({ zone_id: ZONE, certificate: forB, custom_csr_id: a!.id });
       throw new Error("a certificate for another key was accepted");

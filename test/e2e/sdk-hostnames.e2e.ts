@@ -3,13 +3,11 @@
 // list with the SDK's filters and auto-paging, edit, the bare delete body,
 // the quota, the fallback origin, and a duplicate across zones, retried by
 // the SDK's default client not at all (x-should-retry: false).
-import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Cloudflare, { ConflictError, NotFoundError } from "cloudflare";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { OPENSSL } from "./checkers";
 import { mintToken, scopeId } from "./credentials";
+import { opensslCa } from "./openssl-ca";
 import { sdkClient } from "./sdk-client";
 import { type TestServer, startServer } from "./server";
 
@@ -18,29 +16,14 @@ const OTHER_ZONE = scopeId("host");
 
 let server: TestServer;
 let client: Cloudflare;
-let workdir: string;
+let ca: ReturnType<typeof opensslCa>;
 
-function issue(csrPem: string, name: string): string {
-  const csrPath = join(workdir, `${name}.csr.pem`);
-  const certPath = join(workdir, `${name}.cert.pem`);
-  writeFileSync(csrPath, csrPem);
-  execFileSync(OPENSSL, [
-    "x509", "-req", "-in", csrPath, "-CA", join(workdir, "ca.pem"), "-CAkey", join(workdir, "ca.key"),
-    "-CAcreateserial", "-days", "30", "-sha256", "-copy_extensions", "copy", "-out", certPath,
-  ], { stdio: "pipe" });
-  return readFileSync(certPath, "utf8") + readFileSync(join(workdir, "ca.pem"), "utf8");
-}
 
 describe("cloudflare SDK: customHostnames", () => {
   beforeAll(async () => {
     server = await startServer({ root: inject("e2eRoot"), name: "sdk-hostnames" });
     client = sdkClient(server.baseURL, { apiToken: mintToken(server.secrets.API_TOKEN_SECRET, { zones: [ZONE, OTHER_ZONE] }) });
-    workdir = join(server.dir, "pki");
-    mkdirSync(workdir, { recursive: true });
-    execFileSync(OPENSSL, [
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-      "-keyout", join(workdir, "ca.key"), "-out", join(workdir, "ca.pem"), "-subj", "/CN=e2e hostname CA", "-days", "2",
-    ], { stdio: "pipe" });
+    ca = opensslCa(join(server.dir, "pki"), "/CN=e2e hostname CA");
   });
 
   afterAll(async () => {
@@ -59,7 +42,7 @@ describe("cloudflare SDK: customHostnames", () => {
       sans: [host],
       key_type: "p256v1",
     });
-    const certificate = issue(csr.csr!, "shop");
+    const certificate = ca.issue(csr.csr!, "shop") + ca.pem();
     const created = await client.customHostnames.create({
       zone_id: ZONE,
       hostname: host,
