@@ -7,6 +7,11 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { CustomHostnameRecord } from "../src/hostnames/hostname-records";
 import { type Reply, adminHeaders, call, csrBody, expectError, scope } from "./shared";
 import { type TestCa, createCa, issueLeaf } from "./test-ca";
+import { delivery, edgeToken, registerEdge } from "./edges";
+import { compactDecrypt } from "jose";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { Certificate } from "@peculiar/asn1-x509";
+import { fromPemBlocks } from "../src/pki/pem";
 
 type Zone = Awaited<ReturnType<typeof scope>>;
 
@@ -236,5 +241,35 @@ describe("http-01 answers", () => {
     expectError(await call("GET", `/.well-known/acme-challenge/${token}`, { headers: { host: `other-${host}` } }), 404, 7000);
     await registry.dropChallenges(claim);
     expectError(await call("GET", `/.well-known/acme-challenge/${token}`, { headers: { host } }), 404, 7000);
+  });
+});
+
+describe("custom hostnames reach the edges", () => {
+  it("a hostname with a custom CSR's certificate is listed by name to every registered edge, its key sealed to the edge; deleting it withdraws it", async () => {
+    const z = await scope("zones");
+    const host = `edge-${unique()}.customer-one.com`;
+    const { csr, pem } = await csrCertificate(z, host);
+    const made = (await hostnames(z).create({ hostname: host, ssl: { custom_csr_id: csr.id, custom_certificate: pem } })).body.result;
+    const edge = await registerEdge({ country: "DE", region: "WEUR" });
+    const d = delivery(z.id, await edgeToken(edge.id, [z.id]));
+    const listed = (await d.list()).body.result;
+    expect(listed).toEqual([{ id: made.id, hostname: host, hosts: [host], expires_on: made.ssl!.expires_on, modified_on: expect.any(String) }]);
+    const bundle = (await d.get(made.id)).body.result;
+    expect(bundle).toMatchObject({ id: made.id, hostname: host, certificate: made.ssl!.custom_certificate });
+    const { plaintext, protectedHeader } = await compactDecrypt(bundle.sealed_key, edge.privateKey);
+    expect(protectedHeader).toMatchObject({ certificate_id: made.id, zone_id: z.id, edge_id: edge.id });
+    // The delivered key is the CSR's: it signs what the certificate's key verifies.
+    const privateKey = await crypto.subtle.importKey("pkcs8", plaintext, { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+    const leaf = AsnConvert.parse(fromPemBlocks("CERTIFICATE", bundle.certificate)![0]!, Certificate);
+    const publicKey = await crypto.subtle.importKey("spki", AsnConvert.serialize(leaf.tbsCertificate.subjectPublicKeyInfo), { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+    const challenge = crypto.getRandomValues(new Uint8Array(32));
+    const signature = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, privateKey, challenge);
+    expect(await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, publicKey, signature, challenge)).toBe(true);
+    // A hostname without a certificate is not listed.
+    await hostnames(z).create({ hostname: `bare-${unique()}.customer-one.com` });
+    expect((await d.list()).body.result.map((c) => c.id)).toEqual([made.id]);
+    await hostnames(z).remove(made.id);
+    expect((await d.list()).body.result).toEqual([]);
+    expectError(await d.get(made.id), 404, 1449);
   });
 });

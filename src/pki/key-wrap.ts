@@ -27,6 +27,15 @@ export function poolWrapContext(scope: string, poolKeyId: string): Uint8Array {
   return new TextEncoder().encode(`custom-csr-pool:v1:${scope}:${poolKeyId}`);
 }
 
+/**
+ * Additional data binding a managed custom hostname's key, or an ACME
+ * account key, to its scope and its own random id (never reused): a wrap
+ * copied to another row or scope does not unwrap there.
+ */
+export function namedWrapContext(purpose: "hostname-key" | "acme-account", scope: string, keyId: string): Uint8Array {
+  return new TextEncoder().encode(`custom-csr-${purpose}:v1:${scope}:${keyId}`);
+}
+
 /** Wraps a private key as PKCS#8 under the current KEK with AES-256-GCM. */
 export async function wrapPrivateKey(
   privateKey: CryptoKey,

@@ -274,9 +274,17 @@ export class CertificateStore {
   }
 }
 
-/** What a delivery needs of a certificate row. */
+/**
+ * What a delivery needs of a certificate or custom hostname row: its id, the
+ * key it delivers (a custom CSR's, or a managed hostname key's), names, dates
+ * and placement.
+ */
 export interface DeliveryRow {
   id: string;
+  /** The key delivered: a custom CSR's (`csr`) or a managed custom hostname's (`hostname`). */
+  key: { kind: "csr"; id: string } | { kind: "hostname"; id: string };
+  /** A custom hostname's name (its files on the edge are named by it); absent for a custom certificate. */
+  hostname?: string;
   custom_csr_id: string;
   hosts: string[];
   expires_on: string;
@@ -301,6 +309,7 @@ const DELIVERY_COLUMNS = "id, custom_csr_id, hosts, expires_on, modified_on, pol
 function toDeliveryRow(row: DeliveryRowColumns): DeliveryRow {
   return {
     id: row.id,
+    key: { kind: "csr", id: row.custom_csr_id },
     custom_csr_id: row.custom_csr_id,
     hosts: JSON.parse(row.hosts) as string[],
     expires_on: row.expires_on,

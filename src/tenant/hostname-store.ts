@@ -19,7 +19,9 @@ import { type JsonText, type Page, readPage } from "../storage/paging";
 import type { Storage } from "../storage/storage";
 import type { AuditTrail } from "./audit-trail";
 import type { Counters } from "./counters";
+import type { DeliveryRow } from "./certificate-store";
 import type { CsrStore } from "./csr-store";
+import type { HostnameKeys } from "./hostname-keys";
 
 /** No such custom hostname in the zone (Cloudflare's 1436). */
 export type HostnameNotFound = { readonly reason: "hostname_not_found" };
@@ -87,6 +89,22 @@ const SEALED_COLUMNS = "id, hostname, ssl_kind, custom_csr_id, expires_on, modif
 type Sealed = { id: string; hostname: string; ssl_kind: string; custom_csr_id: string | null; expires_on: string | null; modified_on: string; leaf_sha256: string | null };
 const sealedFields = (row: Sealed) => [row.id, row.hostname, row.ssl_kind, row.custom_csr_id, row.expires_on, row.modified_on, row.leaf_sha256];
 
+type DeliveryColumns = Sealed & { hosts: string | null; mac: ArrayBuffer | null; mac_kek: string | null };
+const DELIVERY_COLUMNS = `${SEALED_COLUMNS}, hosts, mac, mac_kek`;
+
+function toDeliveryRow(row: DeliveryColumns): DeliveryRow {
+  return {
+    id: row.id,
+    key: row.ssl_kind === "custom_csr" ? { kind: "csr", id: row.custom_csr_id! } : { kind: "hostname", id: row.id },
+    hostname: row.hostname,
+    custom_csr_id: row.custom_csr_id ?? "",
+    hosts: row.hosts === null ? [row.hostname] : (JSON.parse(row.hosts) as string[]),
+    expires_on: row.expires_on ?? "",
+    modified_on: row.modified_on,
+    placement: { policy: null, geo_restriction: null },
+  };
+}
+
 /** Whether a certificate's names cover `hostname` (RFC 6125 §6.4.3: a wildcard covers one label). */
 export function certificateCovers(hosts: readonly string[], hostname: string): boolean {
   const name = hostname.toLowerCase();
@@ -111,6 +129,8 @@ export function certificateCovers(hosts: readonly string[], hostname: string): b
 export class HostnameStore {
   constructor(
     private readonly storage: Storage,
+    /** A managed hostname's keys, erased with its row. */
+    private readonly keys: Pick<HostnameKeys, "removeAll">,
     private readonly csrs: Pick<CsrStore, "pem">,
     private readonly counters: Counters,
     private readonly audit: Pick<AuditTrail, "record">,
@@ -291,6 +311,7 @@ export class HostnameStore {
       );
       if (!row) return fail({ reason: "hostname_not_found" });
       this.storage.sql.run(`DELETE FROM custom_hostnames WHERE seq = ?`, row.seq);
+      this.keys.removeAll(id);
       this.counters.bump("custom_hostnames", -1);
       this.audit.record(call, {
         action: "delete",
@@ -337,6 +358,29 @@ export class HostnameStore {
       });
     });
     return origin === null ? before : this.fallbackOrigin();
+  }
+
+  /**
+   * Every custom hostname with a certificate in force and an intact row, as a
+   * delivery sees it (every registered edge may receive it: a custom hostname
+   * has no placement). A row changed in storage is left out, and logged.
+   */
+  placements(keyring: Keyring, call: TenantCall): DeliveryRow[] {
+    return this.storage.sql
+      .all<DeliveryColumns>(`SELECT ${DELIVERY_COLUMNS} FROM custom_hostnames WHERE certificate IS NOT NULL ORDER BY seq`)
+      .filter((row) => this.#intact(row, keyring, call))
+      .map(toDeliveryRow);
+  }
+
+  /** One custom hostname's delivery row and PEM; null when there is none (or no certificate yet). */
+  forDelivery(id: string, keyring: Keyring, call: TenantCall): Result<(DeliveryRow & { certificate: string }) | null, SealRefusal> {
+    const row = this.storage.sql.one<DeliveryColumns & { certificate: string }>(
+      `SELECT ${DELIVERY_COLUMNS}, certificate FROM custom_hostnames WHERE id = ? AND certificate IS NOT NULL`,
+      id,
+    );
+    if (!row) return ok(null);
+    if (!this.#intact(row, keyring, call)) return fail(sealRefusal(keyring, row.mac_kek, "custom_hostname", id));
+    return ok({ ...toDeliveryRow(row), certificate: row.certificate });
   }
 
   /** Every KEK id a row's MAC is keyed under. */

@@ -9,6 +9,8 @@ import { placementAllows } from "../pki/geo-policy";
 import { sealToEdge } from "../pki/seal";
 import type { AuditTrail } from "./audit-trail";
 import type { CertificateStore, DeliveryRow } from "./certificate-store";
+import type { HostnameKeys } from "./hostname-keys";
+import type { HostnameNotFound, HostnameStore } from "./hostname-store";
 import type { KeyVault } from "./key-vault";
 
 // Why a delivery that reached the zone was refused, as its audit entry says.
@@ -18,11 +20,13 @@ const REFUSALS = {
 } as const;
 
 /** Why a bundle is not delivered: no such certificate (or its row was changed), its placement or lifetime, or its key. */
-export type DeliverRefusal = CertificateNotFound | IntegrityFailed | DeliveryRefusal | CsrNotFound | KeyRefusal;
+export type DeliverRefusal = CertificateNotFound | IntegrityFailed | DeliveryRefusal | CsrNotFound | HostnameNotFound | KeyRefusal;
 
 /** A certificate an edge may receive, as the delivery list shows it. */
 export interface DeliverableCertificate {
   id: string;
+  /** For a custom hostname: its name (the agent names its files by it); absent for a custom certificate. */
+  hostname?: string;
   hosts: string[];
   expires_on: string;
   modified_on: string;
@@ -40,6 +44,7 @@ export interface DeliveryBundle extends DeliverableCertificate {
 
 const listed = (row: DeliveryRow): DeliverableCertificate => ({
   id: row.id,
+  ...(row.hostname === undefined ? {} : { hostname: row.hostname }),
   hosts: row.hosts,
   expires_on: row.expires_on,
   modified_on: row.modified_on,
@@ -56,15 +61,19 @@ const listed = (row: DeliveryRow): DeliverableCertificate => ({
 export class KeyDelivery {
   constructor(
     private readonly certificates: Pick<CertificateStore, "placements" | "forDelivery">,
+    private readonly hostnames: Pick<HostnameStore, "placements" | "forDelivery">,
     private readonly vault: Pick<KeyVault, "sealKey">,
+    /** A managed custom hostname's key, for sealing (src/tenant/hostname-keys.ts). */
+    private readonly hostnameKeys: Pick<HostnameKeys, "sealKey">,
     private readonly audit: Pick<AuditTrail, "record">,
     private readonly clock: Clock,
   ) {}
 
   /** The zone's certificates this edge may receive now, in upload order (rows changed in storage are left out). */
-  list(scopeName: string, keyring: Keyring, edge: EdgeRecipient): Result<DeliverableCertificate[], never> {
+  list(call: TenantCall, scopeName: string, keyring: Keyring, edge: EdgeRecipient): Result<DeliverableCertificate[], never> {
     const now = this.clock().getTime();
-    return ok(this.certificates.placements(keyring, scopeName).filter((row) => this.#refusal(row, edge, now) === null).map(listed));
+    const rows = [...this.certificates.placements(keyring, scopeName), ...this.hostnames.placements(keyring, call)];
+    return ok(rows.filter((row) => this.#refusal(row, edge, now) === null).map(listed));
   }
 
   /**
@@ -75,7 +84,9 @@ export class KeyDelivery {
    */
   async deliver(call: TenantCall, scopeName: string, keyring: Keyring, edge: EdgeRecipient, certificateId: string): Promise<Result<DeliveryBundle, DeliverRefusal>> {
     const { scope } = call;
-    const found = this.certificates.forDelivery(certificateId, keyring, scopeName);
+    const hostname = this.hostnames.forDelivery(certificateId, keyring, call);
+    if (!hostname.ok) return hostname;
+    const found = hostname.value === null ? this.certificates.forDelivery(certificateId, keyring, scopeName) : ok(hostname.value);
     if (!found.ok) return found;
     const row = found.value;
     const refusal = this.#refusal(row, edge, this.clock().getTime());
@@ -83,15 +94,16 @@ export class KeyDelivery {
       this.#record(call, row, edge, false, REFUSALS[refusal]);
       return fail({ reason: refusal });
     }
-    const sealed = await this.vault.sealKey(scopeName, row.custom_csr_id, keyring, (pkcs8) =>
+    const seal = (pkcs8: Uint8Array) =>
       sealToEdge(pkcs8, edge.public_key, {
         zone_id: scope.id,
         certificate_id: row.id,
         edge_id: edge.id,
         modified_on: row.modified_on,
         kid: edge.thumbprint,
-      }),
-    );
+      });
+    const sealed =
+      row.key.kind === "csr" ? await this.vault.sealKey(scopeName, row.key.id, keyring, seal) : await this.hostnameKeys.sealKey(scopeName, row.key.id, keyring, seal);
     if (!sealed.ok) return sealed;
     // Recorded before the bundle leaves the object: a delivery whose entry
     // cannot be written is not made (the object's output waits for the write).
@@ -102,10 +114,15 @@ export class KeyDelivery {
   #record(call: TenantCall, row: DeliveryRow, edge: EdgeRecipient, delivered: boolean, info?: string): void {
     this.audit.record(call, {
       action: "deliver",
-      resource: { type: "private_key", id: row.custom_csr_id },
+      resource: { type: "private_key", id: row.key.id },
       result: delivered,
       ...(info === undefined ? {} : { info }),
-      metadata: { certificate_id: row.id, edge_id: edge.id, edge_key: edge.thumbprint, modified_on: row.modified_on },
+      metadata: {
+        ...(row.hostname === undefined ? { certificate_id: row.id } : { custom_hostname_id: row.id, hostname: row.hostname }),
+        edge_id: edge.id,
+        edge_key: edge.thumbprint,
+        modified_on: row.modified_on,
+      },
     });
   }
 

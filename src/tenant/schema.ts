@@ -270,6 +270,24 @@ export const TENANT_MIGRATIONS: Migrations = [
       updated_at TEXT NOT NULL
     )`,
   ],
+  [
+    // Managed custom hostnames' keys (src/tenant/hostname-keys.ts), only as
+    // their AES-GCM wraps: one 'current' key per hostname (the one its
+    // certificate is for), and a 'pending' one while an ACME order for a
+    // renewal with a fresh key is under way.
+    `CREATE TABLE IF NOT EXISTS hostname_keys (
+      key_id TEXT PRIMARY KEY,
+      custom_hostname_id TEXT NOT NULL,
+      state TEXT NOT NULL CHECK (state IN ('pending', 'current')),
+      key_type TEXT NOT NULL,
+      kek_id TEXT NOT NULL,
+      iv BLOB NOT NULL,
+      wrapped BLOB NOT NULL,
+      spki BLOB NOT NULL,
+      created_at TEXT NOT NULL
+    )`,
+    `CREATE UNIQUE INDEX IF NOT EXISTS hostname_keys_by_state ON hostname_keys (custom_hostname_id, state)`,
+  ],
 ];
 
 /** The tenant schema's newest version. */

@@ -33,6 +33,7 @@ import { EMPTY_SCOPE, hostnameQuotaDefaults } from "./empty-scope";
 import { type HostnameCreateRefusal, type HostnameEditRefusal, type HostnameNotFound, type HostnameQuota, HostnameStore } from "./hostname-store";
 import type { CustomHostnameRecord, HostnameCreate, HostnameEdit, HostnameListQuery } from "../hostnames/hostname-records";
 import { hostnameShardName } from "../hostnames/shard";
+import { HostnameKeys } from "./hostname-keys";
 
 export type { AuditHead, ChainCheck, DeliverableCertificate, DeliveryBundle, Entitlement, KeyCheck, PoolCheck, PoolState, RewrapReport };
 
@@ -97,6 +98,7 @@ export class TenantStore extends DurableObject<Env> {
   readonly #csrs: CsrStore;
   readonly #certificates: CertificateStore;
   readonly #hostnames: HostnameStore;
+  readonly #hostnameKeys: HostnameKeys;
   readonly #seals: CertificateSeals;
   readonly #delivery: KeyDelivery;
   readonly #gate: KeyringGate;
@@ -136,9 +138,10 @@ export class TenantStore extends DurableObject<Env> {
     });
     this.#seals = new CertificateSeals(storage);
     this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit, this.#seals, clock);
-    this.#delivery = new KeyDelivery(this.#certificates, this.#vault, this.#audit, clock);
+    this.#hostnameKeys = new HostnameKeys(storage, clock);
     this.#hostnames = new HostnameStore(
       storage,
+      this.#hostnameKeys,
       this.#csrs,
       this.#counters,
       this.#audit,
@@ -151,6 +154,7 @@ export class TenantStore extends DurableObject<Env> {
       hostnameQuotaDefaults(env),
       clock,
     );
+    this.#delivery = new KeyDelivery(this.#certificates, this.#hostnames, this.#vault, this.#hostnameKeys, this.#audit, clock);
     this.#gate = new KeyringGate(storage, () => this.env.KEY_ENCRYPTION_KEYS, this.#registry(), (keyring) => this.#opened(keyring), {
       kekIds: () => [...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds()])],
       opens: async (kekId, keyring) => {
@@ -265,7 +269,7 @@ export class TenantStore extends DurableObject<Env> {
     if (read.value === null) return ok([]);
     const keyring = await this.#gate.open(read.value);
     if (!keyring.ok) return keyring;
-    return this.#delivery.list(read.value, keyring.value, edge);
+    return this.#delivery.list(call, read.value, keyring.value, edge);
   }
 
   /** One certificate's chain and its key sealed to the edge (call.actor is the edge). */
@@ -578,7 +582,9 @@ export class TenantStore extends DurableObject<Env> {
 
   // The KEK ids the scope's data is under now, for the deployment registry.
   #keksInUse(): string[] {
-    return [...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds(), ...this.#audit.kekIds(), ...this.#seals.kekIds()])].sort();
+    return [
+      ...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds(), ...this.#audit.kekIds(), ...this.#seals.kekIds(), ...this.#hostnames.kekIds(), ...this.#hostnameKeys.kekIds()]),
+    ].sort();
   }
 
   // Every keyring the gate hands out keys the audit trail.

@@ -1,0 +1,130 @@
+import type { KeyType } from "../pki/csr-input";
+import { type WrappedKey, namedWrapContext, unwrapPrivateKey, wrapPrivateKey } from "../pki/key-wrap";
+import { type KeyRefusal, type Keyring, KeyringError } from "../pki/keyring";
+import { KEY_ALGORITHMS, generateKeyPair } from "../pki/keys";
+import { type Result, fail, ok } from "../core/result";
+import type { Clock } from "../core/clock";
+import type { Storage } from "../storage/storage";
+import type { HostnameNotFound } from "./hostname-store";
+
+type KeyRow = { key_id: string; key_type: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer; spki: ArrayBuffer };
+
+/**
+ * The private keys of managed custom hostnames (the only writer of
+ * `hostname_keys`), each only as its AES-GCM wrap under a KEK, bound to the
+ * scope and a random key id. A hostname has one `current` key (the one its
+ * certificate is for) and, while an order for a renewal with a fresh key is
+ * under way, a `pending` one, which becomes current in the transaction that
+ * stores the new certificate. A key leaves its wrap only to sign a CSR, or
+ * sealed to an edge.
+ */
+export class HostnameKeys {
+  constructor(
+    private readonly storage: Storage,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * The pending key of a hostname, made (and stored) when there is none, as
+   * a key pair whose private half is a non-extractable signing key: what a
+   * CSR for an order is signed with. Call outside a transaction (it awaits).
+   */
+  async pending(hostnameId: string, scope: string, keyring: Keyring, keyType: KeyType = "p256v1"): Promise<Result<CryptoKeyPair, KeyRefusal>> {
+    const held = this.#row(hostnameId, "pending");
+    if (held) return this.#pair(held, scope, keyring);
+    const keys = await generateKeyPair(keyType);
+    const keyId = crypto.randomUUID();
+    const wrap = await wrapPrivateKey(keys.privateKey, keyring, namedWrapContext("hostname-key", scope, keyId));
+    const spki = (await crypto.subtle.exportKey("spki", keys.publicKey)) as ArrayBuffer;
+    this.storage.sql.run(
+      `INSERT INTO hostname_keys (key_id, custom_hostname_id, state, key_type, kek_id, iv, wrapped, spki, created_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (custom_hostname_id, state) DO NOTHING`,
+      keyId,
+      hostnameId,
+      keyType,
+      wrap.kekId,
+      wrap.iv,
+      wrap.wrapped,
+      spki,
+      this.clock().toISOString(),
+    );
+    // Another run may have made one meanwhile: the stored one is the pending key.
+    return this.#pair(this.#row(hostnameId, "pending")!, scope, keyring);
+  }
+
+  /** The pending key's SPKI (DER), or null: what an issued certificate must carry. */
+  pendingSpki(hostnameId: string): ArrayBuffer | null {
+    return this.#row(hostnameId, "pending")?.spki ?? null;
+  }
+
+  /** Makes the pending key current, erasing the one it replaces (call inside the transaction that stores the certificate). */
+  promote(hostnameId: string): void {
+    const old = this.#row(hostnameId, "current");
+    if (old) this.#erase(old.key_id);
+    this.storage.sql.run(`UPDATE hostname_keys SET state = 'current' WHERE custom_hostname_id = ? AND state = 'pending'`, hostnameId);
+  }
+
+  /** Erases every key of a hostname (its deletion). */
+  removeAll(hostnameId: string): void {
+    for (const { key_id } of this.storage.sql.all<{ key_id: string }>(`SELECT key_id FROM hostname_keys WHERE custom_hostname_id = ?`, hostnameId)) this.#erase(key_id);
+  }
+
+  /** Every KEK id a key is wrapped under. */
+  kekIds(): string[] {
+    return this.storage.sql.all<{ kek_id: string }>(`SELECT DISTINCT kek_id FROM hostname_keys`).map((r) => r.kek_id);
+  }
+
+  /**
+   * Unwraps a hostname's current key for sealing to an edge: the PKCS#8
+   * bytes exist only during `seal` and are overwritten afterwards (as the
+   * key vault does for CSR keys).
+   */
+  async sealKey(scope: string, hostnameId: string, keyring: Keyring, seal: (pkcs8: Uint8Array) => Promise<string>): Promise<Result<string, HostnameNotFound | KeyRefusal>> {
+    const row = this.#row(hostnameId, "current");
+    if (!row) return fail({ reason: "hostname_not_found" });
+    let pkcs8: Uint8Array;
+    try {
+      const key = await this.#unwrap(row, scope, keyring, true);
+      pkcs8 = new Uint8Array((await crypto.subtle.exportKey("pkcs8", key)) as ArrayBuffer);
+    } catch (error) {
+      if (error instanceof KeyringError) return fail({ reason: "key_encryption_key_missing", kek_id: row.kek_id });
+      console.error(JSON.stringify({ level: "error", event: "hostname_key_unwrap_failed", custom_hostname_id: hostnameId, kek_id: row.kek_id }));
+      return fail({ reason: "key_unwrap_failed" });
+    }
+    try {
+      return ok(await seal(pkcs8));
+    } finally {
+      pkcs8.fill(0);
+    }
+  }
+
+  async #pair(row: KeyRow, scope: string, keyring: Keyring): Promise<Result<CryptoKeyPair, KeyRefusal>> {
+    try {
+      const privateKey = await this.#unwrap(row, scope, keyring, false);
+      const publicKey = await crypto.subtle.importKey("spki", row.spki, KEY_ALGORITHMS[row.key_type as KeyType].import, true, ["verify"]);
+      return ok({ privateKey, publicKey });
+    } catch (error) {
+      if (error instanceof KeyringError) return fail({ reason: "key_encryption_key_missing", kek_id: row.kek_id });
+      return fail({ reason: "key_unwrap_failed" });
+    }
+  }
+
+  #unwrap(row: KeyRow, scope: string, keyring: Keyring, extractable: boolean): Promise<CryptoKey> {
+    const stored: WrappedKey = { kekId: row.kek_id, iv: row.iv, wrapped: row.wrapped };
+    return unwrapPrivateKey(stored, row.key_type as KeyType, keyring, namedWrapContext("hostname-key", scope, row.key_id), { extractable });
+  }
+
+  #row(hostnameId: string, state: "pending" | "current"): KeyRow | null {
+    return this.storage.sql.one<KeyRow>(
+      `SELECT key_id, key_type, kek_id, iv, wrapped, spki FROM hostname_keys WHERE custom_hostname_id = ? AND state = ?`,
+      hostnameId,
+      state,
+    );
+  }
+
+  // Overwrites a wrap in place with zeros, then deletes it (as the key vault does).
+  #erase(keyId: string): void {
+    this.storage.sql.run(`UPDATE hostname_keys SET iv = zeroblob(length(iv)), wrapped = zeroblob(length(wrapped)) WHERE key_id = ?`, keyId);
+    this.storage.sql.run(`DELETE FROM hostname_keys WHERE key_id = ?`, keyId);
+  }
+}
