@@ -82,6 +82,7 @@ describe("schema migrations", () => {
     await runInDurableObject(tenantStub(s.kind, s.id), (_, state) => {
       expect(state.storage.sql.exec("SELECT version FROM schema_version").one().version).toBe(SCHEMA_VERSION);
       expect(objects(state)).toEqual([
+        "index acme_orders_by_next",
         "index audit_by_action",
         "index audit_by_actor_email",
         "index certificates_by_csr",
@@ -91,6 +92,8 @@ describe("schema migrations", () => {
         "index custom_hostnames_by_csr",
         "index hostname_keys_by_state",
         "index wrapped_keys_by_kek",
+        "table acme_accounts",
+        "table acme_orders",
         "table audit_log",
         "table certificates",
         "table counters",

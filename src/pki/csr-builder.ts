@@ -41,9 +41,8 @@ export type Subject = Pick<CsrInput, "country" | "state" | "locality" | "organiz
  * with `#` stays text.
  */
 export function buildSubject(subject: Subject): Name {
-  const rdns: RelativeDistinguishedName[] = [
-    rdn(OID.country, new AttributeValue({ printableString: subject.country })),
-  ];
+  // An ACME order's CSR carries its names in the SANs only (RFC 8555 §7.4): no country then.
+  const rdns: RelativeDistinguishedName[] = subject.country ? [rdn(OID.country, new AttributeValue({ printableString: subject.country }))] : [];
   const utf8Fields = ["state", "locality", "organization", "organizational_unit", "common_name"] as const;
   for (const field of utf8Fields) {
     const value = subject[field];

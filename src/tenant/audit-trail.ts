@@ -21,6 +21,7 @@ export type AuditResourceType =
   | "zone_account"
   | "audit_log"
   | "custom_hostname"
+  | "custom_hostname_certificate"
   | "hostname_quota"
   | "fallback_origin";
 

@@ -4,6 +4,7 @@ import { type Result, fail, ok } from "../core/result";
 import { type HostnameTaken } from "../hostnames/hostname-registry";
 import {
   HOSTNAME_COLUMNS,
+  type ValidationRecord,
   type CustomHostnameRecord,
   type HostnameCreate,
   type HostnameEdit,
@@ -75,6 +76,17 @@ export interface HostnameQuota {
   exceeded: boolean;
   hard_cap: number;
   used: number;
+}
+
+/** A managed custom hostname, as the ACME machinery sees it. */
+export interface ManagedHostname {
+  id: string;
+  hostname: string;
+  wildcard: boolean;
+  method: "http" | "txt";
+  ca: string | null;
+  ssl_status: string;
+  has_certificate: boolean;
 }
 
 /** The deployment-wide name of a hostname's holder, as the hostname registry keeps it. */
@@ -283,7 +295,8 @@ export class HostnameStore {
       if (edit.custom_metadata !== undefined) set("custom_metadata", edit.custom_metadata === null ? null : JSON.stringify(edit.custom_metadata));
       if (edit.custom_origin_server !== undefined) set("custom_origin_server", edit.custom_origin_server);
       if (edit.custom_origin_sni !== undefined) set("custom_origin_sni", edit.custom_origin_sni);
-      if (edit.ssl !== undefined) for (const [column, value] of sslColumns(edit.ssl, checked.value, modified)) set(column, value);
+      const keepManaged = edit.ssl?.kind === "managed" && current.ssl_kind === "managed" && current.expires_on !== null;
+      if (edit.ssl !== undefined) for (const [column, value] of sslColumns(edit.ssl, checked.value, modified, keepManaged)) set(column, value);
       this.storage.sql.run(`UPDATE custom_hostnames SET ${sets.join(", ")} WHERE id = ?`, ...values, id);
       this.#seal(id, keyring, call);
       this.audit.record(call, {
@@ -383,6 +396,114 @@ export class HostnameStore {
     return ok({ ...toDeliveryRow(row), certificate: row.certificate });
   }
 
+  /** A managed custom hostname as the ACME machinery needs it; null when there is none (or it is not managed). */
+  managed(id: string): ManagedHostname | null {
+    const row = this.storage.sql.one<{
+      hostname: string;
+      ssl_wildcard: number;
+      ssl_method: string;
+      certificate_authority: string | null;
+      ssl_status: string;
+      expires_on: string | null;
+    }>(`SELECT hostname, ssl_wildcard, ssl_method, certificate_authority, ssl_status, expires_on FROM custom_hostnames WHERE id = ? AND ssl_kind = 'managed'`, id);
+    if (!row) return null;
+    return {
+      id,
+      hostname: row.hostname,
+      wildcard: row.ssl_wildcard === 1,
+      method: row.ssl_method === "http" ? "http" : "txt",
+      ca: row.certificate_authority,
+      ssl_status: row.ssl_status,
+      has_certificate: row.expires_on !== null,
+    };
+  }
+
+  /**
+   * Records where a managed certificate's validation stands (ssl.status,
+   * validation_records, validation_errors, as Cloudflare shows them); what a
+   * delivery depends on is not touched, so neither is the row's MAC.
+   */
+  setProgress(id: string, progress: { ssl_status?: string; validation_records?: ValidationRecord[]; validation_errors?: string[] }): void {
+    const sets: string[] = [];
+    const values: SqlStorageValue[] = [];
+    if (progress.ssl_status !== undefined) {
+      sets.push("ssl_status = ?");
+      values.push(progress.ssl_status);
+    }
+    if (progress.validation_records !== undefined) {
+      sets.push("validation_records = ?");
+      values.push(JSON.stringify(progress.validation_records));
+    }
+    if (progress.validation_errors !== undefined) {
+      sets.push("validation_errors = ?");
+      values.push(JSON.stringify(progress.validation_errors.map((message) => ({ message }))));
+    }
+    if (sets.length > 0) this.storage.sql.run(`UPDATE custom_hostnames SET ${sets.join(", ")} WHERE id = ? AND ssl_kind = 'managed'`, ...values, id);
+  }
+
+  /**
+   * Installs a managed certificate the CA issued (checked against the CSR it
+   * was finalized with): active at once, due for renewal at `renewAt`, the
+   * row sealed again and the change recorded. Call inside the transaction
+   * that also makes its key current.
+   */
+  installManaged(call: TenantCall, id: string, checked: CheckedCertificate, renewAt: string, keyring: Keyring, purpose: "issue" | "renew"): boolean {
+    const row = this.storage.sql.one<{ hostname: string; modified_on: string }>(`SELECT hostname, modified_on FROM custom_hostnames WHERE id = ? AND ssl_kind = 'managed'`, id);
+    if (!row) return false;
+    const now = this.clock();
+    const modified = new Date(Math.max(now.getTime(), Date.parse(row.modified_on) + 1)).toISOString();
+    this.storage.sql.run(
+      `UPDATE custom_hostnames SET certificate = ?, hosts = ?, issuer = ?, serial_number = ?, signature = ?, expires_on = ?, uploaded_on = ?,
+         leaf_sha256 = ?, renew_at = ?, ssl_status = 'active', validation_records = '[]', validation_errors = '[]', modified_on = ? WHERE id = ?`,
+      checked.pem,
+      JSON.stringify(checked.hosts),
+      checked.issuer,
+      checked.serial_number,
+      checked.signature,
+      checked.expires_on,
+      now.toISOString(),
+      checked.leaf_sha256,
+      renewAt,
+      modified,
+      id,
+    );
+    this.#seal(id, keyring, call);
+    this.audit.record(call, {
+      action: purpose === "issue" ? "create" : "update",
+      resource: { type: "custom_hostname_certificate", id },
+      result: true,
+      metadata: { hostname: row.hostname, issuer: checked.issuer, serial_number: checked.serial_number, expires_on: checked.expires_on, renew_at: renewAt, renewed: purpose === "renew" },
+    });
+    return true;
+  }
+
+  /** Managed hostnames waiting for a first certificate with no order (one whose order was lost between two transactions). */
+  unordered(): string[] {
+    return this.storage.sql
+      .all<{ id: string }>(
+        `SELECT id FROM custom_hostnames WHERE ssl_kind = 'managed' AND expires_on IS NULL AND ssl_status IN ('initializing', 'pending_validation', 'pending_issuance')
+           AND id NOT IN (SELECT custom_hostname_id FROM acme_orders) LIMIT 100`,
+      )
+      .map((r) => r.id);
+  }
+
+  /** Managed hostnames whose certificate is due for renewal at `now` (at most `limit`), for the ACME machinery to order. */
+  dueForRenewal(now: string, limit: number): string[] {
+    return this.storage.sql
+      .all<{ id: string }>(
+        `SELECT id FROM custom_hostnames WHERE ssl_kind = 'managed' AND renew_at IS NOT NULL AND renew_at <= ?
+           AND id NOT IN (SELECT custom_hostname_id FROM acme_orders) ORDER BY renew_at LIMIT ?`,
+        now,
+        limit,
+      )
+      .map((r) => r.id);
+  }
+
+  /** The earliest renewal due after the present ones (null: none), for the alarm. */
+  nextRenewal(): string | null {
+    return this.storage.sql.one<{ at: string | null }>(`SELECT min(renew_at) AS at FROM custom_hostnames WHERE ssl_kind = 'managed' AND renew_at IS NOT NULL`)?.at ?? null;
+  }
+
   /** Every KEK id a row's MAC is keyed under. */
   kekIds(): string[] {
     return this.storage.sql.all<{ mac_kek: string }>(`SELECT DISTINCT mac_kek FROM custom_hostnames WHERE mac_kek IS NOT NULL`).map((r) => r.mac_kek);
@@ -440,7 +561,7 @@ export class HostnameStore {
 }
 
 /** The columns an `ssl` sets: a custom CSR's checked certificate (active at once), or a managed certificate to obtain. */
-function sslColumns(ssl: HostnameSslInput, checked: CheckedCertificate | null, now: string): Array<[string, SqlStorageValue]> {
+function sslColumns(ssl: HostnameSslInput, checked: CheckedCertificate | null, now: string, keepManaged = false): Array<[string, SqlStorageValue]> {
   const common: Array<[string, SqlStorageValue]> = [
     ["ssl_kind", ssl.kind],
     ["bundle_method", ssl.bundle_method],
@@ -468,15 +589,31 @@ function sslColumns(ssl: HostnameSslInput, checked: CheckedCertificate | null, n
       ["validation_records", "[]"],
     ];
   }
-  // A managed certificate starts over: the ACME machinery takes it from here.
-  return [
+  const managed: Array<[string, SqlStorageValue]> = [
     ...common,
     ["custom_csr_id", null],
     ["ssl_method", ssl.method],
     ["ssl_type", ssl.type],
     ["ssl_wildcard", ssl.wildcard ? 1 : 0],
     ["certificate_authority", ssl.certificate_authority],
+  ];
+  // A managed certificate in force stays until its successor is issued (the
+  // order the object starts renews it); otherwise the ACME machinery starts
+  // from nothing, and a custom CSR's certificate it replaces is dropped.
+  if (keepManaged) return managed;
+  return [
+    ...managed,
     ["ssl_status", "initializing"],
+    ["certificate", null],
+    ["hosts", null],
+    ["issuer", null],
+    ["serial_number", null],
+    ["signature", null],
+    ["expires_on", null],
+    ["uploaded_on", null],
+    ["leaf_sha256", null],
+    ["renew_at", null],
+    ["validation_records", "[]"],
   ];
 }
 

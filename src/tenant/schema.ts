@@ -288,6 +288,45 @@ export const TENANT_MIGRATIONS: Migrations = [
     )`,
     `CREATE UNIQUE INDEX IF NOT EXISTS hostname_keys_by_state ON hostname_keys (custom_hostname_id, state)`,
   ],
+  [
+    // Managed certificates by ACME (src/tenant/acme-*.ts, docs/custom-hostnames.md):
+    // the zone's account per CA (its key only as its wrap), and one order in
+    // progress per custom hostname, a state machine the object's alarm drives
+    // (a restart resumes it; an order, once placed, is only ever polled).
+    `CREATE TABLE IF NOT EXISTS acme_accounts (
+      ca TEXT PRIMARY KEY,
+      directory TEXT NOT NULL,
+      key_id TEXT NOT NULL,
+      kek_id TEXT NOT NULL,
+      iv BLOB NOT NULL,
+      wrapped BLOB NOT NULL,
+      public_jwk TEXT NOT NULL,
+      url TEXT,
+      created_at TEXT NOT NULL
+    )`,
+    `CREATE TABLE IF NOT EXISTS acme_orders (
+      custom_hostname_id TEXT PRIMARY KEY,
+      ca TEXT NOT NULL,
+      purpose TEXT NOT NULL CHECK (purpose IN ('issue', 'renew')),
+      state TEXT NOT NULL CHECK (state IN ('new', 'authorizing', 'finalizing', 'downloading')),
+      order_url TEXT,
+      finalize_url TEXT,
+      authorizations TEXT NOT NULL DEFAULT '[]',
+      responded TEXT NOT NULL DEFAULT '[]',
+      csr TEXT,
+      finalized INTEGER NOT NULL DEFAULT 0,
+      attempts INTEGER NOT NULL DEFAULT 0,
+      next_at TEXT NOT NULL,
+      created_at TEXT NOT NULL,
+      updated_at TEXT NOT NULL
+    ) WITHOUT ROWID`,
+    `CREATE INDEX IF NOT EXISTS acme_orders_by_next ON acme_orders (next_at)`,
+    // When a managed certificate is due for renewal (RENEW_BEFORE), set when it is installed.
+    (sql) => {
+      const columns = new Set(sql.all<{ name: string }>(`SELECT name FROM pragma_table_info('custom_hostnames')`).map((c) => c.name));
+      if (!columns.has("renew_at")) sql.run(`ALTER TABLE custom_hostnames ADD COLUMN renew_at TEXT`);
+    },
+  ],
 ];
 
 /** The tenant schema's newest version. */

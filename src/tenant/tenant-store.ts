@@ -30,10 +30,14 @@ import { Meta } from "./meta";
 import type { AccessRefusal, AuditEntryNotFound, CertificateNotFound, CsrInUse, CsrNotFound, EntitlementRefusal } from "./refusals";
 import { ScopeBinding } from "./scope-binding";
 import { EMPTY_SCOPE, hostnameQuotaDefaults } from "./empty-scope";
-import { type HostnameCreateRefusal, type HostnameEditRefusal, type HostnameNotFound, type HostnameQuota, HostnameStore } from "./hostname-store";
+import { type HostnameCreateRefusal, type HostnameEditRefusal, type HostnameNotFound, type HostnameQuota, HostnameStore, type UnknownCertificateAuthority } from "./hostname-store";
 import type { CustomHostnameRecord, HostnameCreate, HostnameEdit, HostnameListQuery } from "../hostnames/hostname-records";
 import { hostnameShardName } from "../hostnames/shard";
 import { HostnameKeys } from "./hostname-keys";
+import { AcmeAccounts } from "./acme-accounts";
+import { AcmeOrders } from "./acme-orders";
+import { type AcmeEnv, acmeConfig, acmeRetryMs } from "./acme-config";
+import type { HostnameSslInput } from "../hostnames/hostname-records";
 
 export type { AuditHead, ChainCheck, DeliverableCertificate, DeliveryBundle, Entitlement, KeyCheck, PoolCheck, PoolState, RewrapReport };
 
@@ -63,6 +67,9 @@ export type ScopeRewrap = RewrapReport & {
  * creates cannot hold every other scope's requests behind its generations.
  */
 export const RSA_GENERATIONS_WAITING = 16;
+
+/** The actor of the ACME machinery's audit entries (certificates it installs). */
+const ACME_ACTOR = { type: "system", id: "acme" } as const;
 
 /** How long an RSA generation lets other scopes' requests go first, at most, and in what steps. */
 export const RSA_YIELD_MAX_MS = 50;
@@ -99,6 +106,8 @@ export class TenantStore extends DurableObject<Env> {
   readonly #certificates: CertificateStore;
   readonly #hostnames: HostnameStore;
   readonly #hostnameKeys: HostnameKeys;
+  readonly #acmeAccounts: AcmeAccounts;
+  readonly #acme: AcmeOrders;
   readonly #seals: CertificateSeals;
   readonly #delivery: KeyDelivery;
   readonly #gate: KeyringGate;
@@ -139,6 +148,7 @@ export class TenantStore extends DurableObject<Env> {
     this.#seals = new CertificateSeals(storage);
     this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit, this.#seals, clock);
     this.#hostnameKeys = new HostnameKeys(storage, clock);
+    this.#acmeAccounts = new AcmeAccounts(storage, clock);
     this.#hostnames = new HostnameStore(
       storage,
       this.#hostnameKeys,
@@ -152,6 +162,21 @@ export class TenantStore extends DurableObject<Env> {
         },
       },
       hostnameQuotaDefaults(env),
+      clock,
+    );
+    this.#acme = new AcmeOrders(
+      storage,
+      this.#hostnames,
+      this.#hostnameKeys,
+      this.#acmeAccounts,
+      {
+        publish: async (hostname, id, token, keyAuthorization, expires) => {
+          await this.#hostnameRegistry(hostname).putChallenge(hostname, { zone_id: this.#zoneId(), custom_hostname_id: id }, token, keyAuthorization, expires);
+        },
+        withdraw: async (hostname, id) => {
+          await this.#hostnameRegistry(hostname).dropChallenges({ zone_id: this.#zoneId(), custom_hostname_id: id });
+        },
+      },
       clock,
     );
     this.#delivery = new KeyDelivery(this.#certificates, this.#hostnames, this.#vault, this.#hostnameKeys, this.#audit, clock);
@@ -286,11 +311,19 @@ export class TenantStore extends DurableObject<Env> {
   async createHostname(
     call: TenantCall,
     input: HostnameCreate,
-  ): Promise<Result<{ record: CustomHostnameRecord; overQuota: boolean }, AccessRefusal | NoRoute | HostnameCreateRefusal>> {
+  ): Promise<Result<{ record: CustomHostnameRecord; overQuota: boolean }, AccessRefusal | NoRoute | HostnameCreateRefusal | UnknownCertificateAuthority>> {
     if (call.scope.kind !== "zones") return fail({ reason: "no_route" });
+    const ssl = this.#managedSsl(input.ssl);
+    if (!ssl.ok) return ssl;
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
-    return this.#hostnames.create(call, input, keyring.value);
+    const made = await this.#hostnames.create(call, { ...input, ssl: ssl.value }, keyring.value);
+    if (made.ok && ssl.value !== null && ssl.value.kind === "managed") {
+      const ca = ssl.value.certificate_authority!;
+      this.#storage.transaction(() => this.#acme.enqueue(made.value.record.id, ca, "issue"));
+      await this.#wake(this.#clock().getTime());
+    }
+    return made;
   }
 
   getHostname(call: TenantCall, id: string): Result<CustomHostnameRecord, ScopeMismatch | HostnameNotFound> {
@@ -305,13 +338,25 @@ export class TenantStore extends DurableObject<Env> {
     return ok(read.value === null ? EMPTY_SCOPE.page : this.#hostnames.list(query));
   }
 
-  async editHostname(call: TenantCall, id: string, edit: HostnameEdit): Promise<Result<CustomHostnameRecord, AccessRefusal | HostnameEditRefusal>> {
+  async editHostname(call: TenantCall, id: string, edit: HostnameEdit): Promise<Result<CustomHostnameRecord, AccessRefusal | HostnameEditRefusal | UnknownCertificateAuthority>> {
     const read = this.#read(call);
     if (!read.ok) return read;
     if (read.value === null) return fail({ reason: "hostname_not_found" });
+    const ssl = this.#managedSsl(edit.ssl ?? null);
+    if (!ssl.ok) return ssl;
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
-    return this.#hostnames.edit(call, id, edit, keyring.value);
+    const edited = await this.#hostnames.edit(call, id, ssl.value === null ? edit : { ...edit, ssl: ssl.value }, keyring.value);
+    if (edited.ok && ssl.value !== null) {
+      // A managed ssl sent again restarts its order (Cloudflare re-triggers validation); a custom CSR's drops it.
+      const value = ssl.value;
+      this.#storage.transaction(() => {
+        if (value.kind === "managed") this.#acme.enqueue(id, value.certificate_authority!, edited.value.ssl?.expires_on ? "renew" : "issue");
+        else this.#acme.cancel(id);
+      });
+      if (value.kind === "managed") await this.#wake(this.#clock().getTime());
+    }
+    return edited;
   }
 
   async deleteHostname(call: TenantCall, id: string): Promise<Result<{ id: string }, AccessRefusal | HostnameNotFound>> {
@@ -320,7 +365,9 @@ export class TenantStore extends DurableObject<Env> {
     if (read.value === null) return fail({ reason: "hostname_not_found" });
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
-    return this.#hostnames.remove(call, id);
+    const removed = await this.#hostnames.remove(call, id);
+    if (removed.ok) this.#acme.cancel(id);
+    return removed;
   }
 
   /** The zone's custom hostname quota (the SDK's quota.get). */
@@ -471,12 +518,57 @@ export class TenantStore extends DurableObject<Env> {
     const scope = this.#binding.bound();
     if (!scope) return;
     const name = `${scope.kind}:${scope.id}`;
+    const wakes: number[] = [];
     try {
       const next = await this.#pool.fillOne({ scope, actor: KEY_POOL_ACTOR }, name, () => this.#gate.open(name));
-      if (next !== null) await this.ctx.storage.setAlarm(this.#clock().getTime() + next);
+      if (next !== null) wakes.push(this.#clock().getTime() + next);
     } catch (error) {
       console.error(JSON.stringify({ level: "error", event: "key_pool_fill_failed", message: error instanceof Error ? error.message : String(error) }));
     }
+    if (scope.kind === "zones") {
+      try {
+        await this.#runAcme({ scope, actor: ACME_ACTOR }, name);
+      } catch (error) {
+        console.error(JSON.stringify({ level: "error", event: "acme_run_failed", message: error instanceof Error ? error.message : String(error) }));
+      }
+      const next = this.#acme.nextWake();
+      if (next !== null) wakes.push(next);
+    }
+    if (wakes.length > 0) await this.ctx.storage.setAlarm(Math.max(Math.min(...wakes), this.#clock().getTime() + 50));
+  }
+
+  // One run of the ACME machinery, when the deployment has CAs configured
+  // (without them, managed certificates wait, with a validation error saying so).
+  async #runAcme(call: TenantCall, name: string): Promise<void> {
+    const config = acmeConfig(this.env as AcmeEnv);
+    if (!config.ok) return;
+    const keyring = await this.#gate.open(name);
+    if (!keyring.ok) return;
+    this.#acme.retryBase(acmeRetryMs(this.env as AcmeEnv));
+    for (const id of this.#hostnames.unordered()) {
+      const hostname = this.#hostnames.managed(id);
+      const ca = hostname?.ca ?? config.value.defaultCa;
+      if (ca) this.#storage.transaction(() => this.#acme.enqueue(id, ca, hostname?.has_certificate ? "renew" : "issue"));
+    }
+    await this.#acme.run(call, name, keyring.value, config.value, acmeRetryMs(this.env as AcmeEnv));
+  }
+
+  // The object's alarm at `at` at the latest (it may be set earlier already: the key pool's, or another order's).
+  async #wake(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  /**
+   * A managed ssl with its CA resolved (the request's, else ACME_DEFAULT_CA):
+   * 1453 when the deployment has no such CA, or no ACME configuration at all.
+   */
+  #managedSsl<T extends HostnameSslInput | null>(ssl: T): Result<T, UnknownCertificateAuthority> {
+    if (ssl === null || ssl.kind !== "managed") return ok(ssl);
+    const config = acmeConfig(this.env as AcmeEnv);
+    const name = ssl.certificate_authority ?? (config.ok ? config.value.defaultCa : null) ?? "(none: ACME_DEFAULT_CA)";
+    if (!config.ok || !config.value.cas.has(name)) return fail({ reason: "hostname_certificate_authority_unknown", pointer: "/ssl/certificate_authority", name });
+    return ok({ ...ssl, certificate_authority: name });
   }
 
   /**
@@ -583,7 +675,15 @@ export class TenantStore extends DurableObject<Env> {
   // The KEK ids the scope's data is under now, for the deployment registry.
   #keksInUse(): string[] {
     return [
-      ...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds(), ...this.#audit.kekIds(), ...this.#seals.kekIds(), ...this.#hostnames.kekIds(), ...this.#hostnameKeys.kekIds()]),
+      ...new Set([
+        ...this.#vault.kekIds(),
+        ...this.#pool.kekIds(),
+        ...this.#audit.kekIds(),
+        ...this.#seals.kekIds(),
+        ...this.#hostnames.kekIds(),
+        ...this.#hostnameKeys.kekIds(),
+        ...this.#acmeAccounts.kekIds(),
+      ]),
     ].sort();
   }
 

@@ -1,0 +1,399 @@
+import {
+  type AcmeAccountRef,
+  type AcmeAuthorization,
+  type AcmeProblem,
+  type AcmeRefusal,
+  type AcmeSession,
+  authorizationProblem,
+  challengeProof,
+  downloadCertificate,
+  finalize,
+  getAuthorization,
+  getOrder,
+  isRetryable,
+  newOrder,
+  openDirectory,
+  respondToChallenge,
+  selectChallenge,
+} from "../acme/index";
+import type { TenantCall } from "../core/call";
+import type { Clock } from "../core/clock";
+import { buildCsr } from "../pki/csr-builder";
+import { checkCertificate } from "../pki/certificate-check";
+import { fromPemBlocks } from "../pki/pem";
+import type { KeyRefusal, Keyring } from "../pki/keyring";
+import type { Storage } from "../storage/storage";
+import type { ValidationRecord } from "../hostnames/hostname-records";
+import { type AcmeConfig, renewalDue } from "./acme-config";
+import type { AcmeAccounts } from "./acme-accounts";
+import type { HostnameKeys } from "./hostname-keys";
+import type { HostnameStore, ManagedHostname } from "./hostname-store";
+
+type OrderRow = {
+  custom_hostname_id: string;
+  ca: string;
+  purpose: "issue" | "renew";
+  state: "new" | "authorizing" | "finalizing" | "downloading";
+  order_url: string | null;
+  finalize_url: string | null;
+  authorizations: string;
+  responded: string;
+  csr: string | null;
+  finalized: number;
+  attempts: number;
+};
+
+/** What the machinery asks of the hostname registry: publish or withdraw an http-01 key authorization. */
+export interface ChallengePublisher {
+  publish(hostname: string, hostnameId: string, token: string, keyAuthorization: string, expires: string): Promise<void>;
+  withdraw(hostname: string, hostnameId: string): Promise<void>;
+}
+
+const ORDER_COLUMNS = "custom_hostname_id, ca, purpose, state, order_url, finalize_url, authorizations, responded, csr, finalized, attempts";
+// A new order after one failed, at most this many times before the certificate is given up on.
+export const MAX_ATTEMPTS = 12;
+// An order in progress is polled every few seconds; a record that is not published yet, less often.
+const POLL_MS = 2_000;
+const DNS_WAIT_MS = 5_000;
+// Steps (CA round trips) one order takes per alarm run, so one hostname cannot hold the object.
+const STEPS_PER_RUN = 12;
+
+/** How long to wait before the next order after `attempts` failed ones: `base`·1.5ⁿ, at most 4 hours. */
+export function backoffMs(attempts: number, baseMs: number): number {
+  return Math.min(baseMs * 1.5 ** Math.max(0, attempts - 1), 4 * 3_600_000);
+}
+
+const describe = (problem: AcmeProblem | AcmeRefusal): string => {
+  if ("reason" in problem) {
+    if (problem.reason === "acme_problem") return `${problem.detail} (${problem.type})`;
+    if (problem.reason === "acme_no_challenge") return `the CA offers no ${problem.wanted} challenge (only ${problem.offered.join(", ") || "none"})`;
+    return `the CA could not be used: ${problem.detail}`;
+  }
+  return `${problem.detail} (${problem.type})`;
+};
+
+type Step = { kind: "again" } | { kind: "wait"; ms: number } | { kind: "done" };
+
+/**
+ * Managed certificates by ACME (RFC 8555), driven by the object's alarm: one
+ * order in progress per custom hostname (the only writer of `acme_orders`),
+ * a state machine kept in SQLite. Every step is one exchange with the CA and
+ * its outcome stored before the next, so a restart at any moment resumes
+ * where it was: an order is placed once and then only polled, a finalize is
+ * sent once (and only when the order is `ready`), and a certificate is
+ * installed in the transaction that deletes its order, so an issued one is
+ * never lost nor installed twice. A failed order is followed by a new one
+ * after a backoff, at most MAX_ATTEMPTS times. Renewals are ordered when a
+ * certificate's `renew_at` passes; the one in force serves until its
+ * successor is installed.
+ */
+export class AcmeOrders {
+  readonly #sessions = new Map<string, AcmeSession>();
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly hostnames: Pick<HostnameStore, "managed" | "setProgress" | "installManaged" | "dueForRenewal" | "nextRenewal">,
+    private readonly keys: Pick<HostnameKeys, "pending" | "promote" | "pendingSpki">,
+    private readonly accounts: Pick<AcmeAccounts, "account">,
+    private readonly challenges: ChallengePublisher,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Starts (or restarts) the order of a hostname's certificate: a new order
+   * replaces one that has not been placed yet; one in progress is polled
+   * again at once (Cloudflare's "PATCH with the same ssl re-triggers
+   * validation"). Call inside the transaction that recorded the hostname.
+   */
+  enqueue(hostnameId: string, ca: string, purpose: "issue" | "renew"): void {
+    const now = this.clock().toISOString();
+    this.storage.sql.run(
+      `INSERT INTO acme_orders (custom_hostname_id, ca, purpose, state, next_at, created_at, updated_at) VALUES (?, ?, ?, 'new', ?, ?, ?)
+       ON CONFLICT (custom_hostname_id) DO UPDATE SET attempts = 0, next_at = excluded.next_at, updated_at = excluded.updated_at,
+         ca = CASE WHEN acme_orders.state = 'new' THEN excluded.ca ELSE acme_orders.ca END`,
+      hostnameId,
+      ca,
+      purpose,
+      now,
+      now,
+      now,
+    );
+  }
+
+  /** Drops a hostname's order (the hostname was deleted, or its certificate is no longer managed). */
+  cancel(hostnameId: string): boolean {
+    return this.storage.sql.run(`DELETE FROM acme_orders WHERE custom_hostname_id = ?`, hostnameId) > 0;
+  }
+
+  /** When the alarm should next run for ACME work (an order due, or a renewal), or null. */
+  nextWake(): number | null {
+    const order = this.storage.sql.one<{ at: string | null }>(`SELECT min(next_at) AS at FROM acme_orders`)?.at ?? null;
+    const renewal = this.hostnames.nextRenewal();
+    const times = [order, renewal].filter((t): t is string => t !== null).map((t) => Date.parse(t));
+    return times.length === 0 ? null : Math.min(...times);
+  }
+
+  /**
+   * One alarm run: orders the renewals that are due, then takes every order
+   * whose time has come a few steps further. A failure to reach the CA or to
+   * open the keys is recorded on the order and retried later, never thrown.
+   */
+  async run(call: TenantCall, scope: string, keyring: Keyring, config: AcmeConfig, retryBaseMs: number): Promise<void> {
+    const now = this.clock();
+    for (const id of this.hostnames.dueForRenewal(now.toISOString(), 100)) {
+      const hostname = this.hostnames.managed(id);
+      const ca = hostname?.ca ?? config.defaultCa;
+      if (hostname && ca) this.storage.transaction(() => this.enqueue(id, ca, "renew"));
+    }
+    const due = this.storage.sql.all<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM acme_orders WHERE next_at <= ? ORDER BY next_at LIMIT 20`, now.toISOString());
+    for (const order of due) await this.#advance(call, scope, keyring, config, retryBaseMs, order);
+  }
+
+  async #advance(call: TenantCall, scope: string, keyring: Keyring, config: AcmeConfig, retryBaseMs: number, first: OrderRow): Promise<void> {
+    let row: OrderRow | null = first;
+    for (let steps = 0; row !== null && steps < STEPS_PER_RUN; steps++) {
+      const hostname = this.hostnames.managed(row.custom_hostname_id);
+      if (!hostname) {
+        this.cancel(row.custom_hostname_id);
+        return;
+      }
+      const ca = config.cas.get(row.ca);
+      if (!ca) {
+        this.#fail(row, hostname, retryBaseMs, `the certificate authority ${row.ca} is no longer configured (ACME_DIRECTORIES)`, false);
+        return;
+      }
+      let step: Step;
+      try {
+        step = await this.#step(call, scope, keyring, config, row, hostname, ca);
+      } catch (error) {
+        console.error(JSON.stringify({ level: "error", event: "acme_step_failed", custom_hostname_id: row.custom_hostname_id, message: error instanceof Error ? error.message : String(error) }));
+        step = this.#fail(row, hostname, retryBaseMs, "an internal error stopped the order; it is tried again", true);
+      }
+      if (step.kind === "done") return;
+      if (step.kind === "wait") {
+        this.#schedule(row.custom_hostname_id, step.ms);
+        return;
+      }
+      row = this.storage.sql.one<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM acme_orders WHERE custom_hostname_id = ?`, row.custom_hostname_id);
+    }
+    if (row) this.#schedule(row.custom_hostname_id, 0);
+  }
+
+  async #step(call: TenantCall, scope: string, keyring: Keyring, config: AcmeConfig, row: OrderRow, hostname: ManagedHostname, ca: NonNullable<ReturnType<AcmeConfig["cas"]["get"]>>): Promise<Step> {
+    const session = await this.#session(ca.name, ca.directory);
+    if (!session.ok) return this.#refused(row, hostname, session, 0);
+    const account = await this.accounts.account(session.value, ca, scope, keyring);
+    if (!account.ok) return this.#refused(row, hostname, account, 0);
+    const acct = account.value;
+    switch (row.state) {
+      case "new":
+        return this.#place(session.value, acct, row, hostname);
+      case "authorizing":
+        return this.#authorize(session.value, acct, config, row, hostname);
+      case "finalizing":
+        return this.#finalize(session.value, acct, scope, keyring, row, hostname);
+      case "downloading":
+        return this.#download(session.value, acct, call, keyring, config, row, hostname);
+    }
+  }
+
+  async #place(session: AcmeSession, account: AcmeAccountRef, row: OrderRow, hostname: ManagedHostname): Promise<Step> {
+    const identifiers = hostname.wildcard && !hostname.hostname.startsWith("*.") ? [hostname.hostname, `*.${hostname.hostname}`] : [hostname.hostname];
+    const order = await newOrder(session, account, { identifiers });
+    if (!order.ok) return this.#refused(row, hostname, order, row.attempts);
+    this.storage.sql.run(
+      `UPDATE acme_orders SET state = 'authorizing', order_url = ?, finalize_url = ?, authorizations = ?, responded = '[]', csr = NULL, finalized = 0, updated_at = ? WHERE custom_hostname_id = ?`,
+      order.value.url,
+      order.value.finalize,
+      JSON.stringify(order.value.authorizations),
+      this.clock().toISOString(),
+      row.custom_hostname_id,
+    );
+    if (row.purpose === "issue") this.hostnames.setProgress(row.custom_hostname_id, { ssl_status: "pending_validation" });
+    return { kind: "again" };
+  }
+
+  async #authorize(session: AcmeSession, account: AcmeAccountRef, config: AcmeConfig, row: OrderRow, hostname: ManagedHostname): Promise<Step> {
+    const responded = new Set(JSON.parse(row.responded) as string[]);
+    const records: ValidationRecord[] = [];
+    let waiting = false;
+    let retryAfter = 0;
+    for (const url of JSON.parse(row.authorizations) as string[]) {
+      const got = await getAuthorization(session, account, url);
+      if (!got.ok) return this.#refused(row, hostname, got, row.attempts);
+      const authz: AcmeAuthorization = got.value;
+      if (authz.status === "valid") continue;
+      if (authz.status !== "pending") {
+        const problem = authorizationProblem(authz);
+        await this.challenges.withdraw(hostname.hostname, hostname.id);
+        return this.#fail(row, hostname, 0, problem ? describe(problem) : `the authorization of ${authz.identifier.value} is ${authz.status}`, true, "validation");
+      }
+      const wanted = hostname.method === "http" ? "http-01" : "dns-01";
+      const challenge = selectChallenge(authz, wanted);
+      if (!challenge.ok) return this.#fail(row, hostname, 0, describe(challenge), false, "validation");
+      const proof = await challengeProof(account.key, authz, challenge.value);
+      if (!proof) return this.#fail(row, hostname, 0, "the CA's challenge has no token", false, "validation");
+      if (proof.type === "http-01") {
+        records.push({ status: "pending", http_url: proof.url, http_body: proof.body });
+        if (!responded.has(challenge.value.url)) {
+          await this.challenges.publish(hostname.hostname, hostname.id, proof.token, proof.keyAuthorization, authz.expires ?? new Date(this.clock().getTime() + 7 * 86_400_000).toISOString());
+        }
+      } else {
+        records.push({ status: "pending", txt_name: proof.name, txt_value: proof.value });
+        // The CA is asked only once the record can be seen (re-checked on a schedule, and at once on PATCH).
+        if (!responded.has(challenge.value.url) && config.dnsResolver !== null && !(await this.#published(config.dnsResolver, proof.name, proof.value))) {
+          waiting = true;
+          continue;
+        }
+      }
+      if (!responded.has(challenge.value.url)) {
+        const answered = await respondToChallenge(session, account, challenge.value.url);
+        if (!answered.ok) return this.#refused(row, hostname, answered, row.attempts);
+        responded.add(challenge.value.url);
+        this.storage.sql.run(`UPDATE acme_orders SET responded = ? WHERE custom_hostname_id = ?`, JSON.stringify([...responded]), row.custom_hostname_id);
+      }
+      retryAfter = Math.max(retryAfter, (authz.retryAfter ?? 0) * 1000);
+      waiting = true;
+    }
+    if (row.purpose === "issue") this.hostnames.setProgress(row.custom_hostname_id, { validation_records: records });
+    if (waiting) return { kind: "wait", ms: Math.max(POLL_MS, retryAfter, records.some((r) => r.txt_name) && config.dnsResolver ? DNS_WAIT_MS : 0) };
+    await this.challenges.withdraw(hostname.hostname, hostname.id);
+    this.storage.sql.run(`UPDATE acme_orders SET state = 'finalizing', updated_at = ? WHERE custom_hostname_id = ?`, this.clock().toISOString(), row.custom_hostname_id);
+    if (row.purpose === "issue") this.hostnames.setProgress(row.custom_hostname_id, { ssl_status: "pending_issuance", validation_records: [] });
+    return { kind: "again" };
+  }
+
+  async #finalize(session: AcmeSession, account: AcmeAccountRef, scope: string, keyring: Keyring, row: OrderRow, hostname: ManagedHostname): Promise<Step> {
+    const order = await getOrder(session, account, row.order_url!);
+    if (!order.ok) return this.#refused(row, hostname, order, row.attempts);
+    const status = order.value.status;
+    if (status === "invalid") return this.#fail(row, hostname, 0, order.value.error ? describe(order.value.error) : "the CA refused the order", true, "issuance");
+    if (status === "valid") {
+      this.storage.sql.run(`UPDATE acme_orders SET state = 'downloading', updated_at = ? WHERE custom_hostname_id = ?`, this.clock().toISOString(), row.custom_hostname_id);
+      return { kind: "again" };
+    }
+    if (status === "ready" && row.finalized === 0) {
+      const keys = await this.keys.pending(hostname.id, scope, keyring);
+      if (!keys.ok) return this.#keyFailure(row, keys);
+      const names = hostname.wildcard && !hostname.hostname.startsWith("*.") ? [hostname.hostname, `*.${hostname.hostname}`] : [hostname.hostname];
+      const csr = await buildCsr(
+        { common_name: names[0]!, country: "", state: "", locality: "", organization: "", organizational_unit: null, sans: names, key_type: "p256v1" },
+        keys.value,
+      );
+      // Stored, then sent: a restart between the two sends the same CSR again (a ready order takes it once).
+      this.storage.sql.run(`UPDATE acme_orders SET csr = ?, updated_at = ? WHERE custom_hostname_id = ?`, csr, this.clock().toISOString(), row.custom_hostname_id);
+      const der = fromPemBlocks("CERTIFICATE REQUEST", csr)![0]!;
+      const sent = await finalize(session, account, { url: row.order_url!, finalize: row.finalize_url! }, der);
+      if (!sent.ok) {
+        // The CA took an earlier finalize of this order: it is processing or done; poll.
+        if (sent.reason === "acme_problem" && sent.type.endsWith(":orderNotReady")) return { kind: "wait", ms: POLL_MS };
+        return this.#refused(row, hostname, sent, row.attempts);
+      }
+      this.storage.sql.run(`UPDATE acme_orders SET finalized = 1, updated_at = ? WHERE custom_hostname_id = ?`, this.clock().toISOString(), row.custom_hostname_id);
+      return { kind: "wait", ms: Math.max(500, (sent.value.retryAfter ?? 0) * 1000) };
+    }
+    return { kind: "wait", ms: Math.max(POLL_MS, (order.value.retryAfter ?? 0) * 1000) };
+  }
+
+  async #download(
+    session: AcmeSession,
+    account: AcmeAccountRef,
+    call: TenantCall,
+    keyring: Keyring,
+    config: AcmeConfig,
+    row: OrderRow,
+    hostname: ManagedHostname,
+  ): Promise<Step> {
+    const order = await getOrder(session, account, row.order_url!);
+    if (!order.ok) return this.#refused(row, hostname, order, row.attempts);
+    if (!order.value.certificate) return { kind: "wait", ms: POLL_MS };
+    const chain = await downloadCertificate(session, account, order.value.certificate);
+    if (!chain.ok) return this.#refused(row, hostname, chain, row.attempts);
+    const checked = await checkCertificate(chain.value.pem, row.csr!, this.clock());
+    if (!checked.ok) return this.#fail(row, hostname, 0, `the CA issued a certificate that is not usable (${checked.reason})`, true, "issuance");
+    const renewAt = new Date(renewalDue(Date.parse(checked.value.not_before), Date.parse(checked.value.expires_on), config.renewBefore)).toISOString();
+    this.storage.transaction(() => {
+      this.keys.promote(hostname.id);
+      this.hostnames.installManaged(call, hostname.id, checked.value, renewAt, keyring, row.purpose);
+      this.cancel(hostname.id);
+    });
+    return { kind: "done" };
+  }
+
+  // A refusal from the CA or the keys: retried on the order as it is when it may pass later, else a new order.
+  #refused(row: OrderRow, hostname: ManagedHostname, refusal: AcmeRefusal | KeyRefusal, _attempts: number): Step {
+    if (refusal.reason === "acme_problem" || refusal.reason === "acme_unreachable" || refusal.reason === "acme_bad_response" || refusal.reason === "acme_bad_input" || refusal.reason === "acme_no_challenge") {
+      const retryable = isRetryable(refusal);
+      const retryAfter = refusal.reason === "acme_problem" && refusal.retry_after !== undefined ? refusal.retry_after * 1000 : 0;
+      if (retryable) {
+        if (row.purpose === "issue" || hostname.has_certificate) this.hostnames.setProgress(row.custom_hostname_id, { validation_errors: [describe(refusal)] });
+        return { kind: "wait", ms: Math.max(POLL_MS * 5, retryAfter, backoffMs(row.attempts + 1, 30_000)) };
+      }
+      return this.#fail(row, hostname, retryAfter, describe(refusal), true, row.state === "authorizing" || row.state === "new" ? "validation" : "issuance");
+    }
+    return this.#keyFailure(row, refusal);
+  }
+
+  #keyFailure(row: OrderRow, refusal: KeyRefusal): Step {
+    console.error(JSON.stringify({ level: "error", event: "acme_keys_unavailable", custom_hostname_id: row.custom_hostname_id, reason: refusal.reason }));
+    this.hostnames.setProgress(row.custom_hostname_id, { validation_errors: [`the service's keys cannot be used (${refusal.reason}); the operator must fix KEY_ENCRYPTION_KEYS`] });
+    return { kind: "wait", ms: 60_000 };
+  }
+
+  /**
+   * The order failed: its error shown, and a new order after a backoff, up to
+   * MAX_ATTEMPTS; after that the certificate is given up on (`*_timed_out`,
+   * Cloudflare's statuses) until the hostname's ssl is sent again.
+   */
+  #fail(row: OrderRow, hostname: ManagedHostname, waitMs: number, message: string, retry: boolean, stage: "validation" | "issuance" = "validation"): Step {
+    const attempts = row.attempts + 1;
+    const givingUp = !retry || attempts >= MAX_ATTEMPTS;
+    const progress: { ssl_status?: string; validation_errors: string[] } = { validation_errors: [message] };
+    if (givingUp && !hostname.has_certificate) progress.ssl_status = stage === "validation" ? "validation_timed_out" : "issuance_timed_out";
+    this.hostnames.setProgress(row.custom_hostname_id, progress);
+    if (givingUp) {
+      this.cancel(row.custom_hostname_id);
+      return { kind: "done" };
+    }
+    this.storage.sql.run(
+      `UPDATE acme_orders SET state = 'new', order_url = NULL, finalize_url = NULL, authorizations = '[]', responded = '[]', csr = NULL, finalized = 0,
+         attempts = ?, updated_at = ? WHERE custom_hostname_id = ?`,
+      attempts,
+      this.clock().toISOString(),
+      row.custom_hostname_id,
+    );
+    return { kind: "wait", ms: Math.max(waitMs, backoffMs(attempts, this.#retryBase)) };
+  }
+
+  #retryBase = 60_000;
+
+  /** Sets the base of the backoff between orders (ACME_RETRY_SECONDS). */
+  retryBase(ms: number): void {
+    this.#retryBase = ms;
+  }
+
+  #schedule(hostnameId: string, ms: number): void {
+    this.storage.sql.run(`UPDATE acme_orders SET next_at = ? WHERE custom_hostname_id = ?`, new Date(this.clock().getTime() + ms).toISOString(), hostnameId);
+  }
+
+  async #session(name: string, directory: string) {
+    const cached = this.#sessions.get(`${name} ${directory}`);
+    if (cached) return { ok: true as const, value: cached };
+    const opened = await openDirectory(directory, { clock: this.clock });
+    if (opened.ok) this.#sessions.set(`${name} ${directory}`, opened.value);
+    return opened;
+  }
+
+  // Whether the TXT record `name` holds `value`, asked of a DNS-over-HTTPS resolver (its JSON form).
+  async #published(resolver: string, name: string, value: string): Promise<boolean> {
+    try {
+      const url = `${resolver}${resolver.includes("?") ? "&" : "?"}name=${encodeURIComponent(name)}&type=TXT`;
+      const reply = await fetch(url, { headers: { accept: "application/dns-json" }, signal: AbortSignal.timeout(5_000) });
+      if (!reply.ok) return false;
+      const body = (await reply.json()) as { Answer?: Array<{ data?: unknown }> };
+      return (body.Answer ?? []).some((answer) => typeof answer.data === "string" && answer.data.replace(/^"|"$/g, "").replace(/"\s*"/g, "") === value);
+    } catch {
+      return false;
+    }
+  }
+}
