@@ -9,7 +9,8 @@ import { ROOT, bundle } from "./bundle.mjs";
 import { readWorkerSpec, serverConfig } from "./workerd-config.mjs";
 
 export const BUILD_DIR = join(ROOT, "dist", "workerd");
-const FORMAT = 1;
+// 2: the manifest holds compatibilityFlags too (npm start renders its outbound config from it).
+const FORMAT = 2;
 
 function filesUnder(dir) {
   if (!existsSync(dir)) return [];
@@ -72,6 +73,7 @@ export async function ensureBuild({ dir = BUILD_DIR, force = false, onBuild = ()
       module: basename(module),
       name: spec.name,
       compatibilityDate: spec.compatibilityDate,
+      compatibilityFlags: spec.compatibilityFlags,
       durableObjects: spec.durableObjects,
       vars: spec.vars,
       secrets: spec.secrets,

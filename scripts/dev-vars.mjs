@@ -21,6 +21,14 @@ const generators = {
 /** The Worker's secrets (never in wrangler.toml): npm start takes each from the environment, else from .dev.vars. */
 export const SECRET_NAMES = Object.keys(generators);
 
+/**
+ * Secrets the Worker reads when they are set and never makes up: the ACME
+ * certificate authorities (JSON with their EAB credentials; docs/acme.md).
+ * npm start takes them from the environment, else from .dev.vars, else
+ * binds an empty string (managed certificates then answer 1453).
+ */
+export const OPTIONAL_SECRET_NAMES = ["ACME_DIRECTORIES"];
+
 /** Parses the dotenv subset wrangler reads: KEY=value, KEY='value', KEY="value". */
 export function parseDevVars(text) {
   const vars = {};

@@ -3,28 +3,41 @@
 // from the environment or else .dev.vars, then runs `workerd serve` with
 // Durable Object storage under the data directory. This process stays
 // beside workerd only to pass signals on and bound the drain; requests go
-// straight to workerd, and so do its stdout and stderr.
+// straight to workerd, and so do its stdout and stderr. Outbound `fetch`
+// (an ACME CA) is workerd's default unless --ca-file or
+// --allow-private-outbound ask for more: then workerd runs a config written
+// for this run (the built one with an "internet" service of its own).
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, isIP } from "node:net";
-import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
 import { exampleRequest } from "./banner.mjs";
 import { ROOT } from "./bundle.mjs";
 import { ensureBuild } from "./build.mjs";
 import { parseFlags as parseStrict, usageError } from "./cli.mjs";
 import { DEFAULT_DATA_DIR, LEGACY_STATE_DIR, absolute, claimDataDir, hasDatabases, listDatabases, storageDir } from "./data-dir.mjs";
 import { holdsData, needsScan, registryRecord, scanData, verifyKeks } from "./data-keys.mjs";
-import { DEV_VARS, SECRET_NAMES, ensureDevVars, readDevVars } from "./dev-vars.mjs";
+import { DEV_VARS, OPTIONAL_SECRET_NAMES, SECRET_NAMES, ensureDevVars, readDevVars } from "./dev-vars.mjs";
 import { snapshotDatabase } from "./snapshot.mjs";
-import { SOCKET, STORAGE_SERVICE } from "./workerd-config.mjs";
+import { SOCKET, STORAGE_SERVICE, pemCertificates, serverConfig } from "./workerd-config.mjs";
 
 const USAGE = `usage: npm start -- [--port 8787] [--host 127.0.0.1] [--data-dir ./data] [--log-level info]
-                    [--drain-timeout 10]
+                    [--drain-timeout 10] [--ca-file FILE]... [--allow-private-outbound]
   --port N             TCP port (1-65535), default 8787
   --host ADDR          address to listen on (an IP address or host name), default 127.0.0.1
   --data-dir DIR       Durable Object storage, default ./data (--persist-to DIR is the same flag)
   --log-level LEVEL    debug, info (a JSON line per request on stdout), warn, error; default from wrangler.toml
-  --drain-timeout S    on SIGTERM/SIGINT, seconds in-flight requests get to finish (0-3600), default 10`;
+  --drain-timeout S    on SIGTERM/SIGINT, seconds in-flight requests get to finish (0-3600), default 10
+  --ca-file FILE       PEM file of one or more CA certificates the Worker's outbound HTTPS (an ACME CA)
+                       trusts besides the system's; may be given more than once
+  --allow-private-outbound
+                       let the Worker's fetch reach loopback and private addresses (an ACME CA on this
+                       host or its network); off by default, public addresses are always allowed
+environment (adds to the flags):
+  CA_FILE              more --ca-file paths, separated by ':' or ','
+  ALLOW_PRIVATE_OUTBOUND
+                       1, true, yes or on: as --allow-private-outbound (0, false, no, off or empty: not)`;
 
 const LEVELS = ["debug", "info", "warn", "error"];
 const WORKERD_VERSION = JSON.parse(readFileSync(join(ROOT, "node_modules", "workerd", "package.json"), "utf8")).version;
@@ -44,6 +57,8 @@ function parseFlags(argv) {
       "persist-to": { type: "string" },
       "log-level": { type: "string" },
       "drain-timeout": { type: "string" },
+      "ca-file": { type: "string", multiple: true },
+      "allow-private-outbound": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     usage,
@@ -71,7 +86,63 @@ function parseFlags(argv) {
   if (logLevel !== undefined && !LEVELS.includes(logLevel)) usage(`--log-level must be one of ${LEVELS.join(", ")}, not ${JSON.stringify(logLevel)}`);
   const drain = parsed["drain-timeout"] ?? "10";
   if (!/^\d+(?:\.\d+)?$/.test(drain) || Number(drain) > 3600) usage(`--drain-timeout must be seconds from 0 to 3600, not ${JSON.stringify(drain)}`);
-  return { port: Number(port), host, dataDir: dataDir === undefined ? null : absolute(dataDir), logLevel, drainMs: Number(drain) * 1000 };
+  const outbound = outboundFlags(parsed["ca-file"] ?? [], parsed["allow-private-outbound"] === true, process.env);
+  return { port: Number(port), host, dataDir: dataDir === undefined ? null : absolute(dataDir), logLevel, drainMs: Number(drain) * 1000, outbound };
+}
+
+const YES = ["1", "true", "yes", "on"];
+const NO = ["", "0", "false", "no", "off"];
+
+/**
+ * What outbound `fetch` may do beyond workerd's default (public addresses,
+ * the system's roots), from the flags and the environment, which add up:
+ * --ca-file and CA_FILE name files whose every PEM certificate is trusted
+ * (each file read, each certificate parsed, here, before anything else
+ * runs), --allow-private-outbound or ALLOW_PRIVATE_OUTBOUND opens private
+ * and loopback addresses. Null when neither asks for anything. A file that
+ * cannot be read or holds no certificate is a usage error.
+ */
+function outboundFlags(caFlags, privateFlag, env) {
+  const toggle = (env.ALLOW_PRIVATE_OUTBOUND ?? "").trim().toLowerCase();
+  if (!YES.includes(toggle) && !NO.includes(toggle)) {
+    usage(`ALLOW_PRIVATE_OUTBOUND must be 1, true, yes or on (allowed) or 0, false, no, off or empty (not), not ${JSON.stringify(env.ALLOW_PRIVATE_OUTBOUND)}`);
+  }
+  const named = [
+    ...caFlags.map((path) => ({ path, source: "--ca-file" })),
+    ...(env.CA_FILE ?? "")
+      .split(/[:,]/)
+      .map((path) => path.trim())
+      .filter(Boolean)
+      .map((path) => ({ path, source: "CA_FILE" })),
+  ];
+  const files = [];
+  const certificates = new Map(); // by SHA-256 fingerprint: a root named twice is one entry
+  for (const { path, source } of named) {
+    if (path.trim() === "") usage(`${source} needs a file`);
+    const file = absolute(path);
+    let text;
+    try {
+      if (!statSync(file).isFile()) usage(`${source} ${path} is not a file`);
+      text = readFileSync(file, "utf8");
+    } catch (error) {
+      usage(`${source} ${path} cannot be read: ${error.code === "ENOENT" ? "no such file" : (error.code ?? error.message)}`);
+    }
+    let found;
+    try {
+      found = pemCertificates(text);
+    } catch (error) {
+      usage(`${source} ${path}: ${error.message}`);
+    }
+    if (found.length === 0) {
+      const key = /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text) ? ", only a private key: give the CA's certificate" : "";
+      usage(`${source} ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)${key}`);
+    }
+    files.push(file);
+    for (const cert of found) certificates.set(cert.fingerprint256, { cert, file });
+  }
+  const allowPrivate = privateFlag || YES.includes(toggle);
+  if (!allowPrivate && certificates.size === 0) return null;
+  return { allowPrivate, files: [...new Set(files)], certificates: [...certificates.values()] };
 }
 
 const flags = parseFlags(process.argv.slice(2));
@@ -159,6 +230,53 @@ async function importScopes(origin, adminSecret, scan, checks) {
   }
 }
 
+/**
+ * The config for a run with outbound options: the built one, rendered again
+ * from the build's manifest with an "internet" service of its own
+ * (scripts/workerd-config.mjs, outboundService), written to a private
+ * temporary directory (the checkout may be read-only, and the options are
+ * this run's), the module referred to where the build keeps it. workerd reads
+ * it once, at start: `remove()` deletes it once workerd listens, or exits.
+ */
+function outboundConfig(build, outbound) {
+  const now = Date.now();
+  for (const { cert, file } of outbound.certificates) {
+    if (Date.parse(cert.validTo) < now || Date.parse(cert.validFrom) > now) {
+      log("warn", "ca_certificate_not_valid_now", {
+        file,
+        subject: cert.subject,
+        not_before: new Date(cert.validFrom).toISOString(),
+        not_after: new Date(cert.validTo).toISOString(),
+        message: "a chain through it will not verify",
+      });
+    }
+  }
+  log("info", "outbound", { allow_private: outbound.allowPrivate, ca_files: outbound.files, ca_certificates: outbound.certificates.length });
+  let dir = mkdtempSync(join(realpathSync(tmpdir()), "custom-csr-api-"));
+  const spec = {
+    name: build.name,
+    compatibilityDate: build.compatibilityDate,
+    compatibilityFlags: build.compatibilityFlags,
+    durableObjects: build.durableObjects,
+    vars: build.vars,
+    secrets: build.secrets,
+  };
+  const text = serverConfig(spec, build.module, {
+    outbound: { allowPrivate: outbound.allowPrivate, trustedCertificates: outbound.certificates.map(({ cert }) => cert.toString()) },
+    modulePath: relative(dir, join(realpathSync(build.dir), build.module)),
+    header: `# Written by npm start (scripts/start.mjs) for one run, with its outbound options; deleted once workerd has read it.\n`,
+  });
+  const config = join(dir, "config.capnp");
+  writeFileSync(config, text, { mode: 0o600 });
+  return {
+    config,
+    remove() {
+      if (dir !== null) rmSync(dir, { recursive: true, force: true });
+      dir = null;
+    },
+  };
+}
+
 async function main() {
   // 1. The build: the Worker as wrangler deploy bundles it, and workerd's config.
   const build = await ensureBuild({ onBuild: () => log("info", "building", { dir: join(ROOT, "dist", "workerd") }) }).catch((error) =>
@@ -169,7 +287,7 @@ async function main() {
     ),
   );
   if (build.built) log("info", "built", { seconds: build.seconds });
-  logLevel = flags.logLevel ?? (LEVELS.includes(build.vars.LOG_LEVEL) ? build.vars.LOG_LEVEL : "info");
+  logLevel = flags.logLevel ?? [process.env.LOG_LEVEL, build.vars.LOG_LEVEL].find((level) => LEVELS.includes(level)) ?? "info";
 
   // 2. The data directory (an earlier version's default state is imported once).
   let dataDir = flags.dataDir;
@@ -189,7 +307,7 @@ async function main() {
   // with another key.
   const fromEnv = build.secrets.filter((name) => process.env[name] !== undefined && process.env[name] !== "");
   const onDisk = readDevVars();
-  const wanted = build.secrets.filter((name) => !fromEnv.includes(name) && !onDisk[name]);
+  const wanted = build.secrets.filter((name) => !fromEnv.includes(name) && !onDisk[name] && !OPTIONAL_SECRET_NAMES.includes(name));
   if (holds && wanted.includes("KEY_ENCRYPTION_KEYS")) {
     fatal(
       `KEY_ENCRYPTION_KEYS is neither in the environment nor in ${DEV_VARS}, and ${dataDir} holds keys wrapped under it: ` +
@@ -197,7 +315,8 @@ async function main() {
     );
   }
   const devVars = wanted.length === 0 ? onDisk : ensureDevVars({ newKek: wanted.includes("KEY_ENCRYPTION_KEYS"), only: wanted });
-  const secrets = Object.fromEntries(build.secrets.map((name) => [name, fromEnv.includes(name) ? process.env[name] : devVars[name]]));
+  // An optional secret neither has (ACME_DIRECTORIES) is bound empty: the Worker reads that as unset.
+  const secrets = Object.fromEntries(build.secrets.map((name) => [name, fromEnv.includes(name) ? process.env[name] : (devVars[name] ?? "")]));
   for (const name of SECRET_NAMES) if (secrets[name] === undefined) fatal(`secret ${name} is neither in the environment nor in ${DEV_VARS}`);
 
   // The KEKs must be the ones the data was wrapped under (their check
@@ -223,14 +342,18 @@ async function main() {
     fatal(error.message);
   }
 
-  // 4. workerd. Vars (from wrangler.toml, as built) and secrets reach the
-  // Worker through its fromEnvironment bindings; nothing is written to disk.
-  const env = { ...process.env, ...build.vars, ...secrets, LOG_LEVEL: logLevel };
+  // 4. workerd. Vars (from wrangler.toml, as built, each overridden by an
+  // environment variable of its name: ACME_DEFAULT_CA=… npm start) and
+  // secrets reach the Worker through its fromEnvironment bindings; nothing is
+  // written to disk.
+  const vars = Object.fromEntries(Object.entries(build.vars).map(([name, value]) => [name, process.env[name] ?? value]));
+  const env = { ...process.env, ...vars, ...secrets, LOG_LEVEL: logLevel };
+  const run = flags.outbound ? outboundConfig(build, flags.outbound) : null;
   const address = isIP(flags.host) === 6 ? `[${flags.host}]:${flags.port}` : `${flags.host}:${flags.port}`;
   const workerd = join(ROOT, "node_modules", "workerd", "bin", "workerd");
   const args = [
     "serve",
-    join(build.dir, build.config),
+    run?.config ?? join(build.dir, build.config),
     `--socket-addr=${SOCKET}=${address}`,
     `--directory-path=${STORAGE_SERVICE}=${storageDir(dataDir)}`,
     "--control-fd=3",
@@ -276,6 +399,7 @@ async function main() {
         continue;
       }
       if (message.event !== "listen" || message.socket !== SOCKET) continue;
+      run?.remove(); // read by workerd already, once for good
       const shown = ["0.0.0.0", "::"].includes(flags.host) ? "localhost" : address.replace(/:\d+$/, "");
       const origin = `http://${shown}:${message.port}`;
       log("info", "listening", { url: origin, data_dir: dataDir, pid: child.pid, workerd: WORKERD_VERSION, compatibility_date: build.compatibilityDate });
@@ -291,6 +415,7 @@ async function main() {
   });
 
   child.on("exit", (code, signal) => {
+    run?.remove();
     claim.release();
     if (stopping) {
       log("info", "stopped", { clean: !forced });

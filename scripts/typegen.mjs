@@ -7,11 +7,11 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./bundle.mjs";
-import { SECRET_NAMES } from "./dev-vars.mjs";
+import { OPTIONAL_SECRET_NAMES, SECRET_NAMES } from "./dev-vars.mjs";
 
 const names = join("dist", "secret-names.env");
 mkdirSync(join(ROOT, "dist"), { recursive: true });
-writeFileSync(join(ROOT, names), SECRET_NAMES.map((name) => `${name}=\n`).join(""));
+writeFileSync(join(ROOT, names), [...SECRET_NAMES, ...OPTIONAL_SECRET_NAMES].map((name) => `${name}=\n`).join(""));
 try {
   const wrangler = join(ROOT, "node_modules", ".bin", "wrangler");
   const run = spawnSync(wrangler, ["types", "--include-runtime", "false", "--strict-vars", "false", "--env-file", names], { cwd: ROOT, stdio: "inherit" });

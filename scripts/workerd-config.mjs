@@ -2,8 +2,11 @@
 // server `npm start` runs, and the pieces the benchmark's own configs share.
 // The server's config holds no values: vars, secrets and the log level are
 // bound with `fromEnvironment` (workerd.capnp, Worker.Binding), the address
-// and the storage directory are set on workerd's command line.
-import { SECRET_NAMES } from "./dev-vars.mjs";
+// and the storage directory are set on workerd's command line. Outbound
+// `fetch` (ACME CAs) goes through workerd's implicit "internet" service
+// unless npm start is told otherwise (outboundService below).
+import { X509Certificate } from "node:crypto";
+import { OPTIONAL_SECRET_NAMES, SECRET_NAMES } from "./dev-vars.mjs";
 
 /** The socket and the disk service of the server config, named for workerd's --socket-addr and --directory-path. */
 export const SOCKET = "http";
@@ -48,7 +51,7 @@ export async function readWorkerSpec(configPath) {
     return { binding: b.name, className: b.class_name, sql: sqlClasses.has(b.class_name) };
   });
   const vars = { ...(config.vars ?? {}) };
-  for (const name of SECRET_NAMES) {
+  for (const name of [...SECRET_NAMES, ...OPTIONAL_SECRET_NAMES]) {
     if (name in vars) throw new Error(`${name} is a secret and must not be a [vars] entry in ${configPath}`);
   }
   return {
@@ -57,7 +60,7 @@ export async function readWorkerSpec(configPath) {
     compatibilityFlags: config.compatibility_flags ?? [],
     durableObjects,
     vars,
-    secrets: [...SECRET_NAMES],
+    secrets: [...SECRET_NAMES, ...OPTIONAL_SECRET_NAMES],
   };
 }
 
@@ -103,12 +106,27 @@ export function renderWorker({ moduleName, moduleFile, compatibilityDate, compat
   return `(\n  ${fields.join(",\n  ")},\n)`;
 }
 
-/** A whole config: services (worker or disk) and HTTP sockets; `workers` maps a const name to a rendered Worker. */
+/**
+ * A `Workerd.Network` struct body: the address classes or CIDRs `fetch` may
+ * connect to, and TLS trusting the system's store (`trustBrowserCas`, which
+ * an explicit network does not do by default) plus `trustedCertificates`,
+ * one PEM certificate per entry (workerd reads only the first PEM block of
+ * an entry: /work/notes/workerd-outbound.md, verified).
+ */
+export function renderNetwork({ allow, trustedCertificates = [] }) {
+  const tls = ["trustBrowserCas = true"];
+  if (trustedCertificates.length) tls.push(`trustedCertificates = [\n      ${trustedCertificates.map(capnpText).join(",\n      ")},\n    ]`);
+  return `(allow = [${allow.map(capnpText).join(", ")}], tlsOptions = (${tls.join(", ")}))`;
+}
+
+/** A whole config: services (worker, disk or network) and HTTP sockets; `workers` maps a const name to a rendered Worker. */
 export function renderConfig({ services, sockets, workers, v8Flags = [], header = "" }) {
   const service = (s) =>
     s.worker
       ? `(name = ${capnpText(s.name)}, worker = .${s.worker})`
-      : `(name = ${capnpText(s.name)}, disk = (path = ${capnpText(s.disk)}, writable = true))`;
+      : s.network
+        ? `(name = ${capnpText(s.name)}, network = ${renderNetwork(s.network)})`
+        : `(name = ${capnpText(s.name)}, disk = (path = ${capnpText(s.disk)}, writable = true))`;
   const socket = (s) => `(name = ${capnpText(s.name)}, address = ${capnpText(s.address)}, http = (), service = ${capnpText(s.service)})`;
   return `${header}using Workerd = import "/workerd/workerd.capnp";
 
@@ -126,14 +144,55 @@ ${Object.entries(workers)
 }
 
 /**
- * The server's config for `spec` (readWorkerSpec) and its bundled module
- * (a file beside the config). Every [vars] entry, every secret and LOG_LEVEL
- * is bound fromEnvironment under its own name; npm start fills that
- * environment. The socket's address and the storage path here are
- * placeholders that npm start always overrides (--socket-addr,
- * --directory-path).
+ * The service that replaces workerd's implicit "internet" (every Worker's
+ * default globalOutbound, so the Worker's `fetch` and that of each of its
+ * Durable Objects, fetch() and alarm() alike: DurableObjectNamespace has no
+ * outbound of its own). workerd's own is `allow = ["public"]` with the
+ * system's trust store; this one keeps both and adds, when asked, private and
+ * loopback addresses ("private" is a superset of "local") and more roots.
+ * Null when nothing is asked: the config then declares no "internet" and
+ * workerd's own applies, as before these options existed.
  */
-export function serverConfig(spec, moduleFile) {
+export function outboundService({ allowPrivate = false, trustedCertificates = [] } = {}) {
+  if (!allowPrivate && trustedCertificates.length === 0) return null;
+  return { name: OUTBOUND_SERVICE, network: { allow: allowPrivate ? ["public", "private"] : ["public"], trustedCertificates } };
+}
+
+/** The name workerd gives the default globalOutbound; a service of that name overrides it. */
+export const OUTBOUND_SERVICE = "internet";
+
+/**
+ * Every certificate of a PEM text, parsed (node:crypto X509Certificate):
+ * each becomes its own trustedCertificates entry, since workerd uses only an
+ * entry's first PEM block, and its `toString()` (the PEM re-encoded) is what
+ * the config holds, so that nothing but the certificate (no headers, no
+ * comments, no key) reaches it. Other PEM blocks are ignored. Throws, naming
+ * the block, when a certificate block does not parse.
+ */
+export function pemCertificates(text) {
+  const blocks = String(text).match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  return blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block);
+    } catch (error) {
+      throw new Error(`certificate ${i + 1} of ${blocks.length} is not a valid X.509 certificate (${error.message})`);
+    }
+  });
+}
+
+/**
+ * The server's config for `spec` (readWorkerSpec, or a build's manifest) and
+ * its bundled module. Every [vars] entry, every secret and LOG_LEVEL is bound
+ * fromEnvironment under its own name; npm start fills that environment. The
+ * socket's address and the storage path here are placeholders that npm start
+ * always overrides (--socket-addr, --directory-path).
+ *
+ * Options, for the config npm start writes at run time: `outbound`
+ * (outboundService's options; nothing asked gives exactly the built config),
+ * `modulePath` (where the module is, relative to this config, when it is not
+ * beside it; the module keeps its name), `header`.
+ */
+export function serverConfig(spec, moduleFile, { outbound = {}, modulePath = moduleFile, header = BUILD_HEADER } = {}) {
   const names = [...new Set([...Object.keys(spec.vars).filter((k) => typeof spec.vars[k] === "string"), "LOG_LEVEL", ...spec.secrets])];
   const bindings = [
     ...spec.durableObjects.map((d) => ({ name: d.binding, durableObject: d.className })),
@@ -145,17 +204,19 @@ export function serverConfig(spec, moduleFile) {
     ...names.map((name) => ({ name, fromEnvironment: name })),
   ];
   const classes = [...new Map(spec.durableObjects.map((d) => [d.className, d])).values()];
+  const network = outboundService(outbound);
   return renderConfig({
-    header: `# Generated from wrangler.toml by scripts/workerd-config.mjs (npm run build); do not edit.\n# It holds no values: npm start passes vars and secrets in the environment.\n`,
+    header,
     services: [
       { name: spec.name, worker: "worker" },
       { name: STORAGE_SERVICE, disk: "data/v3/do" },
+      ...(network ? [network] : []),
     ],
     sockets: [{ name: SOCKET, address: "127.0.0.1:8787", service: spec.name }],
     workers: {
       worker: renderWorker({
         moduleName: moduleFile,
-        moduleFile,
+        moduleFile: modulePath,
         compatibilityDate: spec.compatibilityDate,
         compatibilityFlags: spec.compatibilityFlags,
         bindings,
@@ -165,3 +226,5 @@ export function serverConfig(spec, moduleFile) {
     },
   });
 }
+
+const BUILD_HEADER = `# Generated from wrangler.toml by scripts/workerd-config.mjs (npm run build); do not edit.\n# It holds no values: npm start passes vars and secrets in the environment.\n`;

@@ -2,11 +2,15 @@
 // Object class bound there (a class another branch adds needs no code
 // change), every var, the compatibility date and flags, and no value at all
 // (vars and secrets come from the environment). Checked as text, then by
-// workerd itself serving it.
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+// workerd itself serving it. With npm start's outbound options (--ca-file,
+// --allow-private-outbound) it gains an "internet" network service, and
+// nothing else changes; test/e2e/outbound.e2e.ts proves what that service
+// lets the running Worker and its Durable Objects reach.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, inject, it } from "vitest";
+import { OPENSSL } from "./checkers";
 import { freePort, killGroup, snapshotApp } from "./server";
 
 interface Spec {
@@ -17,9 +21,14 @@ interface Spec {
   vars: Record<string, unknown>;
   secrets: string[];
 }
+interface Outbound {
+  allowPrivate?: boolean;
+  trustedCertificates?: string[];
+}
 interface ConfigModule {
   readWorkerSpec(path: string): Promise<Spec>;
-  serverConfig(spec: Spec, moduleFile: string): string;
+  serverConfig(spec: Spec, moduleFile: string, options?: { outbound?: Outbound; modulePath?: string; header?: string }): string;
+  pemCertificates(text: string): Array<{ subject: string; toString(): string }>;
 }
 
 const root = inject("e2eRoot");
@@ -150,5 +159,69 @@ export default {
       keys: "unset",
       namespaces: ["function", "function", "function"],
     });
+  });
+});
+
+/** A self-signed certificate made by OpenSSL, as PEM. */
+function selfSigned(name: string): string {
+  const key = join(dir, `${name}.key`);
+  const pem = join(dir, `${name}.pem`);
+  execFileSync(OPENSSL, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", pem, "-subj", `/CN=${name}`, "-days", "2"], { stdio: "pipe" });
+  return readFileSync(pem, "utf8");
+}
+
+describe("outbound (npm start --ca-file, --allow-private-outbound)", () => {
+  it("without options, declares no outbound service: workerd's implicit \"internet\" (public addresses, public CAs) stays", async () => {
+    const { readWorkerSpec, serverConfig } = await generator();
+    const spec = await readWorkerSpec(toml("grown.toml", GROWN));
+    const config = serverConfig(spec, "index.js");
+    expect(serverConfig(spec, "index.js", { outbound: {} })).toBe(config);
+    expect(serverConfig(spec, "index.js", { outbound: { allowPrivate: false, trustedCertificates: [] } })).toBe(config);
+    expect(config).not.toMatch(/internet|network|globalOutbound|tlsOptions/);
+  });
+
+  it("npm start's run config is the built one, rendered again from the build's manifest", async () => {
+    // npm start renders the config of a run with outbound options from
+    // dist/workerd/build.json: without options that gives the built file byte for byte.
+    const { serverConfig } = await generator();
+    const build = join(app, "dist", "workerd");
+    const manifest = JSON.parse(readFileSync(join(build, "build.json"), "utf8")) as Spec & { module: string; config: string };
+    expect(manifest.compatibilityFlags).toBeInstanceOf(Array);
+    expect(serverConfig(manifest, manifest.module)).toBe(readFileSync(join(build, manifest.config), "utf8"));
+  });
+
+  it("overrides \"internet\" with a network service: public (and private when asked), the system's CAs and one entry per extra certificate", async () => {
+    const { readWorkerSpec, serverConfig, pemCertificates } = await generator();
+    const spec = await readWorkerSpec(toml("grown.toml", GROWN));
+    const base = serverConfig(spec, "index.js");
+
+    const open = serverConfig(spec, "index.js", { outbound: { allowPrivate: true } });
+    expect(open).toContain('(name = "internet", network = (allow = ["public", "private"], tlsOptions = (trustBrowserCas = true)))');
+
+    // A bundle of three certificates, with comments and a key around them:
+    // three entries, each one certificate alone (workerd reads only an entry's first PEM block).
+    const [a, b, c] = [selfSigned("root-a"), selfSigned("root-b"), selfSigned("root-c")];
+    const key = readFileSync(join(dir, "root-a.key"), "utf8");
+    const found = pemCertificates(`# roots\n${a}\nsubject=whatever\n${b}${key}${c}`);
+    expect(found.map((cert) => cert.subject)).toEqual(["CN=root-a", "CN=root-b", "CN=root-c"]);
+    const pems = found.map((cert) => cert.toString());
+    expect(pems.map((pem) => pem.match(/-----BEGIN/g)?.length)).toEqual([1, 1, 1]);
+    expect(pems.join("")).toBe(a + b + c);
+
+    const trusting = serverConfig(spec, "index.js", { outbound: { trustedCertificates: pems } });
+    const service = /\(name = "internet", network = \(allow = \["public"\], tlsOptions = \(trustBrowserCas = true, trustedCertificates = \[\n([\s\S]*?)\n {4}\]\)\)\)/.exec(trusting);
+    expect(service, trusting).not.toBeNull();
+    expect(service?.[1]?.split(",\n").map((entry) => JSON.parse(entry.trim().replace(/,$/, "")) as string)).toEqual(pems);
+    expect(trusting).not.toContain(key.split("\n")[1]);
+    // Nothing else moves: the same text once the service is taken out.
+    expect(trusting.replace(/\n {4}\(name = "internet"[\s\S]*?\]\)\)\),/, "")).toBe(base);
+    expect(open.replace(/\n {4}\(name = "internet".*\)\)\),/, "")).toBe(base);
+  });
+
+  it("refuses a certificate block that does not parse, naming it", async () => {
+    const { pemCertificates } = await generator();
+    const good = selfSigned("root-d");
+    expect(() => pemCertificates(`${good}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n`)).toThrow(/certificate 2 of 2 is not a valid X\.509 certificate/);
+    expect(pemCertificates("no PEM here")).toEqual([]);
   });
 });
