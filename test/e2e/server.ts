@@ -81,6 +81,8 @@ export interface StartOptions {
   args?: string[];
   /** A fixed port instead of a free one (kept across restarts). */
   port?: number;
+  /** More environment for the server (vars overriding wrangler.toml's, the optional secret ACME_DIRECTORIES). */
+  env?: Record<string, string>;
   /** Whether to put the secrets in the environment (default true); false leaves them to .dev.vars. */
   secretsInEnv?: boolean;
   /** Wait for GET /readyz to answer 200 (default true). */
@@ -208,7 +210,7 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
             "--inspector-port", String(await freePort()), "--inspector-ip", "127.0.0.1",
             "--show-interactive-dev-session=false", "--live-reload=false", ...(options.args ?? []),
           ];
-    const env = options.secretsInEnv === false ? {} : { ...secrets };
+    const env = { ...options.env, ...(options.secretsInEnv === false ? {} : secrets) };
     if (command === "dev" && options.secretsInEnv !== false) {
       // wrangler dev reads secrets from .dev.vars or an env file, not the environment.
       const envFile = join(dir, "dev.env");
