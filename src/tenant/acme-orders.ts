@@ -26,6 +26,7 @@ import type { Storage } from "../storage/storage";
 import type { ValidationRecord } from "../hostnames/hostname-records";
 import { type AcmeConfig, renewalDue } from "./acme-config";
 import type { AcmeAccounts } from "./acme-accounts";
+import type { AuditTrail } from "./audit-trail";
 import type { HostnameKeys } from "./hostname-keys";
 import type { HostnameStore, ManagedHostname } from "./hostname-store";
 
@@ -74,6 +75,15 @@ const describe = (problem: AcmeProblem | AcmeRefusal): string => {
 
 type Step = { kind: "again" } | { kind: "wait"; ms: number } | { kind: "done" };
 
+/** What one alarm run works with: its actor (the audit entries'), the scope's name, the keys and the configuration. */
+interface Run {
+  readonly call: TenantCall;
+  readonly scope: string;
+  readonly keyring: Keyring;
+  readonly config: AcmeConfig;
+  readonly retryBaseMs: number;
+}
+
 /**
  * Managed certificates by ACME (RFC 8555), driven by the object's alarm: one
  * order in progress per custom hostname (the only writer of `acme_orders`),
@@ -96,6 +106,7 @@ export class AcmeOrders {
     private readonly keys: Pick<HostnameKeys, "pending" | "promote" | "pendingSpki">,
     private readonly accounts: Pick<AcmeAccounts, "account">,
     private readonly challenges: ChallengePublisher,
+    private readonly audit: Pick<AuditTrail, "record">,
     private readonly clock: Clock,
   ) {}
 
@@ -146,10 +157,12 @@ export class AcmeOrders {
       if (hostname && ca) this.storage.transaction(() => this.enqueue(id, ca, "renew"));
     }
     const due = this.storage.sql.all<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM acme_orders WHERE next_at <= ? ORDER BY next_at LIMIT 20`, now.toISOString());
-    for (const order of due) await this.#advance(call, scope, keyring, config, retryBaseMs, order);
+    const run: Run = { call, scope, keyring, config, retryBaseMs };
+    for (const order of due) await this.#advance(run, order);
   }
 
-  async #advance(call: TenantCall, scope: string, keyring: Keyring, config: AcmeConfig, retryBaseMs: number, first: OrderRow): Promise<void> {
+  async #advance(run: Run, first: OrderRow): Promise<void> {
+    const { config, retryBaseMs } = run;
     let row: OrderRow | null = first;
     for (let steps = 0; row !== null && steps < STEPS_PER_RUN; steps++) {
       const hostname = this.hostnames.managed(row.custom_hostname_id);
@@ -159,15 +172,15 @@ export class AcmeOrders {
       }
       const ca = config.cas.get(row.ca);
       if (!ca) {
-        this.#fail(row, hostname, retryBaseMs, `the certificate authority ${row.ca} is no longer configured (ACME_DIRECTORIES)`, false);
+        this.#fail(run, row, hostname, retryBaseMs, `the certificate authority ${row.ca} is no longer configured (ACME_DIRECTORIES)`, false);
         return;
       }
       let step: Step;
       try {
-        step = await this.#step(call, scope, keyring, config, row, hostname, ca);
+        step = await this.#step(run, row, hostname, ca);
       } catch (error) {
         console.error(JSON.stringify({ level: "error", event: "acme_step_failed", custom_hostname_id: row.custom_hostname_id, message: error instanceof Error ? error.message : String(error) }));
-        step = this.#fail(row, hostname, retryBaseMs, "an internal error stopped the order; it is tried again", true);
+        step = this.#fail(run, row, hostname, retryBaseMs, "an internal error stopped the order; it is tried again", true);
       }
       if (step.kind === "done") return;
       if (step.kind === "wait") {
@@ -179,60 +192,75 @@ export class AcmeOrders {
     if (row) this.#schedule(row.custom_hostname_id, 0);
   }
 
-  async #step(call: TenantCall, scope: string, keyring: Keyring, config: AcmeConfig, row: OrderRow, hostname: ManagedHostname, ca: NonNullable<ReturnType<AcmeConfig["cas"]["get"]>>): Promise<Step> {
+  async #step(run: Run, row: OrderRow, hostname: ManagedHostname, ca: NonNullable<ReturnType<AcmeConfig["cas"]["get"]>>): Promise<Step> {
     const session = await this.#session(ca.name, ca.directory);
-    if (!session.ok) return this.#refused(row, hostname, session, 0);
-    const account = await this.accounts.account(session.value, ca, scope, keyring);
-    if (!account.ok) return this.#refused(row, hostname, account, 0);
+    if (!session.ok) return this.#refused(run, row, hostname, session);
+    const account = await this.accounts.account(session.value, ca, run.scope, run.keyring);
+    if (!account.ok) return this.#refused(run, row, hostname, account);
     const acct = account.value;
     switch (row.state) {
       case "new":
-        return this.#place(session.value, acct, row, hostname);
+        return this.#place(run, session.value, acct, row, hostname);
       case "authorizing":
-        return this.#authorize(session.value, acct, config, row, hostname);
+        return this.#authorize(run, session.value, acct, row, hostname);
       case "finalizing":
-        return this.#finalize(session.value, acct, scope, keyring, row, hostname);
+        return this.#finalize(run, session.value, acct, row, hostname);
       case "downloading":
-        return this.#download(session.value, acct, call, keyring, config, row, hostname);
+        return this.#download(run, session.value, acct, row, hostname);
     }
   }
 
-  async #place(session: AcmeSession, account: AcmeAccountRef, row: OrderRow, hostname: ManagedHostname): Promise<Step> {
+  // An audit entry for one step of a hostname's order.
+  #record(run: Run, hostname: ManagedHostname, action: "order" | "validate" | "finalize", metadata: Record<string, unknown>, failure?: string): void {
+    this.audit.record(run.call, {
+      action,
+      resource: { type: "custom_hostname_certificate", id: hostname.id },
+      result: failure === undefined,
+      ...(failure === undefined ? {} : { info: failure }),
+      metadata: { hostname: hostname.hostname, ...metadata },
+    });
+  }
+
+  async #place(run: Run, session: AcmeSession, account: AcmeAccountRef, row: OrderRow, hostname: ManagedHostname): Promise<Step> {
     const identifiers = hostname.wildcard && !hostname.hostname.startsWith("*.") ? [hostname.hostname, `*.${hostname.hostname}`] : [hostname.hostname];
     const order = await newOrder(session, account, { identifiers });
-    if (!order.ok) return this.#refused(row, hostname, order, row.attempts);
-    this.storage.sql.run(
-      `UPDATE acme_orders SET state = 'authorizing', order_url = ?, finalize_url = ?, authorizations = ?, responded = '[]', csr = NULL, finalized = 0, updated_at = ? WHERE custom_hostname_id = ?`,
-      order.value.url,
-      order.value.finalize,
-      JSON.stringify(order.value.authorizations),
-      this.clock().toISOString(),
-      row.custom_hostname_id,
-    );
-    if (row.purpose === "issue") this.hostnames.setProgress(row.custom_hostname_id, { ssl_status: "pending_validation" });
+    if (!order.ok) return this.#refused(run, row, hostname, order);
+    this.storage.transaction(() => {
+      this.storage.sql.run(
+        `UPDATE acme_orders SET state = 'authorizing', order_url = ?, finalize_url = ?, authorizations = ?, responded = '[]', csr = NULL, finalized = 0, updated_at = ? WHERE custom_hostname_id = ?`,
+        order.value.url,
+        order.value.finalize,
+        JSON.stringify(order.value.authorizations),
+        this.clock().toISOString(),
+        row.custom_hostname_id,
+      );
+      if (row.purpose === "issue") this.hostnames.setProgress(row.custom_hostname_id, { ssl_status: "pending_validation" });
+      this.#record(run, hostname, "order", { ca: row.ca, purpose: row.purpose, identifiers, order_url: order.value.url, attempt: row.attempts + 1 });
+    });
     return { kind: "again" };
   }
 
-  async #authorize(session: AcmeSession, account: AcmeAccountRef, config: AcmeConfig, row: OrderRow, hostname: ManagedHostname): Promise<Step> {
+  async #authorize(run: Run, session: AcmeSession, account: AcmeAccountRef, row: OrderRow, hostname: ManagedHostname): Promise<Step> {
+    const { config } = run;
     const responded = new Set(JSON.parse(row.responded) as string[]);
     const records: ValidationRecord[] = [];
     let waiting = false;
     let retryAfter = 0;
     for (const url of JSON.parse(row.authorizations) as string[]) {
       const got = await getAuthorization(session, account, url);
-      if (!got.ok) return this.#refused(row, hostname, got, row.attempts);
+      if (!got.ok) return this.#refused(run, row, hostname, got);
       const authz: AcmeAuthorization = got.value;
       if (authz.status === "valid") continue;
       if (authz.status !== "pending") {
         const problem = authorizationProblem(authz);
         await this.challenges.withdraw(hostname.hostname, hostname.id);
-        return this.#fail(row, hostname, 0, problem ? describe(problem) : `the authorization of ${authz.identifier.value} is ${authz.status}`, true, "validation");
+        return this.#fail(run, row, hostname, 0, problem ? describe(problem) : `the authorization of ${authz.identifier.value} is ${authz.status}`, true, "validation");
       }
       const wanted = hostname.method === "http" ? "http-01" : "dns-01";
       const challenge = selectChallenge(authz, wanted);
-      if (!challenge.ok) return this.#fail(row, hostname, 0, describe(challenge), false, "validation");
+      if (!challenge.ok) return this.#fail(run, row, hostname, 0, describe(challenge), false, "validation");
       const proof = await challengeProof(account.key, authz, challenge.value);
-      if (!proof) return this.#fail(row, hostname, 0, "the CA's challenge has no token", false, "validation");
+      if (!proof) return this.#fail(run, row, hostname, 0, "the CA's challenge has no token", false, "validation");
       if (proof.type === "http-01") {
         records.push({ status: "pending", http_url: proof.url, http_body: proof.body });
         if (!responded.has(challenge.value.url)) {
@@ -248,9 +276,12 @@ export class AcmeOrders {
       }
       if (!responded.has(challenge.value.url)) {
         const answered = await respondToChallenge(session, account, challenge.value.url);
-        if (!answered.ok) return this.#refused(row, hostname, answered, row.attempts);
+        if (!answered.ok) return this.#refused(run, row, hostname, answered);
         responded.add(challenge.value.url);
-        this.storage.sql.run(`UPDATE acme_orders SET responded = ? WHERE custom_hostname_id = ?`, JSON.stringify([...responded]), row.custom_hostname_id);
+        this.storage.transaction(() => {
+          this.storage.sql.run(`UPDATE acme_orders SET responded = ? WHERE custom_hostname_id = ?`, JSON.stringify([...responded]), row.custom_hostname_id);
+          this.#record(run, hostname, "validate", { ca: row.ca, purpose: row.purpose, challenge: wanted, identifier: authz.identifier.value, order_url: row.order_url });
+        });
       }
       retryAfter = Math.max(retryAfter, (authz.retryAfter ?? 0) * 1000);
       waiting = true;
@@ -263,11 +294,12 @@ export class AcmeOrders {
     return { kind: "again" };
   }
 
-  async #finalize(session: AcmeSession, account: AcmeAccountRef, scope: string, keyring: Keyring, row: OrderRow, hostname: ManagedHostname): Promise<Step> {
+  async #finalize(run: Run, session: AcmeSession, account: AcmeAccountRef, row: OrderRow, hostname: ManagedHostname): Promise<Step> {
+    const { scope, keyring } = run;
     const order = await getOrder(session, account, row.order_url!);
-    if (!order.ok) return this.#refused(row, hostname, order, row.attempts);
+    if (!order.ok) return this.#refused(run, row, hostname, order);
     const status = order.value.status;
-    if (status === "invalid") return this.#fail(row, hostname, 0, order.value.error ? describe(order.value.error) : "the CA refused the order", true, "issuance");
+    if (status === "invalid") return this.#fail(run, row, hostname, 0, order.value.error ? describe(order.value.error) : "the CA refused the order", true, "issuance");
     if (status === "valid") {
       this.storage.sql.run(`UPDATE acme_orders SET state = 'downloading', updated_at = ? WHERE custom_hostname_id = ?`, this.clock().toISOString(), row.custom_hostname_id);
       return { kind: "again" };
@@ -287,30 +319,26 @@ export class AcmeOrders {
       if (!sent.ok) {
         // The CA took an earlier finalize of this order: it is processing or done; poll.
         if (sent.reason === "acme_problem" && sent.type.endsWith(":orderNotReady")) return { kind: "wait", ms: POLL_MS };
-        return this.#refused(row, hostname, sent, row.attempts);
+        return this.#refused(run, row, hostname, sent);
       }
-      this.storage.sql.run(`UPDATE acme_orders SET finalized = 1, updated_at = ? WHERE custom_hostname_id = ?`, this.clock().toISOString(), row.custom_hostname_id);
+      this.storage.transaction(() => {
+        this.storage.sql.run(`UPDATE acme_orders SET finalized = 1, updated_at = ? WHERE custom_hostname_id = ?`, this.clock().toISOString(), row.custom_hostname_id);
+        this.#record(run, hostname, "finalize", { ca: row.ca, purpose: row.purpose, order_url: row.order_url, names });
+      });
       return { kind: "wait", ms: Math.max(500, (sent.value.retryAfter ?? 0) * 1000) };
     }
     return { kind: "wait", ms: Math.max(POLL_MS, (order.value.retryAfter ?? 0) * 1000) };
   }
 
-  async #download(
-    session: AcmeSession,
-    account: AcmeAccountRef,
-    call: TenantCall,
-    keyring: Keyring,
-    config: AcmeConfig,
-    row: OrderRow,
-    hostname: ManagedHostname,
-  ): Promise<Step> {
+  async #download(run: Run, session: AcmeSession, account: AcmeAccountRef, row: OrderRow, hostname: ManagedHostname): Promise<Step> {
+    const { call, keyring, config } = run;
     const order = await getOrder(session, account, row.order_url!);
-    if (!order.ok) return this.#refused(row, hostname, order, row.attempts);
+    if (!order.ok) return this.#refused(run, row, hostname, order);
     if (!order.value.certificate) return { kind: "wait", ms: POLL_MS };
     const chain = await downloadCertificate(session, account, order.value.certificate);
-    if (!chain.ok) return this.#refused(row, hostname, chain, row.attempts);
+    if (!chain.ok) return this.#refused(run, row, hostname, chain);
     const checked = await checkCertificate(chain.value.pem, row.csr!, this.clock());
-    if (!checked.ok) return this.#fail(row, hostname, 0, `the CA issued a certificate that is not usable (${checked.reason})`, true, "issuance");
+    if (!checked.ok) return this.#fail(run, row, hostname, 0, `the CA issued a certificate that is not usable (${checked.reason})`, true, "issuance");
     const renewAt = new Date(renewalDue(Date.parse(checked.value.not_before), Date.parse(checked.value.expires_on), config.renewBefore)).toISOString();
     this.storage.transaction(() => {
       this.keys.promote(hostname.id);
@@ -321,7 +349,7 @@ export class AcmeOrders {
   }
 
   // A refusal from the CA or the keys: retried on the order as it is when it may pass later, else a new order.
-  #refused(row: OrderRow, hostname: ManagedHostname, refusal: AcmeRefusal | KeyRefusal, _attempts: number): Step {
+  #refused(run: Run, row: OrderRow, hostname: ManagedHostname, refusal: AcmeRefusal | KeyRefusal): Step {
     if (refusal.reason === "acme_problem" || refusal.reason === "acme_unreachable" || refusal.reason === "acme_bad_response" || refusal.reason === "acme_bad_input" || refusal.reason === "acme_no_challenge") {
       const retryable = isRetryable(refusal);
       const retryAfter = refusal.reason === "acme_problem" && refusal.retry_after !== undefined ? refusal.retry_after * 1000 : 0;
@@ -329,7 +357,7 @@ export class AcmeOrders {
         if (row.purpose === "issue" || hostname.has_certificate) this.hostnames.setProgress(row.custom_hostname_id, { validation_errors: [describe(refusal)] });
         return { kind: "wait", ms: Math.max(POLL_MS * 5, retryAfter, backoffMs(row.attempts + 1, 30_000)) };
       }
-      return this.#fail(row, hostname, retryAfter, describe(refusal), true, row.state === "authorizing" || row.state === "new" ? "validation" : "issuance");
+      return this.#fail(run, row, hostname, retryAfter, describe(refusal), true, row.state === "authorizing" || row.state === "new" ? "validation" : "issuance");
     }
     return this.#keyFailure(row, refusal);
   }
@@ -345,31 +373,28 @@ export class AcmeOrders {
    * MAX_ATTEMPTS; after that the certificate is given up on (`*_timed_out`,
    * Cloudflare's statuses) until the hostname's ssl is sent again.
    */
-  #fail(row: OrderRow, hostname: ManagedHostname, waitMs: number, message: string, retry: boolean, stage: "validation" | "issuance" = "validation"): Step {
+  #fail(run: Run, row: OrderRow, hostname: ManagedHostname, waitMs: number, message: string, retry: boolean, stage: "validation" | "issuance" = "validation"): Step {
     const attempts = row.attempts + 1;
     const givingUp = !retry || attempts >= MAX_ATTEMPTS;
     const progress: { ssl_status?: string; validation_errors: string[] } = { validation_errors: [message] };
     if (givingUp && !hostname.has_certificate) progress.ssl_status = stage === "validation" ? "validation_timed_out" : "issuance_timed_out";
-    this.hostnames.setProgress(row.custom_hostname_id, progress);
-    if (givingUp) {
-      this.cancel(row.custom_hostname_id);
-      return { kind: "done" };
-    }
-    this.storage.sql.run(
-      `UPDATE acme_orders SET state = 'new', order_url = NULL, finalize_url = NULL, authorizations = '[]', responded = '[]', csr = NULL, finalized = 0,
-         attempts = ?, updated_at = ? WHERE custom_hostname_id = ?`,
-      attempts,
-      this.clock().toISOString(),
-      row.custom_hostname_id,
-    );
-    return { kind: "wait", ms: Math.max(waitMs, backoffMs(attempts, this.#retryBase)) };
-  }
-
-  #retryBase = 60_000;
-
-  /** Sets the base of the backoff between orders (ACME_RETRY_SECONDS). */
-  retryBase(ms: number): void {
-    this.#retryBase = ms;
+    const wait = Math.max(waitMs, backoffMs(attempts, run.retryBaseMs));
+    this.storage.transaction(() => {
+      this.hostnames.setProgress(row.custom_hostname_id, progress);
+      this.#record(run, hostname, "order", { ca: row.ca, purpose: row.purpose, order_url: row.order_url, stage, attempt: attempts, given_up: givingUp, ...(givingUp ? {} : { next_order_in_s: Math.round(wait / 1000) }) }, message);
+      if (givingUp) {
+        this.cancel(row.custom_hostname_id);
+        return;
+      }
+      this.storage.sql.run(
+        `UPDATE acme_orders SET state = 'new', order_url = NULL, finalize_url = NULL, authorizations = '[]', responded = '[]', csr = NULL, finalized = 0,
+           attempts = ?, updated_at = ? WHERE custom_hostname_id = ?`,
+        attempts,
+        this.clock().toISOString(),
+        row.custom_hostname_id,
+      );
+    });
+    return givingUp ? { kind: "done" } : { kind: "wait", ms: wait };
   }
 
   #schedule(hostnameId: string, ms: number): void {

@@ -10,7 +10,7 @@ import type { JsonText, Page } from "../storage/paging";
 import type { Sql } from "../storage/sql";
 
 /** What happened, in Cloudflare's audit-log words (README lists every pair). */
-export type AuditAction = "create" | "update" | "delete" | "generate" | "rewrap" | "verify" | "deliver" | "seal";
+export type AuditAction = "create" | "update" | "delete" | "generate" | "rewrap" | "verify" | "deliver" | "seal" | "order" | "validate" | "finalize";
 export type AuditResourceType =
   | "custom_csr"
   | "custom_certificate"

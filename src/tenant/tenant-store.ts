@@ -177,6 +177,7 @@ export class TenantStore extends DurableObject<Env> {
           await this.#hostnameRegistry(hostname).dropChallenges({ zone_id: this.#zoneId(), custom_hostname_id: id });
         },
       },
+      this.#audit,
       clock,
     );
     this.#delivery = new KeyDelivery(this.#certificates, this.#hostnames, this.#vault, this.#hostnameKeys, this.#audit, clock);
@@ -544,7 +545,6 @@ export class TenantStore extends DurableObject<Env> {
     if (!config.ok) return;
     const keyring = await this.#gate.open(name);
     if (!keyring.ok) return;
-    this.#acme.retryBase(acmeRetryMs(this.env as AcmeEnv));
     for (const id of this.#hostnames.unordered()) {
       const hostname = this.#hostnames.managed(id);
       const ca = hostname?.ca ?? config.value.defaultCa;
