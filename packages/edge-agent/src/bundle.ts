@@ -4,11 +4,14 @@ import { type KeyObject, X509Certificate, createPrivateKey, createPublicKey } fr
 import { compactDecrypt } from "jose";
 import { EdgeError } from "./errors.ts";
 import { isRecord } from "./json.ts";
+import { printable } from "./output.ts";
 
 /** Which bundle is expected: the zone, the certificate, and this edge with its key. */
 export interface BundleFor {
   zone: string;
   id: string;
+  /** A custom hostname's name, as the signed listing gave it; undefined for a custom certificate. */
+  hostname: string | undefined;
   edge: string;
   /** The RFC 7638 thumbprint of this edge's public key: the `kid` the JWE must carry. */
   thumbprint: string;
@@ -50,7 +53,9 @@ export function notAfter(certificate: X509Certificate): number | null {
 
 /**
  * Opens one bundle (the signed `result` of a delivery reply) after checking
- * everything it claims: it is for this certificate, zone and edge; the
+ * everything it claims: it is for this certificate, zone and edge (and, for
+ * a custom hostname, of the hostname the listing named; none for a custom
+ * certificate); the
  * JWE's protected header (authenticated by AES-GCM) names this zone, this
  * certificate, this edge, this edge's key and the bundle's modified_on; the
  * plaintext is a PKCS#8 key whose public half is the leaf certificate's;
@@ -60,6 +65,11 @@ export async function openBundle(bundle: unknown, expected: BundleFor): Promise<
   const where = `certificate ${expected.id}`;
   if (!isRecord(bundle) || bundle.id !== expected.id || bundle.zone_id !== expected.zone || bundle.edge_id !== expected.edge) {
     throw new EdgeError(`${where}: the bundle is for another certificate, zone or edge`);
+  }
+  // The hostname names the files: the listing's (checked there) and the bundle's must be one.
+  if (bundle.hostname !== expected.hostname) {
+    const named = (hostname: unknown) => (hostname === undefined ? "none" : `"${printable(hostname)}"`);
+    throw new EdgeError(`${where}: the bundle is of hostname ${named(bundle.hostname)}, the listing of ${named(expected.hostname)}: refused`);
   }
   const { certificate, sealed_key: sealed, modified_on: modifiedOn } = bundle;
   if (typeof certificate !== "string" || typeof sealed !== "string" || typeof modifiedOn !== "string") {

@@ -7,6 +7,7 @@ import type { EdgeKey } from "./edge-key.ts";
 import { EdgeError } from "./errors.ts";
 import { type RequestLimits, getJson } from "./http.ts";
 import type { Listed } from "./listing.ts";
+import { fileBase } from "./names.ts";
 import { printable } from "./output.ts";
 import type { ServiceKey } from "./service-key.ts";
 import { CLOCK_SKEW_SECONDS, signedResult } from "./signature.ts";
@@ -16,6 +17,10 @@ import { sha256, sha256File } from "./staging.ts";
 /** One certificate as this sync leaves it. */
 export interface Planned {
   id: string;
+  /** A custom hostname's name; absent for a custom certificate. */
+  hostname?: string;
+  /** The base name of its files in OUT (names.ts fileBase). */
+  base: string;
   hosts: unknown[];
   expires_on: string;
   modified_on: string;
@@ -42,15 +47,21 @@ export interface Source {
   limits?: RequestLimits;
 }
 
-/** The certificate kept as held: what a GONE answer or an unchanged version leaves. */
+/** The certificate kept as held, under the name it was written as: what a GONE answer or an unchanged version leaves. */
 function kept(item: Listed, held: Held): Planned {
-  return { id: item.id, hosts: item.hosts, expires_on: item.expires_on, modified_on: held.modified_on, hashes: { crt: held.crt, key: held.key }, write: null };
+  const name = held.hostname === undefined ? {} : { hostname: held.hostname };
+  return { id: item.id, ...name, base: fileBase(item.id, held.hostname), hosts: item.hosts, expires_on: item.expires_on, modified_on: held.modified_on, hashes: { crt: held.crt, key: held.key }, write: null };
+}
+
+/** A listed item's id, hostname and files' base name. */
+function named(item: Listed): Pick<Planned, "id" | "hostname" | "base"> {
+  return { id: item.id, ...(item.hostname === undefined ? {} : { hostname: item.hostname }), base: item.base };
 }
 
 /**
- * Plans every listed certificate: one held at the listed version whose files
- * are intact is kept without a request; any other is fetched, and its bundle
- * must be signed by the pinned key (at most maxAge seconds ago, and no
+ * Plans every listed certificate: one held at the listed version, under the
+ * same name, whose files are intact is kept without a request; any other is
+ * fetched, and its bundle must be signed by the pinned key (at most maxAge seconds ago, and no
  * earlier than the listing, less the clock skew), open and match its
  * certificate, whose leaf has not expired, and be of the listed modified_on.
  * A certificate withdrawn between the listing and the fetch (GONE) is left as
@@ -62,10 +73,10 @@ export async function collect(listed: readonly Listed[], listingIat: number, sta
   const planned: Planned[] = [];
   for (const item of listed) {
     const { id } = item;
-    const crtPath = join(source.out, `${id}.crt`);
-    const keyPath = join(source.out, `${id}.key`);
+    const crtPath = join(source.out, `${item.base}.crt`);
+    const keyPath = join(source.out, `${item.base}.key`);
     const held = state.certificates[id];
-    if (held && held.modified_on === item.modified_on && sha256File(crtPath) === held.crt && sha256File(keyPath) === held.key) {
+    if (held && held.modified_on === item.modified_on && held.hostname === item.hostname && sha256File(crtPath) === held.crt && sha256File(keyPath) === held.key) {
       planned.push(kept(item, held));
       continue;
     }
@@ -80,13 +91,13 @@ export async function collect(listed: readonly Listed[], listingIat: number, sta
     const now = source.now();
     const bundle = await signedResult(fetched.signed, "bundle", { zone: source.zone, edge: source.edge, service: source.service, now: now / 1000, maxAge: source.maxAge });
     if (bundle.iat < listingIat - CLOCK_SKEW_SECONDS) throw new EdgeError(`certificate ${id}: the bundle was signed long before the listing: refused as a replay`);
-    const opened = await openBundle(bundle.result, { zone: source.zone, id, edge: source.edge, thumbprint: source.edgeKey.thumbprint, privateKey: source.edgeKey.privateKey, now });
+    const opened = await openBundle(bundle.result, { zone: source.zone, id, hostname: item.hostname, edge: source.edge, thumbprint: source.edgeKey.thumbprint, privateKey: source.edgeKey.privateKey, now });
     if (opened.modified_on !== item.modified_on) {
       throw new EdgeError(`certificate ${id}: the bundle is of modified_on ${printable(opened.modified_on)}, the listing of ${printable(item.modified_on)}: refused`);
     }
     const hashes = { crt: sha256(opened.crt), key: sha256(opened.key) };
     const same = sha256File(crtPath) === hashes.crt && sha256File(keyPath) === hashes.key;
-    planned.push({ id, hosts: opened.hosts, expires_on: opened.expires_on, modified_on: opened.modified_on, hashes, write: same ? null : { crt: opened.crt, key: opened.key } });
+    planned.push({ ...named(item), hosts: opened.hosts, expires_on: opened.expires_on, modified_on: opened.modified_on, hashes, write: same ? null : { crt: opened.crt, key: opened.key } });
   }
   return planned;
 }

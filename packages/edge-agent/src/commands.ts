@@ -6,12 +6,14 @@ import { parseFlags } from "../../cli/src/flags.ts";
 import type { Curve } from "./edge-key.ts";
 import { EdgeError, UsageError, message } from "./errors.ts";
 import { apiBase } from "./http.ts";
+import { type NginxOptions, nginxPath } from "./nginx.ts";
 import { DEFAULT_MAX_AGE_SECONDS } from "./signature.ts";
 import type { SyncOptions } from "./sync.ts";
 
 const INIT_LINE = "  edge init --dir DIR [--curve X25519|P-256] [--force]";
 const SYNC_LINE = `  edge sync --dir DIR --url BASE (--token TOKEN | --token-file PATH) --zone ZONE --out OUT [--service-key JWK|PATH]
-            [--reload "COMMAND"] [--watch SECONDS] [--max-age SECONDS]`;
+            [--reload "COMMAND"] [--watch SECONDS] [--max-age SECONDS]
+            [--nginx-include FILE --nginx-site SNIPPET]`;
 
 /** The whole usage: printed by `edge --help` and with every usage error. */
 export const USAGE = `usage:
@@ -34,8 +36,9 @@ PUT /admin/v1/edges/{edge_id}.
 /** `edge sync --help`. */
 export const SYNC_HELP = `usage:
 ${SYNC_LINE}
-Writes OUT/<certificate id>.crt and .key for every certificate the service delivers to this edge in ZONE,
-removes those no longer delivered, and runs the reload command once when anything changed.
+Writes OUT/<certificate id>.crt and .key for every custom certificate, and OUT/<hostname>.crt and .key for every
+custom hostname (*.example.com as _wildcard.example.com), the service delivers to this edge in ZONE, removes those
+no longer delivered, and runs the reload command once when anything changed.
   --dir DIR              the edge's key pair (edge init) and the pinned service key
   --url BASE             the service: https:// (http:// only to this host); /client/v4 is added unless given
   --token TOKEN          the edge's delivery token (visible in the process list: prefer --token-file)
@@ -48,7 +51,13 @@ removes those no longer delivered, and runs the reload command once when anythin
   --watch SECONDS        sync every SECONDS (1-86400) until SIGINT or SIGTERM
   --max-age SECONDS      refuse a signed listing or bundle signed more than SECONDS ago (1-86400, default ${DEFAULT_MAX_AGE_SECONDS}):
                          a replay then fails the sync (exit 1); it must also cover how far this host's clock runs
-                         ahead of the service's. A bundle whose leaf certificate has expired is always refused`;
+                         ahead of the service's. A bundle whose leaf certificate has expired is always refused
+  --nginx-include FILE   render into FILE one nginx server block per pair (server_name the hostname, or a custom
+                         certificate's hosts; ssl_certificate and ssl_certificate_key its files), for nginx's
+                         http {} to include: written after new pairs, before removed ones go; reload with nginx -s reload
+  --nginx-site SNIPPET   the file each rendered block includes: its listen directives (listen 443 ssl;),
+                         locations and other per-block settings (required with --nginx-include; an example
+                         is docs/nginx-edge.conf, which sets the TLS protocols in http {}, where they take effect)`;
 
 /** A zone id as the API's routes take it. */
 const ZONE_ID = /^[A-Za-z0-9_-]{1,32}$/;
@@ -84,6 +93,8 @@ const SYNC_FLAGS = {
   reload: { type: "string" },
   watch: { type: "string" },
   "max-age": { type: "string" },
+  "nginx-include": { type: "string" },
+  "nginx-site": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -105,9 +116,20 @@ export function parseSync(argv: readonly string[]): SyncCommand {
   }
   const maxAge = args["max-age"] === undefined ? DEFAULT_MAX_AGE_SECONDS : Number(args["max-age"]);
   if (!Number.isInteger(maxAge) || maxAge < 1 || maxAge > 86_400) throw new UsageError("--max-age takes whole seconds from 1 to 86400");
+  const nginx = nginxOptions(args["nginx-include"], args["nginx-site"], resolve(out));
   const token = args.token ?? readToken(args["token-file"] ?? "");
   return {
-    options: { dir, base: apiBase(url), token, zone, out: resolve(out), reload: args.reload ?? null, serviceKey: args["service-key"], maxAge },
+    options: {
+      dir,
+      base: apiBase(url),
+      token,
+      zone,
+      out: resolve(out),
+      reload: args.reload ?? null,
+      serviceKey: args["service-key"],
+      maxAge,
+      ...(nginx === null ? {} : { nginx }),
+    },
     watch,
   };
 }
@@ -119,4 +141,20 @@ function readToken(path: string): string {
   } catch (error) {
     throw new EdgeError(`cannot read --token-file ${path}: ${message(error)}`);
   }
+}
+
+/**
+ * --nginx-include and --nginx-site, together or not at all, as absolute
+ * paths; those written into nginx's configuration (OUT, the snippet) must be
+ * plain tokens to nginx (nginx.ts nginxPath), and the include is not the
+ * snippet (a block including its own file would never end).
+ */
+function nginxOptions(include: string | undefined, site: string | undefined, out: string): NginxOptions | null {
+  if (include === undefined && site === undefined) return null;
+  if (include === undefined || site === undefined) throw new UsageError("--nginx-include FILE and --nginx-site SNIPPET go together");
+  const paths = { include: resolve(include), site: resolve(site) };
+  const refusal = nginxPath("--out", out) ?? nginxPath("--nginx-site", paths.site);
+  if (refusal !== null) throw new UsageError(refusal);
+  if (paths.include === paths.site) throw new UsageError("--nginx-include and --nginx-site must be different files");
+  return paths;
 }

@@ -23,14 +23,23 @@ export function printable(value: unknown): string {
   return String(value).replace(/[^\x20-\x7e]|\\/g, (c) => (c === "\\" ? "\\\\" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
 }
 
-/** One certificate's line: `<id> written|unchanged hosts=a,b expires_on=...`. */
-export function certificateLine(id: string, written: boolean, hosts: readonly unknown[], expiresOn: string): string {
-  return `${id} ${written ? "written" : "unchanged"} hosts=${hosts.map(printable).join(",")} expires_on=${printable(expiresOn)}`;
+/**
+ * One certificate's line: `<id> written|unchanged [hostname=<name>] hosts=a,b
+ * expires_on=...`, the hostname for a custom hostname only (its files' name).
+ */
+export function certificateLine(id: string, written: boolean, hosts: readonly unknown[], expiresOn: string, hostname?: string): string {
+  const name = hostname === undefined ? "" : ` hostname=${printable(hostname)}`;
+  return `${id} ${written ? "written" : "unchanged"}${name} hosts=${hosts.map(printable).join(",")} expires_on=${printable(expiresOn)}`;
 }
 
-/** A removed certificate's line. */
-export function removedLine(id: string): string {
-  return `${id} removed`;
+/** A removed certificate's line: `<id> removed [hostname=<name>]`. */
+export function removedLine(id: string, hostname?: string): string {
+  return hostname === undefined ? `${id} removed` : `${id} removed hostname=${printable(hostname)}`;
+}
+
+/** A rendered nginx include's line: `nginx include <path>: N server blocks`. */
+export function includeLine(path: string, blocks: number): string {
+  return `nginx include ${printable(path)}: ${blocks} server block${blocks === 1 ? "" : "s"}`;
 }
 
 /** What one sync did, in numbers. */

@@ -3,6 +3,7 @@
 // none does.
 import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { EdgeError, message } from "./errors.ts";
 
 /** A file written in full beside its place, waiting to be renamed over it. */
@@ -26,7 +27,10 @@ export interface FileToWrite {
 export function stage(path: string, data: string, mode: number): Staged {
   // A directory where the file goes would fail only at its rename, after others were renamed.
   if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`${path} is a directory`);
-  const tmp = `${path}.tmp-${randomBytes(6).toString("hex")}`;
+  // Beside its place (a rename within one directory is atomic), under a short
+  // name of its own: path plus a suffix would exceed NAME_MAX for a file named
+  // by a long hostname. A dot file, so no glob (`include *.conf;`) matches it.
+  const tmp = join(dirname(path), `.edge-tmp-${randomBytes(8).toString("hex")}`);
   const fd = openSync(tmp, "wx", mode);
   try {
     // write(2) may write less than asked (a disk filling up, a file size limit): write the rest, or fail.

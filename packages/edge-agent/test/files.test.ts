@@ -118,18 +118,26 @@ describe("the per-zone lock", () => {
 describe("the state file", () => {
   it("reads back what was written, 0600; none yet is empty; anything else is refused with what to do", () => {
     const path = join(dir, ".edge-sync-z.json");
-    expect(readState(path)).toEqual({ listed_iat: 0, certificates: {}, removed: {}, reload_pending: false });
-    const state = { listed_iat: 7, certificates: { a: { modified_on: "m", crt: "c", key: "k" } }, removed: { b: "m0" }, reload_pending: true };
+    expect(readState(path)).toEqual({ listed_iat: 0, certificates: {}, removed: {}, reload_pending: false, nginx_include: null });
+    const state = {
+      listed_iat: 7,
+      certificates: { a: { modified_on: "m", crt: "c", key: "k" }, c: { modified_on: "m", crt: "c", key: "k", hostname: "*.shop.example.com" } },
+      removed: { b: "m0" },
+      reload_pending: true,
+      nginx_include: "/etc/csr-edge/certs/custom-hostnames.conf",
+    };
     writeState(path, { zone: "z", edge: "e" }, state);
     expect(mode(path)).toBe(0o600);
     expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({ zone: "z", edge: "e", ...state });
     expect(readState(path)).toEqual(state);
-    // A state from before tombstones and reload_pending still reads.
+    // A state from before tombstones, reload_pending and nginx_include still reads.
     writeFileSync(path, JSON.stringify({ certificates: {} }));
-    expect(readState(path)).toEqual({ listed_iat: 0, certificates: {}, removed: {}, reload_pending: false });
+    expect(readState(path)).toEqual({ listed_iat: 0, certificates: {}, removed: {}, reload_pending: false, nginx_include: null });
     writeFileSync(path, "{");
     expect(() => readState(path)).toThrow(`${path} is not JSON: remove it to start over`);
-    for (const bad of [[], { certificates: { a: { modified_on: 1 } } }, { certificates: {}, listed_iat: "7" }]) {
+    // A held hostname becomes a path again at its removal: one that could leave OUT is refused like any other damage.
+    const badHostname = { certificates: { a: { modified_on: "m", crt: "c", key: "k", hostname: "../../etc/passwd" } } };
+    for (const bad of [[], { certificates: { a: { modified_on: 1 } } }, { certificates: {}, listed_iat: "7" }, badHostname, { certificates: {}, nginx_include: 1 }]) {
       writeFileSync(path, JSON.stringify(bad));
       expect(() => readState(path)).toThrow(`${path} is not an edge sync state: remove it to start over`);
     }

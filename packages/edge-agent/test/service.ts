@@ -16,9 +16,11 @@ export interface Answer {
   headers?: Record<string, string>;
 }
 
-/** A certificate the service delivers to the edge. */
+/** A certificate the service delivers to the edge: a custom certificate, or a custom hostname's (with `hostname`). */
 export interface Served {
   id: string;
+  /** A custom hostname's name: listed and in the bundle, as src/tenant/key-delivery.ts makes them. */
+  hostname?: string;
   hosts: string[];
   expires_on: string;
   modified_on: string;
@@ -92,6 +94,14 @@ export class FakeService {
     return served;
   }
 
+  /** Creates a custom hostname with a certificate for it (a fresh key, issued by the CA), listed by its name. */
+  addHostname(hostname: string, period?: Period): Served {
+    const leaf = issueLeaf(this.ca, hostname, undefined, period);
+    const served = { id: randomUUID(), hostname, hosts: [hostname], expires_on: "2030-12-31T00:00:00.000Z", modified_on: nextVersion(), certificate: leaf.pem + this.ca.pem, key: leaf.key };
+    this.certificates.set(served.id, served);
+    return served;
+  }
+
   /** Renews a certificate: a new leaf for the same key (valid for period, default current), a new version. */
   renew(id: string, period?: Period): Served {
     const served = this.#get(id);
@@ -117,7 +127,7 @@ export class FakeService {
   async answer(path: string): Promise<Answer> {
     const listing = `/client/v4/zones/${this.zone}/key_delivery/certificates`;
     if (path === listing) {
-      const result = [...this.certificates.values()].map(({ id, hosts, expires_on, modified_on }) => ({ id, hosts, expires_on, modified_on }));
+      const result = [...this.certificates.values()].map(({ id, hostname, hosts, expires_on, modified_on }) => ({ id, ...(hostname === undefined ? {} : { hostname }), hosts, expires_on, modified_on }));
       return this.envelope("list", result);
     }
     const id = path.startsWith(`${listing}/`) ? path.slice(listing.length + 1) : "";
@@ -146,8 +156,8 @@ export class FakeService {
         ...header,
       })
       .encrypt(createPublicKey({ key: edgeJwk, format: "jwk" }));
-    const { id, hosts, expires_on, modified_on, certificate } = served;
-    return { id, zone_id: this.zone, edge_id: this.edge, hosts, expires_on, modified_on, certificate, sealed_key: sealed };
+    const { id, hostname, hosts, expires_on, modified_on, certificate } = served;
+    return { id, ...(hostname === undefined ? {} : { hostname }), zone_id: this.zone, edge_id: this.edge, hosts, expires_on, modified_on, certificate, sealed_key: sealed };
   }
 
   /** A v4 envelope with the result and its signature in `signed`. */
