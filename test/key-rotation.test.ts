@@ -2,6 +2,12 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { parseCsrInput } from "../src/pki/csr-input";
+import { generateAccountKey } from "../src/acme/index";
+import { namedWrapContext, wrapPrivateKey } from "../src/pki/key-wrap";
+import { loadKeyring } from "../src/pki/keyring";
+import { openStorage } from "../src/storage/storage";
+import { HostnameKeys } from "../src/tenant/hostname-keys";
+import { TENANT_MIGRATIONS } from "../src/tenant/schema";
 import { TenantStore } from "../src/tenant/tenant-store";
 import { adminCall, adminHeaders, call, csrBody, scope, tenantStub } from "./shared";
 
@@ -46,6 +52,69 @@ describe("key-encryption-key rotation", () => {
       const before = dump(state);
       expect(await withKeys(state, OLD).verifyCsrKey(where, ids[0]!)).toMatchObject({ ok: false, reason: "key_encryption_key_missing", kek_id: "k2" });
       expect(dump(state)).toEqual(before);
+    });
+  });
+
+  it("moves managed hostname keys and ACME account keys under the new KEK and re-seals hostname rows; a key that does not open is erased, its certificate renewed now", async () => {
+    const s = await scope("zones");
+    const created = await call("POST", `/client/v4/zones/${s.id}/custom_hostnames`, { token: s.token, body: { hostname: "shop.rotation-one.com" } });
+    expect(created.status).toBe(201);
+    const hostnameId = (created.body.result as { id: string }).id;
+    const where = adminCall(s.kind, s.id);
+    const name = `zones:${s.id}`;
+    await runInDurableObject(tenantStub(s.kind, s.id), async (_, state) => {
+      const storage = openStorage(state, TENANT_MIGRATIONS);
+      const old = await loadKeyring(OLD);
+      const keys = new HostnameKeys(storage, () => new Date());
+      // The hostname's current key, whose wrap is damaged, and a pending one (a renewal under way); another hostname's current key.
+      expect((await keys.pending(hostnameId, name, old)).ok).toBe(true);
+      keys.promote(hostnameId);
+      state.storage.sql.exec("UPDATE hostname_keys SET wrapped = randomblob(length(wrapped)) WHERE custom_hostname_id = ?", hostnameId);
+      expect((await keys.pending(hostnameId, name, old)).ok).toBe(true);
+      expect((await keys.pending("other-hostname", name, old)).ok).toBe(true);
+      keys.promote("other-hostname");
+      // As a managed certificate due for renewal much later (renew_at is not part of a row's seal).
+      state.storage.sql.exec("UPDATE custom_hostnames SET renew_at = '2099-01-01T00:00:00.000Z' WHERE id = ?", hostnameId);
+      // An ACME account key, wrapped as the account module wraps it.
+      const account = await generateAccountKey();
+      const wrap = await wrapPrivateKey(account.privateKey, old, namedWrapContext("acme-account", name, "acct-key-1"));
+      state.storage.sql.exec(
+        "INSERT INTO acme_accounts (ca, directory, key_id, kek_id, iv, wrapped, public_jwk, url, created_at) VALUES ('pebble', 'https://ca.example/dir', 'acct-key-1', ?, ?, ?, ?, 'https://ca.example/acct/1', '2026-12-06T00:00:00Z')",
+        wrap.kekId,
+        wrap.iv,
+        wrap.wrapped,
+        JSON.stringify(account.publicJwk),
+      );
+
+      const rotated = withKeys(state, `${NEW_KEY},${OLD}`);
+      const report = await rotated.rewrapKeys(where, 100, "");
+      expect(report).toMatchObject({
+        ok: true,
+        value: {
+          kek_id: "k2",
+          hostnames_resealed: 1,
+          hostnames_failed: [],
+          hostname_keys_rewrapped: 2,
+          acme_accounts_rewrapped: 1,
+          key_failures: [{ kind: "hostname_key", kek_id: "test1", reason: "unwrap_failed" }],
+          remaining: 0,
+        },
+      });
+      const kekOf = (table: string) => state.storage.sql.exec(`SELECT DISTINCT kek_id FROM ${table}`).toArray().map((r) => r.kek_id);
+      expect(kekOf("hostname_keys")).toEqual(["k2"]);
+      expect(kekOf("acme_accounts")).toEqual(["k2"]);
+      expect(state.storage.sql.exec("SELECT DISTINCT mac_kek FROM custom_hostnames").toArray().map((r) => r.mac_kek)).toEqual(["k2"]);
+      // The damaged current key is gone and its certificate is due now (a fresh key is ordered); the keys moved open under the new KEK alone.
+      expect(state.storage.sql.exec("SELECT state FROM hostname_keys WHERE custom_hostname_id = ?", hostnameId).toArray().map((r) => r.state)).toEqual(["pending"]);
+      expect(Date.parse(String(state.storage.sql.exec("SELECT renew_at FROM custom_hostnames WHERE id = ?", hostnameId).one().renew_at))).toBeLessThanOrEqual(Date.now());
+      const newOnly = await loadKeyring(NEW_KEY);
+      expect((await keys.pending(hostnameId, name, newOnly)).ok).toBe(true);
+      expect(await keys.sealKey(name, "other-hostname", newOnly, async (pkcs8) => String(pkcs8.length))).toMatchObject({ ok: true });
+      // The rotation's audit entries name what moved.
+      const entries = state.storage.sql.exec("SELECT action, resource_type FROM audit_log WHERE action = 'rewrap' ORDER BY seq").toArray();
+      expect(entries.map((e) => e.resource_type)).toEqual(expect.arrayContaining(["hostname_key", "acme_account"]));
+      // A second run has nothing left to move.
+      expect(await rotated.rewrapKeys(where, 100, "")).toMatchObject({ ok: true, value: { hostname_keys_rewrapped: 0, acme_accounts_rewrapped: 0, key_failures: [], remaining: 0 } });
     });
   });
 
@@ -128,6 +197,11 @@ describe("key-encryption-key rotation", () => {
       certificates_resealed: 0,
       certificates_sealed: [],
       certificates_failed: [],
+      hostnames_resealed: 0,
+      hostnames_failed: [],
+      hostname_keys_rewrapped: 0,
+      acme_accounts_rewrapped: 0,
+      key_failures: [],
     });
     const bad = await call("POST", `/admin/v1/${s.kind}/${s.id}/rewrap?limit=0`, { headers: adminHeaders });
     expect(bad.status).toBe(400);

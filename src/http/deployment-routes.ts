@@ -142,6 +142,8 @@ interface ScopeReport {
   certificates_sealed?: string[];
   unsealed?: string[];
   certificates_failed?: string[];
+  /** Custom hostname rows whose MAC did not check out under its old KEK: left as they are. */
+  hostnames_failed?: string[];
   /** Why the scope's rewrap stopped (its code and message, as an error reply would carry them); the other scopes go on. */
   error?: { code: number; message: string };
 }
@@ -188,10 +190,11 @@ async function rewrapTenant(env: Env, name: string, actor: Actor): Promise<Scope
     }
     if (!result.ok) return stop({ refusal: result });
     const report = result.value;
-    rewrapped += report.rewrapped + report.pooled_rewrapped;
+    rewrapped += report.rewrapped + report.pooled_rewrapped + report.hostname_keys_rewrapped + report.acme_accounts_rewrapped;
     rekeyed += report.audit_rekeyed;
     for (const f of report.failures) failures.set(`csr:${f.id}`, f);
     for (const f of report.pooled_failures) failures.set(`pool:${f.id}`, f);
+    for (const f of report.key_failures) failures.set(`${f.kind}:${f.id}`, f);
     for (const seq of report.audit_failed) auditFailed.add(seq);
     for (const id of report.certificates_sealed) sealed.add(id);
     if (report.next_after !== null) after = report.next_after;
@@ -208,6 +211,7 @@ async function rewrapTenant(env: Env, name: string, actor: Actor): Promise<Scope
         audit_failed: [...auditFailed].sort((a, b) => a - b),
         certificates_sealed: [...sealed].sort(),
         certificates_failed: report.certificates_failed,
+        hostnames_failed: report.hostnames_failed,
       };
     }
   }

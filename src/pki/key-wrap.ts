@@ -49,6 +49,33 @@ export async function wrapPrivateKey(
   return { kekId: keyring.currentId, iv: iv.buffer, wrapped };
 }
 
+/** Why a stored wrap was not moved under the current KEK: its KEK is not configured (it stays), or it does not open. */
+export type RewrapFailure = { id: string; kek_id: string; reason: "kek_not_configured" | "unwrap_failed" };
+
+/**
+ * Moves wrapped keys under the keyring's current KEK, each unwrapped
+ * (extractable for this only) and wrapped again with the same context, one
+ * at a time. Answers the new wraps by row, and the rows that failed.
+ */
+export async function rewrapUnderCurrent<R extends { kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer }>(
+  rows: readonly R[],
+  keyring: Keyring,
+  describe: (row: R) => { id: string; keyType: KeyType; context: Uint8Array },
+): Promise<{ moved: Array<{ row: R; wrap: WrappedKey }>; failures: RewrapFailure[] }> {
+  const moved: Array<{ row: R; wrap: WrappedKey }> = [];
+  const failures: RewrapFailure[] = [];
+  for (const row of rows) {
+    const { id, keyType, context } = describe(row);
+    try {
+      const key = await unwrapPrivateKey({ kekId: row.kek_id, iv: row.iv, wrapped: row.wrapped }, keyType, keyring, context, { extractable: true });
+      moved.push({ row, wrap: await wrapPrivateKey(key, keyring, context) });
+    } catch (error) {
+      failures.push({ id, kek_id: row.kek_id, reason: error instanceof KeyringError ? "kek_not_configured" : "unwrap_failed" });
+    }
+  }
+  return { moved, failures };
+}
+
 /**
  * Unwraps a stored key into a signing key, non-extractable unless it is
  * being re-wrapped under another KEK. Throws

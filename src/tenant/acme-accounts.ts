@@ -1,10 +1,11 @@
 import { type AcmeAccountRef, type AcmeRequestRefusal, type AcmeBadInput, type AcmeSession, createAccount, generateAccountKey, importAccountKey } from "../acme/index";
 import type { Clock } from "../core/clock";
 import { type Result, fail, ok } from "../core/result";
-import { namedWrapContext, unwrapPrivateKey, wrapPrivateKey } from "../pki/key-wrap";
+import { namedWrapContext, rewrapUnderCurrent, unwrapPrivateKey, wrapPrivateKey } from "../pki/key-wrap";
 import { type KeyRefusal, type Keyring, KeyringError } from "../pki/keyring";
 import type { Storage } from "../storage/storage";
 import type { AcmeCa } from "./acme-config";
+import type { KeyRewrap } from "./hostname-keys";
 
 type AccountRow = { ca: string; directory: string; key_id: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer; public_jwk: string; url: string | null };
 
@@ -72,6 +73,35 @@ export class AcmeAccounts {
   /** Every KEK id an account key is wrapped under. */
   kekIds(): string[] {
     return this.storage.sql.all<{ kek_id: string }>(`SELECT DISTINCT kek_id FROM acme_accounts`).map((r) => r.kek_id);
+  }
+
+  /**
+   * The operator's rewrap: every account key not under the current KEK is
+   * moved under it. One whose KEK is not configured stays; one whose wrap
+   * does not open is erased with its account row (a new account is made at
+   * the next order). `record` writes the audit entry in the same transaction.
+   */
+  async rewrap(scope: string, keyring: Keyring, record: (report: KeyRewrap) => void): Promise<KeyRewrap> {
+    const rows = this.storage.sql.all<AccountRow>(
+      `SELECT ca, directory, key_id, kek_id, iv, wrapped, public_jwk, url FROM acme_accounts WHERE kek_id != ? ORDER BY ca`,
+      keyring.currentId,
+    );
+    if (rows.length === 0) return { rewrapped: 0, failures: [], remaining: 0, lost: [], from_kek_ids: [] };
+    const { moved, failures } = await rewrapUnderCurrent(rows, keyring, (row) => ({ id: row.key_id, keyType: "p256v1", context: namedWrapContext("acme-account", scope, row.key_id) }));
+    return this.storage.transaction(() => {
+      let rewrapped = 0;
+      for (const { row, wrap } of moved) {
+        rewrapped += this.storage.sql.run(`UPDATE acme_accounts SET kek_id = ?, iv = ?, wrapped = ? WHERE key_id = ? AND kek_id = ?`, wrap.kekId, wrap.iv, wrap.wrapped, row.key_id, row.kek_id);
+      }
+      for (const failure of failures.filter((f) => f.reason === "unwrap_failed")) {
+        this.storage.sql.run(`UPDATE acme_accounts SET iv = zeroblob(length(iv)), wrapped = zeroblob(length(wrapped)) WHERE key_id = ?`, failure.id);
+        this.storage.sql.run(`DELETE FROM acme_accounts WHERE key_id = ?`, failure.id);
+      }
+      const remaining = this.storage.sql.one<{ n: number }>(`SELECT count(*) AS n FROM acme_accounts WHERE kek_id != ?`, keyring.currentId)?.n ?? 0;
+      const report = { rewrapped, failures, remaining, lost: [], from_kek_ids: [...new Set(rows.map((r) => r.kek_id))].sort() };
+      record(report);
+      return report;
+    });
   }
 
   // The account for this CA at this directory; one made at another directory URL (the operator moved the CA) is dropped.

@@ -23,7 +23,9 @@ export type AuditResourceType =
   | "custom_hostname"
   | "custom_hostname_certificate"
   | "hostname_quota"
-  | "fallback_origin";
+  | "fallback_origin"
+  | "hostname_key"
+  | "acme_account";
 
 /** One event to record: the actor comes from the call. */
 export interface AuditEvent {

@@ -1,5 +1,5 @@
 import type { KeyType } from "../pki/csr-input";
-import { type WrappedKey, namedWrapContext, unwrapPrivateKey, wrapPrivateKey } from "../pki/key-wrap";
+import { type RewrapFailure, type WrappedKey, namedWrapContext, rewrapUnderCurrent, unwrapPrivateKey, wrapPrivateKey } from "../pki/key-wrap";
 import { type KeyRefusal, type Keyring, KeyringError } from "../pki/keyring";
 import { KEY_ALGORITHMS, generateKeyPair } from "../pki/keys";
 import { type Result, fail, ok } from "../core/result";
@@ -8,6 +8,15 @@ import type { Storage } from "../storage/storage";
 import type { HostnameNotFound } from "./hostname-store";
 
 type KeyRow = { key_id: string; key_type: string; kek_id: string; iv: ArrayBuffer; wrapped: ArrayBuffer; spki: ArrayBuffer };
+
+/** What a rewrap of managed keys or ACME account keys did: `lost` names hostnames whose current key did not open (erased). */
+export interface KeyRewrap {
+  rewrapped: number;
+  failures: RewrapFailure[];
+  remaining: number;
+  lost: string[];
+  from_kek_ids: string[];
+}
 
 /**
  * The private keys of managed custom hostnames (the only writer of
@@ -72,6 +81,43 @@ export class HostnameKeys {
   /** Every KEK id a key is wrapped under. */
   kekIds(): string[] {
     return this.storage.sql.all<{ kek_id: string }>(`SELECT DISTINCT kek_id FROM hostname_keys`).map((r) => r.kek_id);
+  }
+
+  /**
+   * The operator's rewrap: every key not under the current KEK is moved
+   * under it. A key whose KEK is not configured stays (and keeps that KEK in
+   * use); one whose wrap does not open is erased, since nothing can use it:
+   * a pending one is made again by its order, and a current one's hostname
+   * is named in `lost` (its certificate must be renewed with a fresh key).
+   * `record` writes the audit entry, in the transaction of the change.
+   */
+  async rewrap(scope: string, keyring: Keyring, record: (report: KeyRewrap) => void): Promise<KeyRewrap> {
+    const rows = this.storage.sql.all<KeyRow & { custom_hostname_id: string; state: string }>(
+      `SELECT key_id, custom_hostname_id, state, key_type, kek_id, iv, wrapped, spki FROM hostname_keys WHERE kek_id != ? ORDER BY key_id`,
+      keyring.currentId,
+    );
+    if (rows.length === 0) return { rewrapped: 0, failures: [], remaining: 0, lost: [], from_kek_ids: [] };
+    const { moved, failures } = await rewrapUnderCurrent(rows, keyring, (row) => ({
+      id: row.key_id,
+      keyType: row.key_type as KeyType,
+      context: namedWrapContext("hostname-key", scope, row.key_id),
+    }));
+    return this.storage.transaction(() => {
+      let rewrapped = 0;
+      for (const { row, wrap } of moved) {
+        rewrapped += this.storage.sql.run(`UPDATE hostname_keys SET kek_id = ?, iv = ?, wrapped = ? WHERE key_id = ? AND kek_id = ?`, wrap.kekId, wrap.iv, wrap.wrapped, row.key_id, row.kek_id);
+      }
+      const lost: string[] = [];
+      for (const failure of failures.filter((f) => f.reason === "unwrap_failed")) {
+        const row = rows.find((r) => r.key_id === failure.id)!;
+        if (row.state === "current") lost.push(row.custom_hostname_id);
+        this.#erase(row.key_id);
+      }
+      const remaining = this.storage.sql.one<{ n: number }>(`SELECT count(*) AS n FROM hostname_keys WHERE kek_id != ?`, keyring.currentId)?.n ?? 0;
+      const report = { rewrapped, failures, remaining, lost, from_kek_ids: [...new Set(rows.map((r) => r.kek_id))].sort() };
+      record(report);
+      return report;
+    });
   }
 
   /**

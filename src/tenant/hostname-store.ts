@@ -541,6 +541,32 @@ export class HostnameStore {
     this.#seal(id, keyring, call);
   }
 
+  /**
+   * The operator's rewrap: rows whose MAC is keyed under another KEK are
+   * checked and sealed again under the current one; a row that does not
+   * check out is left as it is (and named), as for certificates.
+   */
+  reseal(keyring: Keyring, call: TenantCall): { resealed: number; failed: string[] } {
+    return this.storage.transaction(() => {
+      const rows = this.storage.sql.all<Sealed & { mac: ArrayBuffer | null; mac_kek: string | null }>(
+        `SELECT ${SEALED_COLUMNS}, mac, mac_kek FROM custom_hostnames WHERE mac_kek IS NOT NULL AND mac_kek != ?`,
+        keyring.currentId,
+      );
+      const failed: string[] = [];
+      for (const row of rows) {
+        if (this.#intact(row, keyring, call)) this.#seal(row.id, keyring, call);
+        else failed.push(row.id);
+      }
+      return { resealed: rows.length - failed.length, failed };
+    });
+  }
+
+  /** Makes a managed hostname's certificate due for renewal now (its key was lost: a fresh one is ordered). */
+  renewNow(id: string): void {
+    // Only a managed certificate has a renew_at.
+    this.storage.sql.run(`UPDATE custom_hostnames SET renew_at = ? WHERE id = ? AND renew_at IS NOT NULL`, this.clock().toISOString(), id);
+  }
+
   #seal(id: string, keyring: Keyring, call: TenantCall): void {
     const row = this.storage.sql.one<Sealed>(`SELECT ${SEALED_COLUMNS} FROM custom_hostnames WHERE id = ?`, id);
     if (!row) return;

@@ -33,7 +33,8 @@ import { EMPTY_SCOPE, hostnameQuotaDefaults } from "./empty-scope";
 import { type HostnameCreateRefusal, type HostnameEditRefusal, type HostnameNotFound, type HostnameQuota, HostnameStore, type UnknownCertificateAuthority } from "./hostname-store";
 import type { CustomHostnameRecord, HostnameCreate, HostnameEdit, HostnameListQuery } from "../hostnames/hostname-records";
 import { hostnameShardName } from "../hostnames/shard";
-import { HostnameKeys } from "./hostname-keys";
+import { HostnameKeys, type KeyRewrap } from "./hostname-keys";
+import type { RewrapFailure } from "../pki/key-wrap";
 import { AcmeAccounts } from "./acme-accounts";
 import { AcmeOrders } from "./acme-orders";
 import { type AcmeEnv, acmeConfig, acmeRetryMs } from "./acme-config";
@@ -58,6 +59,13 @@ export type ScopeRewrap = RewrapReport & {
   /** Certificate rows that had no MAC (uploaded before rows were sealed, or stripped), sealed by this call and named in its audit entry. */
   certificates_sealed: string[];
   certificates_failed: string[];
+  /** Custom hostname rows re-sealed under the current KEK, and those whose MAC did not match (left as they are). */
+  hostnames_resealed: number;
+  hostnames_failed: string[];
+  /** Managed hostnames' keys and ACME account keys moved under the current KEK (all of them, each call), and those that were not. */
+  hostname_keys_rewrapped: number;
+  acme_accounts_rewrapped: number;
+  key_failures: Array<RewrapFailure & { kind: "hostname_key" | "acme_account" }>;
 };
 
 /**
@@ -436,6 +444,11 @@ export class TenantStore extends DurableObject<Env> {
         certificates_resealed: 0,
         certificates_sealed: [],
         certificates_failed: [],
+        hostnames_resealed: 0,
+        hostnames_failed: [],
+        hostname_keys_rewrapped: 0,
+        acme_accounts_rewrapped: 0,
+        key_failures: [],
       });
     }
     const name = read.value;
@@ -457,10 +470,28 @@ export class TenantStore extends DurableObject<Env> {
       }
       return report;
     });
+    const hostnames = this.#hostnames.reseal(keyring.value, call);
+    const recordKeys = (type: "hostname_key" | "acme_account") => (report: KeyRewrap) =>
+      this.#audit.record(call, {
+        action: "rewrap",
+        resource: { type, id: null },
+        result: report.failures.length === 0,
+        ...(report.failures.length === 0 ? {} : { info: `${report.failures.length} key(s) not moved: erased when they did not unwrap, left when their KEK is not configured` }),
+        metadata: { kek_id: keyring.value.currentId, ...report },
+      });
+    const hostnameKeys = await this.#hostnameKeys.rewrap(name, keyring.value, recordKeys("hostname_key"));
+    const accounts = await this.#acmeAccounts.rewrap(name, keyring.value, recordKeys("acme_account"));
+    if (hostnameKeys.lost.length > 0) {
+      // A managed key that no longer opens: its certificate is renewed at once, with a fresh key.
+      this.#storage.transaction(() => {
+        for (const id of hostnameKeys.lost) this.#hostnames.renewNow(id);
+      });
+      await this.#wake(this.#clock().getTime());
+    }
     await this.#registry().reportKeks(name, this.#keksInUse());
     return ok({
       ...batch,
-      remaining: batch.remaining + pooled.remaining + audit.remaining + seals.failed.length,
+      remaining: batch.remaining + pooled.remaining + audit.remaining + seals.failed.length + hostnames.failed.length + hostnameKeys.remaining + accounts.remaining,
       pooled_rewrapped: pooled.rewrapped,
       pooled_failed: pooled.failed,
       pooled_failures: pooled.failures,
@@ -469,6 +500,14 @@ export class TenantStore extends DurableObject<Env> {
       certificates_resealed: seals.resealed,
       certificates_sealed: seals.unsealed,
       certificates_failed: seals.failed,
+      hostnames_resealed: hostnames.resealed,
+      hostnames_failed: hostnames.failed,
+      hostname_keys_rewrapped: hostnameKeys.rewrapped,
+      acme_accounts_rewrapped: accounts.rewrapped,
+      key_failures: [
+        ...hostnameKeys.failures.map((f) => ({ ...f, kind: "hostname_key" as const })),
+        ...accounts.failures.map((f) => ({ ...f, kind: "acme_account" as const })),
+      ],
     });
   }
 
