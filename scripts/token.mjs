@@ -1,9 +1,11 @@
-// npm run --silent token -- [--account ID ...] [--zone ID ...] [--account-zones ID ...] [--read-only] [--ttl SECONDS]
+// npm run --silent token -- [--account ID ...] [--zone ID ...] [--account-zones ID ...] [--read-only] [--ttl TTL]
 //   prints one HS256 API token for `Authorization: Bearer` (default ttl one day)
 // npm run --silent token -- --legacy --email EMAIL --account ID [--zone ID ...]
 //   registers a global API key for EMAIL in .dev.vars (its SHA-256 only) and prints the key
-// npm run --silent token -- --edge EDGE_ID [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--ttl SECONDS]
-//   prints an edge's delivery token ("SSL and Certificates Key Delivery" on the zones, claim edge_id)
+// npm run --silent token -- --edge EDGE_ID [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--ttl TTL]
+//   prints an edge's delivery token ("SSL and Certificates Key Delivery" on the zones, claim edge_id;
+//   default ttl 365 days: an edge syncs unattended for months, see EDGE_TTL below)
+// TTL: whole seconds (3600 or 3600s), hours (12h) or days (30d), from 1 s to 366 days.
 // The signing secret is API_TOKEN_SECRET from the environment, else from .dev.vars, as for
 // `npm start`. This tool never creates .dev.vars, nor any secret: a checkout without one
 // (a production host, whose secrets live elsewhere) gets a clear error instead.
@@ -13,9 +15,40 @@ import { DEV_VARS, readDevVars, writeDevVars } from "./dev-vars.mjs";
 import { signToken } from "./sign-token.mjs";
 
 const USAGE = `usage:
-  npm run --silent token -- [--account ID ...] [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--read-only] [--ttl SECONDS]
+  npm run --silent token -- [--account ID ...] [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--read-only] [--ttl TTL]
   npm run --silent token -- --legacy --email EMAIL --account ID [--zone ID ...]
-  npm run --silent token -- --edge EDGE_ID [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--ttl SECONDS]`;
+  npm run --silent token -- --edge EDGE_ID [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--ttl TTL]
+TTL: 3600 or 3600s (seconds), 12h (hours), 30d (days); 1 s to 366d. Default: 1d; 365d with --edge.`;
+
+/** The default lifetime of an API token: one day (a person or a script that mints a new one as it goes). */
+const API_TTL = 86_400;
+/**
+ * The default lifetime of an edge's delivery token: 365 days. An edge syncs
+ * unattended (cron, --watch) for months, and a token that lapses stops its
+ * renewals without a sound; the agent warns on stderr 30 days before expiry
+ * (--token-warn) and reads --token-file at every sync, so renewing is
+ * replacing that file once a year. A long lifetime costs little here: the
+ * token opens no key (each is sealed to the edge's registered key), and
+ * DELETE /admin/v1/edges/EDGE_ID stops it at the next request.
+ */
+const EDGE_TTL = 365 * 86_400;
+/** The longest lifetime minted, for any token: 366 days. */
+const MAX_TTL = 366 * 86_400;
+
+const UNIT_SECONDS = { s: 1, h: 3600, d: 86_400 };
+
+/**
+ * A --ttl value in seconds: whole digits, optionally followed by s, h or d
+ * (no "m": minutes or months?), from 1 s to MAX_TTL; null for anything else.
+ * @param {string} text
+ * @returns {number | null}
+ */
+function parseTtl(text) {
+  const match = /^([0-9]{1,9})([shd]?)$/.exec(text);
+  if (match === null) return null;
+  const seconds = Number(match[1]) * UNIT_SECONDS[/** @type {"s" | "h" | "d"} */ (match[2] || "s")];
+  return seconds >= 1 && seconds <= MAX_TTL ? seconds : null;
+}
 
 function usage(message) {
   process.stderr.write(`token: ${message}\n${USAGE}\n`);
@@ -27,7 +60,7 @@ const SCOPE_ID = /^[A-Za-z0-9_-]{1,32}$|^\*$/;
 const EDGE_ID = /^(?!\.+$)[A-Za-z0-9._-]{1,64}$/;
 
 function parseArgs(argv) {
-  const opts = { accounts: [], zones: [], accountZones: [], readOnly: false, ttl: 86400, ttlSet: false, legacy: false, email: null, edge: null };
+  const opts = { accounts: [], zones: [], accountZones: [], readOnly: false, ttl: API_TTL, ttlSet: false, legacy: false, email: null, edge: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -40,8 +73,8 @@ function parseArgs(argv) {
     else if (arg === "--account-zones") opts.accountZones.push(value());
     else if (arg === "--read-only") opts.readOnly = true;
     else if (arg === "--ttl") {
-      const ttl = Number(value());
-      if (!Number.isInteger(ttl) || ttl < 1 || ttl > 366 * 86400) usage("--ttl takes whole seconds from 1 to 31622400");
+      const ttl = parseTtl(value());
+      if (ttl === null) usage(`--ttl takes 3600 or 3600s (seconds), 12h (hours) or 30d (days), from 1 s to 366d (${MAX_TTL} s)`);
       opts.ttl = ttl;
       opts.ttlSet = true;
     } else if (arg === "--legacy") opts.legacy = true;
@@ -59,6 +92,7 @@ function parseArgs(argv) {
     if (opts.readOnly) usage("a delivery token grants delivery only; --read-only does not apply");
     // Keys are delivered per zone: a zone, or the zones recorded under an account (--account-zones).
     if (opts.accounts.length > 0) usage("--account does not apply to --edge: keys are delivered per zone (--zone, or --account-zones for an account's zones)");
+    if (!opts.ttlSet) opts.ttl = EDGE_TTL;
   }
   if (opts.legacy) {
     if (!opts.email) usage("--legacy needs --email EMAIL");

@@ -1,18 +1,18 @@
 // The agent's command line: its usage, and each command's flags parsed (by
 // the project's one parser, packages/cli) into the options it runs with.
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseFlags } from "../../cli/src/flags.ts";
 import type { Curve } from "./edge-key.ts";
-import { EdgeError, UsageError, message } from "./errors.ts";
+import { UsageError } from "./errors.ts";
 import { apiBase } from "./http.ts";
 import { type NginxOptions, nginxPath } from "./nginx.ts";
 import { DEFAULT_MAX_AGE_SECONDS } from "./signature.ts";
 import type { SyncOptions } from "./sync.ts";
+import { DEFAULT_TOKEN_WARN_DAYS, readTokenFile } from "./token.ts";
 
 const INIT_LINE = "  edge init --dir DIR [--curve X25519|P-256] [--force]";
 const SYNC_LINE = `  edge sync --dir DIR --url BASE (--token TOKEN | --token-file PATH) --zone ZONE --out OUT [--service-key JWK|PATH]
-            [--reload "COMMAND"] [--watch SECONDS] [--max-age SECONDS]
+            [--reload "COMMAND"] [--watch SECONDS] [--max-age SECONDS] [--token-warn DAYS]
             [--nginx-include FILE --nginx-site SNIPPET]`;
 
 /** The whole usage: printed by `edge --help` and with every usage error. */
@@ -42,7 +42,9 @@ no longer delivered, and runs the reload command once when anything changed.
   --dir DIR              the edge's key pair (edge init) and the pinned service key
   --url BASE             the service: https:// (http:// only to this host); /client/v4 is added unless given
   --token TOKEN          the edge's delivery token (visible in the process list: prefer --token-file)
-  --token-file PATH      a file holding the token
+  --token-file PATH      a file holding the token (mode 0600), read again at every sync: replace it to renew
+  --token-warn DAYS      warn on stderr when the token expires within DAYS days (0-366, default ${DEFAULT_TOKEN_WARN_DAYS}; 0: never);
+                         an expired token fails the sync
   --zone ZONE            the zone to sync (one sync per zone; several zones may share OUT)
   --out OUT              where certificates and keys are written (keys mode 0600)
   --service-key JWK|PATH the service's signing key (the service_key of GET /admin/v1/edges/{edge_id}), as JSON
@@ -93,6 +95,7 @@ const SYNC_FLAGS = {
   reload: { type: "string" },
   watch: { type: "string" },
   "max-age": { type: "string" },
+  "token-warn": { type: "string" },
   "nginx-include": { type: "string" },
   "nginx-site": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -116,13 +119,22 @@ export function parseSync(argv: readonly string[]): SyncCommand {
   }
   const maxAge = args["max-age"] === undefined ? DEFAULT_MAX_AGE_SECONDS : Number(args["max-age"]);
   if (!Number.isInteger(maxAge) || maxAge < 1 || maxAge > 86_400) throw new UsageError("--max-age takes whole seconds from 1 to 86400");
+  const warn = args["token-warn"];
+  // Digits only: Number("") is 0, which is a meaning here (never warn), not a value the operator gave.
+  const tokenWarnDays = warn === undefined ? DEFAULT_TOKEN_WARN_DAYS : /^[0-9]{1,3}$/.test(warn) ? Number(warn) : -1;
+  if (tokenWarnDays < 0 || tokenWarnDays > 366) throw new UsageError("--token-warn takes whole days from 0 to 366");
   const nginx = nginxOptions(args["nginx-include"], args["nginx-site"], resolve(out));
-  const token = args.token ?? readToken(args["token-file"] ?? "");
+  const tokenFile = args["token-file"];
+  // Read once here, so a file that cannot be read fails before anything else
+  // (--watch included); every sync reads it again, and warns about its mode then.
+  const token = args.token ?? readTokenFile(tokenFile ?? "");
   return {
     options: {
       dir,
       base: apiBase(url),
       token,
+      ...(tokenFile === undefined ? {} : { tokenFile }),
+      tokenWarnDays,
       zone,
       out: resolve(out),
       reload: args.reload ?? null,
@@ -132,15 +144,6 @@ export function parseSync(argv: readonly string[]): SyncCommand {
     },
     watch,
   };
-}
-
-/** The token in a --token-file, trimmed. */
-function readToken(path: string): string {
-  try {
-    return readFileSync(path, "utf8").trim();
-  } catch (error) {
-    throw new EdgeError(`cannot read --token-file ${path}: ${message(error)}`);
-  }
 }
 
 /**

@@ -16,7 +16,7 @@ import { serviceKey } from "./service-key.ts";
 import { signedResult } from "./signature.ts";
 import type { FileToWrite } from "./staging.ts";
 import { lockPath, readState, statePath, writeState } from "./state.ts";
-import { tokenEdge } from "./token.ts";
+import { DEFAULT_TOKEN_WARN_DAYS, readTokenFile, tokenEdge, tokenLifetime } from "./token.ts";
 
 /** What `edge sync` was asked to do. */
 export interface SyncOptions {
@@ -25,6 +25,10 @@ export interface SyncOptions {
   /** The API base, `.../client/v4` (http.ts apiBase). */
   base: string;
   token: string;
+  /** --token-file: read again at every sync (a --watch picks up a renewed token), replacing token. */
+  tokenFile?: string;
+  /** --token-warn: warn on stderr when the token expires within this many days (DEFAULT_TOKEN_WARN_DAYS). */
+  tokenWarnDays?: number;
   zone: string;
   /** Where certificates and keys are written (absolute). */
   out: string;
@@ -51,17 +55,21 @@ export interface SyncContext {
  * every bundle that changed, and only then write files (atomically, only
  * those whose content changed) and the nginx include naming them, remove the
  * files of certificates no longer listed, save the state and run the reload
- * command once if anything changed (or a reload is owed). Every reply acted
- * on is signed by the pinned service key at most opts.maxAge seconds ago (a
- * stale one fails the sync); any failure before the writes leaves every file
- * as it was. Prints one line per certificate and the summary; answers the
- * summary.
+ * command once if anything changed (or a reload is owed). The token (read
+ * again from --token-file) fails the sync before any request once expired,
+ * and is warned of near its end. Every reply acted on is signed by the pinned
+ * service key at most opts.maxAge seconds ago (a stale one fails the sync);
+ * any failure before the writes leaves every file as it was. Prints one line
+ * per certificate and the summary; answers the summary.
  */
 export async function syncOnce(opts: SyncOptions, context: SyncContext): Promise<SyncSummary> {
   const started = performance.now();
   const { output, now = Date.now, limits, reload: reloader = runReload } = context;
   const edgeKey = await loadEdgeKey(opts.dir);
-  const edge = tokenEdge(opts.token);
+  const token = opts.tokenFile === undefined ? opts.token : readTokenFile(opts.tokenFile, output);
+  const edge = tokenEdge(token);
+  const warning = tokenLifetime(token, { edge, zone: opts.zone }, now(), opts.tokenWarnDays ?? DEFAULT_TOKEN_WARN_DAYS);
+  if (warning !== null) output.err(warning);
   const service = await serviceKey(opts.dir, opts.serviceKey);
   if (opts.nginx) checkNginx(opts.nginx, opts.zone);
   mkdirSync(opts.out, { recursive: true, mode: 0o700 });
@@ -70,11 +78,11 @@ export async function syncOnce(opts: SyncOptions, context: SyncContext): Promise
     const path = statePath(opts.out, opts.zone);
     const state = readState(path);
     const listingUrl = `${opts.base}/zones/${encodeURIComponent(opts.zone)}/key_delivery/certificates`;
-    const reply = await getJson(listingUrl, opts.token, limits);
+    const reply = await getJson(listingUrl, token, limits);
     if (!reply.ok) throw new EdgeError(`listing failed: ${reply.status} ${reply.code ?? ""} ${reply.message}`.replace(/\s+/g, " "));
     const signed = await signedResult(reply.signed, "list", { zone: opts.zone, edge, service, now: now() / 1000, maxAge: opts.maxAge });
     const listed = readListing(signed.result, signed.iat, state);
-    const source = { listingUrl, token: opts.token, zone: opts.zone, edge, edgeKey, service, out: opts.out, now, maxAge: opts.maxAge, ...(limits ? { limits } : {}) };
+    const source = { listingUrl, token, zone: opts.zone, edge, edgeKey, service, out: opts.out, now, maxAge: opts.maxAge, ...(limits ? { limits } : {}) };
     const planned = await collect(listed, signed.iat, state, source);
 
     // Every bundle checked: now the files, then the include that names them, then the removals.

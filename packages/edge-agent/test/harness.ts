@@ -24,8 +24,8 @@ export function capture(): Captured {
   return { stdout, stderr, out: (line) => void stdout.push(line), err: (line) => void stderr.push(line) };
 }
 
-/** A sync's outcome: its summary and lines, or the one-line failure. */
-export type Synced = { ok: true; summary: SyncSummary; lines: string[] } | { ok: false; error: string; lines: string[] };
+/** A sync's outcome: its summary and lines, or the one-line failure; and what it said on stderr (warnings). */
+export type Synced = ({ ok: true; summary: SyncSummary; lines: string[] } | { ok: false; error: string; lines: string[] }) & { stderr: string[] };
 
 export interface Edge {
   root: string;
@@ -56,9 +56,9 @@ export async function makeEdge(curve: "X25519" | "P-256" = "X25519"): Promise<Ed
       const opts: SyncOptions = { dir, base: apiBase(service.url), token: service.token, zone: service.zone, out, reload: null, serviceKey: service.serviceKey, maxAge: DEFAULT_MAX_AGE_SECONDS, ...options };
       try {
         const summary = await syncOnce(opts, { output, ...context });
-        return { ok: true, summary, lines: output.stdout };
+        return { ok: true, summary, lines: output.stdout, stderr: output.stderr };
       } catch (error) {
-        return { ok: false, error: message(error), lines: output.stdout };
+        return { ok: false, error: message(error), lines: output.stdout, stderr: output.stderr };
       }
     },
     files() {
@@ -84,7 +84,7 @@ export function failure(synced: Synced): string {
 }
 
 /** The summary of a sync that was expected to succeed. */
-export function success(synced: Synced): SyncSummary & { lines: string[] } {
+export function success(synced: Synced): SyncSummary & { lines: string[]; stderr: string[] } {
   if (!synced.ok) throw new Error(`the sync failed: ${synced.error}`);
-  return { ...synced.summary, lines: synced.lines };
+  return { ...synced.summary, lines: synced.lines, stderr: synced.stderr };
 }

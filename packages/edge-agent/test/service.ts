@@ -29,6 +29,11 @@ export interface Served {
   key: KeyObject;
 }
 
+/** A token of these claims, as the agent reads one (it reads edge_id and exp; the service would verify the signature). */
+export function tokenWith(claims: Record<string, unknown>): string {
+  return ["eyJhbGciOiJub25lIn0", Buffer.from(JSON.stringify(claims)).toString("base64url"), "sig"].join(".");
+}
+
 /** The version clock: every change is a second later than the last. */
 let tick = Date.parse("2030-01-01T00:00:00.000Z");
 const nextVersion = () => new Date((tick += 1000)).toISOString();
@@ -38,11 +43,13 @@ export class FakeService {
   zone = "zone-1";
   readonly edge = "edge-1";
   /** A delivery token naming the edge (the agent reads its edge_id claim; the service would verify it). */
-  readonly token = ["eyJhbGciOiJub25lIn0", Buffer.from(JSON.stringify({ edge_id: "edge-1", zones: ["zone-1"] })).toString("base64url"), "sig"].join(".");
+  readonly token = tokenWith({ edge_id: "edge-1", zones: ["zone-1"] });
   readonly ca: Issued = createCa();
   readonly certificates = new Map<string, Served>();
   /** Every request's path, in order. */
   readonly requests: string[] = [];
+  /** Every request's Authorization header, in order (which token each sync sent). */
+  readonly authorizations: string[] = [];
   /** The service's signing key (Ed25519). */
   signer: KeyObject;
   /** The public JWK edges pin, as JSON. */
@@ -71,6 +78,7 @@ export class FakeService {
     this.#server = createServer((req, res) => {
       const path = req.url ?? "";
       this.requests.push(path);
+      this.authorizations.push(req.headers.authorization ?? "");
       void (async () => (await this.override?.(path)) ?? (await this.answer(path)))().then(
         (a) => res.writeHead(a.status, { "content-type": "application/json", ...a.headers }).end(a.body),
         (error: unknown) => res.writeHead(500).end(String(error)),
