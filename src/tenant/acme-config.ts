@@ -17,6 +17,8 @@ export interface AcmeConfig {
   readonly renewBefore: RenewBefore;
   /** A DNS-over-HTTPS JSON resolver (RFC 8484's JSON form) the dns-01 records are looked up with before the CA is asked; null: not looked up. */
   readonly dnsResolver: string | null;
+  /** Whether a renewal keeps the hostname's key (RENEW_KEY_REUSE); by default each certificate gets a fresh one. */
+  readonly reuseKey: boolean;
 }
 
 /** The environment's ACME settings (secrets and vars; all optional). */
@@ -26,6 +28,7 @@ export interface AcmeEnv {
   RENEW_BEFORE?: string;
   ACME_DNS_RESOLVER?: string;
   ACME_RETRY_SECONDS?: string;
+  RENEW_KEY_REUSE?: string;
 }
 
 /** The base of the backoff between orders after a failure (ACME_RETRY_SECONDS, default 60 s). */
@@ -108,5 +111,7 @@ export function acmeConfig(env: AcmeEnv): Result<AcmeConfig, AcmeNotConfigured> 
   if (renewBefore === null) return problem(`RENEW_BEFORE ${JSON.stringify(env.RENEW_BEFORE)} is not a fraction (1/3, 0.25) or a duration (30d, 12h)`);
   const resolver = (env.ACME_DNS_RESOLVER ?? "").trim();
   if (resolver !== "" && !/^https:\/\//.test(resolver)) return problem("ACME_DNS_RESOLVER must be an https URL");
-  return ok({ cas, defaultCa, renewBefore, dnsResolver: resolver === "" ? null : resolver });
+  const reuse = (env.RENEW_KEY_REUSE ?? "").trim().toLowerCase();
+  if (!["", "true", "false"].includes(reuse)) return problem(`RENEW_KEY_REUSE ${JSON.stringify(env.RENEW_KEY_REUSE)} is not true or false`);
+  return ok({ cas, defaultCa, renewBefore, dnsResolver: resolver === "" ? null : resolver, reuseKey: reuse === "true" });
 }

@@ -103,7 +103,7 @@ export class AcmeOrders {
   constructor(
     private readonly storage: Storage,
     private readonly hostnames: Pick<HostnameStore, "managed" | "setProgress" | "installManaged" | "dueForRenewal" | "nextRenewal">,
-    private readonly keys: Pick<HostnameKeys, "pending" | "promote" | "pendingSpki">,
+    private readonly keys: Pick<HostnameKeys, "pending" | "current" | "dropPending" | "promote">,
     private readonly accounts: Pick<AcmeAccounts, "account">,
     private readonly challenges: ChallengePublisher,
     private readonly audit: Pick<AuditTrail, "record">,
@@ -305,7 +305,9 @@ export class AcmeOrders {
       return { kind: "again" };
     }
     if (status === "ready" && row.finalized === 0) {
-      const keys = await this.keys.pending(hostname.id, scope, keyring);
+      // A renewal keeps the key in force when the operator says so (RENEW_KEY_REUSE); otherwise, and for a first certificate, a fresh one.
+      const kept = row.purpose === "renew" && run.config.reuseKey ? await this.keys.current(hostname.id, scope, keyring) : null;
+      const keys = kept ?? (await this.keys.pending(hostname.id, scope, keyring));
       if (!keys.ok) return this.#keyFailure(row, keys);
       const names = hostname.wildcard && !hostname.hostname.startsWith("*.") ? [hostname.hostname, `*.${hostname.hostname}`] : [hostname.hostname];
       const csr = await buildCsr(
@@ -313,7 +315,10 @@ export class AcmeOrders {
         keys.value,
       );
       // Stored, then sent: a restart between the two sends the same CSR again (a ready order takes it once).
-      this.storage.sql.run(`UPDATE acme_orders SET csr = ?, updated_at = ? WHERE custom_hostname_id = ?`, csr, this.clock().toISOString(), row.custom_hostname_id);
+      this.storage.transaction(() => {
+        this.storage.sql.run(`UPDATE acme_orders SET csr = ?, updated_at = ? WHERE custom_hostname_id = ?`, csr, this.clock().toISOString(), row.custom_hostname_id);
+        if (kept) this.keys.dropPending(hostname.id);
+      });
       const der = fromPemBlocks("CERTIFICATE REQUEST", csr)![0]!;
       const sent = await finalize(session, account, { url: row.order_url!, finalize: row.finalize_url! }, der);
       if (!sent.ok) {
@@ -323,7 +328,7 @@ export class AcmeOrders {
       }
       this.storage.transaction(() => {
         this.storage.sql.run(`UPDATE acme_orders SET finalized = 1, updated_at = ? WHERE custom_hostname_id = ?`, this.clock().toISOString(), row.custom_hostname_id);
-        this.#record(run, hostname, "finalize", { ca: row.ca, purpose: row.purpose, order_url: row.order_url, names });
+        this.#record(run, hostname, "finalize", { ca: row.ca, purpose: row.purpose, order_url: row.order_url, names, key: kept ? "kept" : "fresh" });
       });
       return { kind: "wait", ms: Math.max(500, (sent.value.retryAfter ?? 0) * 1000) };
     }

@@ -61,16 +61,28 @@ export class HostnameKeys {
     return this.#pair(this.#row(hostnameId, "pending")!, scope, keyring);
   }
 
-  /** The pending key's SPKI (DER), or null: what an issued certificate must carry. */
-  pendingSpki(hostnameId: string): ArrayBuffer | null {
-    return this.#row(hostnameId, "pending")?.spki ?? null;
+  /** The current key of a hostname as a key pair (a renewal that keeps its key signs its CSR with it), or null when it has none. */
+  async current(hostnameId: string, scope: string, keyring: Keyring): Promise<Result<CryptoKeyPair, KeyRefusal> | null> {
+    const held = this.#row(hostnameId, "current");
+    return held ? this.#pair(held, scope, keyring) : null;
   }
 
-  /** Makes the pending key current, erasing the one it replaces (call inside the transaction that stores the certificate). */
+  /**
+   * Makes the pending key current, erasing the one it replaces (call inside
+   * the transaction that stores the certificate). Without a pending key (a
+   * renewal that kept its key) nothing changes.
+   */
   promote(hostnameId: string): void {
+    if (!this.#row(hostnameId, "pending")) return;
     const old = this.#row(hostnameId, "current");
     if (old) this.#erase(old.key_id);
     this.storage.sql.run(`UPDATE hostname_keys SET state = 'current' WHERE custom_hostname_id = ? AND state = 'pending'`, hostnameId);
+  }
+
+  /** Erases a hostname's pending key, if any (a renewal that keeps the current key: nothing may replace it when the certificate arrives). */
+  dropPending(hostnameId: string): void {
+    const pending = this.#row(hostnameId, "pending");
+    if (pending) this.#erase(pending.key_id);
   }
 
   /** Erases every key of a hostname (its deletion). */

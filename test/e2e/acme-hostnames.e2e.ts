@@ -202,4 +202,19 @@ describe("managed certificates: ACME issuance and renewal from pebble", () => {
     expect([count("finalize"), count("create"), count("update")]).toEqual([1, 1, 0]);
     expect(count("order")).toBeGreaterThanOrEqual(1);
   }, 120_000);
+
+  it("RENEW_KEY_REUSE=true: the renewal keeps the key in force (an operator's setting, read at the restart)", async () => {
+    const host = "resume.customer-http.com";
+    const [hostname] = (await client.customHostnames.list({ zone_id: ZONE, hostname: { exact: host } })).result;
+    const before = await delivered(hostname!.id);
+    await server.restart("SIGTERM", { env: { RENEW_KEY_REUSE: "true" } });
+    const renewed = await until(hostname!.id, "renewal with the key kept", (h) => h.ssl?.serial_number !== hostname!.ssl?.serial_number && h.ssl?.status === "active", LIFETIME_S * 1000);
+    expect(Date.parse(renewed.ssl!.expires_on!)).toBeGreaterThan(Date.parse(hostname!.ssl!.expires_on!));
+    const after = await delivered(hostname!.id);
+    expect(after.chain).not.toBe(before.chain);
+    expect(after.key).toBe(before.key);
+    expect(keyMatches(after.chain, after.key)).toBe(true);
+    const finalize = (await audit()).filter((e) => e.resource.id === hostname!.id && e.action.type === "finalize").map((e) => e.metadata?.key);
+    expect(finalize).toEqual(["fresh", "kept"]);
+  }, 180_000);
 });

@@ -52,7 +52,7 @@ export interface TestServer {
    * redeploy with a rotated or a wrong key), waiting for readiness unless
    * told not to.
    */
-  restart(signal?: "SIGTERM" | "SIGINT" | "SIGKILL", changes?: { secrets?: Partial<ServerSecrets>; waitReady?: boolean }): Promise<void>;
+  restart(signal?: "SIGTERM" | "SIGINT" | "SIGKILL", changes?: { secrets?: Partial<ServerSecrets>; env?: Record<string, string>; waitReady?: boolean }): Promise<void>;
   /** Resolves once the launcher has exited (with `exit` set). */
   exited(): Promise<void>;
   /** The last lines of the server's stdout and stderr, for failure messages. */
@@ -188,6 +188,7 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
   const command = options.command ?? "start";
   let secrets: ServerSecrets = { ...generateSecrets(), ...options.secrets };
   let waitForReady = options.waitReady !== false;
+  let extraEnv = { ...options.env };
   const dataDir = options.dataDir === undefined ? join(dir, command === "start" ? "data" : "state") : options.dataDir;
   const stdoutPath = join(dir, "stdout.log");
   const stderrPath = join(dir, "stderr.log");
@@ -210,7 +211,7 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
             "--inspector-port", String(await freePort()), "--inspector-ip", "127.0.0.1",
             "--show-interactive-dev-session=false", "--live-reload=false", ...(options.args ?? []),
           ];
-    const env = { ...options.env, ...(options.secretsInEnv === false ? {} : secrets) };
+    const env = { ...extraEnv, ...(options.secretsInEnv === false ? {} : secrets) };
     if (command === "dev" && options.secretsInEnv !== false) {
       // wrangler dev reads secrets from .dev.vars or an env file, not the environment.
       const envFile = join(dir, "dev.env");
@@ -294,6 +295,7 @@ export async function startServer(options: StartOptions): Promise<TestServer> {
     restart: async (signal = "SIGTERM", changes = {}) => {
       await stop(signal);
       secrets = { ...secrets, ...changes.secrets };
+      extraEnv = { ...extraEnv, ...changes.env };
       waitForReady = changes.waitReady ?? options.waitReady !== false;
       await launch();
     },
