@@ -42,6 +42,7 @@ type OrderRow = {
   csr: string | null;
   finalized: number;
   attempts: number;
+  failures: number;
 };
 
 /** What the machinery asks of the hostname registry: publish or withdraw an http-01 key authorization. */
@@ -50,7 +51,7 @@ export interface ChallengePublisher {
   withdraw(hostname: string, hostnameId: string): Promise<void>;
 }
 
-const ORDER_COLUMNS = "custom_hostname_id, ca, purpose, state, order_url, finalize_url, authorizations, responded, csr, finalized, attempts";
+const ORDER_COLUMNS = "custom_hostname_id, ca, purpose, state, order_url, finalize_url, authorizations, responded, csr, finalized, attempts, failures";
 // A new order after one failed, at most this many times before the certificate is given up on.
 export const MAX_ATTEMPTS = 12;
 // An order in progress is polled every few seconds; a record that is not published yet, less often.
@@ -198,6 +199,13 @@ export class AcmeOrders {
     const account = await this.accounts.account(session.value, ca, run.scope, run.keyring);
     if (!account.ok) return this.#refused(run, row, hostname, account);
     const acct = account.value;
+    // The CA answers again: the backoff for it being unreachable starts over, and what was said of it goes.
+    if (row.failures > 0) {
+      this.storage.transaction(() => {
+        this.storage.sql.run(`UPDATE acme_orders SET failures = 0 WHERE custom_hostname_id = ?`, row.custom_hostname_id);
+        this.hostnames.setProgress(row.custom_hostname_id, { validation_errors: [] });
+      });
+    }
     switch (row.state) {
       case "new":
         return this.#place(run, session.value, acct, row, hostname);
@@ -359,8 +367,14 @@ export class AcmeOrders {
       const retryable = isRetryable(refusal);
       const retryAfter = refusal.reason === "acme_problem" && refusal.retry_after !== undefined ? refusal.retry_after * 1000 : 0;
       if (retryable) {
-        if (row.purpose === "issue" || hostname.has_certificate) this.hostnames.setProgress(row.custom_hostname_id, { validation_errors: [describe(refusal)] });
-        return { kind: "wait", ms: Math.max(POLL_MS * 5, retryAfter, backoffMs(row.attempts + 1, 30_000)) };
+        // The CA is down, overloaded or rate-limiting: said in validation_errors (the status stays what it is), and
+        // tried again after a backoff that grows with each consecutive failure; never given up on for that.
+        const failures = row.failures + 1;
+        this.storage.transaction(() => {
+          this.hostnames.setProgress(row.custom_hostname_id, { validation_errors: [describe(refusal)] });
+          this.storage.sql.run(`UPDATE acme_orders SET failures = ? WHERE custom_hostname_id = ?`, failures, row.custom_hostname_id);
+        });
+        return { kind: "wait", ms: Math.max(POLL_MS * 5, retryAfter, backoffMs(failures, run.retryBaseMs)) };
       }
       return this.#fail(run, row, hostname, retryAfter, describe(refusal), true, row.state === "authorizing" || row.state === "new" ? "validation" : "issuance");
     }

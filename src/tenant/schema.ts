@@ -327,6 +327,13 @@ export const TENANT_MIGRATIONS: Migrations = [
       if (!columns.has("renew_at")) sql.run(`ALTER TABLE custom_hostnames ADD COLUMN renew_at TEXT`);
     },
   ],
+  // 15: consecutive failures to reach the CA (or a CA's passing refusal) on an order, for a growing backoff.
+  [
+    (sql) => {
+      const columns = new Set(sql.all<{ name: string }>(`SELECT name FROM pragma_table_info('acme_orders')`).map((c) => c.name));
+      if (!columns.has("failures")) sql.run(`ALTER TABLE acme_orders ADD COLUMN failures INTEGER NOT NULL DEFAULT 0`);
+    },
+  ],
 ];
 
 /** The tenant schema's newest version. */

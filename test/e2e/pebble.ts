@@ -81,6 +81,10 @@ export interface Pebble {
   clearA(host: string): Promise<void>;
   /** The last lines of pebble's and challtestsrv's logs, for failure messages. */
   logTail(lines?: number): string;
+  /** Freezes pebble (SIGSTOP): connections are accepted by the kernel and never answered, as a CA that hangs. */
+  pause(): void;
+  /** Lets a paused pebble go on (SIGCONT): what it had received is then answered. */
+  resume(): void;
   /** Stops both (SIGTERM, then SIGKILL after 5 s) and removes the directory unless E2E_KEEP_TMP is set. */
   stop(): Promise<void>;
 }
@@ -160,6 +164,7 @@ function spawnLogged(file: string, args: string[], env: NodeJS.ProcessEnv, log: 
 async function stopSpawned(spawned: Spawned): Promise<void> {
   const { child } = spawned;
   if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+    killGroup(child.pid, "SIGCONT"); // a paused process would not act on SIGTERM
     killGroup(child.pid, "SIGTERM");
     const timedOut = await Promise.race([spawned.exited.then(() => false), sleep(5_000).then(() => true)]);
     if (timedOut) {
@@ -295,6 +300,8 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
     addA: (host, addresses) => manage("/add-a", { host, addresses }),
     clearA: (host) => manage("/clear-a", { host }),
     logTail: logs,
+    pause: () => killGroup(pebble.child.pid!, "SIGSTOP"),
+    resume: () => killGroup(pebble.child.pid!, "SIGCONT"),
     stop,
   };
 }
