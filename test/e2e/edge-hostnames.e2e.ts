@@ -10,25 +10,23 @@
 // name is no longer served, and a further sync is clean. The http-01 location
 // proxies to the API with Host kept. And, run as root, why the include and not
 // `ssl_certificate $ssl_server_name`: nginx's workers cannot read the keys.
-import { type ChildProcess, spawn } from "node:child_process";
 import { createPrivateKey } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { type IncomingHttpHeaders, createServer, request } from "node:http";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type Cloudflare from "cloudflare";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { admin } from "./api";
-import { NGINX, OPENSSL } from "./checkers";
+import { OPENSSL } from "./checkers";
 import { mintToken, scopeId } from "./credentials";
 import { sdkClient } from "./sdk-client";
-import { PID_DIR, REPO_ROOT, type TestServer, freePort, startServer } from "./server";
-import { type Handshake, type Ran, edgeAgent, handshake, runAsync } from "./tls-edge";
+import { type DocNginx, handshakeUntil, startDocNginx } from "./nginx-edge";
+import { REPO_ROOT, type TestServer, freePort, startServer } from "./server";
+import { type Ran, edgeAgent, handshake, runAsync } from "./tls-edge";
 
 const ZONE = scopeId("edgehost");
 const EDGE_ID = "fra-h1";
-const DOC = join(REPO_ROOT, "docs", "nginx-edge.conf");
 const ROOT_USER = process.getuid?.() === 0;
 
 /** 140 characters: past what nginx's default server_names_hash_bucket_size holds (the doc raises it). */
@@ -55,127 +53,17 @@ const ids = new Map<string, string>();
 const seen: string[] = [];
 
 const out = () => join(work, "certs");
-const includeFile = () => join(nginx!.prefix, "csr-edge", `${ZONE}.conf`);
-const siteFile = () => join(nginx!.prefix, "snippets", "csr-edge-site.conf");
+const includeFile = () => join(nginx!.includeDir, `${ZONE}.conf`);
+const siteFile = () => nginx!.siteFile;
 
 function recorded(ran: Ran): Ran {
   seen.push(ran.stdout, ran.stderr);
   return ran;
 }
 
-/** The files of docs/nginx-edge.conf, by the path each "# file:" line names. */
-function docFiles(): Map<string, string> {
-  const files = new Map<string, string>();
-  let current: string | null = null;
-  for (const line of readFileSync(DOC, "utf8").split("\n")) {
-    const header = /^# file: (\/\S+)$/.exec(line);
-    if (header) {
-      current = header[1]!;
-      files.set(current, "");
-    } else if (current !== null) {
-      files.set(current, `${files.get(current)}${line}\n`);
-    }
-  }
-  return files;
-}
-
-/** An nginx master started from docs/nginx-edge.conf under its own prefix, on loopback ports. */
-interface DocNginx {
-  prefix: string;
-  tlsPort: number;
-  httpPort: number;
-  child: ChildProcess;
-  /** The --reload command an operator would give, for this prefix. */
-  reloadCommand: string;
-  errorLog(): string;
-  /** Writes the doc's files again with another API upstream (a port on 127.0.0.1). */
-  writeFiles(apiPort: number): void;
-  stop(): Promise<void>;
-}
-
-async function listening(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = connect({ host: "127.0.0.1", port }, () => {
-      socket.destroy();
-      done(true);
-    });
-    socket.once("error", () => done(false));
-  });
-}
-
-/**
- * Writes the doc's three files under `prefix`, with only these substituted
- * (each must occur, so a changed doc fails here rather than testing
- * something else): /etc/nginx/{csr-edge,snippets}/ and /run, /var/log paths
- * into the prefix, ports 80 and 443 to loopback ports, API_HOST:8787 to the
- * API; plus the temp paths an unprivileged nginx needs, after `http {`.
- * `rewrite` changes the main file further (the $ssl_server_name variant).
- */
-async function startDocNginx(prefix: string, apiPort: number, rewrite: (main: string) => string = (main) => main): Promise<DocNginx> {
-  for (const dir of ["csr-edge", "snippets", "logs", "tmp"]) mkdirSync(join(prefix, dir), { recursive: true });
-  const [tlsPort, httpPort] = [await freePort(), await freePort()];
-  const conf = join(prefix, "nginx.conf");
-  const errorLog = join(prefix, "logs", "error.log");
-  const writeFiles = (api: number) => {
-    const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((name) => `    ${name}_temp_path ${join(prefix, "tmp", name)};\n`).join("");
-    const substitutions: Array<[string, string]> = [
-      ["/etc/nginx/nginx.conf", conf],
-      ["/etc/nginx/csr-edge/", `${join(prefix, "csr-edge")}/`],
-      ["/etc/nginx/snippets/", `${join(prefix, "snippets")}/`],
-      ["/run/nginx.pid", join(prefix, "nginx.pid")],
-      ["/var/log/nginx/", `${join(prefix, "logs")}/`],
-      ["listen 80 ", `listen 127.0.0.1:${httpPort} `],
-      ["listen 443 ", `listen 127.0.0.1:${tlsPort} `],
-      ["API_HOST:8787", `127.0.0.1:${api}`],
-      ["\nhttp {\n", `\nhttp {\n${temp}`],
-    ];
-    const files = [...docFiles()];
-    expect(files.map(([path]) => path)).toEqual(["/etc/nginx/nginx.conf", "/etc/nginx/snippets/csr-edge-site.conf", "/etc/nginx/snippets/acme-challenge.conf"]);
-    for (const [from] of substitutions) expect(files.some(([path, text]) => path.includes(from) || text.includes(from)), `docs/nginx-edge.conf no longer has ${from}`).toBe(true);
-    const place = (text: string) => substitutions.reduce((t, [from, to]) => t.replaceAll(from, to), text);
-    for (const [path, text] of files) writeFileSync(place(path), path === "/etc/nginx/nginx.conf" ? rewrite(place(text)) : place(text));
-  };
-  writeFiles(apiPort);
-  const args = ["-p", prefix, "-c", conf, "-e", errorLog, "-g", "daemon off;"];
-  const test = await runAsync(NGINX, [...args, "-t"]);
-  if (test.code !== 0) throw new Error(`nginx -t failed:\n${test.stderr}`);
-  const child = spawn(NGINX, args, { detached: true, stdio: "ignore" });
-  if (child.pid === undefined) throw new Error("nginx did not start");
-  const pidFile = join(inject("e2eRoot"), PID_DIR, String(child.pid));
-  mkdirSync(join(inject("e2eRoot"), PID_DIR), { recursive: true });
-  writeFileSync(pidFile, "");
-  const exited = new Promise<void>((done) => child.once("exit", () => done()));
-  for (let i = 0; i < 100 && !((await listening(tlsPort)) && (await listening(httpPort))); i++) await sleep(50);
-  if (!(await listening(tlsPort))) throw new Error(`nginx is not listening:\n${readFileSync(errorLog, "utf8")}`);
-  return {
-    prefix,
-    tlsPort,
-    httpPort,
-    child,
-    reloadCommand: [NGINX, "-p", prefix, "-c", conf, "-e", errorLog, "-g", "'daemon off;'", "-s", "reload"].join(" "),
-    errorLog: () => readFileSync(errorLog, "utf8"),
-    writeFiles,
-    stop: async () => {
-      for (const signal of ["SIGQUIT", "SIGKILL"] as const) {
-        try {
-          process.kill(-child.pid!, signal);
-        } catch {
-          // gone
-        }
-        await Promise.race([exited, sleep(5_000)]);
-      }
-    },
-  };
-}
-
-/** Handshakes with `host` until `done` holds (a reload takes effect as new workers start), at most 20 s. */
-async function handshakeUntil(port: number, host: string, done: (seen: Handshake) => boolean): Promise<Handshake> {
-  let seenBy = await handshake(port, host, caFile);
-  for (const deadline = Date.now() + 20_000; !done(seenBy) && Date.now() < deadline; ) {
-    await sleep(100);
-    seenBy = await handshake(port, host, caFile);
-  }
-  return seenBy;
+/** nginx from the doc, for this file's server (API_HOST:8787 becomes its port). */
+function startDocNginxHere(prefix: string, rewrite?: (main: string) => string): Promise<DocNginx> {
+  return startDocNginx({ root: inject("e2eRoot"), prefix, apiPort: Number(new URL(server.origin).port), ...(rewrite ? { rewrite } : {}) });
 }
 
 /** Issues a leaf for the CSR from the throwaway CA with the given serial (async: the SDK's keep-alive sockets stay served). */
@@ -284,7 +172,7 @@ describe("custom hostnames on a real nginx, through docs/nginx-edge.conf", () =>
     writeFileSync(tokenFile, minted.stdout, { mode: 0o600 });
 
     // nginx first, from the doc: the include glob matches nothing yet, the default servers answer alone.
-    nginx = await startDocNginx(join(work, "nginx"), Number(new URL(server.origin).port));
+    nginx = await startDocNginxHere(join(work, "nginx"));
     expect((await handshake(nginx.tlsPort, HOSTS[0]!.sni, caFile)).leaf).toBeNull();
 
     const first = await sync();
@@ -309,7 +197,7 @@ describe("custom hostnames on a real nginx, through docs/nginx-edge.conf", () =>
     expect(state()).toMatchObject({ reload_pending: false, nginx_include: includeFile() });
 
     for (const host of HOSTS) {
-      const seenBy = await handshakeUntil(nginx.tlsPort, host.sni, (s) => s.serial === host.serial);
+      const seenBy = await handshakeUntil(nginx.tlsPort, host.sni, caFile, (s) => s.serial === host.serial);
       expect(seenBy.verified, seenBy.text).toBe(true);
       expect(seenBy.serial, host.sni).toBe(host.serial);
     }
@@ -334,7 +222,7 @@ describe("custom hostnames on a real nginx, through docs/nginx-edge.conf", () =>
     expect(readFileSync(includeFile(), "utf8")).not.toContain("tenants");
 
     // The removed name: refused by the default server once the reload's workers answer.
-    const after = await handshakeUntil(nginx!.tlsPort, gone.sni, (s) => s.leaf === null);
+    const after = await handshakeUntil(nginx!.tlsPort, gone.sni, caFile, (s) => s.leaf === null);
     expect([after.verified, after.leaf]).toEqual([false, null]);
     for (const kept of [HOSTS[0]!, HOSTS[2]!]) {
       const seenBy = await handshake(nginx!.tlsPort, kept.sni, caFile);
@@ -421,7 +309,7 @@ describe("custom hostnames on a real nginx, through docs/nginx-edge.conf", () =>
         ssl_certificate_key ${out()}/$ssl_server_name.key;
         include ${join(work, "variant", "snippets", "csr-edge-site.conf")};
     }`;
-    variant = await startDocNginx(join(work, "variant"), Number(new URL(server.origin).port), (main) => {
+    variant = await startDocNginxHere(join(work, "variant"), (main) => {
       const include = `include ${join(work, "variant", "csr-edge")}/*.conf;`;
       expect(main).toContain(include);
       return main.replace(include, byName);
