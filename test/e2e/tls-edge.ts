@@ -33,6 +33,11 @@ export function runAsync(file: string, args: string[], options: { input?: string
         done({ code: typeof error?.code === "number" ? error.code : 0, stdout, stderr, ms: performance.now() - started });
       },
     );
+    // A program may exit before it reads its input (s_client on a refused handshake): the pipe is then closed,
+    // and the EPIPE of writing to it says nothing about the run (its exit code does).
+    child.stdin?.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE") fail(error);
+    });
     child.stdin?.end(options.input ?? "");
   });
 }
