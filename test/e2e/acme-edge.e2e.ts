@@ -194,8 +194,8 @@ describe("issue 21 end to end: SDK → pebble (http-01 through the edge's nginx)
     expect(active.ssl, JSON.stringify(active.ssl)).toMatchObject({ status: "active", hosts: [HOST], issuer: expect.stringMatching(/Pebble Intermediate CA/) });
     expect(active.ssl?.validation_errors, JSON.stringify(active.ssl?.validation_errors)).toBeUndefined();
 
-    // The validation went through nginx: pebble's GET is in the doc's access log with 200, and the API answered it.
-    expect(challengeHits().some((line) => / 200 \d+ /.test(line)), nginx!.accessLog()).toBe(true);
+    // The validation went through nginx: pebble's validator's GETs are in the doc's access log with 200, and the API answered them.
+    expect(challengeHits().some((line) => / 200 \d+ "-" "LetsEncrypt-Pebble-VA/.test(line)), nginx!.accessLog()).toBe(true);
     expect(requestLines().some((r) => r.route === CHALLENGE_ROUTE && r.method === "GET" && r.status === 200)).toBe(true);
 
     const synced = recorded(await edgeAgent(process.execPath, syncArgs()));
