@@ -9,13 +9,26 @@ export interface HostnameSettings {
   tls_1_3?: "on" | "off";
 }
 
+/** How a custom CSR's certificate is renewed by ACME, when the hostname asks for it (`method` and `type` beside `custom_csr_id`). */
+export interface CsrAcme {
+  readonly method: "http" | "txt";
+  readonly type: "dv";
+  readonly certificate_authority: string | null;
+}
+
 /** How a custom hostname's certificate comes to be. */
 export type HostnameSslInput =
   | {
-      /** A certificate the customer's CA signed for one of the zone's custom CSRs (the key is the CSR's). */
+      /**
+       * A certificate for one of the zone's custom CSRs (the key is the CSR's):
+       * uploaded (`custom_certificate`, signed by the customer's CA), or, with
+       * `acme`, obtained and renewed by ACME, finalized with the CSR itself;
+       * both together: the uploaded one now, ACME renewals after it.
+       */
       readonly kind: "custom_csr";
       readonly custom_csr_id: string;
-      readonly custom_certificate: string;
+      readonly custom_certificate: string | null;
+      readonly acme: CsrAcme | null;
       readonly bundle_method: BundleMethod;
       readonly settings: HostnameSettings;
     }

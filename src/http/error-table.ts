@@ -336,7 +336,11 @@ export const ERRORS = {
   origin_wildcard: { api: "custom_hostnames", status: 400, code: 1420, message: "Wildcard custom origin hostnames are not supported. Check your input and try again." },
   hostname_setting_invalid: { api: "custom_hostnames", status: 400, code: 1422, message: "Invalid `:reason` setting. Check your input and try again." },
   hostname_certificate_unparseable: { api: "custom_hostnames", status: 400, code: 1426, message: "The certificate that you uploaded cannot be parsed. Check your input and try again." },
-  hostname_certificate_empty: { api: "custom_hostnames", status: 400, code: 1427, message: "The certificate that you uploaded is empty. Check your input and try again." },
+  hostname_certificate_empty: {
+    api: "custom_hostnames", status: 400,
+    code: 1427,
+    message: "The certificate that you uploaded is empty. Send custom_certificate, or method and type to have the CSR's certificate issued by ACME. Check your input and try again.",
+  },
   hostname_csr_id_invalid: { api: "custom_hostnames", status: 400, code: 1430, message: "The custom CSR ID is invalid. Check your input and try again." },
   hostname_csr_not_found: { api: "custom_hostnames", status: 404, code: 1431, message: "The custom CSR was not found." },
   hostname_method_unsupported: {
@@ -387,4 +391,9 @@ export const ERRORS = {
     message: "The certificate authority :reason is not configured on this deployment (ACME_DIRECTORIES).",
   },
   hostname_certificate_invalid: { api: "custom_hostnames", status: 400, code: 1454, message: "The certificate is not usable (:reason). Check your input and try again." },
+  hostname_csr_names_uncovered: {
+    api: "custom_hostnames", status: 400,
+    code: 1455,
+    message: "ACME renews a custom CSR's certificate by finalizing with the CSR, so every name in it must be this hostname or its wildcard; it also names :reason. Use a CSR for this hostname only.",
+  },
 } as const;

@@ -20,6 +20,7 @@ import type {
   HostnameNotInCertificate,
   HostnameQuotaRefusal,
   HttpForWildcard,
+  CsrNamesUncovered,
   UnknownCertificateAuthority,
 } from "../tenant/hostname-store";
 import type {
@@ -86,6 +87,7 @@ export type Refusal =
   | HostnameNotFound
   | HostnameCertificateRefusal
   | HostnameNotInCertificate
+  | CsrNamesUncovered
   | HttpForWildcard
   | UnknownCertificateAuthority
   | HostnameQueryRefusal;
@@ -156,6 +158,7 @@ export const DETAILS: { readonly [K in Reason]?: (refusal: RefusalFor<K>) => str
   hostname_not_in_certificate: (r) => r.hostname,
   hostname_certificate_authority_unknown: (r) => JSON.stringify(r.name),
   hostname_certificate_invalid: (r) => r.problem,
+  hostname_csr_names_uncovered: (r) => r.names,
 };
 
 /**

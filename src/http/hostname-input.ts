@@ -1,6 +1,6 @@
 import type { BodyShapeRefusal } from "../core/refusals";
 import { type Result, fail, ok } from "../core/result";
-import type { HostnameCreate, HostnameEdit, HostnameSettings, HostnameSslInput } from "../hostnames/hostname-records";
+import type { CsrAcme, HostnameCreate, HostnameEdit, HostnameSettings, HostnameSslInput } from "../hostnames/hostname-records";
 import { type HostnameNameRefusal, type OriginNameRefusal, checkHostname, checkOriginName } from "../pki/hostname";
 import { BUNDLE_METHODS, type BundleMethod } from "../tenant/certificate-records";
 import { CSR_ID } from "./csr-routes";
@@ -89,6 +89,19 @@ function bundleMethod(raw: unknown): Refusal<BundleMethod> {
     : fail({ reason: "hostname_bundle_method_invalid", pointer: "/ssl/bundle_method" });
 }
 
+/** How a certificate is validated: `method` (`http` or `txt`; `email` refused), `type` (`dv`), optional `certificate_authority`. */
+function validation(raw: Record<string, unknown>): Refusal<CsrAcme> {
+  const dcv = raw.method;
+  const type = raw.type;
+  if (dcv === "email") return fail({ reason: "hostname_email_validation", pointer: "/ssl/method" });
+  if (dcv !== undefined && dcv !== "http" && dcv !== "txt") return fail({ reason: "hostname_method_unsupported", pointer: "/ssl/method" });
+  if (type !== undefined && type !== "dv") return fail({ reason: "hostname_type_unsupported", pointer: "/ssl/type" });
+  if (dcv === undefined || type === undefined) return fail({ reason: "hostname_method_and_type_required", pointer: dcv === undefined ? "/ssl/method" : "/ssl/type" });
+  const ca = raw.certificate_authority;
+  if (ca !== undefined && ca !== null && (typeof ca !== "string" || !/^[a-z0-9_-]{1,64}$/.test(ca))) return fail({ reason: "hostname_ssl_invalid", pointer: "/ssl/certificate_authority" });
+  return ok({ method: dcv, type: "dv", certificate_authority: typeof ca === "string" ? ca : null });
+}
+
 /**
  * `ssl`: either a custom CSR's certificate (`custom_csr_id` and
  * `custom_certificate`), or a managed certificate (`method` and `type`,
@@ -107,27 +120,25 @@ function ssl(raw: unknown, hostname: string | null): Refusal<HostnameSslInput> {
   const certificate = raw.custom_certificate;
   if (csrId !== undefined && csrId !== null) {
     if (typeof csrId !== "string" || !CSR_ID.test(csrId.toLowerCase())) return fail({ reason: "hostname_csr_id_invalid", pointer: "/ssl/custom_csr_id" });
-    if (typeof certificate !== "string" || certificate.trim() === "") return fail({ reason: "hostname_certificate_empty", pointer: "/ssl/custom_certificate" });
-    return ok({ kind: "custom_csr", custom_csr_id: csrId.toLowerCase(), custom_certificate: certificate, bundle_method: method.value, settings: tls.value });
+    // With method and type, the CSR's certificate is obtained (or, after an uploaded one, renewed) by ACME.
+    const acme = raw.method === undefined && raw.type === undefined ? ok(null) : validation(raw);
+    if (!acme.ok) return acme;
+    if (raw.wildcard !== undefined && raw.wildcard !== null && raw.wildcard !== false) return fail({ reason: "hostname_ssl_invalid", pointer: "/ssl/wildcard" });
+    const uploaded = certificate === undefined || certificate === null ? null : certificate;
+    if (uploaded !== null && (typeof uploaded !== "string" || uploaded.trim() === "")) return fail({ reason: "hostname_certificate_empty", pointer: "/ssl/custom_certificate" });
+    if (uploaded === null && acme.value === null) return fail({ reason: "hostname_certificate_empty", pointer: "/ssl/custom_certificate" });
+    return ok({ kind: "custom_csr", custom_csr_id: csrId.toLowerCase(), custom_certificate: uploaded, acme: acme.value, bundle_method: method.value, settings: tls.value });
   }
   if (certificate !== undefined && certificate !== null) return fail({ reason: "hostname_certificate_needs_csr", pointer: "/ssl/custom_certificate" });
-  const dcv = raw.method;
-  const type = raw.type;
-  if (dcv === "email") return fail({ reason: "hostname_email_validation", pointer: "/ssl/method" });
-  if (dcv !== undefined && dcv !== "http" && dcv !== "txt") return fail({ reason: "hostname_method_unsupported", pointer: "/ssl/method" });
-  if (type !== undefined && type !== "dv") return fail({ reason: "hostname_type_unsupported", pointer: "/ssl/type" });
-  if (dcv === undefined || type === undefined) return fail({ reason: "hostname_method_and_type_required", pointer: dcv === undefined ? "/ssl/method" : "/ssl/type" });
-  const ca = raw.certificate_authority;
-  if (ca !== undefined && ca !== null && (typeof ca !== "string" || !/^[a-z0-9_-]{1,64}$/.test(ca))) return fail({ reason: "hostname_ssl_invalid", pointer: "/ssl/certificate_authority" });
+  const dcv = validation(raw);
+  if (!dcv.ok) return dcv;
   const wildcard = raw.wildcard ?? false;
   if (typeof wildcard !== "boolean") return fail({ reason: "hostname_ssl_invalid", pointer: "/ssl/wildcard" });
   // A CA validates a wildcard name by DNS only (RFC 8555 §7.1.3).
-  if (dcv === "http" && (wildcard || hostname?.startsWith("*."))) return fail({ reason: "hostname_http_wildcard", pointer: "/ssl/method" });
+  if (dcv.value.method === "http" && (wildcard || hostname?.startsWith("*."))) return fail({ reason: "hostname_http_wildcard", pointer: "/ssl/method" });
   return ok({
     kind: "managed",
-    method: dcv,
-    type: "dv",
-    certificate_authority: typeof ca === "string" ? ca : null,
+    ...dcv.value,
     wildcard,
     bundle_method: method.value,
     settings: tls.value,

@@ -27,6 +27,7 @@ import type { ValidationRecord } from "../hostnames/hostname-records";
 import { type AcmeConfig, renewalDue } from "./acme-config";
 import type { AcmeAccounts } from "./acme-accounts";
 import type { AuditTrail } from "./audit-trail";
+import type { CsrStore } from "./csr-store";
 import type { HostnameKeys } from "./hostname-keys";
 import type { HostnameStore, ManagedHostname } from "./hostname-store";
 
@@ -106,6 +107,7 @@ export class AcmeOrders {
     private readonly hostnames: Pick<HostnameStore, "managed" | "setProgress" | "installManaged" | "dueForRenewal" | "nextRenewal">,
     private readonly keys: Pick<HostnameKeys, "pending" | "current" | "dropPending" | "promote">,
     private readonly accounts: Pick<AcmeAccounts, "account">,
+    private readonly csrs: Pick<CsrStore, "pem" | "names">,
     private readonly challenges: ChallengePublisher,
     private readonly audit: Pick<AuditTrail, "record">,
     private readonly clock: Clock,
@@ -229,8 +231,15 @@ export class AcmeOrders {
     });
   }
 
+  // The names an order is for: a managed certificate's hostname (and its wildcard), or every name of the custom CSR it is finalized with.
+  #names(hostname: ManagedHostname): string[] | null {
+    if (hostname.csr_id !== null) return this.csrs.names(hostname.csr_id);
+    return hostname.wildcard && !hostname.hostname.startsWith("*.") ? [hostname.hostname, `*.${hostname.hostname}`] : [hostname.hostname];
+  }
+
   async #place(run: Run, session: AcmeSession, account: AcmeAccountRef, row: OrderRow, hostname: ManagedHostname): Promise<Step> {
-    const identifiers = hostname.wildcard && !hostname.hostname.startsWith("*.") ? [hostname.hostname, `*.${hostname.hostname}`] : [hostname.hostname];
+    const identifiers = this.#names(hostname);
+    if (identifiers === null) return this.#fail(run, row, hostname, 0, "the custom CSR no longer exists", false);
     const order = await newOrder(session, account, { identifiers });
     if (!order.ok) return this.#refused(run, row, hostname, order);
     this.storage.transaction(() => {
@@ -313,15 +322,9 @@ export class AcmeOrders {
       return { kind: "again" };
     }
     if (status === "ready" && row.finalized === 0) {
-      // A renewal keeps the key in force when the operator says so (RENEW_KEY_REUSE); otherwise, and for a first certificate, a fresh one.
-      const kept = row.purpose === "renew" && run.config.reuseKey ? await this.keys.current(hostname.id, scope, keyring) : null;
-      const keys = kept ?? (await this.keys.pending(hostname.id, scope, keyring));
-      if (!keys.ok) return this.#keyFailure(row, keys);
-      const names = hostname.wildcard && !hostname.hostname.startsWith("*.") ? [hostname.hostname, `*.${hostname.hostname}`] : [hostname.hostname];
-      const csr = await buildCsr(
-        { common_name: names[0]!, country: "", state: "", locality: "", organization: "", organizational_unit: null, sans: names, key_type: "p256v1" },
-        keys.value,
-      );
+      const made = await this.#csr(run, row, hostname);
+      if (!made.ok) return made.step;
+      const { csr, names, kept } = made;
       // Stored, then sent: a restart between the two sends the same CSR again (a ready order takes it once).
       this.storage.transaction(() => {
         this.storage.sql.run(`UPDATE acme_orders SET csr = ?, updated_at = ? WHERE custom_hostname_id = ?`, csr, this.clock().toISOString(), row.custom_hostname_id);
@@ -336,11 +339,34 @@ export class AcmeOrders {
       }
       this.storage.transaction(() => {
         this.storage.sql.run(`UPDATE acme_orders SET finalized = 1, updated_at = ? WHERE custom_hostname_id = ?`, this.clock().toISOString(), row.custom_hostname_id);
-        this.#record(run, hostname, "finalize", { ca: row.ca, purpose: row.purpose, order_url: row.order_url, names, key: kept ? "kept" : "fresh" });
+        this.#record(run, hostname, "finalize", { ca: row.ca, purpose: row.purpose, order_url: row.order_url, names, key: hostname.csr_id !== null ? "custom_csr" : kept ? "kept" : "fresh" });
       });
       return { kind: "wait", ms: Math.max(500, (sent.value.retryAfter ?? 0) * 1000) };
     }
     return { kind: "wait", ms: Math.max(POLL_MS, (order.value.retryAfter ?? 0) * 1000) };
+  }
+
+  /**
+   * The CSR an order is finalized with: a custom CSR's own (its key, which
+   * the customer's CSR named), or one built for the managed key: a fresh
+   * key, or the one in force when a renewal keeps it (RENEW_KEY_REUSE).
+   */
+  async #csr(run: Run, row: OrderRow, hostname: ManagedHostname): Promise<{ ok: true; csr: string; names: string[]; kept: boolean } | { ok: false; step: Step }> {
+    if (hostname.csr_id !== null) {
+      const csr = this.csrs.pem(hostname.csr_id);
+      const names = this.csrs.names(hostname.csr_id);
+      if (csr === null || names === null) return { ok: false, step: this.#fail(run, row, hostname, 0, "the custom CSR no longer exists", false) };
+      return { ok: true, csr, names, kept: false };
+    }
+    const kept = row.purpose === "renew" && run.config.reuseKey ? await this.keys.current(hostname.id, run.scope, run.keyring) : null;
+    const keys = kept ?? (await this.keys.pending(hostname.id, run.scope, run.keyring));
+    if (!keys.ok) return { ok: false, step: this.#keyFailure(row, keys) };
+    const names = this.#names(hostname)!;
+    const csr = await buildCsr(
+      { common_name: names[0]!, country: "", state: "", locality: "", organization: "", organizational_unit: null, sans: names, key_type: "p256v1" },
+      keys.value,
+    );
+    return { ok: true, csr, names, kept: kept !== null };
   }
 
   async #download(run: Run, session: AcmeSession, account: AcmeAccountRef, row: OrderRow, hostname: ManagedHostname): Promise<Step> {

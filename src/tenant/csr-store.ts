@@ -181,6 +181,12 @@ export class CsrStore {
     return this.storage.sql.one<{ csr: string }>(`SELECT csr FROM csrs WHERE id = ?`, id)?.csr ?? null;
   }
 
+  /** The CSR's names (its SANs), or null when there is no such CSR. */
+  names(id: string): string[] | null {
+    const row = this.storage.sql.one<{ sans: string }>(`SELECT sans FROM csrs WHERE id = ?`, id);
+    return row ? (JSON.parse(row.sans) as string[]) : null;
+  }
+
   /**
    * One page of CSRs in the requested order, as the API's JSON array. Every
    * row of an object has the same account_tag, so that order is seq order;

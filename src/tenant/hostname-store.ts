@@ -23,6 +23,7 @@ import type { Counters } from "./counters";
 import type { DeliveryRow } from "./certificate-store";
 import type { CsrStore } from "./csr-store";
 import type { HostnameKeys } from "./hostname-keys";
+import { type RenewBefore, renewalDue } from "./acme-config";
 
 /** No such custom hostname in the zone (Cloudflare's 1436). */
 export type HostnameNotFound = { readonly reason: "hostname_not_found" };
@@ -32,6 +33,9 @@ export type HostnameQuotaRefusal = { readonly reason: "hostname_quota_unallocate
 
 /** A custom CSR's certificate that does not name the hostname (Cloudflare's 1446). */
 export type HostnameNotInCertificate = { readonly reason: "hostname_not_in_certificate"; readonly pointer: string; readonly hostname: string };
+
+/** ACME for a custom CSR whose names this hostname does not cover, each of them validated by it (ours, 1455). */
+export type CsrNamesUncovered = { readonly reason: "hostname_csr_names_uncovered"; readonly pointer: string; readonly names: string };
 
 /** An http-01 validation asked for a wildcard (ours, 1451; RFC 8555 §7.1.3). */
 export type HttpForWildcard = { readonly reason: "hostname_http_wildcard"; readonly pointer: string };
@@ -52,9 +56,12 @@ export type HostnameCertificateRefusal =
 export type UnknownCertificateAuthority = { readonly reason: "hostname_certificate_authority_unknown"; readonly pointer: string; readonly name: string };
 
 /** What a create can refuse, beyond the body the Worker checked. */
-export type HostnameCreateRefusal = HostnameTaken | HostnameQuotaRefusal | HostnameCertificateRefusal | HostnameNotInCertificate;
+export type HostnameCreateRefusal = HostnameTaken | HostnameQuotaRefusal | HostnameCertificateRefusal | HostnameNotInCertificate | CsrNamesUncovered | HttpForWildcard;
 
-export type HostnameEditRefusal = HostnameNotFound | HostnameCertificateRefusal | HostnameNotInCertificate | HttpForWildcard | SealRefusal;
+export type HostnameEditRefusal = HostnameNotFound | HostnameCertificateRefusal | HostnameNotInCertificate | CsrNamesUncovered | HttpForWildcard | SealRefusal;
+
+/** The rows the ACME machinery works on: managed certificates, and custom CSRs whose hostname asked for ACME. */
+const ACME_ROWS = `(ssl_kind = 'managed' OR (ssl_kind = 'custom_csr' AND ssl_method IS NOT NULL))`;
 
 const CERTIFICATE_PROBLEMS: Record<Exclude<CertificateRefusal["reason"], "invalid_certificate" | "certificate_key_mismatch">, string> = {
   certificate_expired: "it has expired",
@@ -87,6 +94,8 @@ export interface ManagedHostname {
   ca: string | null;
   ssl_status: string;
   has_certificate: boolean;
+  /** A custom CSR whose certificate ACME renews (finalized with the CSR itself, its key); null for a managed key. */
+  csr_id: string | null;
 }
 
 /** The deployment-wide name of a hostname's holder, as the hostname registry keeps it. */
@@ -143,7 +152,7 @@ export class HostnameStore {
     private readonly storage: Storage,
     /** A managed hostname's keys, erased with its row. */
     private readonly keys: Pick<HostnameKeys, "removeAll">,
-    private readonly csrs: Pick<CsrStore, "pem">,
+    private readonly csrs: Pick<CsrStore, "pem" | "names">,
     private readonly counters: Counters,
     private readonly audit: Pick<AuditTrail, "record">,
     private readonly claims: HostnameClaims,
@@ -178,7 +187,12 @@ export class HostnameStore {
    * deployment-wide (1406), then the row, in one transaction with its audit
    * entry. A claim whose row could not be written is released.
    */
-  async create(call: TenantCall, input: HostnameCreate, keyring: Keyring): Promise<Result<{ record: CustomHostnameRecord; overQuota: boolean }, HostnameCreateRefusal>> {
+  async create(
+    call: TenantCall,
+    input: HostnameCreate,
+    keyring: Keyring,
+    renewBefore: RenewBefore | null = null,
+  ): Promise<Result<{ record: CustomHostnameRecord; overQuota: boolean }, HostnameCreateRefusal>> {
     const quota = this.quota();
     if (quota.allocated === 0 && quota.hard_cap === 0) return fail({ reason: "hostname_quota_unallocated" });
     if (quota.used >= quota.hard_cap) return fail({ reason: "hostname_quota_exceeded" });
@@ -194,7 +208,7 @@ export class HostnameStore {
         if (this.storage.sql.one(`SELECT 1 AS taken FROM custom_hostnames WHERE hostname = ?`, input.hostname)) return fail({ reason: "hostname_duplicate" });
         if (input.ssl?.kind === "custom_csr" && this.csrs.pem(input.ssl.custom_csr_id) === null) return fail({ reason: "hostname_csr_not_found", pointer: "/ssl/custom_csr_id" });
         const now = this.clock().toISOString();
-        this.#insert(id, input, checked.value, now, keyring, call);
+        this.#insert(id, input, checked.value, now, keyring, call, renewBefore);
         this.counters.bump("custom_hostnames", 1);
         this.audit.record(call, {
           action: "create",
@@ -272,7 +286,7 @@ export class HostnameStore {
    * certificate sent again renews it (every check of an upload); a managed
    * `ssl` sent again (the same, or another method) restarts validation.
    */
-  async edit(call: TenantCall, id: string, edit: HostnameEdit, keyring: Keyring): Promise<Result<CustomHostnameRecord, HostnameEditRefusal>> {
+  async edit(call: TenantCall, id: string, edit: HostnameEdit, keyring: Keyring, renewBefore: RenewBefore | null = null): Promise<Result<CustomHostnameRecord, HostnameEditRefusal>> {
     const current = this.storage.sql.one<Sealed & { mac: ArrayBuffer | null; mac_kek: string | null }>(`SELECT ${SEALED_COLUMNS}, mac, mac_kek FROM custom_hostnames WHERE id = ?`, id);
     if (!current) return fail({ reason: "hostname_not_found" });
     if (current.ssl_kind !== "none" && !this.#intact(current, keyring, call)) return fail(sealRefusal(keyring, current.mac_kek, "custom_hostname", id));
@@ -295,8 +309,13 @@ export class HostnameStore {
       if (edit.custom_metadata !== undefined) set("custom_metadata", edit.custom_metadata === null ? null : JSON.stringify(edit.custom_metadata));
       if (edit.custom_origin_server !== undefined) set("custom_origin_server", edit.custom_origin_server);
       if (edit.custom_origin_sni !== undefined) set("custom_origin_sni", edit.custom_origin_sni);
-      const keepManaged = edit.ssl?.kind === "managed" && current.ssl_kind === "managed" && current.expires_on !== null;
-      if (edit.ssl !== undefined) for (const [column, value] of sslColumns(edit.ssl, checked.value, modified, keepManaged)) set(column, value);
+      // A certificate in force stays while ACME obtains its successor: a managed one sent again, or a custom CSR's
+      // (the same CSR) for which the hostname now asks ACME without uploading a new certificate.
+      const keep =
+        current.expires_on !== null &&
+        ((edit.ssl?.kind === "managed" && current.ssl_kind === "managed") ||
+          (edit.ssl?.kind === "custom_csr" && edit.ssl.acme !== null && edit.ssl.custom_certificate === null && current.ssl_kind === "custom_csr" && current.custom_csr_id === edit.ssl.custom_csr_id));
+      if (edit.ssl !== undefined) for (const [column, value] of sslColumns(edit.ssl, checked.value, modified, keep, renewBefore)) set(column, value);
       this.storage.sql.run(`UPDATE custom_hostnames SET ${sets.join(", ")} WHERE id = ?`, ...values, id);
       this.#seal(id, keyring, call);
       this.audit.record(call, {
@@ -405,7 +424,8 @@ export class HostnameStore {
       certificate_authority: string | null;
       ssl_status: string;
       expires_on: string | null;
-    }>(`SELECT hostname, ssl_wildcard, ssl_method, certificate_authority, ssl_status, expires_on FROM custom_hostnames WHERE id = ? AND ssl_kind = 'managed'`, id);
+      custom_csr_id: string | null;
+    }>(`SELECT hostname, ssl_wildcard, ssl_method, certificate_authority, ssl_status, expires_on, custom_csr_id FROM custom_hostnames WHERE id = ? AND ${ACME_ROWS}`, id);
     if (!row) return null;
     return {
       id,
@@ -415,6 +435,7 @@ export class HostnameStore {
       ca: row.certificate_authority,
       ssl_status: row.ssl_status,
       has_certificate: row.expires_on !== null,
+      csr_id: row.custom_csr_id,
     };
   }
 
@@ -438,7 +459,7 @@ export class HostnameStore {
       sets.push("validation_errors = ?");
       values.push(JSON.stringify(progress.validation_errors.map((message) => ({ message }))));
     }
-    if (sets.length > 0) this.storage.sql.run(`UPDATE custom_hostnames SET ${sets.join(", ")} WHERE id = ? AND ssl_kind = 'managed'`, ...values, id);
+    if (sets.length > 0) this.storage.sql.run(`UPDATE custom_hostnames SET ${sets.join(", ")} WHERE id = ? AND ${ACME_ROWS}`, ...values, id);
   }
 
   /**
@@ -448,7 +469,7 @@ export class HostnameStore {
    * that also makes its key current.
    */
   installManaged(call: TenantCall, id: string, checked: CheckedCertificate, renewAt: string, keyring: Keyring, purpose: "issue" | "renew"): boolean {
-    const row = this.storage.sql.one<{ hostname: string; modified_on: string }>(`SELECT hostname, modified_on FROM custom_hostnames WHERE id = ? AND ssl_kind = 'managed'`, id);
+    const row = this.storage.sql.one<{ hostname: string; modified_on: string }>(`SELECT hostname, modified_on FROM custom_hostnames WHERE id = ? AND ${ACME_ROWS}`, id);
     if (!row) return false;
     const now = this.clock();
     const modified = new Date(Math.max(now.getTime(), Date.parse(row.modified_on) + 1)).toISOString();
@@ -481,7 +502,7 @@ export class HostnameStore {
   unordered(): string[] {
     return this.storage.sql
       .all<{ id: string }>(
-        `SELECT id FROM custom_hostnames WHERE ssl_kind = 'managed' AND expires_on IS NULL AND ssl_status IN ('initializing', 'pending_validation', 'pending_issuance')
+        `SELECT id FROM custom_hostnames WHERE ${ACME_ROWS} AND expires_on IS NULL AND ssl_status IN ('initializing', 'pending_validation', 'pending_issuance')
            AND id NOT IN (SELECT custom_hostname_id FROM acme_orders) LIMIT 100`,
       )
       .map((r) => r.id);
@@ -491,7 +512,7 @@ export class HostnameStore {
   dueForRenewal(now: string, limit: number): string[] {
     return this.storage.sql
       .all<{ id: string }>(
-        `SELECT id FROM custom_hostnames WHERE ssl_kind = 'managed' AND renew_at IS NOT NULL AND renew_at <= ?
+        `SELECT id FROM custom_hostnames WHERE ${ACME_ROWS} AND renew_at IS NOT NULL AND renew_at <= ?
            AND id NOT IN (SELECT custom_hostname_id FROM acme_orders) ORDER BY renew_at LIMIT ?`,
         now,
         limit,
@@ -501,7 +522,7 @@ export class HostnameStore {
 
   /** The earliest renewal due after the present ones (null: none), for the alarm. */
   nextRenewal(): string | null {
-    return this.storage.sql.one<{ at: string | null }>(`SELECT min(renew_at) AS at FROM custom_hostnames WHERE ssl_kind = 'managed' AND renew_at IS NOT NULL`)?.at ?? null;
+    return this.storage.sql.one<{ at: string | null }>(`SELECT min(renew_at) AS at FROM custom_hostnames WHERE ${ACME_ROWS} AND renew_at IS NOT NULL`)?.at ?? null;
   }
 
   /** Every KEK id a row's MAC is keyed under. */
@@ -509,17 +530,32 @@ export class HostnameStore {
     return this.storage.sql.all<{ mac_kek: string }>(`SELECT DISTINCT mac_kek FROM custom_hostnames WHERE mac_kek IS NOT NULL`).map((r) => r.mac_kek);
   }
 
-  async #certificate(ssl: HostnameSslInput | null, hostname: string): Promise<Result<CheckedCertificate | null, HostnameCertificateRefusal | HostnameNotInCertificate>> {
+  async #certificate(
+    ssl: HostnameSslInput | null,
+    hostname: string,
+  ): Promise<Result<CheckedCertificate | null, HostnameCertificateRefusal | HostnameNotInCertificate | CsrNamesUncovered | HttpForWildcard>> {
     if (ssl?.kind !== "custom_csr") return ok(null);
     const csr = this.csrs.pem(ssl.custom_csr_id);
     if (csr === null) return fail({ reason: "hostname_csr_not_found", pointer: "/ssl/custom_csr_id" });
+    if (ssl.acme !== null) {
+      // ACME finalizes with the CSR itself, so the order names every name of the CSR, and this hostname's
+      // challenges must prove each: the hostname, and its wildcard by DNS.
+      const names = (this.csrs.names(ssl.custom_csr_id) ?? []).map((n) => n.toLowerCase());
+      const own = [hostname, `*.${hostname}`];
+      const foreign = names.filter((n) => !own.includes(n));
+      if (foreign.length > 0 || !certificateCovers(names, hostname)) {
+        return fail({ reason: "hostname_csr_names_uncovered", pointer: "/ssl/custom_csr_id", names: (foreign.length > 0 ? foreign : names).join(", ") });
+      }
+      if (ssl.acme.method === "http" && names.some((n) => n.startsWith("*."))) return fail({ reason: "hostname_http_wildcard", pointer: "/ssl/method" });
+    }
+    if (ssl.custom_certificate === null) return ok(null);
     const checked = await checkCertificate(ssl.custom_certificate, csr, this.clock());
     if (!checked.ok) return fail(asHostnameRefusal(checked));
     if (!certificateCovers(checked.value.hosts, hostname)) return fail({ reason: "hostname_not_in_certificate", pointer: "/ssl/custom_certificate", hostname });
     return checked;
   }
 
-  #insert(id: string, input: HostnameCreate, checked: CheckedCertificate | null, now: string, keyring: Keyring, call: TenantCall): void {
+  #insert(id: string, input: HostnameCreate, checked: CheckedCertificate | null, now: string, keyring: Keyring, call: TenantCall, renewBefore: RenewBefore | null): void {
     const ssl = input.ssl;
     this.storage.sql.run(
       `INSERT INTO custom_hostnames (id, hostname, created_at, modified_on, custom_metadata, custom_origin_server, custom_origin_sni,
@@ -535,7 +571,7 @@ export class HostnameStore {
       crypto.randomUUID(),
     );
     if (ssl !== null) {
-      const columns = sslColumns(ssl, checked, now);
+      const columns = sslColumns(ssl, checked, now, false, renewBefore);
       this.storage.sql.run(`UPDATE custom_hostnames SET ${columns.map(([c]) => `${c} = ?`).join(", ")} WHERE id = ?`, ...columns.map(([, v]) => v), id);
     }
     this.#seal(id, keyring, call);
@@ -586,8 +622,28 @@ export class HostnameStore {
   }
 }
 
-/** The columns an `ssl` sets: a custom CSR's checked certificate (active at once), or a managed certificate to obtain. */
-function sslColumns(ssl: HostnameSslInput, checked: CheckedCertificate | null, now: string, keepManaged = false): Array<[string, SqlStorageValue]> {
+// The certificate columns of a hostname waiting for its first certificate.
+const NO_CERTIFICATE: Array<[string, SqlStorageValue]> = [
+  ["ssl_status", "initializing"],
+  ["certificate", null],
+  ["hosts", null],
+  ["issuer", null],
+  ["serial_number", null],
+  ["signature", null],
+  ["expires_on", null],
+  ["uploaded_on", null],
+  ["leaf_sha256", null],
+  ["renew_at", null],
+  ["validation_records", "[]"],
+];
+
+/**
+ * The columns an `ssl` sets: a custom CSR's checked certificate (active at
+ * once; due for ACME renewal when the hostname asked for it), or a
+ * certificate to obtain by ACME (a managed one, or a custom CSR's). With
+ * `keep`, the certificate in force stays until its successor is issued.
+ */
+function sslColumns(ssl: HostnameSslInput, checked: CheckedCertificate | null, now: string, keep = false, renewBefore: RenewBefore | null = null): Array<[string, SqlStorageValue]> {
   const common: Array<[string, SqlStorageValue]> = [
     ["ssl_kind", ssl.kind],
     ["bundle_method", ssl.bundle_method],
@@ -595,14 +651,21 @@ function sslColumns(ssl: HostnameSslInput, checked: CheckedCertificate | null, n
     ["validation_errors", "[]"],
   ];
   if (ssl.kind === "custom_csr") {
-    const c = checked!;
-    return [
+    const acme: Array<[string, SqlStorageValue]> = [
       ...common,
       ["custom_csr_id", ssl.custom_csr_id],
-      ["ssl_method", null],
-      ["ssl_type", null],
+      ["ssl_method", ssl.acme?.method ?? null],
+      ["ssl_type", ssl.acme?.type ?? null],
       ["ssl_wildcard", 0],
-      ["certificate_authority", null],
+      ["certificate_authority", ssl.acme?.certificate_authority ?? null],
+    ];
+    if (keep) return acme;
+    if (checked === null) return [...acme, ...NO_CERTIFICATE];
+    const c = checked;
+    const renewAt = ssl.acme !== null && renewBefore !== null ? new Date(renewalDue(Date.parse(c.not_before), Date.parse(c.expires_on), renewBefore)).toISOString() : null;
+    return [
+      ...acme,
+      ["renew_at", renewAt],
       ["ssl_status", "active"],
       ["certificate", c.pem],
       ["hosts", JSON.stringify(c.hosts)],
@@ -626,27 +689,22 @@ function sslColumns(ssl: HostnameSslInput, checked: CheckedCertificate | null, n
   // A managed certificate in force stays until its successor is issued (the
   // order the object starts renews it); otherwise the ACME machinery starts
   // from nothing, and a custom CSR's certificate it replaces is dropped.
-  if (keepManaged) return managed;
-  return [
-    ...managed,
-    ["ssl_status", "initializing"],
-    ["certificate", null],
-    ["hosts", null],
-    ["issuer", null],
-    ["serial_number", null],
-    ["signature", null],
-    ["expires_on", null],
-    ["uploaded_on", null],
-    ["leaf_sha256", null],
-    ["renew_at", null],
-    ["validation_records", "[]"],
-  ];
+  if (keep) return managed;
+  return [...managed, ...NO_CERTIFICATE];
 }
 
 function sslMetadata(ssl: HostnameSslInput | null, checked: CheckedCertificate | null): Record<string, unknown> {
   if (ssl === null) return {};
   if (ssl.kind === "custom_csr") {
-    return { ssl: "custom_csr", custom_csr_id: ssl.custom_csr_id, hosts: checked?.hosts, issuer: checked?.issuer, expires_on: checked?.expires_on, chain_checked: checked?.chain_checked };
+    return {
+      ssl: "custom_csr",
+      custom_csr_id: ssl.custom_csr_id,
+      hosts: checked?.hosts,
+      issuer: checked?.issuer,
+      expires_on: checked?.expires_on,
+      chain_checked: checked?.chain_checked,
+      ...(ssl.acme ? { acme: { method: ssl.acme.method, certificate_authority: ssl.acme.certificate_authority } } : {}),
+    };
   }
   return { ssl: "managed", method: ssl.method, wildcard: ssl.wildcard, certificate_authority: ssl.certificate_authority };
 }

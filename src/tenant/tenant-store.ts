@@ -37,7 +37,7 @@ import { HostnameKeys, type KeyRewrap } from "./hostname-keys";
 import type { RewrapFailure } from "../pki/key-wrap";
 import { AcmeAccounts } from "./acme-accounts";
 import { AcmeOrders } from "./acme-orders";
-import { type AcmeEnv, acmeConfig, acmeRetryMs } from "./acme-config";
+import { type AcmeEnv, type RenewBefore, acmeConfig, acmeRetryMs } from "./acme-config";
 import type { HostnameSslInput } from "../hostnames/hostname-records";
 
 export type { AuditHead, ChainCheck, DeliverableCertificate, DeliveryBundle, Entitlement, KeyCheck, PoolCheck, PoolState, RewrapReport };
@@ -177,6 +177,7 @@ export class TenantStore extends DurableObject<Env> {
       this.#hostnames,
       this.#hostnameKeys,
       this.#acmeAccounts,
+      this.#csrs,
       {
         publish: async (hostname, id, token, keyAuthorization, expires) => {
           await this.#hostnameRegistry(hostname).putChallenge(hostname, { zone_id: this.#zoneId(), custom_hostname_id: id }, token, keyAuthorization, expires);
@@ -326,11 +327,12 @@ export class TenantStore extends DurableObject<Env> {
     if (!ssl.ok) return ssl;
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
-    const made = await this.#hostnames.create(call, { ...input, ssl: ssl.value }, keyring.value);
-    if (made.ok && ssl.value !== null && ssl.value.kind === "managed") {
-      const ca = ssl.value.certificate_authority!;
-      this.#storage.transaction(() => this.#acme.enqueue(made.value.record.id, ca, "issue"));
-      await this.#wake(this.#clock().getTime());
+    const made = await this.#hostnames.create(call, { ...input, ssl: ssl.value }, keyring.value, this.#renewBefore());
+    if (made.ok && ssl.value !== null) {
+      const { enqueue, acme } = this.#acmeAfter(ssl.value, false);
+      if (enqueue) this.#storage.transaction(() => this.#acme.enqueue(made.value.record.id, enqueue.ca, enqueue.purpose));
+      // The alarm runs now: it orders, or schedules itself for the renewal of an uploaded certificate.
+      if (acme) await this.#wake(this.#clock().getTime());
     }
     return made;
   }
@@ -355,15 +357,15 @@ export class TenantStore extends DurableObject<Env> {
     if (!ssl.ok) return ssl;
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
-    const edited = await this.#hostnames.edit(call, id, ssl.value === null ? edit : { ...edit, ssl: ssl.value }, keyring.value);
+    const edited = await this.#hostnames.edit(call, id, ssl.value === null ? edit : { ...edit, ssl: ssl.value }, keyring.value, this.#renewBefore());
     if (edited.ok && ssl.value !== null) {
-      // A managed ssl sent again restarts its order (Cloudflare re-triggers validation); a custom CSR's drops it.
-      const value = ssl.value;
+      // An ssl asking for ACME sent again restarts its order (Cloudflare re-triggers validation); an upload drops it.
+      const { enqueue, acme } = this.#acmeAfter(ssl.value, edited.value.ssl?.expires_on !== undefined);
       this.#storage.transaction(() => {
-        if (value.kind === "managed") this.#acme.enqueue(id, value.certificate_authority!, edited.value.ssl?.expires_on ? "renew" : "issue");
+        if (enqueue) this.#acme.enqueue(id, enqueue.ca, enqueue.purpose);
         else this.#acme.cancel(id);
       });
-      if (value.kind === "managed") await this.#wake(this.#clock().getTime());
+      if (acme) await this.#wake(this.#clock().getTime());
     }
     return edited;
   }
@@ -599,15 +601,37 @@ export class TenantStore extends DurableObject<Env> {
   }
 
   /**
-   * A managed ssl with its CA resolved (the request's, else ACME_DEFAULT_CA):
-   * 1453 when the deployment has no such CA, or no ACME configuration at all.
+   * An ssl with its CA resolved when ACME is asked for (a managed
+   * certificate, or a custom CSR's with method and type): the request's, else
+   * ACME_DEFAULT_CA; 1453 when the deployment has no such CA, or no ACME
+   * configuration at all.
    */
   #managedSsl<T extends HostnameSslInput | null>(ssl: T): Result<T, UnknownCertificateAuthority> {
-    if (ssl === null || ssl.kind !== "managed") return ok(ssl);
+    if (ssl === null) return ok(ssl);
+    const asked = ssl.kind === "managed" ? ssl.certificate_authority : ssl.acme === null ? undefined : ssl.acme.certificate_authority;
+    if (asked === undefined) return ok(ssl);
     const config = acmeConfig(this.env as AcmeEnv);
-    const name = ssl.certificate_authority ?? (config.ok ? config.value.defaultCa : null) ?? "(none: ACME_DEFAULT_CA)";
+    const name = asked ?? (config.ok ? config.value.defaultCa : null) ?? "(none: ACME_DEFAULT_CA)";
     if (!config.ok || !config.value.cas.has(name)) return fail({ reason: "hostname_certificate_authority_unknown", pointer: "/ssl/certificate_authority", name });
-    return ok({ ...ssl, certificate_authority: name });
+    return ok(ssl.kind === "managed" ? { ...ssl, certificate_authority: name } : { ...ssl, acme: { ...ssl.acme!, certificate_authority: name } });
+  }
+
+  /**
+   * What an ssl just recorded asks of the ACME machinery: an order (a
+   * managed certificate, or a custom CSR's to obtain by ACME), nothing (a
+   * certificate uploaded: a custom CSR's with ACME is renewed when due), or
+   * dropping the order in progress (no ACME any more).
+   */
+  #acmeAfter(ssl: HostnameSslInput, inForce: boolean): { enqueue: { ca: string; purpose: "issue" | "renew" } | null; acme: boolean } {
+    if (ssl.kind === "managed") return { enqueue: { ca: ssl.certificate_authority!, purpose: inForce ? "renew" : "issue" }, acme: true };
+    if (ssl.acme === null) return { enqueue: null, acme: false };
+    return { enqueue: ssl.custom_certificate === null ? { ca: ssl.acme.certificate_authority!, purpose: inForce ? "renew" : "issue" } : null, acme: true };
+  }
+
+  // The renewal rule a custom CSR's uploaded certificate is scheduled by when ACME renews it (null: no ACME configured).
+  #renewBefore(): RenewBefore | null {
+    const config = acmeConfig(this.env as AcmeEnv);
+    return config.ok ? config.value.renewBefore : null;
   }
 
   /**

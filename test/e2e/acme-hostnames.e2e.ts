@@ -11,7 +11,12 @@
 // npm start is given what an operator on a private network gives it: the
 // CA in ACME_DIRECTORIES (environment), --ca-file for pebble's listener CA
 // and the resolver's, --allow-private-outbound (both are on 127.0.0.1).
+import { X509Certificate, createPublicKey } from "node:crypto";
+import { execFile } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
+import { OPENSSL } from "./checkers";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type Listening, startChallengeProxy, startDohResolver } from "./acme-support";
 import { AcmeZone, keyMatches } from "./acme-zone";
@@ -27,6 +32,9 @@ let doh: Listening & { caFile: string };
 let proxy: Listening;
 let server: TestServer;
 let zone: AcmeZone;
+/** The custom CSR's hostname of the test that issues it, renewed in the last test. */
+let csrHostname: { id: string; serial: string; key: string; csr: string } | null = null;
+const run = promisify(execFile);
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
@@ -119,6 +127,42 @@ describe("managed certificates: ACME issuance and renewal from pebble", () => {
     expect(await zone.verifyChain(bundle.chain, `www.${host}`)).toContain("OK");
   }, 120_000);
 
+  it("a custom CSR's certificate by ACME: refused unless the CSR is for this hostname only; issued for the CSR's own key", async () => {
+    const host = "csr.customer-http.com";
+    const csrFor = (sans: string[]) =>
+      zone.client.customCsrs.create({ zone_id: zone.zone, common_name: sans[0]!, sans, key_type: "p256v1", country: "DE", state: "Berlin", locality: "Berlin", organization: "Customer" });
+    const refusal = async (ssl: Record<string, unknown>) =>
+      zone.client.customHostnames.create({ zone_id: zone.zone, hostname: host, ssl: ssl as never }).then(
+        () => null,
+        (error: { status?: number; errors?: Array<{ code: number }> }) => [error.status, error.errors?.[0]?.code],
+      );
+    const wider = await csrFor([host, "other.customer-http.com"]);
+    expect(await refusal({ custom_csr_id: wider.id, method: "http", type: "dv" })).toEqual([400, 1455]);
+    const wildcard = await csrFor([host, `*.${host}`]);
+    expect(await refusal({ custom_csr_id: wildcard.id, method: "http", type: "dv" })).toEqual([400, 1452]);
+    const own = await csrFor([host]);
+    expect(await refusal({ custom_csr_id: own.id })).toEqual([400, 1427]);
+    expect(await refusal({ custom_csr_id: own.id, method: "email", type: "dv" })).toEqual([400, 1432]);
+
+    const created = await zone.client.customHostnames.create({ zone_id: zone.zone, hostname: host, ssl: { custom_csr_id: own.id, method: "http", type: "dv" } as never });
+    expect(created.ssl).toMatchObject({ custom_csr_id: own.id, method: "http", type: "dv", certificate_authority: "pebble", status: "initializing" });
+    const active = await zone.until(created.id, "a custom CSR's certificate by ACME", (h) => h.ssl?.status === "active");
+    expect(active.ssl?.custom_certificate).toContain("BEGIN CERTIFICATE");
+    expect(active.ssl?.issuer).toMatch(/Pebble Intermediate CA/);
+    const pair = await zone.delivered(created.id);
+    expect(keyMatches(pair.chain, pair.key)).toBe(true);
+    // The certificate is for the key the CSR names (finalized with the CSR itself).
+    writeFileSync(join(server.dir, "own.csr"), own.csr!);
+    const csrKey = (await run(OPENSSL, ["req", "-in", join(server.dir, "own.csr"), "-pubkey", "-noout"])).stdout;
+    expect(createPublicKey(csrKey).export({ format: "der", type: "spki" })).toEqual(new X509Certificate(pair.chain).publicKey.export({ format: "der", type: "spki" }));
+    const finalize = (await zone.certificateSteps(created.id)).filter((e) => e.action.type === "finalize");
+    expect(finalize.map((e) => e.metadata?.key)).toEqual(["custom_csr"]);
+    // The CSR backs a hostname: it cannot be deleted (1420).
+    const deleting = await zone.client.customCsrs.delete(own.id!, { zone_id: zone.zone }).then(() => null, (error: { status?: number }) => error.status);
+    expect(deleting).toBe(409);
+    csrHostname = { id: created.id, serial: active.ssl!.serial_number!, key: pair.key, csr: own.id! };
+  });
+
   it("a SIGKILL while an order is in progress: the order resumes after the restart, once, and the certificate is issued", async () => {
     const host = "resume.customer-http.com";
     const created = await zone.client.customHostnames.create({ zone_id: zone.zone, hostname: host, ssl: { method: "http", type: "dv" } });
@@ -147,4 +191,14 @@ describe("managed certificates: ACME issuance and renewal from pebble", () => {
     const finalize = (await zone.audit()).filter((e) => e.resource.id === hostname!.id && e.action.type === "finalize").map((e) => e.metadata?.key);
     expect(finalize).toEqual(["fresh", "kept"]);
   }, 180_000);
+
+  it("the custom CSR's certificate renews by itself, again for the CSR's key", async () => {
+    const renewed = await zone.until(csrHostname!.id, "the custom CSR's renewal", (h) => h.ssl?.serial_number !== csrHostname!.serial && h.ssl?.status === "active", LIFETIME_S * 1000);
+    expect(renewed.ssl?.custom_csr_id).toBe(csrHostname!.csr);
+    const pair = await zone.delivered(csrHostname!.id);
+    expect(pair.key).toBe(csrHostname!.key);
+    expect(keyMatches(pair.chain, pair.key)).toBe(true);
+    const steps = (await zone.certificateSteps(csrHostname!.id)).map((e) => `${e.action.type}:${e.metadata?.purpose ?? (e.metadata?.renewed ? "renew" : "issue")}`);
+    expect(steps.filter((s) => !s.startsWith("validate"))).toEqual(["order:issue", "finalize:issue", "create:issue", "order:renew", "finalize:renew", "update:renew"]);
+  }, 120_000);
 });

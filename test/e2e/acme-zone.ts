@@ -81,12 +81,16 @@ export class AcmeZone {
     return { chain: bundle.certificate, key: createPrivateKey({ key: der, format: "der", type: "pkcs8" }).export({ format: "pem", type: "pkcs8" }).toString(), der };
   }
 
-  /** Every audit entry of the zone, oldest first (at most 100: enough for one test file's zone). */
+  /** Every audit entry of the zone, oldest first. */
   async audit(): Promise<AuditEntry[]> {
     const token = mintToken(this.server.secrets.API_TOKEN_SECRET, { zones: [this.zone] });
-    const reply = await call<AuditEntry[]>(this.server.origin, "GET", `/client/v4/zones/${this.zone}/audit_logs?per_page=100&direction=asc`, { token });
-    expect(reply.status, JSON.stringify(reply.body)).toBe(200);
-    return reply.body!.result!;
+    const entries: AuditEntry[] = [];
+    for (let page = 1; ; page++) {
+      const reply = await call<AuditEntry[]>(this.server.origin, "GET", `/client/v4/zones/${this.zone}/audit_logs?per_page=100&direction=asc&page=${page}`, { token });
+      expect(reply.status, JSON.stringify(reply.body)).toBe(200);
+      entries.push(...reply.body!.result!);
+      if (reply.body!.result!.length < 100) return entries;
+    }
   }
 
   /** The audit entries of one hostname's certificate (orders, validations, finalizes, installations). */
