@@ -179,6 +179,17 @@ describe("nginx with docs/nginx.conf in front of npm start", () => {
     expect(huge.body).toEqual({ success: false, errors: [{ code: 1433, message: "The request body is too large. The limit is 64 KiB." }], messages: [], result: null });
   });
 
+  it("an edge's http-01 proxy reaches the API through the front with the customer's Host: the API's own 404 for an unknown token", async () => {
+    const reply = await https("GET", "/.well-known/acme-challenge/no-such-token", { headers: { host: "shop.customer-one.com" } });
+    expect(reply.status).toBe(404);
+    // The API's answer (its request id), for the hostname in Host: no challenge is pending for it.
+    expect(reply.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(reply.body?.success).toBe(false);
+    expect(server.stdout()).toContain('"route":"/.well-known/acme-challenge/:token"');
+    const post = await https("POST", "/.well-known/acme-challenge/no-such-token", { headers: { host: "shop.customer-one.com" }, body: "{}" });
+    expect(post.status).toBe(403);
+  });
+
   it("while the API server is down, nginx answers 503 in the envelope (1504), and the API's answers come back with it", async () => {
     await server.stop();
     const down = await https("GET", "/readyz");
