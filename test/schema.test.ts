@@ -87,7 +87,7 @@ describe("schema migrations", () => {
         "index audit_by_actor_email",
         "index certificates_by_csr",
         "index certificates_by_leaf",
-        "index certificates_by_uploaded_on",
+        "index certificates_by_priority",
         "index csrs_by_name",
         "index custom_hostnames_by_csr",
         "index hostname_keys_by_state",

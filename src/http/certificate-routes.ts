@@ -1,12 +1,16 @@
-import type { BodyShapeRefusal } from "../core/refusals";
+import type { BodyShapeRefusal, InvalidQuery } from "../core/refusals";
 import { type Result, fail, ok } from "../core/result";
+import type { Scope } from "../core/scope";
 import { type GeoLabel, placementAllows } from "../pki/geo-policy";
 import {
   BUNDLE_METHODS,
   type BundleMethod,
+  CERTIFICATE_STATUSES,
   type CertificateEdit,
+  type CertificateListQuery,
   type CertificateRecord,
   type CertificateUpload,
+  MATCHES,
 } from "../tenant/certificate-records";
 import { readJson } from "./body";
 import { CSR_ID, uuidParam } from "./csr-routes";
@@ -96,6 +100,39 @@ function parseEdit(body: unknown): Result<CertificateEdit, CertificateBodyRefusa
   return ok(edit);
 }
 
+/** One of `allowed`, given at most once; absent: undefined. */
+function oneOf<T extends string>(params: URLSearchParams, name: string, allowed: readonly T[]): Result<T | undefined, InvalidQuery> {
+  const values = params.getAll(name);
+  if (values.length > 1) return fail({ reason: "invalid_query", parameter: name, rule: "is given more than once" });
+  if (values.length === 0) return ok(undefined);
+  return (allowed as readonly string[]).includes(values[0]!)
+    ? ok(values[0] as T)
+    : fail({ reason: "invalid_query", parameter: name, rule: `must be one of ${allowed.join(", ")}` });
+}
+
+/**
+ * A certificate list's query: paging and direction as every list
+ * (src/http/list-query.ts), and Cloudflare's `status` (one of the SDK's
+ * statuses) and `match` (`any`, `all`), each at most once; anything else
+ * is 1435 naming the parameter.
+ */
+export function parseCertificateListQuery(params: URLSearchParams, scope: Scope): Result<CertificateListQuery, InvalidQuery> {
+  const list = parseListQuery(params, scope);
+  if (!list.ok) return list;
+  const status = oneOf(params, "status", CERTIFICATE_STATUSES);
+  if (!status.ok) return status;
+  const match = oneOf(params, "match", MATCHES);
+  if (!match.ok) return match;
+  const { page, per_page, direction } = list.value;
+  return ok({
+    page,
+    per_page,
+    direction,
+    ...(status.value === undefined ? {} : { status: status.value }),
+    ...(match.value === undefined ? {} : { match: match.value }),
+  });
+}
+
 /**
  * A `messages` entry (1461) when the certificate's placement admits none of
  * the registered edges: it is stored, but its key goes nowhere until such an
@@ -144,7 +181,7 @@ async function edit(request: ApiRequest, env: Env): Promise<Response> {
 
 async function list(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "read");
-  const query = unwrap(parseListQuery(new URL(request.url).searchParams, scope));
+  const query = unwrap(parseCertificateListQuery(new URL(request.url).searchParams, scope));
   const stub = await readableTenant(env, scope);
   if (!stub) return pageOf(EMPTY_SCOPE.page, query);
   return pageInTurn(LIST_READS, async () => unwrap(await stub.listCertificates(call, query)), (page) => pageOf(page, query));

@@ -1,4 +1,5 @@
 import type { GeoLabel, PlacementRule } from "../pki/geo-policy";
+import type { ListQuery } from "./records";
 
 /**
  * A custom certificate as the API returns it (the SDK's CustomCertificate,
@@ -71,6 +72,29 @@ export interface CertificateEdit {
 export interface PlacementChange {
   policy?: string | null;
   geo_restriction?: GeoLabel | null;
+}
+
+/**
+ * The statuses Cloudflare's list filter takes (the SDK's CustomCertificate
+ * `status`). A certificate here is only ever `active` or `expired` (derived
+ * from `expires_on` when read); the others name nothing this service has.
+ */
+export const CERTIFICATE_STATUSES = ["active", "expired", "deleted", "pending", "initializing"] as const;
+export type CertificateStatus = (typeof CERTIFICATE_STATUSES)[number];
+
+/** Cloudflare's `match`: whether a certificate must meet every search requirement (`all`, the default) or one (`any`). */
+export const MATCHES = ["any", "all"] as const;
+export type Match = (typeof MATCHES)[number];
+
+/**
+ * A custom certificate list as the Worker validated it: a page, its
+ * direction, and Cloudflare's search requirements (today only `status`),
+ * combined by `match`. Lists run highest `priority` first, then in upload
+ * order; `direction: "desc"` reverses the whole order.
+ */
+export interface CertificateListQuery extends Pick<ListQuery, "page" | "per_page" | "direction"> {
+  status?: CertificateStatus;
+  match?: Match;
 }
 
 /** Row to API object, in the SDK's field order; status is derived from the clock, so it is never stale. */

@@ -10,17 +10,18 @@ import type { GeoLabel, PlacementRule } from "../pki/geo-policy";
 import {
   CERTIFICATE_COLUMNS,
   type CertificateEdit,
+  type CertificateListQuery,
   type CertificateRecord,
   type CertificateRow,
   type CertificateUpload,
   toCertificateRecord,
 } from "./certificate-records";
 import type { AuditTrail } from "./audit-trail";
+import { certificatePage } from "./certificate-list";
 import { type CertificateSeals, SEALED_COLUMNS, type SealedRow } from "./certificate-seal";
 import type { Counters } from "./counters";
 import type { CsrStore } from "./csr-store";
-import { readPage } from "../storage/paging";
-import type { JsonText, ListQuery, Page } from "./records";
+import type { JsonText, Page } from "./records";
 import type { Storage } from "../storage/storage";
 
 /** Why an upload is refused: the certificate itself, its CSR, or a twin already uploaded. */
@@ -203,20 +204,15 @@ export class CertificateStore {
     return record ? ok(record) : fail({ reason: "certificate_not_found" });
   }
 
-  /** One page of certificates in upload order. */
-  list(scope: Scope, query: Pick<ListQuery, "page" | "per_page" | "direction">): Result<Page<JsonText>, never> {
-    const total = this.counters.get("certificates");
-    const rows = readPage((statement, ...params) => this.storage.sql.all<CertificateRow>(statement, ...params), {
-      table: "certificates",
-      columns: CERTIFICATE_COLUMNS,
-      order: "uploaded_on",
-      direction: query.direction,
-      page: query.page,
-      perPage: query.per_page,
-      total,
-    });
-    const now = this.clock().getTime();
-    const items = rows.map((row) => toCertificateRecord(row, scope.id, now));
+  /**
+   * One page of certificates: highest `priority` first, then upload order
+   * (`direction: "desc"` reverses the whole order), only those meeting the
+   * query's search requirements; `total` counts exactly those.
+   */
+  list(scope: Scope, query: CertificateListQuery): Result<Page<JsonText>, never> {
+    const now = this.clock();
+    const { rows, total } = certificatePage(this.storage.sql, query, now, () => this.counters.get("certificates"));
+    const items = rows.map((row) => toCertificateRecord(row, scope.id, now.getTime()));
     return ok({ items: JSON.stringify(items) as JsonText, count: items.length, total });
   }
 

@@ -334,6 +334,15 @@ export const TENANT_MIGRATIONS: Migrations = [
       if (!columns.has("failures")) sql.run(`ALTER TABLE acme_orders ADD COLUMN failures INTEGER NOT NULL DEFAULT 0`);
     },
   ],
+  // 16: custom certificate lists in Cloudflare's order, highest priority first
+  // (src/tenant/certificate-store.ts), walked in the index either way; it holds
+  // expires_on too, so a status filter is decided without reading rows (a row
+  // holds its PEM chain). It replaces the upload-order index, now its tail.
+  // `priority` itself is there since version 2, 0 on every row until set.
+  [
+    `CREATE INDEX IF NOT EXISTS certificates_by_priority ON certificates (priority DESC, uploaded_on, seq, expires_on)`,
+    `DROP INDEX IF EXISTS certificates_by_uploaded_on`,
+  ],
 ];
 
 /** The tenant schema's newest version. */

@@ -2,9 +2,12 @@
 // issued for one of our CSRs is uploaded without a private key, the service
 // pairs it with the stored key, and the CSR can no longer be deleted (409,
 // 1420) until the certificate is.
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import Cloudflare, { APIError, ConflictError } from "cloudflare";
+import Cloudflare, { APIError, BadRequestError, ConflictError } from "cloudflare";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { OPENSSL } from "./checkers";
 import { mintToken, scopeId } from "./credentials";
 import { opensslCa } from "./openssl-ca";
 import { sdkClient } from "./sdk-client";
@@ -17,6 +20,27 @@ let server: TestServer;
 let client: Cloudflare;
 let ca: ReturnType<typeof opensslCa>;
 
+/**
+ * A certificate for `csrPem` that expires `seconds` from now, signed by the
+ * throwaway CA in `dir` with `openssl ca` (OpenSSL 3.0's x509 takes whole days only).
+ */
+function issueShortLived(dir: string, csrPem: string, name: string, seconds: number): string {
+  const at = (s: number) => new Date(Date.now() + s * 1000).toISOString().replace(/[-:T]/g, "").replace(/\.\d+Z$/, "Z");
+  const config = join(dir, "short.cnf");
+  writeFileSync(join(dir, "short-index.txt"), "");
+  writeFileSync(
+    config,
+    `[ca]\ndefault_ca = short\n[short]\ndatabase = ${join(dir, "short-index.txt")}\nnew_certs_dir = ${dir}\nserial = ${join(dir, "short.srl")}\n` +
+      `default_md = sha256\npolicy = anything\ncopy_extensions = copy\nunique_subject = no\n[anything]\ncommonName = supplied\n`,
+  );
+  writeFileSync(join(dir, "short.srl"), "01\n");
+  const csr = join(dir, `${name}.csr.pem`);
+  const out = join(dir, `${name}.short.pem`);
+  writeFileSync(csr, csrPem);
+  const signer = ["-config", config, "-cert", join(dir, "ca.pem"), "-keyfile", join(dir, "ca.key")];
+  execFileSync(OPENSSL, ["ca", "-batch", ...signer, "-in", csr, "-out", out, "-startdate", at(-60), "-enddate", at(seconds), "-notext"], { stdio: "pipe" });
+  return readFileSync(out, "utf8");
+}
 
 describe("cloudflare SDK: customCertificates with custom_csr_id", () => {
   beforeAll(async () => {
@@ -92,5 +116,53 @@ describe("cloudflare SDK: customCertificates with custom_csr_id", () => {
     }
     // Nothing attached: a is still deletable.
     expect(await client.customCsrs.delete(a!.id, { zone_id: ZONE })).toEqual({ id: a!.id });
+  });
+
+  it("customCertificates.list takes the SDK's status and match: active and expired as time has them, the others nothing", async () => {
+    const zone = scopeId("certlist");
+    const sdk = sdkClient(server.baseURL, { apiToken: mintToken(server.secrets.API_TOKEN_SECRET, { zones: [zone] }) });
+    const uploaded: string[] = [];
+    for (const [i, lifetime] of [null, 4, null].entries()) {
+      const csr = await sdk.customCsrs.create({
+        zone_id: zone,
+        common_name: `list-${i}.customer-seven.com`,
+        country: "CA",
+        state: "Ontario",
+        locality: "Toronto",
+        organization: "Customer Seven",
+        sans: [`list-${i}.customer-seven.com`],
+        key_type: "p256v1",
+      });
+      const certificate = lifetime === null ? ca.issue(csr.csr!, `list-${i}`) : issueShortLived(join(server.dir, "pki"), csr.csr!, `list-${i}`, lifetime);
+      uploaded.push((await sdk.customCertificates.create({ zone_id: zone, certificate, custom_csr_id: csr.id })).id);
+    }
+    const ids = async (params: Omit<Cloudflare.CustomCertificates.CustomCertificateListParams, "zone_id"> = {}) => {
+      const found: string[] = [];
+      // The SDK pages on its own (per_page 5 here): every page of the filtered list.
+      for await (const certificate of sdk.customCertificates.list({ zone_id: zone, per_page: 5, ...params })) found.push(certificate.id);
+      return found;
+    };
+    expect(await ids({ status: "active" })).toEqual(uploaded);
+    expect(await ids({ status: "expired" })).toEqual([]);
+
+    // The second one's four seconds run out.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect(await ids({ status: "active" })).toEqual([uploaded[0], uploaded[2]]);
+    expect(await ids({ status: "expired", match: "all" })).toEqual([uploaded[1]]);
+    expect(await ids({ status: "expired", match: "any" })).toEqual([uploaded[1]]);
+    for (const status of ["deleted", "pending", "initializing"] as const) expect(await ids({ status })).toEqual([]);
+    expect(await ids()).toEqual(uploaded);
+    const page = await sdk.customCertificates.list({ zone_id: zone, status: "active" });
+    expect(page.result.map((c) => c.status)).toEqual(["active", "active"]);
+    expect(page.result_info).toMatchObject({ total_count: 2, count: 2 });
+
+    // A status the SDK does not have is refused (1435), not ignored.
+    try {
+      await sdk.customCertificates.list({ zone_id: zone, status: "revoked" as "active" });
+      throw new Error("an unknown status was accepted");
+    } catch (error) {
+      expect(error).toBeInstanceOf(BadRequestError);
+      expect((error as BadRequestError).errors.map((e) => e.code)).toEqual([1435]);
+    }
   });
 });
