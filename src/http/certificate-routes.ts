@@ -10,7 +10,10 @@ import {
   type CertificateListQuery,
   type CertificateRecord,
   type CertificateUpload,
+  type InvalidPriorities,
   MATCHES,
+  PRIORITY,
+  type PriorityChange,
 } from "../tenant/certificate-records";
 import { readJson } from "./body";
 import { CSR_ID, uuidParam } from "./csr-routes";
@@ -131,6 +134,47 @@ export function parseCertificateListQuery(params: URLSearchParams, scope: Scope)
     ...(status.value === undefined ? {} : { status: status.value }),
     ...(match.value === undefined ? {} : { match: match.value }),
   });
+}
+
+/** Why a prioritize body is refused before it reaches the zone's object. */
+export type PrioritizeBodyRefusal = BodyShapeRefusal | InvalidPriorities | { readonly reason: "invalid_certificate_id"; readonly pointer: string };
+
+/**
+ * The body of a prioritize (Cloudflare's PUT …/custom_certificates/prioritize,
+ * the SDK's customCertificates.prioritize.update): `certificates`, a list of
+ * `{id, priority}`, each certificate at most once, each priority an integer
+ * from 0 to 2^31 - 1. A member of the wrong JSON type is 1430, a malformed id
+ * 1448, anything else 1478; each names its member in `source.pointer`.
+ * Unknown members are ignored; an empty list changes nothing.
+ */
+export function parsePriorities(body: unknown): Result<PriorityChange[], PrioritizeBodyRefusal> {
+  const b = bodyObject(body);
+  if (!b.ok) return b;
+  const list = b.value.certificates;
+  if (list === undefined || list === null) return fail({ reason: "invalid_priorities", pointer: "/certificates", rule: "is required" });
+  if (!Array.isArray(list)) return fail({ reason: "invalid_field_type", pointer: "/certificates" });
+  const changes: PriorityChange[] = [];
+  const seen = new Map<string, string>();
+  for (const [index, entry] of list.entries()) {
+    const at = `/certificates/${index}`;
+    const e = bodyObject(entry);
+    if (!e.ok) return fail({ reason: "invalid_field_type", pointer: at });
+    const { id, priority } = e.value;
+    if (id === undefined || id === null) return fail({ reason: "invalid_priorities", pointer: `${at}/id`, rule: "is required" });
+    if (typeof id !== "string") return fail({ reason: "invalid_field_type", pointer: `${at}/id` });
+    const lower = id.toLowerCase();
+    if (!CSR_ID.test(lower)) return fail({ reason: "invalid_certificate_id", pointer: `${at}/id` });
+    const first = seen.get(lower);
+    if (first !== undefined) return fail({ reason: "invalid_priorities", pointer: `${at}/id`, rule: `repeats ${first}` });
+    seen.set(lower, `${at}/id`);
+    if (priority === undefined || priority === null) return fail({ reason: "invalid_priorities", pointer: `${at}/priority`, rule: "is required" });
+    if (typeof priority !== "number") return fail({ reason: "invalid_field_type", pointer: `${at}/priority` });
+    if (!Number.isInteger(priority) || priority < PRIORITY.min || priority > PRIORITY.max) {
+      return fail({ reason: "invalid_priorities", pointer: `${at}/priority`, rule: `must be an integer from ${PRIORITY.min} to ${PRIORITY.max}` });
+    }
+    changes.push({ id: lower, priority, pointer: `${at}/id` });
+  }
+  return ok(changes);
 }
 
 /**

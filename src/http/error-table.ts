@@ -166,6 +166,9 @@ export const ERRORS = {
   },
   invalid_certificate_id: { status: 400, code: 1448, message: "The custom certificate ID is invalid." },
   certificate_not_found: { status: 404, code: 1449, message: "The custom certificate was not found." },
+  // Ours: a prioritize body (PUT …/custom_certificates/prioritize) that is not
+  // a list of distinct certificates with their priorities; `:reason` names the member.
+  invalid_priorities: { status: 400, code: 1478, message: "Invalid certificate priorities: :reason. Check your input and try again." },
 
   // Ours (1450–1459): Geo Key Manager's `policy` and `geo_restrictions` on a
   // custom certificate. `:reason` says what was found where.

@@ -7,6 +7,7 @@ import type { EdgeNotFound } from "../edges/edge-store";
 import type { EdgeLabelsRefusal } from "../edges/edge-input";
 import type { StorageUnavailable } from "../health/checks";
 import type { CertificateRefusal } from "../pki/certificate-check";
+import type { InvalidPriorities } from "../tenant/certificate-records";
 import type { CsrInputRefusal } from "../pki/csr-input";
 import type { EdgeKeyRefusal } from "../pki/edge-key";
 import type { Found, PolicyRefusal } from "../pki/geo-policy";
@@ -41,7 +42,7 @@ export type RequestRefusal =
   | { readonly reason: "body_too_large" }
   | { readonly reason: "body_timeout" }
   | { readonly reason: "invalid_csr_id"; readonly pointer?: string }
-  | { readonly reason: "invalid_certificate_id" }
+  | { readonly reason: "invalid_certificate_id"; readonly pointer?: string }
   | { readonly reason: "invalid_audit_id" }
   | { readonly reason: "invalid_edge_id" }
   | { readonly reason: "missing_custom_csr_id"; readonly pointer: string }
@@ -74,6 +75,7 @@ export type Refusal =
   | EntitlementRefusal
   | CertificateNotFound
   | CertificateExists
+  | InvalidPriorities
   | AuditEntryNotFound
   | DeliveryRefusal
   | EdgeNotFound
@@ -137,6 +139,7 @@ export const DETAILS: { readonly [K in Reason]?: (refusal: RefusalFor<K>) => str
   invalid_query: (r) => `${r.parameter} ${r.rule}`,
   invalid_certificate_host: (r) => printable(r.host),
   certificate_exists: (r) => r.certificate_id,
+  invalid_priorities: (r) => `${r.pointer} ${r.rule}`,
   policy_invalid_character: (r) => `unexpected character ${JSON.stringify(r.character)} at position ${r.position}`,
   policy_unbalanced_parentheses: (r) => (r.parenthesis === ")" ? `')' at position ${r.position} closes no '('` : `'(' at position ${r.position} is never closed`),
   policy_expected_term: (r) => `expected ${r.expected}, found ${found(r.found)}`,

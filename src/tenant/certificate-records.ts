@@ -1,5 +1,6 @@
 import type { GeoLabel, PlacementRule } from "../pki/geo-policy";
 import type { ListQuery } from "./records";
+import type { CertificateNotFound } from "./refusals";
 
 /**
  * A custom certificate as the API returns it (the SDK's CustomCertificate,
@@ -96,6 +97,25 @@ export interface CertificateListQuery extends Pick<ListQuery, "page" | "per_page
   status?: CertificateStatus;
   match?: Match;
 }
+
+/** Cloudflare's priorities, here: integers from 0 (every certificate's until set) to 2^31 - 1. */
+export const PRIORITY = { min: 0, max: 2_147_483_647 } as const;
+
+/** One entry of a prioritize body as the Worker validated it; `pointer` names it in the body, for a refusal. */
+export interface PriorityChange {
+  id: string;
+  priority: number;
+  pointer: string;
+}
+
+/**
+ * A prioritize body that is not a list of distinct certificates with their
+ * priorities (ours, 1478): which member, and what it must be.
+ */
+export type InvalidPriorities = { readonly reason: "invalid_priorities"; readonly pointer: string; readonly rule: string };
+
+/** A prioritize entry naming no certificate of the zone (1449), with the entry's pointer. */
+export type PriorityTargetNotFound = Required<CertificateNotFound>;
 
 /** Row to API object, in the SDK's field order; status is derived from the clock, so it is never stale. */
 export function toCertificateRecord(row: CertificateRow, zoneId: string, now: number): CertificateRecord {

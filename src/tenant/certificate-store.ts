@@ -14,6 +14,8 @@ import {
   type CertificateRecord,
   type CertificateRow,
   type CertificateUpload,
+  type PriorityChange,
+  type PriorityTargetNotFound,
   toCertificateRecord,
 } from "./certificate-records";
 import type { AuditTrail } from "./audit-trail";
@@ -214,6 +216,39 @@ export class CertificateStore {
     const { rows, total } = certificatePage(this.storage.sql, query, now, () => this.counters.get("certificates"));
     const items = rows.map((row) => toCertificateRecord(row, scope.id, now.getTime()));
     return ok({ items: JSON.stringify(items) as JsonText, count: items.length, total });
+  }
+
+  /**
+   * Cloudflare's prioritize: sets each named certificate's priority, all or
+   * none (an id that is not the zone's refuses the whole body, 1449, and
+   * nothing is written). A change is an `update` audit entry with the
+   * priority before; a priority set to what it is writes nothing.
+   * `modified_on` stays: it marks what edges must fetch again, and a
+   * priority is not delivered. `changes` name distinct certificates (the
+   * Worker refuses a repeat, 1478). Answers the list page `query` asks for.
+   */
+  prioritize(call: TenantCall, changes: readonly PriorityChange[], query: CertificateListQuery): Result<Page<JsonText>, PriorityTargetNotFound> {
+    const done = this.storage.transaction((): Result<null, PriorityTargetNotFound> => {
+      const current = new Map<string, { custom_csr_id: string; priority: number }>();
+      for (const change of changes) {
+        const row = this.storage.sql.one<{ custom_csr_id: string; priority: number }>(`SELECT custom_csr_id, priority FROM certificates WHERE id = ?`, change.id);
+        if (!row) return fail({ reason: "certificate_not_found", pointer: change.pointer });
+        current.set(change.id, row);
+      }
+      for (const change of changes) {
+        const before = current.get(change.id)!;
+        if (before.priority === change.priority) continue;
+        this.storage.sql.run(`UPDATE certificates SET priority = ? WHERE id = ?`, change.priority, change.id);
+        this.audit.record(call, {
+          action: "update",
+          resource: { type: "custom_certificate", id: change.id },
+          result: true,
+          metadata: { custom_csr_id: before.custom_csr_id, priority: change.priority, previous: before.priority },
+        });
+      }
+      return ok(null);
+    });
+    return done.ok ? this.list(call.scope, query) : done;
   }
 
   /** Deletes a certificate; its CSR becomes deletable again. */

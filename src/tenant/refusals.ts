@@ -15,8 +15,8 @@ export type CsrInUse = { readonly reason: "csr_in_use" };
 /** The scope may not create CSRs (1404), or its quota is used up (1403). */
 export type EntitlementRefusal = { readonly reason: "not_entitled" } | { readonly reason: "no_quota" };
 
-/** No such custom certificate in the zone (ours: 1449). */
-export type CertificateNotFound = { readonly reason: "certificate_not_found" };
+/** No such custom certificate in the zone (ours: 1449); `pointer` when a body member named it (a prioritize entry). */
+export type CertificateNotFound = { readonly reason: "certificate_not_found"; readonly pointer?: string };
 
 /** The same leaf is already uploaded in the zone, as `certificate_id` (Cloudflare's 1220). */
 export type CertificateExists = { readonly reason: "certificate_exists"; readonly pointer: string; readonly certificate_id: string };
