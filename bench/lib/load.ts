@@ -76,7 +76,7 @@ export function groupPids(pgid: number): number[] {
 }
 
 /** CPU seconds of one pid, or summed over a list (processes that are gone count as 0). */
-function cpuOf(pid: ServerPids): number {
+export function cpuOf(pid: ServerPids): number {
   const pids = typeof pid === "function" ? pid() : [pid];
   let total = 0;
   for (const p of pids) {

@@ -3,7 +3,7 @@
 // behind a small launcher) and `npm run dev` (wrangler dev).
 import type { ChildProcess } from "node:child_process";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Secrets } from "./fixtures.ts";
 import type { Log } from "./lifecycle.ts";
@@ -24,21 +24,26 @@ function which(cmd: string): string | null {
 /** cfssl's path, or a note saying why the cfssl rows are missing. */
 export type CfsslFound = { path: string } | { note: string };
 
-/** cfssl's path, installing Debian's golang-cfssl when running as root. */
-export function ensureCfssl(log: Log): CfsslFound {
-  const found = which("cfssl");
+/** A command's path, installing its Debian package when it is missing and this runs as root; else a note on the rows missing. */
+export function ensureDebianTool(command: string, pkg: string, rows: string, log: Log): CfsslFound {
+  const found = which(command);
   if (found) return { path: found };
-  if (process.getuid?.() !== 0) return { note: "cfssl is not installed and this is not root: `apt-get install golang-cfssl` to get its rows." };
-  log("cfssl missing: apt-get install -y golang-cfssl");
+  if (process.getuid?.() !== 0) return { note: `${command} is not installed and this is not root: \`apt-get install ${pkg}\` to get ${rows}.` };
+  log(`${command} missing: apt-get install -y ${pkg}`);
   try {
     const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
     execFileSync("apt-get", ["update"], { stdio: "ignore", timeout: 180_000, env });
-    execFileSync("apt-get", ["install", "-y", "golang-cfssl"], { stdio: "ignore", timeout: 300_000, env });
+    execFileSync("apt-get", ["install", "-y", pkg], { stdio: "ignore", timeout: 300_000, env });
   } catch (error) {
-    return { note: `cfssl could not be installed (${errorMessage(error).split("\n")[0]}): its rows are missing.` };
+    return { note: `${command} could not be installed (${errorMessage(error).split("\n")[0]}): ${rows} are missing.` };
   }
-  const path = which("cfssl");
-  return path ? { path } : { note: "cfssl is still not on PATH after apt-get: its rows are missing." };
+  const path = which(command);
+  return path ? { path } : { note: `${command} is still not on PATH after apt-get: ${rows} are missing.` };
+}
+
+/** cfssl's path, installing Debian's golang-cfssl when running as root. */
+export function ensureCfssl(log: Log): CfsslFound {
+  return ensureDebianTool("cfssl", "golang-cfssl", "its rows", log);
 }
 
 /** A server process the bench started. */
@@ -120,7 +125,9 @@ export async function startWranglerDev({ dir, secrets, log }: { dir: string; sec
  * the run's secrets in the environment, as the systemd unit passes them.
  * `via: "node"` runs `node scripts/start.mjs` as the unit does. Resolves
  * once `probe` (a path, with `headers`) answers 200; `coldMs` is the time
- * from spawning to that first answer.
+ * from spawning to that first answer. `flags` and `env` add to the command's
+ * flags and environment (vars overriding wrangler.toml's, ACME_DIRECTORIES);
+ * `stderrFile` keeps all of stderr (the Worker's error lines), not only its end.
  */
 export async function startNpmStart({
   dataDir,
@@ -128,21 +135,31 @@ export async function startNpmStart({
   probe = "/healthz",
   headers = {},
   via = "npm",
+  flags: extraFlags = [],
+  env: extraEnv = {},
+  stderrFile,
+  root = ROOT,
 }: {
   dataDir: string;
   secrets: Secrets;
   probe?: string;
   headers?: Headers;
   via?: "npm" | "node";
+  flags?: string[];
+  env?: Record<string, string>;
+  stderrFile?: string;
+  /** The checkout to run (default: this one; see sourceAt()). */
+  root?: string;
 }): Promise<Peer & { pids: () => number[]; coldMs: number }> {
   const port = await freePort();
-  const flags = ["--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir];
-  const [file, args] = via === "npm" ? ["npm", ["start", "--silent", "--", ...flags]] : [join(ROOT, "node_modules/.bin/node"), [join(ROOT, "scripts/start.mjs"), ...flags]];
-  const env = { ...process.env, ...secrets, PATH: `${join(ROOT, "node_modules/.bin")}:${process.env.PATH}` };
+  const flags = ["--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir, ...extraFlags];
+  const [file, args] = via === "npm" ? ["npm", ["start", "--silent", "--", ...flags]] : [join(ROOT, "node_modules/.bin/node"), [join(root, "scripts/start.mjs"), ...flags]];
+  const env = { ...process.env, ...secrets, ...extraEnv, PATH: `${join(ROOT, "node_modules/.bin")}:${process.env.PATH}` };
   const started = performance.now();
   // stdout (a JSON line per request) discarded, as for workerd direct.
-  const child = spawn(file, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"], detached: true, env });
+  const child = spawn(file, args, { cwd: root, stdio: ["ignore", "ignore", "pipe"], detached: true, env });
   const stderr = stderrTail(child);
+  if (stderrFile) child.stderr?.on("data", (d: Buffer) => appendFileSync(stderrFile, d));
   const pgid = pidOf(child, "npm start");
   const stop = groupStopper(child, pgid);
   onCleanup(stop);
@@ -158,4 +175,17 @@ export async function startNpmStart({
     await new Promise((r) => setTimeout(r, 5));
   }
   return { url, stop, pids: () => groupPids(pgid), coldMs: performance.now() - started };
+}
+
+/**
+ * The project's files at `commit` (git archive), in `dir`, with this
+ * checkout's node_modules linked: a server built from a commit, not from a
+ * working tree others may be editing. Its short hash.
+ */
+export function sourceAt(commit: string, dir: string): string {
+  const hash = execFileSync("git", ["rev-parse", "--short", `${commit}^{commit}`], { cwd: ROOT, encoding: "utf8" }).trim();
+  mkdirSync(dir, { recursive: true });
+  execFileSync("tar", ["-x", "-C", dir], { input: execFileSync("git", ["archive", hash], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 }) });
+  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"), "dir");
+  return hash;
 }
