@@ -20,8 +20,10 @@ import { createBench } from "./lib/bench.ts";
 import { freshSecrets } from "./lib/fixtures.ts";
 import { guard, onCleanup, runMain, tempDir } from "./lib/lifecycle.ts";
 import { machine as describeMachine } from "./lib/machine.ts";
+import { section } from "./lib/sections.ts";
 import { closingNotes } from "./lib/notes.ts";
 import { writeOutputs } from "./lib/outputs.ts";
+import { renewalsMarkdown, writeRenewals } from "./lib/renewals-report.ts";
 import { signToken } from "./lib/scripts.ts";
 import { targets } from "./lib/targets.ts";
 import { ROOT, apiWorker, bundle, startWorkerd } from "./lib/workerd.ts";
@@ -35,28 +37,43 @@ import { headOfLine } from "./scenarios/head-of-line.ts";
 import { lists } from "./scenarios/lists.ts";
 import { npmStartVsDirect } from "./scenarios/npm-start.ts";
 import { poolBurst } from "./scenarios/pool-burst.ts";
+import { renewals } from "./scenarios/renewals.ts";
 import { rsaBeyondPool } from "./scenarios/rsa.ts";
 import { bytesOnDisk, growthPerCsr } from "./scenarios/storage.ts";
 import { wranglerDev } from "./scenarios/wrangler-dev.ts";
 
-const USAGE = `usage: npm run bench [-- --quick] [--no-dev] [--no-cfssl]
-  --quick     small scopes, short loads (1–2 minutes): bench/out/ only
-  --no-dev    skip the npm run dev (wrangler dev) rows
-  --no-cfssl  skip the cfssl rows`;
+const USAGE = `usage: npm run bench [-- --quick] [--no-dev] [--no-cfssl] [--no-renewals] [renewals [--at=<commit>]]
+  --quick        small scopes, short loads (1–2 minutes): bench/out/ only
+  --no-dev       skip the npm run dev (wrangler dev) rows
+  --no-cfssl     skip the cfssl rows
+  --no-renewals  skip the managed-certificate renewals (pebble, about 5 minutes)
+  renewals       run only that scenario (about 5 minutes; with --quick about 2): its section of
+                 bench/RESULTS.md (unless --quick) and bench/out/renewals.{json,md}
+  --at=<commit>  with renewals: npm start from that commit (git archive), not the working tree`;
 
+const FLAGS = ["--quick", "--no-dev", "--no-cfssl", "--no-renewals"];
+// Scenarios that can run alone, by name.
+const ALONE = ["renewals"];
 const argv = process.argv.slice(2);
 if (argv.includes("--help")) {
   console.log(USAGE);
   process.exit(0);
 }
-const unknown = argv.filter((a) => !["--quick", "--no-dev", "--no-cfssl"].includes(a));
+const AT = argv.find((a) => a.startsWith("--at="))?.slice("--at=".length);
+const unknown = argv.filter((a) => !FLAGS.includes(a) && !ALONE.includes(a) && !a.startsWith("--at="));
 if (unknown.length) {
-  console.error(`unknown flag ${unknown.join(", ")}\n${USAGE}`);
+  console.error(`unknown flag or scenario ${unknown.join(", ")}\n${USAGE}`);
   process.exit(2);
 }
 const QUICK = argv.includes("--quick");
 const WITH_DEV = !argv.includes("--no-dev");
 const WITH_CFSSL = !argv.includes("--no-cfssl");
+const WITH_RENEWALS = !argv.includes("--no-renewals");
+const SELECTED = argv.filter((a) => ALONE.includes(a));
+if (AT !== undefined && (SELECTED.length === 0 || AT === "")) {
+  console.error(`--at=<commit> goes with renewals run alone\n${USAGE}`);
+  process.exit(2);
+}
 const RUN_LIMIT_MS = 40 * 60_000;
 
 // Seconds per load: saturated (C connections) for req/s and loaded
@@ -120,6 +137,10 @@ async function main(): Promise<void> {
   // The peers: cfssl, and wrangler dev (not with --quick).
   const cfsslP256 = WITH_CFSSL ? await cfssl(bench) : null;
   const devGet = WITH_DEV && !QUICK ? await wranglerDev(bench) : null;
+  // Managed certificates against pebble: their own pebble and npm start.
+  const renewed = WITH_RENEWALS ? await renewals({ work, secrets, log, quick: QUICK }) : null;
+  const renewedMd = renewed ? renewalsMarkdown(renewed, { command: `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`, date: stamp(), machine }) : null;
+  if (renewed && renewedMd) writeRenewals(renewed, renewedMd, { committed: false });
 
   const ratios = targets({
     floors: floorRows,
@@ -138,7 +159,7 @@ async function main(): Promise<void> {
 
   const md = writeOutputs(
     {
-      date: `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
+      date: stamp(),
       command: `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`,
       machine,
       rows: results.rows,
@@ -148,6 +169,7 @@ async function main(): Promise<void> {
       seeding: results.seeding,
       listPoints: listRows.points,
       notes: results.notes,
+      ...(renewedMd ? { sections: { renewals: section("renewals", renewedMd) } } : {}),
     },
     { committed: !QUICK },
   );
@@ -155,5 +177,23 @@ async function main(): Promise<void> {
   log(`done in ${(seconds / 60).toFixed(1)} min; wrote bench/out/${QUICK ? "" : " and bench/RESULTS.md"}`);
 }
 
+const stamp = () => `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`;
+
+/**
+ * `npm run bench -- renewals`: that scenario alone, with its own servers:
+ * bench/out/renewals.{json,md}, and its section of bench/RESULTS.md unless --quick.
+ */
+async function alone(): Promise<void> {
+  const started = Date.now();
+  const machine = describeMachine();
+  log(machine.summary);
+  const work = tempDir("csr-bench-");
+  const report = await renewals({ work, secrets: freshSecrets("bench"), log, quick: QUICK, ...(AT === undefined ? {} : { at: AT }) });
+  const md = renewalsMarkdown(report, { command: `npm run bench -- ${argv.join(" ")}`, date: stamp(), machine });
+  writeRenewals(report, md, { committed: !QUICK });
+  process.stdout.write(md);
+  log(`done in ${((Date.now() - started) / 60000).toFixed(1)} min; wrote bench/out/renewals.{json,md}${QUICK ? "" : " and its section of bench/RESULTS.md"}`);
+}
+
 guard(RUN_LIMIT_MS, log);
-runMain(main);
+runMain(SELECTED.length ? alone : main);
