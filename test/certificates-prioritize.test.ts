@@ -16,8 +16,9 @@ import { CertificateSeals } from "../src/tenant/certificate-seal";
 import { CertificateStore } from "../src/tenant/certificate-store";
 import { Counters } from "../src/tenant/counters";
 import { TENANT_MIGRATIONS } from "../src/tenant/schema";
-import { adminCall, adminHeaders, call, csrBody, scope, tenantStub } from "./shared";
+import { adminCall, adminHeaders, call, csrBody, expectError, scope, tenantStub } from "./shared";
 import { type TestCa, createCa, issueLeaf } from "./test-ca";
+import { mintToken } from "./tokens";
 
 type Zone = Awaited<ReturnType<typeof scope>>;
 
@@ -186,5 +187,132 @@ describe("setting priorities in the zone's object", () => {
     expect(result).toEqual({ ok: true, items: [], total: 0 });
     const reversed = await prioritize(z, [], { page: 1, per_page: 5, direction: "desc" });
     if (reversed.ok) expect(reversed.items.map((r) => r.id)).toEqual([certs[2]!.id, certs[1]!.id, certs[0]!.id]);
+  });
+});
+
+describe("PUT /zones/{id}/custom_certificates/prioritize", () => {
+  let ca: TestCa;
+  beforeAll(async () => {
+    ca = await createCa("p256v1", "Prioritize Route CA");
+  });
+
+  function routes(z: Zone, token = z.token) {
+    const base = `/client/v4/zones/${z.id}/custom_certificates`;
+    return {
+      base,
+      prioritize: (body: unknown, query = "") => call<CertificateRecord[]>("PUT", `${base}/prioritize${query}`, { token, body }),
+      list: (query = "") => call<CertificateRecord[]>("GET", `${base}${query}`, { token }),
+      get: (id: string) => call<CertificateRecord>("GET", `${base}/${id}`, { token }),
+    };
+  }
+
+  async function zoneWith(n: number) {
+    const z = await scope("zones");
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const csr = (await z.create(csrBody({ key_type: "p256v1" }))).body.result;
+      const reply = await call<CertificateRecord>("POST", `/client/v4/zones/${z.id}/custom_certificates`, {
+        token: z.token,
+        body: { certificate: (await issueLeaf(ca, csr.csr)) + ca.pem, custom_csr_id: csr.id },
+      });
+      ids.push(reply.body.result.id);
+    }
+    return { z, ids, r: routes(z) };
+  }
+
+  /** What a refused body must leave as it was: every row's priority and modified_on, and the audit trail's length. */
+  const snapshot = async (z: Zone) => ({
+    rows: await runInDurableObject(tenantStub("zones", z.id), (_, state) =>
+      state.storage.sql.exec("SELECT id, priority, modified_on FROM certificates ORDER BY seq").toArray(),
+    ),
+    audit: (await call("GET", `/client/v4/zones/${z.id}/audit_logs?per_page=1`, { token: z.token })).body.result_info?.total_count,
+  });
+
+  it("sets priorities and answers the list in its new order; GET lists and the records agree; each change is audited", async () => {
+    const { z, ids, r } = await zoneWith(4);
+    const [a, b, c, d] = ids as [string, string, string, string];
+    const reply = await r.prioritize({ certificates: [{ id: c, priority: 20 }, { id: a.toUpperCase(), priority: 5 }, { id: d, priority: 5 }] });
+    expect(reply.status).toBe(200);
+    expect(reply.body.success).toBe(true);
+    expect(reply.body.result.map((x) => [x.id, x.priority])).toEqual([[c, 20], [a, 5], [d, 5], [b, 0]]);
+    expect(reply.body.result_info).toEqual({ count: 4, page: 1, per_page: 20, total_count: 4, total_pages: 1 });
+    expect((await r.list()).body.result).toEqual(reply.body.result);
+    expect((await r.list("?direction=desc")).body.result.map((x) => x.id)).toEqual([b, d, a, c]);
+    expect((await r.get(c)).body.result.priority).toBe(20);
+
+    const audit = await call<AuditLogRecord[]>("GET", `/client/v4/zones/${z.id}/audit_logs?direction=asc&action.type=update`, { token: z.token });
+    expect(audit.body.result.map((e) => [e.resource.id, e.metadata.priority, e.metadata.previous, e.actor.type])).toEqual([
+      [c, 20, 0, "user"],
+      [a, 5, 0, "user"],
+      [d, 5, 0, "user"],
+    ]);
+
+    // The reply is the page the query asks for, as GET answers it.
+    const paged = await r.prioritize({ certificates: [{ id: b, priority: 30 }] }, "?per_page=5&direction=desc&status=active");
+    expect(paged.body.result.map((x) => x.id)).toEqual([d, a, c, b]);
+    expect(paged.body.result_info).toEqual({ count: 4, page: 1, per_page: 5, total_count: 4, total_pages: 1 });
+    expectError(await r.prioritize({ certificates: [] }, "?status=revoked"), 400, 1435);
+  });
+
+  it("an unknown certificate is 404 (1449) naming its entry, and nothing is written", async () => {
+    const { z, ids, r } = await zoneWith(2);
+    const before = await snapshot(z);
+    const reply = await r.prioritize({ certificates: [{ id: ids[0], priority: 9 }, { id: crypto.randomUUID(), priority: 1 }] });
+    expectError(reply, 404, 1449);
+    expect(reply.body.errors[0]!.source).toEqual({ pointer: "/certificates/1/id" });
+    expect(await snapshot(z)).toEqual(before);
+    // Another zone's certificate is not this zone's.
+    const other = await zoneWith(1);
+    expectError(await r.prioritize({ certificates: [{ id: other.ids[0], priority: 1 }] }), 404, 1449);
+    expect(await snapshot(z)).toEqual(before);
+  });
+
+  it("bad bodies: 1400, 1430, 1448, 1478, each naming the member; nothing is written", async () => {
+    const { z, ids, r } = await zoneWith(2);
+    const [a, b] = ids as [string, string];
+    const before = await snapshot(z);
+    const cases: Array<[unknown, number, string | undefined]> = [
+      [[{ id: a, priority: 1 }], 1400, undefined],
+      [{}, 1478, "/certificates"],
+      [{ certificates: { id: a, priority: 1 } }, 1430, "/certificates"],
+      [{ certificates: [{ id: a, priority: 1 }, "b"] }, 1430, "/certificates/1"],
+      [{ certificates: [{}, {}] }, 1478, "/certificates/0/id"],
+      [{ certificates: [{ id: 7, priority: 1 }] }, 1430, "/certificates/0/id"],
+      [{ certificates: [{ id: a, priority: 1 }, { id: "not-an-id", priority: 2 }] }, 1448, "/certificates/1/id"],
+      [{ certificates: [{ id: a, priority: 1 }, { id: b, priority: 2 }, { id: a, priority: 3 }] }, 1478, "/certificates/2/id"],
+      [{ certificates: [{ id: a }] }, 1478, "/certificates/0/priority"],
+      [{ certificates: [{ id: a, priority: "1" }] }, 1430, "/certificates/0/priority"],
+      [{ certificates: [{ id: a, priority: 2.5 }] }, 1478, "/certificates/0/priority"],
+      [{ certificates: [{ id: b, priority: 1 }, { id: a, priority: -1 }] }, 1478, "/certificates/1/priority"],
+      [{ certificates: [{ id: a, priority: 2 ** 31 }] }, 1478, "/certificates/0/priority"],
+    ];
+    for (const [body, code, pointer] of cases) {
+      const reply = await r.prioritize(body);
+      expectError(reply, 400, code);
+      expect(reply.body.errors[0]!.source, JSON.stringify(body)).toEqual(pointer === undefined ? undefined : { pointer });
+    }
+    expectError(await call("PUT", `${r.base}/prioritize`, { token: z.token, rawBody: "{not json" }), 400, 1400);
+    expect(await snapshot(z)).toEqual(before);
+  });
+
+  it("needs Write on the zone; zones only; a zone with no data has no certificate to name", async () => {
+    const { z, ids, r } = await zoneWith(1);
+    const readOnly = routes(z, await mintToken({ zones: [z.id], readOnly: true }));
+    expectError(await readOnly.prioritize({ certificates: [{ id: ids[0], priority: 1 }] }), 403, 10000);
+    expect((await r.get(ids[0]!)).body.result.priority).toBe(0);
+    expectError(await call("PUT", `/client/v4/accounts/${z.id}/custom_certificates/prioritize`, { token: z.token, body: { certificates: [] } }), 404, 7000);
+    expectError(await call("POST", `${r.base}/prioritize`, { token: z.token, body: { certificates: [] } }), 405, 7001);
+    // Also under /api/v4, as every route is.
+    expect((await call("PUT", `/api/v4/zones/${z.id}/custom_certificates/prioritize`, { token: z.token, body: { certificates: [] } })).status).toBe(200);
+
+    const empty = await scope("zones");
+    const none = routes(empty);
+    const reply = await none.prioritize({ certificates: [] });
+    expect(reply.status).toBe(200);
+    expect(reply.body.result).toEqual([]);
+    expect(reply.body.result_info).toEqual({ count: 0, page: 1, per_page: 20, total_count: 0, total_pages: 0 });
+    const unknown = await none.prioritize({ certificates: [{ id: crypto.randomUUID(), priority: 1 }] });
+    expectError(unknown, 404, 1449);
+    expect(unknown.body.errors[0]!.source).toEqual({ pointer: "/certificates/0/id" });
   });
 });

@@ -231,6 +231,24 @@ async function list(request: ApiRequest, env: Env): Promise<Response> {
   return pageInTurn(LIST_READS, async () => unwrap(await stub.listCertificates(call, query)), (page) => pageOf(page, query));
 }
 
+/**
+ * Cloudflare's prioritize: new priorities for the certificates named, all or
+ * none; the reply is the list as GET answers it with the same query (the
+ * SDK reads it as a single page).
+ */
+async function prioritize(request: ApiRequest, env: Env): Promise<Response> {
+  const { scope, call } = await tenantContext(request, env, "write");
+  const query = unwrap(parseCertificateListQuery(new URL(request.url).searchParams, scope));
+  const changes = unwrap(parsePriorities(unwrap(await readJson(request, env))));
+  const stub = await readableTenant(env, scope);
+  if (!stub) {
+    // A zone with no data has no certificate to name.
+    if (changes.length > 0) refuse({ reason: "certificate_not_found", pointer: changes[0]!.pointer });
+    return pageOf(EMPTY_SCOPE.page, query);
+  }
+  return pageInTurn(LIST_READS, async () => unwrap(await stub.prioritizeCertificates(call, changes, query)), (page) => pageOf(page, query));
+}
+
 async function get(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, call } = await tenantContext(request, env, "read");
   const id = certificateId(request);
@@ -252,6 +270,7 @@ export function certificateRoutes(router: ApiRouter): RegExp[] {
   for (const prefix of API_PREFIXES) {
     const base = `${prefix}/zones/:scopeId/custom_certificates`;
     router.post(base, upload).get(base, list);
+    router.put(`${base}/prioritize`, prioritize);
     router.get(`${base}/:certificateId`, get).patch(`${base}/:certificateId`, edit).delete(`${base}/:certificateId`, remove);
   }
   return [

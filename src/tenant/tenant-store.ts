@@ -12,7 +12,14 @@ import { generateKeyPair } from "../pki/keys";
 import { type LazyStorage, openLazyStorage } from "../storage/storage";
 import { AccountLink, type LinkReport } from "./account-link";
 import { type AuditHead, type AuditQuery, AuditTrail, type ChainCheck, MacKeyMissing } from "./audit-trail";
-import type { CertificateEdit, CertificateRecord, CertificateUpload } from "./certificate-records";
+import type {
+  CertificateEdit,
+  CertificateListQuery,
+  CertificateRecord,
+  CertificateUpload,
+  PriorityChange,
+  PriorityTargetNotFound,
+} from "./certificate-records";
 import { CertificateSeals } from "./certificate-seal";
 import { CertificateStore, type EditRefusal, type UploadRefusal } from "./certificate-store";
 import { Counters } from "./counters";
@@ -280,11 +287,25 @@ export class TenantStore extends DurableObject<Env> {
     return read.value === null ? fail({ reason: "certificate_not_found" }) : this.#certificates.get(call.scope, id);
   }
 
-  /** One page of certificates in upload order. */
-  listCertificates(call: TenantCall, query: Pick<ListQuery, "page" | "per_page" | "direction">): Result<Page<JsonText>, ScopeMismatch> {
+  /** One page of certificates: highest priority first, then upload order; only those the query's status filter admits. */
+  listCertificates(call: TenantCall, query: CertificateListQuery): Result<Page<JsonText>, ScopeMismatch> {
     const read = this.#read(call);
     if (!read.ok) return read;
     return read.value === null ? ok(EMPTY_SCOPE.page) : this.#certificates.list(call.scope, query);
+  }
+
+  /** Cloudflare's prioritize: new priorities for the certificates named, all or none; answers the list page `query` asks for. */
+  async prioritizeCertificates(
+    call: TenantCall,
+    changes: PriorityChange[],
+    query: CertificateListQuery,
+  ): Promise<Result<Page<JsonText>, AccessRefusal | PriorityTargetNotFound>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return changes.length === 0 ? ok(EMPTY_SCOPE.page) : fail({ reason: "certificate_not_found", pointer: changes[0]!.pointer });
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
+    return this.#certificates.prioritize(call, changes, query);
   }
 
   /** Deletes a certificate; its CSR becomes deletable again. */

@@ -5,7 +5,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import Cloudflare, { APIError, BadRequestError, ConflictError } from "cloudflare";
+import Cloudflare, { APIError, BadRequestError, ConflictError, NotFoundError } from "cloudflare";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { OPENSSL } from "./checkers";
 import { mintToken, scopeId } from "./credentials";
@@ -164,5 +164,52 @@ describe("cloudflare SDK: customCertificates with custom_csr_id", () => {
       expect(error).toBeInstanceOf(BadRequestError);
       expect((error as BadRequestError).errors.map((e) => e.code)).toEqual([1435]);
     }
+  });
+
+  it("customCertificates.prioritize.update sets priorities and answers the list in its new order; an unknown id changes nothing", async () => {
+    const zone = scopeId("certprio");
+    const sdk = sdkClient(server.baseURL, { apiToken: mintToken(server.secrets.API_TOKEN_SECRET, { zones: [zone] }) });
+    const uploaded: string[] = [];
+    for (const i of [0, 1, 2]) {
+      const csr = await sdk.customCsrs.create({
+        zone_id: zone,
+        common_name: `prio-${i}.customer-seven.com`,
+        country: "CA",
+        state: "Ontario",
+        locality: "Toronto",
+        organization: "Customer Seven",
+        sans: [`prio-${i}.customer-seven.com`],
+        key_type: "p256v1",
+      });
+      uploaded.push((await sdk.customCertificates.create({ zone_id: zone, certificate: ca.issue(csr.csr!, `prio-${i}`), custom_csr_id: csr.id })).id);
+    }
+    const [a, b, c] = uploaded as [string, string, string];
+
+    const reordered: Array<[string, number | undefined]> = [];
+    for await (const certificate of sdk.customCertificates.prioritize.update({ zone_id: zone, certificates: [{ id: c, priority: 2 }, { id: b, priority: 1 }] })) {
+      reordered.push([certificate.id, certificate.priority]);
+    }
+    expect(reordered).toEqual([[c, 2], [b, 1], [a, 0]]);
+    const listed: string[] = [];
+    for await (const certificate of sdk.customCertificates.list({ zone_id: zone })) listed.push(certificate.id);
+    expect(listed).toEqual([c, b, a]);
+    expect((await sdk.customCertificates.get(b, { zone_id: zone })).priority).toBe(1);
+
+    try {
+      await sdk.customCertificates.prioritize.update({ zone_id: zone, certificates: [{ id: a, priority: 9 }, { id: "2458ce5a-0c35-4c7f-82c7-8e9487d3ff60", priority: 1 }] });
+      throw new Error("an unknown certificate was prioritized");
+    } catch (error) {
+      expect(error).toBeInstanceOf(NotFoundError);
+      expect((error as NotFoundError).errors).toEqual([expect.objectContaining({ code: 1449, source: { pointer: "/certificates/1/id" } })]);
+    }
+    // The SDK's own example body (entries without id or priority) is refused, naming the first entry's id.
+    try {
+      await sdk.customCertificates.prioritize.update({ zone_id: zone, certificates: [{}, {}] });
+      throw new Error("entries without id were accepted");
+    } catch (error) {
+      expect(error).toBeInstanceOf(BadRequestError);
+      expect((error as BadRequestError).errors).toEqual([expect.objectContaining({ code: 1478, source: { pointer: "/certificates/0/id" } })]);
+    }
+    expect((await sdk.customCertificates.get(a, { zone_id: zone })).priority).toBe(0);
   });
 });
