@@ -60,6 +60,8 @@ describe("key-encryption-key rotation", () => {
     const created = await call("POST", `/client/v4/zones/${s.id}/custom_hostnames`, { token: s.token, body: { hostname: "shop.rotation-one.com" } });
     expect(created.status).toBe(201);
     const hostnameId = (created.body.result as { id: string }).id;
+    const other = await call("POST", `/client/v4/zones/${s.id}/custom_hostnames`, { token: s.token, body: { hostname: "shop.rotation-two.com" } });
+    const otherId = (other.body.result as { id: string }).id;
     const where = adminCall(s.kind, s.id);
     const name = `zones:${s.id}`;
     await runInDurableObject(tenantStub(s.kind, s.id), async (_, state) => {
@@ -71,8 +73,10 @@ describe("key-encryption-key rotation", () => {
       keys.promote(hostnameId);
       state.storage.sql.exec("UPDATE hostname_keys SET wrapped = randomblob(length(wrapped)) WHERE custom_hostname_id = ?", hostnameId);
       expect((await keys.pending(hostnameId, name, old)).ok).toBe(true);
-      expect((await keys.pending("other-hostname", name, old)).ok).toBe(true);
-      keys.promote("other-hostname");
+      expect((await keys.pending(otherId, name, old)).ok).toBe(true);
+      keys.promote(otherId);
+      // A hostname that does not exist gets no key (a delete during the generation leaves no orphan).
+      expect(await keys.pending("no-such-hostname", name, old)).toMatchObject({ ok: false, reason: "hostname_not_found" });
       // As a managed certificate due for renewal much later (renew_at is not part of a row's seal).
       state.storage.sql.exec("UPDATE custom_hostnames SET renew_at = '2099-01-01T00:00:00.000Z' WHERE id = ?", hostnameId);
       // An ACME account key, wrapped as the account module wraps it.
@@ -92,7 +96,7 @@ describe("key-encryption-key rotation", () => {
         ok: true,
         value: {
           kek_id: "k2",
-          hostnames_resealed: 1,
+          hostnames_resealed: 2,
           hostnames_failed: [],
           hostname_keys_rewrapped: 2,
           acme_accounts_rewrapped: 1,
@@ -109,7 +113,7 @@ describe("key-encryption-key rotation", () => {
       expect(Date.parse(String(state.storage.sql.exec("SELECT renew_at FROM custom_hostnames WHERE id = ?", hostnameId).one().renew_at))).toBeLessThanOrEqual(Date.now());
       const newOnly = await loadKeyring(NEW_KEY);
       expect((await keys.pending(hostnameId, name, newOnly)).ok).toBe(true);
-      expect(await keys.sealKey(name, "other-hostname", newOnly, async (pkcs8) => String(pkcs8.length))).toMatchObject({ ok: true });
+      expect(await keys.sealKey(name, otherId, newOnly, async (pkcs8) => String(pkcs8.length))).toMatchObject({ ok: true });
       // The rotation's audit entries name what moved.
       const entries = state.storage.sql.exec("SELECT action, resource_type FROM audit_log WHERE action = 'rewrap' ORDER BY seq").toArray();
       expect(entries.map((e) => e.resource_type)).toEqual(expect.arrayContaining(["hostname_key", "acme_account"]));

@@ -90,6 +90,7 @@ describe("schema migrations", () => {
         "index certificates_by_priority",
         "index csrs_by_name",
         "index custom_hostnames_by_csr",
+        "index custom_hostnames_by_renewal",
         "index hostname_keys_by_state",
         "index wrapped_keys_by_kek",
         "table acme_accounts",

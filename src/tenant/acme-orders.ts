@@ -44,6 +44,7 @@ type OrderRow = {
   finalized: number;
   attempts: number;
   failures: number;
+  generation: number;
 };
 
 /** What the machinery asks of the hostname registry: publish or withdraw an http-01 key authorization. */
@@ -52,12 +53,21 @@ export interface ChallengePublisher {
   withdraw(hostname: string, hostnameId: string): Promise<void>;
 }
 
-const ORDER_COLUMNS = "custom_hostname_id, ca, purpose, state, order_url, finalize_url, authorizations, responded, csr, finalized, attempts, failures";
+const ORDER_COLUMNS = "custom_hostname_id, ca, purpose, state, order_url, finalize_url, authorizations, responded, csr, finalized, attempts, failures, generation";
 // A new order after one failed, at most this many times before the certificate is given up on.
 export const MAX_ATTEMPTS = 12;
 // An order in progress is polled every few seconds; a record that is not published yet, less often.
 const POLL_MS = 2_000;
 const DNS_WAIT_MS = 5_000;
+// The longest a CA's Retry-After is honoured: for polling an order, and for a rate limit.
+const MAX_POLL_WAIT_MS = 3_600_000;
+const MAX_RETRY_AFTER_MS = 86_400_000;
+// A renewal given up on (its attempts spent, or a refusal that cannot pass) is tried again this much later.
+const RENEWAL_RETRY_MS = 86_400_000;
+// A certificate whose notBefore is this far ahead of our clock is still taken (the CA's clock, or ours, may be off).
+const CLOCK_SKEW_MS = 5 * 60_000;
+// The time one alarm run spends on orders before it leaves the rest to the next run (which comes at once).
+const RUN_BUDGET_MS = 30_000;
 // Steps (CA round trips) one order takes per alarm run, so one hostname cannot hold the object.
 const STEPS_PER_RUN = 12;
 
@@ -66,16 +76,23 @@ export function backoffMs(attempts: number, baseMs: number): number {
   return Math.min(baseMs * 1.5 ** Math.max(0, attempts - 1), 4 * 3_600_000);
 }
 
+// What a tenant is shown of a refusal: the CA's own problem documents as they are; for the rest (the CA
+// unreachable, an answer that is not ACME), a fixed text, since the details name the operator's CA (its
+// URL, its network), which ACME_DIRECTORIES keeps secret: they go to the log.
 const describe = (problem: AcmeProblem | AcmeRefusal): string => {
   if ("reason" in problem) {
     if (problem.reason === "acme_problem") return `${problem.detail} (${problem.type})`;
     if (problem.reason === "acme_no_challenge") return `the CA offers no ${problem.wanted} challenge (only ${problem.offered.join(", ") || "none"})`;
-    return `the CA could not be used: ${problem.detail}`;
+    if (problem.reason === "acme_unreachable") return "the certificate authority could not be reached, or did not answer in time";
+    return "the certificate authority's answer could not be used";
   }
   return `${problem.detail} (${problem.type})`;
 };
 
 type Step = { kind: "again" } | { kind: "wait"; ms: number } | { kind: "done" };
+
+// A step that found its order replaced meanwhile (an edit restarted it): it stops, having written nothing.
+const STALE: Step = { kind: "done" };
 
 /** What one alarm run works with: its actor (the audit entries'), the scope's name, the keys and the configuration. */
 interface Run {
@@ -84,6 +101,8 @@ interface Run {
   readonly keyring: Keyring;
   readonly config: AcmeConfig;
   readonly retryBaseMs: number;
+  /** CAs that did not answer in this run: their other orders wait for the next. */
+  readonly unreachable: Set<string>;
 }
 
 /**
@@ -104,7 +123,7 @@ export class AcmeOrders {
 
   constructor(
     private readonly storage: Storage,
-    private readonly hostnames: Pick<HostnameStore, "managed" | "setProgress" | "installManaged" | "dueForRenewal" | "nextRenewal">,
+    private readonly hostnames: Pick<HostnameStore, "managed" | "setProgress" | "installManaged" | "dueForRenewal" | "nextRenewal" | "deferRenewal">,
     private readonly keys: Pick<HostnameKeys, "pending" | "current" | "dropPending" | "promote">,
     private readonly accounts: Pick<AcmeAccounts, "account">,
     private readonly csrs: Pick<CsrStore, "pem" | "names">,
@@ -114,17 +133,20 @@ export class AcmeOrders {
   ) {}
 
   /**
-   * Starts (or restarts) the order of a hostname's certificate: a new order
-   * replaces one that has not been placed yet; one in progress is polled
-   * again at once (Cloudflare's "PATCH with the same ssl re-triggers
-   * validation"). Call inside the transaction that recorded the hostname.
+   * Starts the order of a hostname's certificate, or starts it over: an
+   * order in progress is replaced by a new one for what the hostname asks
+   * now (its CA, its names, its kind), at once (Cloudflare's "PATCH with the
+   * same ssl re-triggers validation"). The generation goes up, so a step of
+   * the old order still waiting on the CA writes nothing when it returns.
+   * Call inside the transaction that recorded the hostname.
    */
   enqueue(hostnameId: string, ca: string, purpose: "issue" | "renew"): void {
     const now = this.clock().toISOString();
     this.storage.sql.run(
       `INSERT INTO acme_orders (custom_hostname_id, ca, purpose, state, next_at, created_at, updated_at) VALUES (?, ?, ?, 'new', ?, ?, ?)
-       ON CONFLICT (custom_hostname_id) DO UPDATE SET attempts = 0, next_at = excluded.next_at, updated_at = excluded.updated_at,
-         ca = CASE WHEN acme_orders.state = 'new' THEN excluded.ca ELSE acme_orders.ca END`,
+       ON CONFLICT (custom_hostname_id) DO UPDATE SET state = 'new', ca = excluded.ca, purpose = excluded.purpose, order_url = NULL, finalize_url = NULL,
+         authorizations = '[]', responded = '[]', csr = NULL, finalized = 0, attempts = 0, failures = 0, generation = acme_orders.generation + 1,
+         next_at = excluded.next_at, updated_at = excluded.updated_at`,
       hostnameId,
       ca,
       purpose,
@@ -148,9 +170,24 @@ export class AcmeOrders {
   }
 
   /**
+   * Says why no order can progress (the deployment's ACME configuration or
+   * its keys cannot be used) on the hostnames waiting for one, as Cloudflare
+   * shows a validation error; the operator's fix lets them go on.
+   */
+  blocked(message: string): void {
+    this.storage.transaction(() => {
+      for (const { custom_hostname_id } of this.storage.sql.all<{ custom_hostname_id: string }>(`SELECT custom_hostname_id FROM acme_orders ORDER BY next_at LIMIT 100`)) {
+        this.hostnames.setProgress(custom_hostname_id, { validation_errors: [message] });
+      }
+    });
+  }
+
+  /**
    * One alarm run: orders the renewals that are due, then takes every order
-   * whose time has come a few steps further. A failure to reach the CA or to
-   * open the keys is recorded on the order and retried later, never thrown.
+   * whose time has come a few steps further, for at most RUN_BUDGET_MS (the
+   * rest is due at once, for the next run). A failure to reach the CA or to
+   * open the keys is recorded on the order and retried later, never thrown;
+   * after a CA did not answer, its other orders wait for the next run.
    */
   async run(call: TenantCall, scope: string, keyring: Keyring, config: AcmeConfig, retryBaseMs: number): Promise<void> {
     const now = this.clock();
@@ -160,8 +197,30 @@ export class AcmeOrders {
       if (hostname && ca) this.storage.transaction(() => this.enqueue(id, ca, "renew"));
     }
     const due = this.storage.sql.all<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM acme_orders WHERE next_at <= ? ORDER BY next_at LIMIT 20`, now.toISOString());
-    const run: Run = { call, scope, keyring, config, retryBaseMs };
-    for (const order of due) await this.#advance(run, order);
+    const run: Run = { call, scope, keyring, config, retryBaseMs, unreachable: new Set() };
+    const deadline = now.getTime() + RUN_BUDGET_MS;
+    for (const order of due) {
+      if (this.clock().getTime() > deadline) return;
+      if (run.unreachable.has(order.ca)) {
+        this.#schedule(order, POLL_MS * 5);
+        continue;
+      }
+      await this.#advance(run, order);
+    }
+  }
+
+  // Whether the order `row` was read from is still the hostname's order (no edit restarted it since).
+  #live(row: OrderRow): boolean {
+    return this.storage.sql.one(`SELECT 1 AS live FROM acme_orders WHERE custom_hostname_id = ? AND generation = ?`, row.custom_hostname_id, row.generation) !== null;
+  }
+
+  // Writes `fn` in one transaction, only while the order is still `row`'s: false (nothing written) when an edit replaced it.
+  #guard(row: OrderRow, fn: () => void): boolean {
+    return this.storage.transaction(() => {
+      if (!this.#live(row)) return false;
+      fn();
+      return true;
+    });
   }
 
   async #advance(run: Run, first: OrderRow): Promise<void> {
@@ -170,7 +229,8 @@ export class AcmeOrders {
     for (let steps = 0; row !== null && steps < STEPS_PER_RUN; steps++) {
       const hostname = this.hostnames.managed(row.custom_hostname_id);
       if (!hostname) {
-        this.cancel(row.custom_hostname_id);
+        const stale = row;
+        this.#guard(stale, () => this.cancel(stale.custom_hostname_id));
         return;
       }
       const ca = config.cas.get(row.ca);
@@ -185,14 +245,20 @@ export class AcmeOrders {
         console.error(JSON.stringify({ level: "error", event: "acme_step_failed", custom_hostname_id: row.custom_hostname_id, message: error instanceof Error ? error.message : String(error) }));
         step = this.#fail(run, row, hostname, retryBaseMs, "an internal error stopped the order; it is tried again", true);
       }
-      if (step.kind === "done") return;
+      if (step.kind === "done") {
+        // Given up on, or installed: no challenge of this hostname stays published.
+        if (hostname.method === "http" && this.storage.sql.one(`SELECT 1 AS open FROM acme_orders WHERE custom_hostname_id = ?`, row.custom_hostname_id) === null) {
+          await this.challenges.withdraw(hostname.hostname, hostname.id);
+        }
+        return;
+      }
       if (step.kind === "wait") {
-        this.#schedule(row.custom_hostname_id, step.ms);
+        this.#schedule(row, step.ms);
         return;
       }
       row = this.storage.sql.one<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM acme_orders WHERE custom_hostname_id = ?`, row.custom_hostname_id);
     }
-    if (row) this.#schedule(row.custom_hostname_id, 0);
+    if (row) this.#schedule(row, 0);
   }
 
   async #step(run: Run, row: OrderRow, hostname: ManagedHostname, ca: NonNullable<ReturnType<AcmeConfig["cas"]["get"]>>): Promise<Step> {
@@ -203,10 +269,11 @@ export class AcmeOrders {
     const acct = account.value;
     // The CA answers again: the backoff for it being unreachable starts over, and what was said of it goes.
     if (row.failures > 0) {
-      this.storage.transaction(() => {
+      const live = this.#guard(row, () => {
         this.storage.sql.run(`UPDATE acme_orders SET failures = 0 WHERE custom_hostname_id = ?`, row.custom_hostname_id);
         this.hostnames.setProgress(row.custom_hostname_id, { validation_errors: [] });
       });
+      if (!live) return STALE;
     }
     switch (row.state) {
       case "new":
@@ -240,9 +307,11 @@ export class AcmeOrders {
   async #place(run: Run, session: AcmeSession, account: AcmeAccountRef, row: OrderRow, hostname: ManagedHostname): Promise<Step> {
     const identifiers = this.#names(hostname);
     if (identifiers === null) return this.#fail(run, row, hostname, 0, "the custom CSR no longer exists", false);
+    // An earlier order's http-01 answer is not left published beside this one's.
+    if (hostname.method === "http" && (row.attempts > 0 || row.generation > 0)) await this.challenges.withdraw(hostname.hostname, hostname.id);
     const order = await newOrder(session, account, { identifiers });
     if (!order.ok) return this.#refused(run, row, hostname, order);
-    this.storage.transaction(() => {
+    const live = this.#guard(row, () => {
       this.storage.sql.run(
         `UPDATE acme_orders SET state = 'authorizing', order_url = ?, finalize_url = ?, authorizations = ?, responded = '[]', csr = NULL, finalized = 0, updated_at = ? WHERE custom_hostname_id = ?`,
         order.value.url,
@@ -254,7 +323,7 @@ export class AcmeOrders {
       if (row.purpose === "issue") this.hostnames.setProgress(row.custom_hostname_id, { ssl_status: "pending_validation" });
       this.#record(run, hostname, "order", { ca: row.ca, purpose: row.purpose, identifiers, order_url: order.value.url, attempt: row.attempts + 1 });
     });
-    return { kind: "again" };
+    return live ? { kind: "again" } : STALE;
   }
 
   async #authorize(run: Run, session: AcmeSession, account: AcmeAccountRef, row: OrderRow, hostname: ManagedHostname): Promise<Step> {
@@ -295,20 +364,25 @@ export class AcmeOrders {
         const answered = await respondToChallenge(session, account, challenge.value.url);
         if (!answered.ok) return this.#refused(run, row, hostname, answered);
         responded.add(challenge.value.url);
-        this.storage.transaction(() => {
+        const live = this.#guard(row, () => {
           this.storage.sql.run(`UPDATE acme_orders SET responded = ? WHERE custom_hostname_id = ?`, JSON.stringify([...responded]), row.custom_hostname_id);
           this.#record(run, hostname, "validate", { ca: row.ca, purpose: row.purpose, challenge: wanted, identifier: authz.identifier.value, order_url: row.order_url });
         });
+        if (!live) return STALE;
       }
-      retryAfter = Math.max(retryAfter, (authz.retryAfter ?? 0) * 1000);
+      retryAfter = Math.max(retryAfter, Math.min((authz.retryAfter ?? 0) * 1000, MAX_POLL_WAIT_MS));
       waiting = true;
     }
-    if (row.purpose === "issue") this.hostnames.setProgress(row.custom_hostname_id, { validation_records: records });
+    // What the customer must publish, for a renewal too (a new order has new tokens: the TXT value changes);
+    // a renewal's hostname stays active meanwhile.
+    if (!this.#guard(row, () => this.hostnames.setProgress(row.custom_hostname_id, { validation_records: records }))) return STALE;
     if (waiting) return { kind: "wait", ms: Math.max(POLL_MS, retryAfter, records.some((r) => r.txt_name) && config.dnsResolver ? DNS_WAIT_MS : 0) };
-    await this.challenges.withdraw(hostname.hostname, hostname.id);
-    this.storage.sql.run(`UPDATE acme_orders SET state = 'finalizing', updated_at = ? WHERE custom_hostname_id = ?`, this.clock().toISOString(), row.custom_hostname_id);
-    if (row.purpose === "issue") this.hostnames.setProgress(row.custom_hostname_id, { ssl_status: "pending_issuance", validation_records: [] });
-    return { kind: "again" };
+    if (hostname.method === "http") await this.challenges.withdraw(hostname.hostname, hostname.id);
+    const live = this.#guard(row, () => {
+      this.storage.sql.run(`UPDATE acme_orders SET state = 'finalizing', updated_at = ? WHERE custom_hostname_id = ?`, this.clock().toISOString(), row.custom_hostname_id);
+      this.hostnames.setProgress(row.custom_hostname_id, row.purpose === "issue" ? { ssl_status: "pending_issuance", validation_records: [] } : { validation_records: [] });
+    });
+    return live ? { kind: "again" } : STALE;
   }
 
   async #finalize(run: Run, session: AcmeSession, account: AcmeAccountRef, row: OrderRow, hostname: ManagedHostname): Promise<Step> {
@@ -318,18 +392,21 @@ export class AcmeOrders {
     const status = order.value.status;
     if (status === "invalid") return this.#fail(run, row, hostname, 0, order.value.error ? describe(order.value.error) : "the CA refused the order", true, "issuance");
     if (status === "valid") {
-      this.storage.sql.run(`UPDATE acme_orders SET state = 'downloading', updated_at = ? WHERE custom_hostname_id = ?`, this.clock().toISOString(), row.custom_hostname_id);
-      return { kind: "again" };
+      const live = this.#guard(row, () =>
+        this.storage.sql.run(`UPDATE acme_orders SET state = 'downloading', updated_at = ? WHERE custom_hostname_id = ?`, this.clock().toISOString(), row.custom_hostname_id),
+      );
+      return live ? { kind: "again" } : STALE;
     }
     if (status === "ready" && row.finalized === 0) {
       const made = await this.#csr(run, row, hostname);
       if (!made.ok) return made.step;
       const { csr, names, kept } = made;
       // Stored, then sent: a restart between the two sends the same CSR again (a ready order takes it once).
-      this.storage.transaction(() => {
+      const stored = this.#guard(row, () => {
         this.storage.sql.run(`UPDATE acme_orders SET csr = ?, updated_at = ? WHERE custom_hostname_id = ?`, csr, this.clock().toISOString(), row.custom_hostname_id);
         if (kept) this.keys.dropPending(hostname.id);
       });
+      if (!stored) return STALE;
       const der = fromPemBlocks("CERTIFICATE REQUEST", csr)![0]!;
       const sent = await finalize(session, account, { url: row.order_url!, finalize: row.finalize_url! }, der);
       if (!sent.ok) {
@@ -337,13 +414,14 @@ export class AcmeOrders {
         if (sent.reason === "acme_problem" && sent.type.endsWith(":orderNotReady")) return { kind: "wait", ms: POLL_MS };
         return this.#refused(run, row, hostname, sent);
       }
-      this.storage.transaction(() => {
+      const live = this.#guard(row, () => {
         this.storage.sql.run(`UPDATE acme_orders SET finalized = 1, updated_at = ? WHERE custom_hostname_id = ?`, this.clock().toISOString(), row.custom_hostname_id);
         this.#record(run, hostname, "finalize", { ca: row.ca, purpose: row.purpose, order_url: row.order_url, names, key: hostname.csr_id !== null ? "custom_csr" : kept ? "kept" : "fresh" });
       });
-      return { kind: "wait", ms: Math.max(500, (sent.value.retryAfter ?? 0) * 1000) };
+      if (!live) return STALE;
+      return { kind: "wait", ms: Math.max(500, Math.min((sent.value.retryAfter ?? 0) * 1000, MAX_POLL_WAIT_MS)) };
     }
-    return { kind: "wait", ms: Math.max(POLL_MS, (order.value.retryAfter ?? 0) * 1000) };
+    return { kind: "wait", ms: Math.max(POLL_MS, Math.min((order.value.retryAfter ?? 0) * 1000, MAX_POLL_WAIT_MS)) };
   }
 
   /**
@@ -360,7 +438,7 @@ export class AcmeOrders {
     }
     const kept = row.purpose === "renew" && run.config.reuseKey ? await this.keys.current(hostname.id, run.scope, run.keyring) : null;
     const keys = kept ?? (await this.keys.pending(hostname.id, run.scope, run.keyring));
-    if (!keys.ok) return { ok: false, step: this.#keyFailure(row, keys) };
+    if (!keys.ok) return { ok: false, step: keys.reason === "hostname_not_found" ? STALE : this.#keyFailure(row, keys) };
     const names = this.#names(hostname)!;
     const csr = await buildCsr(
       { common_name: names[0]!, country: "", state: "", locality: "", organization: "", organizational_unit: null, sans: names, key_type: "p256v1" },
@@ -376,10 +454,14 @@ export class AcmeOrders {
     if (!order.value.certificate) return { kind: "wait", ms: POLL_MS };
     const chain = await downloadCertificate(session, account, order.value.certificate);
     if (!chain.ok) return this.#refused(run, row, hostname, chain);
-    const checked = await checkCertificate(chain.value.pem, row.csr!, this.clock());
+    // Checked against the CSR the order was finalized with (the key it names); a notBefore a few minutes ahead
+    // of our clock (the CA's clock, or ours, is off) is taken: checked again as of then.
+    let checked = await checkCertificate(chain.value.pem, row.csr!, this.clock());
+    if (!checked.ok && checked.reason === "certificate_not_yet_valid") checked = await checkCertificate(chain.value.pem, row.csr!, new Date(this.clock().getTime() + CLOCK_SKEW_MS));
     if (!checked.ok) return this.#fail(run, row, hostname, 0, `the CA issued a certificate that is not usable (${checked.reason})`, true, "issuance");
     const renewAt = new Date(renewalDue(Date.parse(checked.value.not_before), Date.parse(checked.value.expires_on), config.renewBefore)).toISOString();
-    this.storage.transaction(() => {
+    // Installed only if the order is still the hostname's (an edit since would make it the wrong certificate or key).
+    this.#guard(row, () => {
       this.keys.promote(hostname.id);
       this.hostnames.installManaged(call, hostname.id, checked.value, renewAt, keyring, row.purpose);
       this.cancel(hostname.id);
@@ -391,16 +473,21 @@ export class AcmeOrders {
   #refused(run: Run, row: OrderRow, hostname: ManagedHostname, refusal: AcmeRefusal | KeyRefusal): Step {
     if (refusal.reason === "acme_problem" || refusal.reason === "acme_unreachable" || refusal.reason === "acme_bad_response" || refusal.reason === "acme_bad_input" || refusal.reason === "acme_no_challenge") {
       const retryable = isRetryable(refusal);
-      const retryAfter = refusal.reason === "acme_problem" && refusal.retry_after !== undefined ? refusal.retry_after * 1000 : 0;
+      const retryAfter = refusal.reason === "acme_problem" && refusal.retry_after !== undefined ? Math.min(refusal.retry_after * 1000, MAX_RETRY_AFTER_MS) : 0;
+      if (refusal.reason !== "acme_problem") {
+        console.error(JSON.stringify({ level: "warn", event: "acme_refused", custom_hostname_id: row.custom_hostname_id, ca: row.ca, reason: refusal.reason, detail: "detail" in refusal ? refusal.detail : undefined }));
+      }
       if (retryable) {
         // The CA is down, overloaded or rate-limiting: said in validation_errors (the status stays what it is), and
-        // tried again after a backoff that grows with each consecutive failure; never given up on for that.
+        // tried again after a backoff that grows with each consecutive failure; never given up on for that. The
+        // CA's other orders wait for the next run.
+        if (refusal.reason === "acme_unreachable") run.unreachable.add(row.ca);
         const failures = row.failures + 1;
-        this.storage.transaction(() => {
+        const live = this.#guard(row, () => {
           this.hostnames.setProgress(row.custom_hostname_id, { validation_errors: [describe(refusal)] });
           this.storage.sql.run(`UPDATE acme_orders SET failures = ? WHERE custom_hostname_id = ?`, failures, row.custom_hostname_id);
         });
-        return { kind: "wait", ms: Math.max(POLL_MS * 5, retryAfter, backoffMs(failures, run.retryBaseMs)) };
+        return live ? { kind: "wait", ms: Math.max(POLL_MS * 5, retryAfter, backoffMs(failures, run.retryBaseMs)) } : STALE;
       }
       return this.#fail(run, row, hostname, retryAfter, describe(refusal), true, row.state === "authorizing" || row.state === "new" ? "validation" : "issuance");
     }
@@ -409,14 +496,18 @@ export class AcmeOrders {
 
   #keyFailure(row: OrderRow, refusal: KeyRefusal): Step {
     console.error(JSON.stringify({ level: "error", event: "acme_keys_unavailable", custom_hostname_id: row.custom_hostname_id, reason: refusal.reason }));
-    this.hostnames.setProgress(row.custom_hostname_id, { validation_errors: [`the service's keys cannot be used (${refusal.reason}); the operator must fix KEY_ENCRYPTION_KEYS`] });
-    return { kind: "wait", ms: 60_000 };
+    const live = this.#guard(row, () =>
+      this.hostnames.setProgress(row.custom_hostname_id, { validation_errors: [`the service's keys cannot be used (${refusal.reason}); the operator must fix KEY_ENCRYPTION_KEYS`] }),
+    );
+    return live ? { kind: "wait", ms: 60_000 } : STALE;
   }
 
   /**
    * The order failed: its error shown, and a new order after a backoff, up to
-   * MAX_ATTEMPTS; after that the certificate is given up on (`*_timed_out`,
-   * Cloudflare's statuses) until the hostname's ssl is sent again.
+   * MAX_ATTEMPTS; after that a first certificate is given up on
+   * (`*_timed_out`, Cloudflare's statuses) until the hostname's ssl is sent
+   * again, and a renewal is tried again a day later (the certificate in
+   * force serves meanwhile; a PATCH tries at once).
    */
   #fail(run: Run, row: OrderRow, hostname: ManagedHostname, waitMs: number, message: string, retry: boolean, stage: "validation" | "issuance" = "validation"): Step {
     const attempts = row.attempts + 1;
@@ -424,11 +515,12 @@ export class AcmeOrders {
     const progress: { ssl_status?: string; validation_errors: string[] } = { validation_errors: [message] };
     if (givingUp && !hostname.has_certificate) progress.ssl_status = stage === "validation" ? "validation_timed_out" : "issuance_timed_out";
     const wait = Math.max(waitMs, backoffMs(attempts, run.retryBaseMs));
-    this.storage.transaction(() => {
+    const live = this.#guard(row, () => {
       this.hostnames.setProgress(row.custom_hostname_id, progress);
       this.#record(run, hostname, "order", { ca: row.ca, purpose: row.purpose, order_url: row.order_url, stage, attempt: attempts, given_up: givingUp, ...(givingUp ? {} : { next_order_in_s: Math.round(wait / 1000) }) }, message);
       if (givingUp) {
         this.cancel(row.custom_hostname_id);
+        if (hostname.has_certificate) this.hostnames.deferRenewal(row.custom_hostname_id, new Date(this.clock().getTime() + RENEWAL_RETRY_MS).toISOString());
         return;
       }
       this.storage.sql.run(
@@ -439,11 +531,18 @@ export class AcmeOrders {
         row.custom_hostname_id,
       );
     });
+    if (!live) return STALE;
     return givingUp ? { kind: "done" } : { kind: "wait", ms: wait };
   }
 
-  #schedule(hostnameId: string, ms: number): void {
-    this.storage.sql.run(`UPDATE acme_orders SET next_at = ? WHERE custom_hostname_id = ?`, new Date(this.clock().getTime() + ms).toISOString(), hostnameId);
+  // When the alarm takes an order up next (nothing, when an edit replaced it meanwhile: the new order has its own time).
+  #schedule(row: OrderRow, ms: number): void {
+    this.storage.sql.run(
+      `UPDATE acme_orders SET next_at = ? WHERE custom_hostname_id = ? AND generation = ?`,
+      new Date(this.clock().getTime() + ms).toISOString(),
+      row.custom_hostname_id,
+      row.generation,
+    );
   }
 
   async #session(name: string, directory: string) {

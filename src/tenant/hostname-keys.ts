@@ -38,15 +38,17 @@ export class HostnameKeys {
    * a key pair whose private half is a non-extractable signing key: what a
    * CSR for an order is signed with. Call outside a transaction (it awaits).
    */
-  async pending(hostnameId: string, scope: string, keyring: Keyring, keyType: KeyType = "p256v1"): Promise<Result<CryptoKeyPair, KeyRefusal>> {
+  async pending(hostnameId: string, scope: string, keyring: Keyring, keyType: KeyType = "p256v1"): Promise<Result<CryptoKeyPair, KeyRefusal | HostnameNotFound>> {
     const held = this.#row(hostnameId, "pending");
     if (held) return this.#pair(held, scope, keyring);
     const keys = await generateKeyPair(keyType);
     const keyId = crypto.randomUUID();
     const wrap = await wrapPrivateKey(keys.privateKey, keyring, namedWrapContext("hostname-key", scope, keyId));
     const spki = (await crypto.subtle.exportKey("spki", keys.publicKey)) as ArrayBuffer;
+    // Stored only while the hostname exists (a delete during the generation leaves no orphan key behind).
     this.storage.sql.run(
-      `INSERT INTO hostname_keys (key_id, custom_hostname_id, state, key_type, kek_id, iv, wrapped, spki, created_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)
+      `INSERT INTO hostname_keys (key_id, custom_hostname_id, state, key_type, kek_id, iv, wrapped, spki, created_at)
+       SELECT ?, ?, 'pending', ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM custom_hostnames WHERE id = ?)
        ON CONFLICT (custom_hostname_id, state) DO NOTHING`,
       keyId,
       hostnameId,
@@ -56,9 +58,11 @@ export class HostnameKeys {
       wrap.wrapped,
       spki,
       this.clock().toISOString(),
+      hostnameId,
     );
     // Another run may have made one meanwhile: the stored one is the pending key.
-    return this.#pair(this.#row(hostnameId, "pending")!, scope, keyring);
+    const stored = this.#row(hostnameId, "pending");
+    return stored ? this.#pair(stored, scope, keyring) : fail({ reason: "hostname_not_found" });
   }
 
   /** The current key of a hostname as a key pair (a renewal that keeps its key signs its CSR with it), or null when it has none. */

@@ -316,6 +316,8 @@ export class HostnameStore {
         ((edit.ssl?.kind === "managed" && current.ssl_kind === "managed") ||
           (edit.ssl?.kind === "custom_csr" && edit.ssl.acme !== null && edit.ssl.custom_certificate === null && current.ssl_kind === "custom_csr" && current.custom_csr_id === edit.ssl.custom_csr_id));
       if (edit.ssl !== undefined) for (const [column, value] of sslColumns(edit.ssl, checked.value, modified, keep, renewBefore)) set(column, value);
+      // A hostname that is no longer managed has no use for its managed keys: they are erased with the change.
+      if (edit.ssl !== undefined && edit.ssl.kind !== "managed" && current.ssl_kind === "managed") this.keys.removeAll(id);
       this.storage.sql.run(`UPDATE custom_hostnames SET ${sets.join(", ")} WHERE id = ?`, ...values, id);
       this.#seal(id, keyring, call);
       this.audit.record(call, {
@@ -522,7 +524,12 @@ export class HostnameStore {
 
   /** The earliest renewal due after the present ones (null: none), for the alarm. */
   nextRenewal(): string | null {
-    return this.storage.sql.one<{ at: string | null }>(`SELECT min(renew_at) AS at FROM custom_hostnames WHERE ${ACME_ROWS} AND renew_at IS NOT NULL`)?.at ?? null;
+    // A hostname with an order in progress is the order's to schedule, not its renew_at (past, while it runs).
+    return (
+      this.storage.sql.one<{ at: string | null }>(
+        `SELECT min(renew_at) AS at FROM custom_hostnames WHERE renew_at IS NOT NULL AND ${ACME_ROWS} AND id NOT IN (SELECT custom_hostname_id FROM acme_orders)`,
+      )?.at ?? null
+    );
   }
 
   /** Every KEK id a row's MAC is keyed under. */
@@ -595,6 +602,11 @@ export class HostnameStore {
       }
       return { resealed: rows.length - failed.length, failed };
     });
+  }
+
+  /** Moves a renewal that was given up on to `at` (the certificate in force serves meanwhile). */
+  deferRenewal(id: string, at: string): void {
+    this.storage.sql.run(`UPDATE custom_hostnames SET renew_at = ? WHERE id = ? AND renew_at IS NOT NULL`, at, id);
   }
 
   /** Makes a managed hostname's certificate due for renewal now (its key was lost: a fresh one is ordered). */

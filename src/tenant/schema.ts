@@ -343,6 +343,14 @@ export const TENANT_MIGRATIONS: Migrations = [
     `CREATE INDEX IF NOT EXISTS certificates_by_priority ON certificates (priority DESC, uploaded_on, seq, expires_on)`,
     `DROP INDEX IF EXISTS certificates_by_uploaded_on`,
   ],
+  // 17: an order's generation (an edit starts it over: a step of the old one writes nothing); renewals found by index.
+  [
+    (sql) => {
+      const columns = new Set(sql.all<{ name: string }>(`SELECT name FROM pragma_table_info('acme_orders')`).map((c) => c.name));
+      if (!columns.has("generation")) sql.run(`ALTER TABLE acme_orders ADD COLUMN generation INTEGER NOT NULL DEFAULT 0`);
+    },
+    `CREATE INDEX IF NOT EXISTS custom_hostnames_by_renewal ON custom_hostnames (renew_at) WHERE renew_at IS NOT NULL`,
+  ],
 ];
 
 /** The tenant schema's newest version. */

@@ -85,6 +85,8 @@ export const RSA_GENERATIONS_WAITING = 16;
 
 /** The actor of the ACME machinery's audit entries (certificates it installs). */
 const ACME_ACTOR = { type: "system", id: "acme" } as const;
+// How soon ACME work that could not run (no usable configuration or keys) is looked at again.
+const ACME_BLOCKED_RETRY_MS = 5 * 60_000;
 
 /** How long an RSA generation lets other scopes' requests go first, at most, and in what steps. */
 export const RSA_YIELD_MAX_MS = 50;
@@ -382,10 +384,13 @@ export class TenantStore extends DurableObject<Env> {
     if (edited.ok && ssl.value !== null) {
       // An ssl asking for ACME sent again restarts its order (Cloudflare re-triggers validation); an upload drops it.
       const { enqueue, acme } = this.#acmeAfter(ssl.value, edited.value.ssl?.expires_on !== undefined);
-      this.#storage.transaction(() => {
+      const cancelled = this.#storage.transaction(() => {
         if (enqueue) this.#acme.enqueue(id, enqueue.ca, enqueue.purpose);
-        else this.#acme.cancel(id);
+        else return this.#acme.cancel(id);
+        return false;
       });
+      // An order dropped (the certificate is uploaded now): its http-01 answer goes too.
+      if (cancelled) await this.#hostnameRegistry(edited.value.hostname).dropChallenges({ zone_id: this.#zoneId(), custom_hostname_id: id });
       if (acme) await this.#wake(this.#clock().getTime());
     }
     return edited;
@@ -589,30 +594,40 @@ export class TenantStore extends DurableObject<Env> {
       console.error(JSON.stringify({ level: "error", event: "key_pool_fill_failed", message: error instanceof Error ? error.message : String(error) }));
     }
     if (scope.kind === "zones") {
+      let ran = false;
       try {
-        await this.#runAcme({ scope, actor: ACME_ACTOR }, name);
+        ran = await this.#runAcme({ scope, actor: ACME_ACTOR }, name);
       } catch (error) {
         console.error(JSON.stringify({ level: "error", event: "acme_run_failed", message: error instanceof Error ? error.message : String(error) }));
       }
       const next = this.#acme.nextWake();
-      if (next !== null) wakes.push(next);
+      // Work that could not run (no usable configuration or keys, or a failure) is looked at again in a few minutes, not at once.
+      if (next !== null) wakes.push(ran ? next : Math.max(next, this.#clock().getTime() + ACME_BLOCKED_RETRY_MS));
     }
     if (wakes.length > 0) await this.ctx.storage.setAlarm(Math.max(Math.min(...wakes), this.#clock().getTime() + 50));
   }
 
-  // One run of the ACME machinery, when the deployment has CAs configured
-  // (without them, managed certificates wait, with a validation error saying so).
-  async #runAcme(call: TenantCall, name: string): Promise<void> {
+  // One run of the ACME machinery, when the deployment has CAs configured and
+  // the keys open (without, the hostnames waiting say why in a validation
+  // error, and nothing ran: false).
+  async #runAcme(call: TenantCall, name: string): Promise<boolean> {
     const config = acmeConfig(this.env as AcmeEnv);
-    if (!config.ok) return;
+    if (!config.ok) {
+      this.#acme.blocked(`the deployment's ACME configuration cannot be used (${config.problem}); the operator must fix it`);
+      return false;
+    }
     const keyring = await this.#gate.open(name);
-    if (!keyring.ok) return;
+    if (!keyring.ok) {
+      this.#acme.blocked(`the service's keys cannot be used (${keyring.reason}); the operator must fix KEY_ENCRYPTION_KEYS`);
+      return false;
+    }
     for (const id of this.#hostnames.unordered()) {
       const hostname = this.#hostnames.managed(id);
       const ca = hostname?.ca ?? config.value.defaultCa;
       if (ca) this.#storage.transaction(() => this.#acme.enqueue(id, ca, hostname?.has_certificate ? "renew" : "issue"));
     }
     await this.#acme.run(call, name, keyring.value, config.value, acmeRetryMs(this.env as AcmeEnv));
+    return true;
   }
 
   // The object's alarm at `at` at the latest (it may be set earlier already: the key pool's, or another order's).

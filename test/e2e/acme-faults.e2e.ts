@@ -10,7 +10,7 @@ import { X509Certificate, randomBytes } from "node:crypto";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type Listening, startChallengeProxy } from "./acme-support";
+import { type Listening, startChallengeProxy, startDohResolver } from "./acme-support";
 import { AcmeZone, type Hostname, keyMatches } from "./acme-zone";
 import { call } from "./api";
 import { mintToken, scopeId } from "./credentials";
@@ -22,6 +22,7 @@ const EAB_HMAC = randomBytes(32).toString("base64url");
 
 let pebble: Pebble;
 let proxy: Listening;
+let doh: Listening & { caFile: string };
 let server: TestServer;
 let zone: AcmeZone;
 /** Every private key an edge received in this file, as PKCS#8 DER. */
@@ -34,6 +35,7 @@ describe("managed certificates: faults, against a pebble that requires EAB", () 
   beforeAll(async () => {
     const root = inject("e2eRoot");
     pebble = await startPebble({ root, eab: { [EAB_KID]: EAB_HMAC } });
+    doh = await startDohResolver(join(root, "faults-doh"), pebble.dnsPort);
     server = await startServer({
       root,
       name: "acme-faults",
@@ -45,8 +47,9 @@ describe("managed certificates: faults, against a pebble that requires EAB", () 
         }),
         ACME_DEFAULT_CA: "pebble",
         ACME_RETRY_SECONDS: "1",
+        ACME_DNS_RESOLVER: doh.url,
       },
-      args: ["--ca-file", pebble.listenerCaFile, "--allow-private-outbound"],
+      args: ["--ca-file", pebble.listenerCaFile, "--ca-file", doh.caFile, "--allow-private-outbound"],
     });
     proxy = await startChallengeProxy(pebble.httpPort, () => server.origin);
     zone = new AcmeZone(server, pebble, scopeId("faults"), "faults-edge-1");
@@ -57,6 +60,7 @@ describe("managed certificates: faults, against a pebble that requires EAB", () 
     pebble?.resume();
     await server?.stop();
     await proxy?.close();
+    await doh?.close();
     await pebble?.stop();
   });
 
@@ -98,20 +102,48 @@ describe("managed certificates: faults, against a pebble that requires EAB", () 
     deliveredKeys.push((await zone.delivered(created.id)).der);
   });
 
-  it("the CA hangs: the status stays truthful, validation_errors says so, and the order resumes when the CA answers", async () => {
+  it("the CA hangs: the status stays truthful, validation_errors says so; an edit meanwhile starts the order over; it resumes when the CA answers", async () => {
     pebble.pause();
     let created: Hostname | null = null;
     try {
       created = await zone.client.customHostnames.create({ zone_id: zone.zone, hostname: "patient.customer-faults.com", ssl: { method: "http", type: "dv" } });
       // The client's timeout is 15 s: then the error is recorded and the order waits for its next try.
       const waiting = await zone.until(created.id, "the unreachable CA shown", (h) => messages(h) !== "", 45_000);
-      expect(messages(waiting)).toMatch(/no complete reply within/);
+      // The customer switches to DNS validation while the order waits: the order starts over for txt.
+      await zone.client.customHostnames.edit(created.id, { zone_id: zone.zone, ssl: { method: "txt", type: "dv" } });
+      expect(messages(waiting)).toBe("the certificate authority could not be reached, or did not answer in time");
+      // The operator's CA (its address) is not shown to the tenant; the log has it.
+      expect(messages(waiting)).not.toContain("127.0.0.1");
+      expect(server.stderr()).toContain("acme_refused");
       expect(["initializing", "pending_validation"]).toContain(waiting.ssl?.status);
     } finally {
       pebble.resume();
     }
-    const active = await zone.until(created!.id, "issuance once the CA answers", (h) => h.ssl?.status === "active", 90_000);
+    const pending = await zone.until(created!.id, "the txt record to publish", (h) => (h.ssl?.validation_records ?? []).some((r) => r.txt_value), 90_000);
+    expect(pending.ssl?.method).toBe("txt");
+    // The customer publishes what the hostname shows (the CA is asked once the resolver sees it); should an order
+    // fail meanwhile, the next one shows a new value, published in its turn.
+    const published = new Set<string>();
+    const active = await zone.until(
+      created!.id,
+      "issuance once the CA answers",
+      (h) => {
+        for (const r of h.ssl?.validation_records ?? []) {
+          if (r.txt_value && !published.has(r.txt_value)) {
+            published.add(r.txt_value);
+            // The record replaced, not added to: one value per name here (and a DNS answer stays small).
+            void pebble.clearTxt(r.txt_name!).then(() => pebble.setTxt(r.txt_name!, r.txt_value!));
+          }
+        }
+        return h.ssl?.status === "active";
+      },
+      90_000,
+      200,
+    );
     expect(active.ssl?.validation_errors).toBeUndefined();
+    // No http-01 validation ran for it: the order in progress was replaced, not finished.
+    const validated = (await zone.certificateSteps(created!.id)).filter((e) => e.action.type === "validate").map((e) => e.metadata?.challenge);
+    expect(validated.every((c) => c === "dns-01")).toBe(true);
   }, 180_000);
 
   it("a SIGKILL between validation and the download, with the CA frozen: after the restart one certificate is issued and installed", async () => {

@@ -192,6 +192,17 @@ describe("managed certificates: ACME issuance and renewal from pebble", () => {
     expect(finalize).toEqual(["fresh", "kept"]);
   }, 180_000);
 
+  it("a txt renewal shows the new records to publish while the hostname stays active, and renews once they are published", async () => {
+    const host = "customer-txt.com";
+    const [hostname] = (await zone.client.customHostnames.list({ zone_id: zone.zone, hostname: { exact: host } })).result;
+    const waiting = await zone.until(hostname!.id, "the renewal's records", (h) => (h.ssl?.validation_records ?? []).length === 2 && h.ssl?.serial_number === hostname!.ssl?.serial_number, LIFETIME_S * 1000);
+    expect(waiting.ssl?.status).toBe("active");
+    for (const record of waiting.ssl!.validation_records!) await pebble.setTxt(record.txt_name!, record.txt_value!);
+    const renewed = await zone.until(hostname!.id, "the txt renewal", (h) => h.ssl?.serial_number !== hostname!.ssl?.serial_number, 60_000);
+    expect(renewed.ssl?.status).toBe("active");
+    expect(renewed.ssl?.validation_records).toBeUndefined();
+  }, 180_000);
+
   it("the custom CSR's certificate renews by itself, again for the CSR's key", async () => {
     const renewed = await zone.until(csrHostname!.id, "the custom CSR's renewal", (h) => h.ssl?.serial_number !== csrHostname!.serial && h.ssl?.status === "active", LIFETIME_S * 1000);
     expect(renewed.ssl?.custom_csr_id).toBe(csrHostname!.csr);
