@@ -208,6 +208,13 @@ export class TenantStore extends DurableObject<Env> {
         return (await this.#vault.opens(kekId, keyring, scope)) ?? (await this.#pool.opens(kekId, keyring, scope)) ?? true;
       },
     });
+    // A zone with ACME work and no alarm (one lost between a commit and its setAlarm, or dropped after the
+    // runtime's retries) gets its alarm back when the object starts.
+    if (storage.exists) {
+      void ctx.blockConcurrencyWhile(async () => {
+        if (this.#acme.nextWake() !== null && (await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(this.#clock().getTime());
+      });
+    }
   }
 
   /** Generates a key and CSR for a validated request, within the scope's entitlement. */
