@@ -241,6 +241,15 @@ describe("http-01 answers", () => {
     expectError(await call("GET", `/.well-known/acme-challenge/${token}`, { headers: { host: `other-${host}` } }), 404, 7000);
     await registry.dropChallenges(claim);
     expectError(await call("GET", `/.well-known/acme-challenge/${token}`, { headers: { host } }), 404, 7000);
+    // An expired answer is never served, and is purged when the shard next publishes one.
+    const stale = "S".repeat(43);
+    await registry.putChallenge(host, claim, stale, `${stale}.thumbprint`, new Date(Date.now() - 1_000).toISOString());
+    expectError(await call("GET", `/.well-known/acme-challenge/${stale}`, { headers: { host } }), 404, 7000);
+    await registry.putChallenge(host, claim, token, `${token}.thumbprint`, new Date(Date.now() + 60_000).toISOString());
+    const { runInDurableObject } = await import("cloudflare:test");
+    await runInDurableObject(registry, async (_, state) => {
+      expect(state.storage.sql.exec("SELECT token FROM challenges WHERE hostname = ?", host).toArray().map((r) => r.token)).toEqual([token]);
+    });
   });
 });
 

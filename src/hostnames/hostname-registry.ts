@@ -74,6 +74,8 @@ export class HostnameRegistry extends DurableObject<Env> {
     const { sql } = this.#storage;
     const held = sql.one<HostnameClaim>(`SELECT zone_id, custom_hostname_id FROM claims WHERE hostname = ?`, hostname);
     if (!held || held.zone_id !== claim.zone_id || held.custom_hostname_id !== claim.custom_hostname_id) return ok({ published: false });
+    // Expired answers (an order abandoned without a withdrawal) go as new ones come: the table holds what is pending.
+    sql.run(`DELETE FROM challenges WHERE expires_at <= ?`, this.#clock().toISOString());
     sql.run(
       `INSERT INTO challenges (token, hostname, key_authorization, zone_id, custom_hostname_id, expires_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (token) DO UPDATE SET hostname = excluded.hostname, key_authorization = excluded.key_authorization, expires_at = excluded.expires_at`,
