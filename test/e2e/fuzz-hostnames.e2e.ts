@@ -41,6 +41,20 @@ async function total(): Promise<number> {
   return reply.body!.result_info!.total_count;
 }
 
+/**
+ * A hostname as an edit writes it: without what the zone's ACME machinery
+ * records on its own (an order's progress: `ssl.status`, `validation_records`,
+ * `validation_errors`, and the hostname's status that follows), which may
+ * change between two reads while an accepted managed `ssl` is being ordered.
+ */
+function asWritten(text: string): unknown {
+  const record = (JSON.parse(text) as { result: Record<string, unknown> & { ssl?: Record<string, unknown> } }).result;
+  const { status: _status, ...rest } = record;
+  if (!rest.ssl) return rest;
+  const { status: _ssl, validation_records: _records, validation_errors: _errors, ...ssl } = rest.ssl;
+  return { ...rest, ssl };
+}
+
 /** One request, its envelope and codes checked; the count of hostnames may change only by a 201. */
 async function observe(context: string, send: () => Promise<Reply>): Promise<Reply> {
   const before = await total();
@@ -167,7 +181,7 @@ describe("fuzz: custom hostnames", () => {
         const before = await call(server.origin, "GET", `${BASE}/${target}`, { token });
         const reply = await observe(context, () => call(server.origin, "PATCH", `${BASE}/${target}`, { token, raw, headers: { "content-type": "application/json" } }));
         expect([202, 400, 409, 413], context).toContain(reply.status);
-        if (reply.status !== 202) expect((await call(server.origin, "GET", `${BASE}/${target}`, { token })).text, context).toBe(before.text);
+        if (reply.status !== 202) expect(asWritten((await call(server.origin, "GET", `${BASE}/${target}`, { token })).text), context).toEqual(asWritten(before.text));
       }),
       params,
     );
