@@ -3,7 +3,8 @@
 // from the environment or else .dev.vars, then runs `workerd serve` with
 // Durable Object storage under the data directory. This process stays
 // beside workerd only to pass signals on and bound the drain; requests go
-// straight to workerd, and so do its stdout and stderr. Outbound `fetch`
+// straight to workerd, and so do its stdout and stderr. A guard shell
+// beside workerd stops it if this process dies (even of SIGKILL). Outbound `fetch`
 // (an ACME CA) is workerd's default unless --ca-file or
 // --allow-private-outbound ask for more: then workerd runs a config written
 // for this run (the built one with an "internet" service of its own).
@@ -40,6 +41,18 @@ environment (adds to the flags):
                        1, true, yes or on: as --allow-private-outbound (0, false, no, off or empty: not)`;
 
 const LEVELS = ["debug", "info", "warn", "error"];
+
+// The guard of workerd ($0 its pid, $1 the drain bound in 0.2 s steps, $2
+// server.pid, $3 the launcher's pid): waits for its stdin to close.
+const GUARD = `trap "" INT HUP TERM
+read -r _
+alive() { kill -0 "$0" 2>/dev/null && ! grep -q "^State:.Z" "/proc/$0/status" 2>/dev/null; }
+kill -TERM "$0" 2>/dev/null || exit 0
+i=0
+while [ "$i" -lt "$1" ] && alive; do sleep 0.2; i=$((i + 1)); done
+kill -KILL "$0" 2>/dev/null
+[ "$(head -n 1 "$2" 2>/dev/null)" = "$3" ] && rm -f "$2"
+exit 0`;
 const WORKERD_VERSION = JSON.parse(readFileSync(join(ROOT, "node_modules", "workerd", "package.json"), "utf8")).version;
 
 const usage = (message) => usageError("start", USAGE, message);
@@ -145,6 +158,81 @@ function outboundFlags(caFlags, privateFlag, env) {
   return { allowPrivate, files: [...new Set(files)], certificates: [...certificates.values()] };
 }
 
+/**
+ * Calls `onGone(reason)` once when whoever started this process stops
+ * without telling it. npm does not always pass a signal on: it runs the
+ * script through `sh -c`, and dash (Debian's sh) dies of the SIGTERM npm
+ * forwards, leaving this process re-parented, and holds a forwarded SIGINT
+ * until its child exits. So, every 250 ms: our parent changed (the shell or
+ * npm is gone); under npm through a shell, the shell's parent changed (npm
+ * is gone); or the shell woke up (it sleeps in wait() but for a signal: its
+ * context-switch count on Linux). A wake right after this process was
+ * itself paused (Ctrl-Z, a frozen cgroup: a tick late by a second) is not
+ * taken for a stop, since the shell wakes then too.
+ */
+function watchStarter(starter, onGone, intervalMs = 250) {
+  if (starter === null) return;
+  const timer = setInterval(() => {
+    const now = Date.now();
+    const paused = now - starter.tick > intervalMs + 1000;
+    starter.tick = now;
+    let reason = null;
+    if (process.ppid !== starter.parent) reason = "parent_exited";
+    else if (starter.npm !== null && procStat(starter.parent)?.ppid !== starter.npm) reason = "npm_exited";
+    else if (starter.wakes !== null) {
+      const wakes = contextSwitches(starter.parent);
+      if (wakes !== starter.wakes && !paused) reason = "npm_signalled";
+      starter.wakes = wakes;
+    }
+    if (reason !== null) {
+      clearInterval(timer);
+      onGone(reason);
+    }
+  }, intervalMs);
+  timer.unref();
+}
+
+/**
+ * Who started this process, read once at start (before a parent can go);
+ * null when npm did not: run directly (systemd, `nohup node ... &`), the
+ * signals come to this process, and a parent that exits (a shell logging
+ * out, a double fork) is no request to stop.
+ */
+function starterOf() {
+  if (process.env.npm_lifecycle_event === undefined) return null;
+  const parent = process.ppid;
+  const viaShell = /^(?:sh|dash|bash|ash|zsh)$/.test(readProc(parent, "comm")?.trim() ?? "");
+  const npm = viaShell ? (procStat(parent)?.ppid ?? null) : parent;
+  // npm's title is its command line ("npm start ..."); a test runner that npm started, spawning this
+  // script itself, passes npm's environment on but is not npm.
+  const command = npm === null ? null : readProc(npm, "cmdline");
+  if (command !== null && !/^(?:\S*\/)?(?:npm|npx)(?:-cli\.js)?(?:[\0 ]|$)|\/npm-cli\.js\0/.test(command)) return null;
+  return { parent, npm: viaShell ? npm : null, wakes: viaShell ? contextSwitches(parent) : null, tick: Date.now() };
+}
+
+function readProc(pid, name) {
+  try {
+    return readFileSync(`/proc/${pid}/${name}`, "utf8");
+  } catch {
+    return null; // not Linux, or gone
+  }
+}
+
+/** A process's state and parent, from /proc/PID/stat (the fields after "(comm)"). */
+function procStat(pid) {
+  const text = readProc(pid, "stat");
+  if (text === null) return null;
+  const [state, ppid] = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return { state, ppid: Number(ppid) };
+}
+
+function contextSwitches(pid) {
+  const text = readProc(pid, "status");
+  if (text === null) return null;
+  return [...text.matchAll(/^(?:non)?voluntary_ctxt_switches:\s*(\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
+const starter = starterOf();
 const flags = parseFlags(process.argv.slice(2));
 let logLevel = flags.logLevel ?? "info";
 const enabled = (level) => level === "error" || LEVELS.indexOf(level) >= LEVELS.indexOf(logLevel);
@@ -367,17 +455,30 @@ async function main() {
     env,
     stdio: ["ignore", "inherit", "inherit", "pipe"],
   });
-  // The directory is workerd's as long as it runs, even if this process is killed.
+  // The directory is workerd's as long as it runs.
   if (child.pid !== undefined) claim.runtime(child.pid);
+  // workerd never outlives this process: it does not exit when its control
+  // fd closes, so a guard (a shell ignoring the signals a stop sends the
+  // group) reads a pipe from us, and when it closes (this process ended,
+  // however, even by SIGKILL) drains workerd with SIGTERM, kills it after
+  // --drain-timeout, and removes server.pid if it still names us. On a
+  // normal exit we kill the guard first.
+  const guard =
+    child.pid === undefined
+      ? null
+      : spawn("/bin/sh", ["-c", GUARD, String(child.pid), String(Math.ceil(flags.drainMs / 200)), join(dataDir, "server.pid"), String(process.pid)], {
+          stdio: ["pipe", "ignore", "ignore"],
+        });
 
   let stopping = null;
   let forced = false;
   // A repeated signal changes nothing: under `npm start` and systemd the same
   // stop reaches this process more than once (from npm, and from the group).
-  const stop = (signal) => {
+  // `cause` is a signal's name, or why the launcher stops by itself (watchStarter).
+  const stop = (cause) => {
     if (stopping) return;
-    stopping = signal;
-    log("info", "stopping", { signal, drain_timeout_s: flags.drainMs / 1000 });
+    stopping = cause;
+    log("info", "stopping", { ...(cause.startsWith("SIG") ? { signal: cause } : { reason: cause }), drain_timeout_s: flags.drainMs / 1000 });
     child.kill("SIGTERM");
     setTimeout(() => {
       forced = true;
@@ -386,6 +487,9 @@ async function main() {
     }, flags.drainMs).unref();
   };
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"]) process.on(signal, () => stop(signal));
+  // npm started in the background and sent SIGTERM or SIGINT at its own pid
+  // may end, or hold the signal, without passing it on.
+  watchStarter(starter, stop);
 
   // workerd reports each socket once it listens (--control-fd).
   let control = "";
@@ -415,6 +519,7 @@ async function main() {
   });
 
   child.on("exit", (code, signal) => {
+    guard?.kill("SIGKILL");
     run?.remove();
     claim.release();
     if (stopping) {

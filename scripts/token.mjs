@@ -68,7 +68,10 @@ function parseArgs(argv) {
       if (v === undefined || v.startsWith("--")) usage(`${arg} needs a value`);
       return v;
     };
-    if (arg === "--account") opts.accounts.push(value());
+    if (arg === "--help" || arg === "-h") {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    } else if (arg === "--account") opts.accounts.push(value());
     else if (arg === "--zone") opts.zones.push(value());
     else if (arg === "--account-zones") opts.accountZones.push(value());
     else if (arg === "--read-only") opts.readOnly = true;

@@ -235,30 +235,6 @@ describe("readiness and logging of a running server", () => {
       await server.stop();
     }
   });
-
-  it("a workerd left running by a launcher killed with SIGKILL still holds the data directory", async () => {
-    const server = await startServer({ root, name: "orphan", launcher: "node" });
-    try {
-      const [launcher, runtime] = readFileSync(join(server.dataDir, "server.pid"), "utf8").trim().split("\n").map(Number);
-      expect(runtime).toBeGreaterThan(0);
-      process.kill(launcher!, "SIGKILL");
-      for (let i = 0; i < 50; i++) {
-        try {
-          process.kill(launcher!, 0);
-        } catch {
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      // The orphan serves on, and no second server may take its objects.
-      expect((await call(server.origin, "GET", "/readyz")).status).toBe(200);
-      const second = await npmRun(snapshotApp(root), "start", ["--port", "1", "--data-dir", server.dataDir], server.secrets as unknown as Record<string, string>);
-      expect(second.code).toBe(1);
-      expect(second.stderr).toContain(`is in use by another npm start (pid ${runtime})`);
-    } finally {
-      await server.stop("SIGKILL");
-    }
-  });
 });
 
 /** GET /healthz on a connection of its own (no keep-alive pool): its status, or "refused" (refused, reset, or no answer in 5 s). */

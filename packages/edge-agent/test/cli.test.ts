@@ -173,6 +173,11 @@ describe("the built bin", () => {
     const ran = await runFile(process.execPath, [join(ROOT, "scripts", "edge.mjs"), "init", "--help"]);
     expect([ran.code, ran.stderr]).toEqual([0, ""]);
     expect(ran.stdout).toMatch(/^usage:\n {2}edge init --dir DIR/);
+    const help = await runFile(process.execPath, [join(ROOT, "scripts", "edge.mjs"), "--help"]);
+    expect([help.code, help.stderr]).toEqual([0, ""]);
+    expect(help.stdout).toMatch(/^usage:\n {2}edge init .*\n {2}edge sync /);
+    const bad = await runFile(process.execPath, [join(ROOT, "scripts", "edge.mjs"), "--bogus"]);
+    expect([bad.code, bad.stderr.split("\n")[0]]).toEqual([2, "edge: unknown command --bogus"]);
   });
 
   it("--watch syncs on its interval, reports a failed run and tries again, and exits 0 on SIGTERM", async () => {
