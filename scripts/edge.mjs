@@ -40,6 +40,8 @@ await import(pathToFileURL(bin).href);
  */
 function watchStarter(starter, onGone, intervalMs = 250) {
   if (starter === null) return;
+  // A wake while this process was still starting (a build) counts: the shell slept all along.
+  starter.tick = Date.now();
   const timer = setInterval(() => {
     const now = Date.now();
     const paused = now - starter.tick > intervalMs + 1000;
