@@ -22,7 +22,7 @@ describe("entitlements (1403, 1404) and the admin endpoint", () => {
     expectError(await setEntitlement(s, { granted: false, quota: 0 }, { authorization: "Bearer wrong" }), 403, 10000);
     expectError(await setEntitlement(s, { granted: false, quota: 0 }, { authorization: `Bearer ${s.token}` }), 403, 10000);
     expectError(await setEntitlement(s, { granted: "no", quota: 0 }), 400, 1430);
-    expectError(await setEntitlement(s, { granted: true, quota: -1 }), 400, 1430);
+    expectError(await setEntitlement(s, { granted: true, quota: -1 }), 400, 1421);
     expectError(await setEntitlement(s, { granted: true, quota: 1.5 }), 400, 1430);
     expectError(await setEntitlement(s, [1]), 400, 1400);
   });

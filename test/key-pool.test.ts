@@ -147,7 +147,7 @@ describe("the RSA key pool", () => {
     expect((await poolRows("zones", s.id)).map((r) => r.kek_id)).toEqual(["k7", "k7"]);
   });
 
-  it("a smaller size destroys the newest surplus keys, 0 turns the pool off; bad sizes are 1430 and write nothing", async () => {
+  it("a smaller size destroys the newest surplus keys, 0 turns the pool off; bad sizes are 1430 (type) or 1421 (range) and write nothing", async () => {
     const s = await scope("zones");
     await setPool("zones", s.id, 3);
     await untilAvailable("zones", s.id, 3);
@@ -157,7 +157,12 @@ describe("the RSA key pool", () => {
     expect((await setPool("zones", s.id, 0)).body.result).toMatchObject({ size: 0, available: 0 });
     // An rsa2048 create with the pool off generates its key.
     expect((await s.create(csrBody({ key_type: "rsa2048" }))).status).toBe(201);
-    for (const size of [-1, 65, 1.5, "2", null]) expectError(await setPool("zones", s.id, size as number), 400, 1430);
+    for (const size of [1.5, "2", null]) expectError(await setPool("zones", s.id, size as number), 400, 1430);
+    for (const size of [-1, 65]) {
+      const refused = await setPool("zones", s.id, size);
+      expectError(refused, 400, 1421);
+      expect(refused.body.errors[0]!.message).toContain("/size must be an integer from 0 to 64");
+    }
     expectError(await call("PUT", poolPath("zones", s.id), { headers: adminHeaders, body: [1] }), 400, 1400);
     expectError(await call("PUT", poolPath("zones", s.id), { token: s.token, body: { size: 1 } }), 403, 10000);
     const updates = (await trail(s)).filter((e) => e.resource.type === "key_pool" && e.action.type === "update");

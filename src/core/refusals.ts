@@ -6,7 +6,9 @@
 /** A request body that is not what the route reads: not a JSON object (1400), or a member of the wrong type (1430). */
 export type BodyShapeRefusal =
   | { readonly reason: "invalid_json"; readonly pointer?: string }
-  | { readonly reason: "invalid_field_type"; readonly pointer: string };
+  | { readonly reason: "invalid_field_type"; readonly pointer: string }
+  /** A number of the right type outside its documented range (1421): which field, and what it must be. */
+  | { readonly reason: "field_out_of_range"; readonly pointer: string; readonly range: string };
 
 /** A body that is not read: over the limit (413, 1433), not JSON (1400), or too slow to arrive (408, 1438). */
 export type BodyRefusal = { readonly reason: "body_too_large" } | { readonly reason: "invalid_json" } | { readonly reason: "body_timeout" };

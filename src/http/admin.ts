@@ -69,7 +69,8 @@ function parseEntitlement(body: unknown): Result<Entitlement, BodyShapeRefusal> 
   if (!b.ok) return b;
   const { granted, quota } = b.value;
   if (typeof granted !== "boolean") return fail({ reason: "invalid_field_type", pointer: "/granted" });
-  if (typeof quota !== "number" || !Number.isSafeInteger(quota) || quota < 0) return fail({ reason: "invalid_field_type", pointer: "/quota" });
+  if (typeof quota !== "number" || !Number.isSafeInteger(quota)) return fail({ reason: "invalid_field_type", pointer: "/quota" });
+  if (quota < 0) return fail({ reason: "field_out_of_range", pointer: "/quota", range: "an integer of 0 or more" });
   return ok({ granted, quota });
 }
 
@@ -78,7 +79,8 @@ function parsePoolSize(body: unknown): Result<number, BodyShapeRefusal> {
   const b = bodyObject(body);
   if (!b.ok) return b;
   const { size } = b.value;
-  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0 || size > MAX_POOL_SIZE) return fail({ reason: "invalid_field_type", pointer: "/size" });
+  if (typeof size !== "number" || !Number.isSafeInteger(size)) return fail({ reason: "invalid_field_type", pointer: "/size" });
+  if (size < 0 || size > MAX_POOL_SIZE) return fail({ reason: "field_out_of_range", pointer: "/size", range: `an integer from 0 to ${MAX_POOL_SIZE}` });
   return ok(size);
 }
 

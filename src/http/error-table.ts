@@ -95,6 +95,7 @@ export const ERRORS = {
 
   // Ours (1430–1439): input the seeds do not cover.
   invalid_field_type: { status: 400, code: 1430, message: "The field has the wrong type. Check your input and try again." },
+  field_out_of_range: { status: 400, code: 1421, message: "The field is out of range: :reason. Check your input and try again." },
   invalid_country: {
     status: 400,
     code: 1431,

@@ -162,6 +162,7 @@ export const DETAILS: { readonly [K in Reason]?: (refusal: RefusalFor<K>) => str
   hostname_certificate_authority_unknown: (r) => JSON.stringify(r.name),
   hostname_certificate_invalid: (r) => r.problem,
   hostname_csr_names_uncovered: (r) => r.names,
+  field_out_of_range: (r) => `${r.pointer} must be ${r.range}`,
 };
 
 /**
