@@ -185,6 +185,8 @@ describe("nginx with docs/nginx.conf in front of npm start", () => {
     // The API's answer (its request id), for the hostname in Host: no challenge is pending for it.
     expect(reply.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
     expect(reply.body?.success).toBe(false);
+    // The request log line is written as the reply goes: it may reach the file a moment later.
+    for (let i = 0; i < 40 && !server.stdout().includes('"route":"/.well-known/acme-challenge/:token"'); i++) await new Promise((done) => setTimeout(done, 50));
     expect(server.stdout()).toContain('"route":"/.well-known/acme-challenge/:token"');
     const post = await https("POST", "/.well-known/acme-challenge/no-such-token", { headers: { host: "shop.customer-one.com" }, body: "{}" });
     expect(post.status).toBe(403);
