@@ -114,6 +114,7 @@ describe("managed certificates: faults, against a pebble that requires EAB", () 
       expect(messages(waiting)).toBe("the certificate authority could not be reached, or did not answer in time");
       // The operator's CA (its address) is not shown to the tenant; the log has it.
       expect(messages(waiting)).not.toContain("127.0.0.1");
+      for (let i = 0; i < 40 && !server.stderr().includes("acme_refused"); i++) await sleep(50);
       expect(server.stderr()).toContain("acme_refused");
       expect(["initializing", "pending_validation"]).toContain(waiting.ssl?.status);
     } finally {
