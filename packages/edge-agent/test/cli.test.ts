@@ -2,7 +2,7 @@
 // (dist/edge.mjs) and the launcher (scripts/edge.mjs) as an edge host runs
 // them: exit codes, help, --watch stopped by SIGTERM, and a write cut short
 // by the disk that leaves every file as it was.
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { EDGE_BIN } from "../build.mjs";
 import { run } from "../src/cli.ts";
-import { type Edge, capture, makeEdge } from "./harness.ts";
+import { type Edge, capture, makeEdge, watchProcess } from "./harness.ts";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 /** Debian's Node 20 when there is one besides the Node running the tests: the agent must run there. */
@@ -183,23 +183,14 @@ describe("the built bin", () => {
   it("--watch syncs on its interval, reports a failed run and tries again, and exits 0 on SIGTERM", async () => {
     const a = edge.service.add("a.example.com");
     const marker = join(edge.root, "reloaded");
-    const watcher = spawn(process.execPath, [EDGE_BIN, ...syncArgs(["--watch", "1", "--reload", `echo >> ${marker}`])], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    watcher.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    watcher.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((done) => watcher.once("exit", (code) => done(code)));
-    const until = async (test: () => boolean) => {
-      for (const deadline = Date.now() + 15_000; !test() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
-      expect(test(), `${stdout}\n${stderr}`).toBe(true);
-    };
+    const { child: watcher, out, exited, until } = watchProcess(EDGE_BIN, syncArgs(["--watch", "1", "--reload", `echo >> ${marker}`]));
     try {
-      await until(() => /1 written, 0 unchanged, 0 removed, reloaded/.test(stdout));
+      await until(() => /1 written, 0 unchanged, 0 removed, reloaded/.test(out.stdout));
       edge.service.override = () => ({ status: 503, body: JSON.stringify({ success: false, errors: [{ code: 1502, message: "unavailable" }] }) });
-      await until(() => /edge: sync failed: listing failed: 503 1502 unavailable; next try in 1 s/.test(stderr));
+      await until(() => /edge: sync failed: listing failed: 503 1502 unavailable; next try in 1 s/.test(out.stderr));
       edge.service.override = null;
       edge.service.renew(a.id);
-      await until(() => (stdout.match(/reloaded/g) ?? []).length === 2);
+      await until(() => (out.stdout.match(/reloaded/g) ?? []).length === 2);
     } finally {
       watcher.kill("SIGTERM");
     }

@@ -1,6 +1,7 @@
 // One edge per test: a temporary directory with the edge's key made by the
 // agent's own `init` logic, a fake service sealing to it, and syncs run
 // in-process with their output captured.
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -87,4 +88,18 @@ export function failure(synced: Synced): string {
 export function success(synced: Synced): SyncSummary & { lines: string[]; stderr: string[] } {
   if (!synced.ok) throw new Error(`the sync failed: ${synced.error}`);
   return { ...synced.summary, lines: synced.lines, stderr: synced.stderr };
+}
+
+/** `edge` run as its own process (`--watch`): its output so far, `until` (polls a condition on it, 15 s at most), and its exit code. */
+export function watchProcess(bin: string, args: string[]) {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const out = { stdout: "", stderr: "" };
+  child.stdout.on("data", (chunk: Buffer) => (out.stdout += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (out.stderr += chunk.toString()));
+  const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));
+  const until = async (test: () => boolean): Promise<void> => {
+    for (const deadline = Date.now() + 15_000; !test() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+    if (!test()) throw new Error(`not reached in 15 s\n${out.stdout}\n${out.stderr}`);
+  };
+  return { child, out, exited, until };
 }

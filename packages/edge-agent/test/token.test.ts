@@ -2,7 +2,7 @@
 // it ends; the --token-file read at every sync, so replacing it renews the
 // token (--watch included); and the operator's token tool, whose --ttl mints
 // a token that lasts (scripts/token.mjs, run as an operator runs it).
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { EDGE_BIN } from "../build.mjs";
 import { run } from "../src/cli.ts";
 import { DEFAULT_TOKEN_WARN_DAYS, readTokenFile, tokenExpiry, tokenLifetime } from "../src/token.ts";
-import { type Edge, capture, failure, makeEdge, success } from "./harness.ts";
+import { type Edge, capture, failure, makeEdge, success, watchProcess } from "./harness.ts";
 import { tokenWith } from "./service.ts";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
@@ -117,30 +117,19 @@ describe("a sync and its token", () => {
     const soon = expiringIn(3 * DAY, Date.now());
     const later = expiringIn(365 * DAY, Date.now());
     writeFileSync(tokenFile, soon, { mode: 0o600 });
-    const watcher = spawn(
-      process.execPath,
-      [EDGE_BIN, "sync", "--dir", edge.dir, "--url", edge.service.url, "--token-file", tokenFile, "--zone", "zone-1", "--out", edge.out, "--service-key", edge.service.serviceKey, "--watch", "1"],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let stdout = "";
-    let stderr = "";
-    watcher.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    watcher.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((done) => watcher.once("exit", (code) => done(code)));
-    const until = async (test: () => boolean) => {
-      for (const deadline = Date.now() + 15_000; !test() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
-      expect(test(), `${stdout}\n${stderr}`).toBe(true);
-    };
+    const { child: watcher, out, exited, until } = watchProcess(EDGE_BIN, [
+      "sync", "--dir", edge.dir, "--url", edge.service.url, "--token-file", tokenFile, "--zone", "zone-1", "--out", edge.out, "--service-key", edge.service.serviceKey, "--watch", "1",
+    ]);
     try {
-      await until(() => /in [23] days: mint a new one/.test(stderr) && /1 written/.test(stdout));
+      await until(() => /in [23] days: mint a new one/.test(out.stderr) && /1 written/.test(out.stdout));
       expect(edge.service.authorizations.every((a) => a === `Bearer ${soon}`)).toBe(true);
       writeFileSync(tokenFile, later);
       await until(() => edge.service.authorizations.includes(`Bearer ${later}`));
-      const warnings = (stderr.match(/warning/g) ?? []).length;
+      const warnings = (out.stderr.match(/warning/g) ?? []).length;
       // One more run with the new token: no new warning.
-      const runs = (stdout.match(/^edge sync:/gm) ?? []).length;
-      await until(() => (stdout.match(/^edge sync:/gm) ?? []).length >= runs + 2);
-      expect((stderr.match(/warning/g) ?? []).length).toBe(warnings);
+      const runs = (out.stdout.match(/^edge sync:/gm) ?? []).length;
+      await until(() => (out.stdout.match(/^edge sync:/gm) ?? []).length >= runs + 2);
+      expect((out.stderr.match(/warning/g) ?? []).length).toBe(warnings);
     } finally {
       watcher.kill("SIGTERM");
     }
