@@ -7,6 +7,10 @@ import { namedWrapContext, wrapPrivateKey } from "../src/pki/key-wrap";
 import { loadKeyring } from "../src/pki/keyring";
 import { openStorage } from "../src/storage/storage";
 import { HostnameKeys } from "../src/tenant/hostname-keys";
+import { HostnameTwins } from "../src/tenant/hostname-twins";
+import { buildCsr } from "../src/pki/csr-builder";
+import { checkCertificate } from "../src/pki/certificate-check";
+import { createCa, issueLeaf } from "./test-ca";
 import { TENANT_MIGRATIONS } from "../src/tenant/schema";
 import { TenantStore } from "../src/tenant/tenant-store";
 import { adminCall, adminHeaders, call, csrBody, scope, tenantStub } from "./shared";
@@ -75,6 +79,21 @@ describe("key-encryption-key rotation", () => {
       expect((await keys.pending(hostnameId, name, old)).ok).toBe(true);
       expect((await keys.pending(otherId, name, old)).ok).toBe(true);
       keys.promote(otherId);
+      // Dual certificates: the other hostname's RSA twin, its key current and its row sealed under the old KEK.
+      const rsa = await keys.pending(otherId, name, old, "rsa2048");
+      if (!rsa.ok) throw new Error(rsa.reason);
+      keys.promote(otherId, "rsa2048");
+      const twinCsr = await buildCsr(
+        { common_name: "shop.rotation-two.com", country: "", state: "", locality: "", organization: "", organizational_unit: null, sans: ["shop.rotation-two.com"], key_type: "rsa2048" },
+        rsa.value,
+      );
+      const twinChecked = await checkCertificate(await issueLeaf(await createCa("p256v1"), twinCsr), twinCsr, new Date());
+      if (!twinChecked.ok) throw new Error(twinChecked.reason);
+      // Its audit entry is the object's to write; here it is only collected.
+      const twinEntries: unknown[] = [];
+      const twins = new HostnameTwins(storage, { record: (_call, entry) => void twinEntries.push(entry) }, () => new Date());
+      twins.install(where, otherId, "rsa2048", twinChecked.value, old, "issue");
+      expect(twinEntries).toMatchObject([{ action: "create", resource: { type: "custom_hostname_certificate", id: otherId }, metadata: { key_type: "rsa2048" } }]);
       // A hostname that does not exist gets no key (a delete during the generation leaves no orphan).
       expect(await keys.pending("no-such-hostname", name, old)).toMatchObject({ ok: false, reason: "hostname_not_found" });
       // As a managed certificate due for renewal much later (renew_at is not part of a row's seal).
@@ -96,9 +115,9 @@ describe("key-encryption-key rotation", () => {
         ok: true,
         value: {
           kek_id: "k2",
-          hostnames_resealed: 2,
+          hostnames_resealed: 3,
           hostnames_failed: [],
-          hostname_keys_rewrapped: 2,
+          hostname_keys_rewrapped: 3,
           acme_accounts_rewrapped: 1,
           key_failures: [{ kind: "hostname_key", kek_id: "test1", reason: "unwrap_failed" }],
           remaining: 0,
@@ -107,6 +126,7 @@ describe("key-encryption-key rotation", () => {
       const kekOf = (table: string) => state.storage.sql.exec(`SELECT DISTINCT kek_id FROM ${table}`).toArray().map((r) => r.kek_id);
       expect(kekOf("hostname_keys")).toEqual(["k2"]);
       expect(kekOf("acme_accounts")).toEqual(["k2"]);
+      expect(state.storage.sql.exec("SELECT DISTINCT mac_kek FROM hostname_certificates").toArray().map((r) => r.mac_kek)).toEqual(["k2"]);
       expect(state.storage.sql.exec("SELECT DISTINCT mac_kek FROM custom_hostnames").toArray().map((r) => r.mac_kek)).toEqual(["k2"]);
       // The damaged current key is gone and its certificate is due now (a fresh key is ordered); the keys moved open under the new KEK alone.
       expect(state.storage.sql.exec("SELECT state FROM hostname_keys WHERE custom_hostname_id = ?", hostnameId).toArray().map((r) => r.state)).toEqual(["pending"]);
@@ -114,6 +134,10 @@ describe("key-encryption-key rotation", () => {
       const newOnly = await loadKeyring(NEW_KEY);
       expect((await keys.pending(hostnameId, name, newOnly)).ok).toBe(true);
       expect(await keys.sealKey(name, otherId, newOnly, async (pkcs8) => String(pkcs8.length))).toMatchObject({ ok: true });
+      // The RSA twin's key opens under the new KEK alone, and its resealed row passes its check there.
+      expect(await keys.sealKey(name, otherId, newOnly, async (pkcs8) => String(pkcs8.length > 1000), "rsa2048")).toEqual({ ok: true, value: "true" });
+      const twinId = String(state.storage.sql.exec("SELECT id FROM hostname_certificates").one().id);
+      expect(twins.forDelivery(twinId, newOnly, where)).toMatchObject({ ok: true, value: { id: twinId, key_type: "rsa2048" } });
       // The rotation's audit entries name what moved.
       const entries = state.storage.sql.exec("SELECT action, resource_type FROM audit_log WHERE action = 'rewrap' ORDER BY seq").toArray();
       expect(entries.map((e) => e.resource_type)).toEqual(expect.arrayContaining(["hostname_key", "acme_account"]));

@@ -1,4 +1,5 @@
 import type { BundleMethod } from "../tenant/certificate-records";
+import type { TwinSummary } from "../tenant/hostname-twins";
 
 /** Cloudflare's TLS settings of a custom hostname (the SDK's `ssl.settings`), stored and returned as sent. */
 export interface HostnameSettings {
@@ -81,6 +82,8 @@ export interface CustomHostnameRecord {
     id: string;
     bundle_method: string;
     certificate_authority?: string;
+    /** Ours, with dual certificates: every certificate in force, the P-256 one (whose id is the hostname's) and its RSA twin. */
+    certificates?: TwinSummary[];
     custom_certificate?: string;
     custom_csr_id?: string;
     expires_on?: string;
@@ -141,7 +144,7 @@ export const HOSTNAME_COLUMNS =
  * certificate's domain control validation (a custom CSR's certificate was
  * validated by its CA), not by a separate CNAME check.
  */
-export function toHostnameRecord(row: HostnameRow, now: number): CustomHostnameRecord {
+export function toHostnameRecord(row: HostnameRow, now: number, twins: readonly TwinSummary[] = []): CustomHostnameRecord {
   const status = row.ssl_status === "active" && row.expires_on !== null && Date.parse(row.expires_on) < now ? "expired" : row.ssl_status;
   const record: CustomHostnameRecord = {
     id: row.id,
@@ -162,6 +165,18 @@ export function toHostnameRecord(row: HostnameRow, now: number): CustomHostnameR
       wildcard: row.ssl_wildcard === 1,
     };
     if (row.certificate_authority !== null) ssl.certificate_authority = row.certificate_authority;
+    if (twins.length > 0 && row.expires_on !== null) {
+      const own: TwinSummary = {
+        id: row.id,
+        key_type: "p256v1",
+        issuer: row.issuer ?? "",
+        serial_number: row.serial_number ?? "",
+        signature: row.signature ?? "",
+        expires_on: row.expires_on,
+        uploaded_on: row.uploaded_on ?? "",
+      };
+      ssl.certificates = [own, ...twins];
+    }
     if (row.ssl_kind === "custom_csr" && row.certificate !== null) ssl.custom_certificate = row.certificate;
     if (row.custom_csr_id !== null) ssl.custom_csr_id = row.custom_csr_id;
     if (row.expires_on !== null) ssl.expires_on = row.expires_on;

@@ -19,6 +19,8 @@ export interface AcmeConfig {
   readonly dnsResolver: string | null;
   /** Whether a renewal keeps the hostname's key (RENEW_KEY_REUSE); by default each certificate gets a fresh one. */
   readonly reuseKey: boolean;
+  /** Whether each managed certificate gets an RSA-2048 twin beside its P-256 one (MANAGED_KEY_TYPES, Cloudflare's dual certificates). */
+  readonly dual: boolean;
 }
 
 /** The environment's ACME settings (secrets and vars; all optional). */
@@ -29,6 +31,7 @@ export interface AcmeEnv {
   ACME_DNS_RESOLVER?: string;
   ACME_RETRY_SECONDS?: string;
   RENEW_KEY_REUSE?: string;
+  MANAGED_KEY_TYPES?: string;
 }
 
 /** The base of the backoff between orders after a failure (ACME_RETRY_SECONDS, default 60 s). */
@@ -113,5 +116,10 @@ export function acmeConfig(env: AcmeEnv): Result<AcmeConfig, AcmeNotConfigured> 
   if (resolver !== "" && !/^https:\/\//.test(resolver)) return problem("ACME_DNS_RESOLVER must be an https URL");
   const reuse = (env.RENEW_KEY_REUSE ?? "").trim().toLowerCase();
   if (!["", "true", "false"].includes(reuse)) return problem(`RENEW_KEY_REUSE ${JSON.stringify(env.RENEW_KEY_REUSE)} is not true or false`);
-  return ok({ cas, defaultCa, renewBefore, dnsResolver: resolver === "" ? null : resolver, reuseKey: reuse === "true" });
+  const types = (env.MANAGED_KEY_TYPES ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "");
+  const dual = types.includes("rsa2048");
+  if (types.length > 0 && (types[0] !== "p256v1" || types.length > 2 || (types.length === 2 && !dual))) {
+    return problem(`MANAGED_KEY_TYPES ${JSON.stringify(env.MANAGED_KEY_TYPES)} is neither "p256v1" nor "p256v1,rsa2048"`);
+  }
+  return ok({ cas, defaultCa, renewBefore, dnsResolver: resolver === "" ? null : resolver, reuseKey: reuse === "true", dual });
 }

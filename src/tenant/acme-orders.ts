@@ -30,9 +30,13 @@ import type { AuditTrail } from "./audit-trail";
 import type { CsrStore } from "./csr-store";
 import type { HostnameKeys } from "./hostname-keys";
 import type { HostnameStore, ManagedHostname } from "./hostname-store";
+import type { HostnameTwins } from "./hostname-twins";
+import type { KeyType } from "../pki/csr-input";
 
 type OrderRow = {
   custom_hostname_id: string;
+  /** The key (and certificate) this order is for: the hostname's P-256 one, or its RSA twin, ordered once the P-256 one is in. */
+  key_type: KeyType;
   ca: string;
   purpose: "issue" | "renew";
   state: "new" | "authorizing" | "finalizing" | "downloading";
@@ -53,7 +57,7 @@ export interface ChallengePublisher {
   withdraw(hostname: string, hostnameId: string): Promise<void>;
 }
 
-const ORDER_COLUMNS = "custom_hostname_id, ca, purpose, state, order_url, finalize_url, authorizations, responded, csr, finalized, attempts, failures, generation";
+const ORDER_COLUMNS = "custom_hostname_id, key_type, ca, purpose, state, order_url, finalize_url, authorizations, responded, csr, finalized, attempts, failures, generation";
 // A new order after one failed, at most this many times before the certificate is given up on.
 export const MAX_ATTEMPTS = 12;
 // An order in progress is polled every few seconds; a record that is not published yet, less often.
@@ -88,6 +92,12 @@ const describe = (problem: AcmeProblem | AcmeRefusal): string => {
   }
   return `${problem.detail} (${problem.type})`;
 };
+
+/** Whether an order is for the hostname's own (P-256) certificate, which its status follows; an RSA twin's order never changes the status. */
+const leads = (row: OrderRow): boolean => row.key_type === "p256v1";
+
+/** What a refusal of an order is shown as: the RSA twin's named as such (the hostname's own certificate is in force meanwhile). */
+const said = (row: OrderRow, message: string): string => (leads(row) ? message : `RSA-2048 certificate: ${message}`);
 
 type Step = { kind: "again" } | { kind: "wait"; ms: number } | { kind: "done" };
 
@@ -124,7 +134,8 @@ export class AcmeOrders {
   constructor(
     private readonly storage: Storage,
     private readonly hostnames: Pick<HostnameStore, "managed" | "setProgress" | "installManaged" | "dueForRenewal" | "nextRenewal" | "deferRenewal">,
-    private readonly keys: Pick<HostnameKeys, "pending" | "current" | "dropPending" | "promote">,
+    private readonly keys: Pick<HostnameKeys, "pending" | "current" | "dropPending" | "promote" | "removeType">,
+    private readonly twins: Pick<HostnameTwins, "install" | "remove">,
     private readonly accounts: Pick<AcmeAccounts, "account">,
     private readonly csrs: Pick<CsrStore, "pem" | "names">,
     private readonly challenges: ChallengePublisher,
@@ -143,8 +154,8 @@ export class AcmeOrders {
   enqueue(hostnameId: string, ca: string, purpose: "issue" | "renew"): void {
     const now = this.clock().toISOString();
     this.storage.sql.run(
-      `INSERT INTO acme_orders (custom_hostname_id, ca, purpose, state, next_at, created_at, updated_at) VALUES (?, ?, ?, 'new', ?, ?, ?)
-       ON CONFLICT (custom_hostname_id) DO UPDATE SET state = 'new', ca = excluded.ca, purpose = excluded.purpose, order_url = NULL, finalize_url = NULL,
+      `INSERT INTO acme_orders (custom_hostname_id, key_type, ca, purpose, state, next_at, created_at, updated_at) VALUES (?, 'p256v1', ?, ?, 'new', ?, ?, ?)
+       ON CONFLICT (custom_hostname_id) DO UPDATE SET state = 'new', key_type = 'p256v1', ca = excluded.ca, purpose = excluded.purpose, order_url = NULL, finalize_url = NULL,
          authorizations = '[]', responded = '[]', csr = NULL, finalized = 0, attempts = 0, failures = 0, generation = acme_orders.generation + 1,
          next_at = excluded.next_at, updated_at = excluded.updated_at`,
       hostnameId,
@@ -288,13 +299,13 @@ export class AcmeOrders {
   }
 
   // An audit entry for one step of a hostname's order.
-  #record(run: Run, hostname: ManagedHostname, action: "order" | "validate" | "finalize", metadata: Record<string, unknown>, failure?: string): void {
+  #record(run: Run, row: OrderRow, hostname: ManagedHostname, action: "order" | "validate" | "finalize", metadata: Record<string, unknown>, failure?: string): void {
     this.audit.record(run.call, {
       action,
       resource: { type: "custom_hostname_certificate", id: hostname.id },
       result: failure === undefined,
       ...(failure === undefined ? {} : { info: failure }),
-      metadata: { hostname: hostname.hostname, ...metadata },
+      metadata: { hostname: hostname.hostname, ca: row.ca, ...(leads(row) ? {} : { key_type: row.key_type }), ...metadata },
     });
   }
 
@@ -320,8 +331,8 @@ export class AcmeOrders {
         this.clock().toISOString(),
         row.custom_hostname_id,
       );
-      if (row.purpose === "issue") this.hostnames.setProgress(row.custom_hostname_id, { ssl_status: "pending_validation" });
-      this.#record(run, hostname, "order", { ca: row.ca, purpose: row.purpose, identifiers, order_url: order.value.url, attempt: row.attempts + 1 });
+      if (row.purpose === "issue" && leads(row)) this.hostnames.setProgress(row.custom_hostname_id, { ssl_status: "pending_validation" });
+      this.#record(run, row, hostname, "order", { purpose: row.purpose, identifiers, order_url: order.value.url, attempt: row.attempts + 1 });
     });
     return live ? { kind: "again" } : STALE;
   }
@@ -366,7 +377,7 @@ export class AcmeOrders {
         responded.add(challenge.value.url);
         const live = this.#guard(row, () => {
           this.storage.sql.run(`UPDATE acme_orders SET responded = ? WHERE custom_hostname_id = ?`, JSON.stringify([...responded]), row.custom_hostname_id);
-          this.#record(run, hostname, "validate", { ca: row.ca, purpose: row.purpose, challenge: wanted, identifier: authz.identifier.value, order_url: row.order_url });
+          this.#record(run, row, hostname, "validate", { purpose: row.purpose, challenge: wanted, identifier: authz.identifier.value, order_url: row.order_url });
         });
         if (!live) return STALE;
       }
@@ -380,7 +391,7 @@ export class AcmeOrders {
     if (hostname.method === "http") await this.challenges.withdraw(hostname.hostname, hostname.id);
     const live = this.#guard(row, () => {
       this.storage.sql.run(`UPDATE acme_orders SET state = 'finalizing', updated_at = ? WHERE custom_hostname_id = ?`, this.clock().toISOString(), row.custom_hostname_id);
-      this.hostnames.setProgress(row.custom_hostname_id, row.purpose === "issue" ? { ssl_status: "pending_issuance", validation_records: [] } : { validation_records: [] });
+      this.hostnames.setProgress(row.custom_hostname_id, row.purpose === "issue" && leads(row) ? { ssl_status: "pending_issuance", validation_records: [] } : { validation_records: [] });
     });
     return live ? { kind: "again" } : STALE;
   }
@@ -404,7 +415,7 @@ export class AcmeOrders {
       // Stored, then sent: a restart between the two sends the same CSR again (a ready order takes it once).
       const stored = this.#guard(row, () => {
         this.storage.sql.run(`UPDATE acme_orders SET csr = ?, updated_at = ? WHERE custom_hostname_id = ?`, csr, this.clock().toISOString(), row.custom_hostname_id);
-        if (kept) this.keys.dropPending(hostname.id);
+        if (kept) this.keys.dropPending(hostname.id, row.key_type);
       });
       if (!stored) return STALE;
       const der = fromPemBlocks("CERTIFICATE REQUEST", csr)![0]!;
@@ -416,7 +427,7 @@ export class AcmeOrders {
       }
       const live = this.#guard(row, () => {
         this.storage.sql.run(`UPDATE acme_orders SET finalized = 1, updated_at = ? WHERE custom_hostname_id = ?`, this.clock().toISOString(), row.custom_hostname_id);
-        this.#record(run, hostname, "finalize", { ca: row.ca, purpose: row.purpose, order_url: row.order_url, names, key: hostname.csr_id !== null ? "custom_csr" : kept ? "kept" : "fresh" });
+        this.#record(run, row, hostname, "finalize", { purpose: row.purpose, order_url: row.order_url, names, key: hostname.csr_id !== null ? "custom_csr" : kept ? "kept" : "fresh" });
       });
       if (!live) return STALE;
       return { kind: "wait", ms: Math.max(500, Math.min((sent.value.retryAfter ?? 0) * 1000, MAX_POLL_WAIT_MS)) };
@@ -436,12 +447,12 @@ export class AcmeOrders {
       if (csr === null || names === null) return { ok: false, step: this.#fail(run, row, hostname, 0, "the custom CSR no longer exists", false) };
       return { ok: true, csr, names, kept: false };
     }
-    const kept = row.purpose === "renew" && run.config.reuseKey ? await this.keys.current(hostname.id, run.scope, run.keyring) : null;
-    const keys = kept ?? (await this.keys.pending(hostname.id, run.scope, run.keyring));
+    const kept = row.purpose === "renew" && run.config.reuseKey ? await this.keys.current(hostname.id, run.scope, run.keyring, row.key_type) : null;
+    const keys = kept ?? (await this.keys.pending(hostname.id, run.scope, run.keyring, row.key_type));
     if (!keys.ok) return { ok: false, step: keys.reason === "hostname_not_found" ? STALE : this.#keyFailure(row, keys) };
     const names = this.#names(hostname)!;
     const csr = await buildCsr(
-      { common_name: names[0]!, country: "", state: "", locality: "", organization: "", organizational_unit: null, sans: names, key_type: "p256v1" },
+      { common_name: names[0]!, country: "", state: "", locality: "", organization: "", organizational_unit: null, sans: names, key_type: row.key_type },
       keys.value,
     );
     return { ok: true, csr, names, kept: kept !== null };
@@ -462,11 +473,38 @@ export class AcmeOrders {
     const renewAt = new Date(renewalDue(Date.parse(checked.value.not_before), Date.parse(checked.value.expires_on), config.renewBefore)).toISOString();
     // Installed only if the order is still the hostname's (an edit since would make it the wrong certificate or key).
     this.#guard(row, () => {
-      this.keys.promote(hostname.id);
+      this.keys.promote(hostname.id, row.key_type);
+      if (!leads(row)) {
+        this.twins.install(call, hostname.id, row.key_type, checked.value, keyring, row.purpose);
+        this.hostnames.setProgress(hostname.id, { validation_errors: [] });
+        this.cancel(hostname.id);
+        return;
+      }
       this.hostnames.installManaged(call, hostname.id, checked.value, renewAt, keyring, row.purpose);
+      if (config.dual && hostname.csr_id === null) {
+        // Dual certificates: the RSA twin is ordered next, for the same names from the same CA (whose
+        // authorizations, now valid, it reuses where the CA allows), and renewed with each P-256 certificate.
+        this.#chain(row, "rsa2048");
+        return;
+      }
+      // A twin left from when dual certificates were configured goes with its key.
+      this.twins.remove(hostname.id);
+      this.keys.removeType(hostname.id, "rsa2048");
       this.cancel(hostname.id);
     });
     return { kind: "done" };
+  }
+
+  // The hostname's order becomes a new one for its `keyType` certificate, due now (call inside a guard).
+  #chain(row: OrderRow, keyType: KeyType): void {
+    this.storage.sql.run(
+      `UPDATE acme_orders SET key_type = ?, state = 'new', order_url = NULL, finalize_url = NULL, authorizations = '[]', responded = '[]', csr = NULL, finalized = 0,
+         attempts = 0, failures = 0, generation = generation + 1, next_at = ?, updated_at = ? WHERE custom_hostname_id = ?`,
+      keyType,
+      this.clock().toISOString(),
+      this.clock().toISOString(),
+      row.custom_hostname_id,
+    );
   }
 
   // A refusal from the CA or the keys: retried on the order as it is when it may pass later, else a new order.
@@ -484,7 +522,7 @@ export class AcmeOrders {
         if (refusal.reason === "acme_unreachable") run.unreachable.add(row.ca);
         const failures = row.failures + 1;
         const live = this.#guard(row, () => {
-          this.hostnames.setProgress(row.custom_hostname_id, { validation_errors: [describe(refusal)] });
+          this.hostnames.setProgress(row.custom_hostname_id, { validation_errors: [said(row, describe(refusal))] });
           this.storage.sql.run(`UPDATE acme_orders SET failures = ? WHERE custom_hostname_id = ?`, failures, row.custom_hostname_id);
         });
         return live ? { kind: "wait", ms: Math.max(POLL_MS * 5, retryAfter, backoffMs(failures, run.retryBaseMs)) } : STALE;
@@ -497,7 +535,7 @@ export class AcmeOrders {
   #keyFailure(row: OrderRow, refusal: KeyRefusal): Step {
     console.error(JSON.stringify({ level: "error", event: "acme_keys_unavailable", custom_hostname_id: row.custom_hostname_id, reason: refusal.reason }));
     const live = this.#guard(row, () =>
-      this.hostnames.setProgress(row.custom_hostname_id, { validation_errors: [`the service's keys cannot be used (${refusal.reason}); the operator must fix KEY_ENCRYPTION_KEYS`] }),
+      this.hostnames.setProgress(row.custom_hostname_id, { validation_errors: [said(row, `the service's keys cannot be used (${refusal.reason}); the operator must fix KEY_ENCRYPTION_KEYS`)] }),
     );
     return live ? { kind: "wait", ms: 60_000 } : STALE;
   }
@@ -512,15 +550,16 @@ export class AcmeOrders {
   #fail(run: Run, row: OrderRow, hostname: ManagedHostname, waitMs: number, message: string, retry: boolean, stage: "validation" | "issuance" = "validation"): Step {
     const attempts = row.attempts + 1;
     const givingUp = !retry || attempts >= MAX_ATTEMPTS;
-    const progress: { ssl_status?: string; validation_errors: string[] } = { validation_errors: [message] };
-    if (givingUp && !hostname.has_certificate) progress.ssl_status = stage === "validation" ? "validation_timed_out" : "issuance_timed_out";
+    const progress: { ssl_status?: string; validation_errors: string[] } = { validation_errors: [said(row, message)] };
+    if (givingUp && !hostname.has_certificate && leads(row)) progress.ssl_status = stage === "validation" ? "validation_timed_out" : "issuance_timed_out";
     const wait = Math.max(waitMs, backoffMs(attempts, run.retryBaseMs));
     const live = this.#guard(row, () => {
       this.hostnames.setProgress(row.custom_hostname_id, progress);
-      this.#record(run, hostname, "order", { ca: row.ca, purpose: row.purpose, order_url: row.order_url, stage, attempt: attempts, given_up: givingUp, ...(givingUp ? {} : { next_order_in_s: Math.round(wait / 1000) }) }, message);
+      this.#record(run, row, hostname, "order", { purpose: row.purpose, order_url: row.order_url, stage, attempt: attempts, given_up: givingUp, ...(givingUp ? {} : { next_order_in_s: Math.round(wait / 1000) }) }, message);
       if (givingUp) {
         this.cancel(row.custom_hostname_id);
-        if (hostname.has_certificate) this.hostnames.deferRenewal(row.custom_hostname_id, new Date(this.clock().getTime() + RENEWAL_RETRY_MS).toISOString());
+        // An RSA twin given up on waits for the next renewal (the hostname's own certificate serves, and the twin in force if any).
+        if (hostname.has_certificate && leads(row)) this.hostnames.deferRenewal(row.custom_hostname_id, new Date(this.clock().getTime() + RENEWAL_RETRY_MS).toISOString());
         return;
       }
       this.storage.sql.run(

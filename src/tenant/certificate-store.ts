@@ -3,6 +3,7 @@ import type { Clock } from "../core/clock";
 import { type Result, fail, ok } from "../core/result";
 import { type Scope, scopeName } from "../core/scope";
 import type { Keyring } from "../pki/keyring";
+import type { KeyType } from "../pki/csr-input";
 import { type SealRefusal, sealRefusal } from "../pki/row-seal";
 import type { CertificateExists, CertificateNotFound, CsrNotFound } from "./refusals";
 import { type CertificateRefusal, type CheckedCertificate, checkCertificate } from "../pki/certificate-check";
@@ -313,9 +314,11 @@ export class CertificateStore {
 export interface DeliveryRow {
   id: string;
   /** The key delivered: a custom CSR's (`csr`) or a managed custom hostname's (`hostname`). */
-  key: { kind: "csr"; id: string } | { kind: "hostname"; id: string };
+  key: { kind: "csr"; id: string } | { kind: "hostname"; id: string; key_type?: KeyType };
   /** A custom hostname's name (its files on the edge are named by it); absent for a custom certificate. */
   hostname?: string;
+  /** A managed certificate's RSA twin (dual certificates): its key type; absent for every other certificate. */
+  key_type?: KeyType;
   custom_csr_id: string;
   hosts: string[];
   expires_on: string;

@@ -23,7 +23,8 @@ export interface KeyRewrap {
  * `hostname_keys`), each only as its AES-GCM wrap under a KEK, bound to the
  * scope and a random key id. A hostname has one `current` key (the one its
  * certificate is for) and, while an order for a renewal with a fresh key is
- * under way, a `pending` one, which becomes current in the transaction that
+ * under way, a `pending` one, for each key type it has (P-256, and RSA-2048
+ * with dual certificates), which becomes current in the transaction that
  * stores the new certificate. A key leaves its wrap only to sign a CSR, or
  * sealed to an edge.
  */
@@ -39,7 +40,7 @@ export class HostnameKeys {
    * CSR for an order is signed with. Call outside a transaction (it awaits).
    */
   async pending(hostnameId: string, scope: string, keyring: Keyring, keyType: KeyType = "p256v1"): Promise<Result<CryptoKeyPair, KeyRefusal | HostnameNotFound>> {
-    const held = this.#row(hostnameId, "pending");
+    const held = this.#row(hostnameId, "pending", keyType);
     if (held) return this.#pair(held, scope, keyring);
     const keys = await generateKeyPair(keyType);
     const keyId = crypto.randomUUID();
@@ -49,7 +50,7 @@ export class HostnameKeys {
     this.storage.sql.run(
       `INSERT INTO hostname_keys (key_id, custom_hostname_id, state, key_type, kek_id, iv, wrapped, spki, created_at)
        SELECT ?, ?, 'pending', ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM custom_hostnames WHERE id = ?)
-       ON CONFLICT (custom_hostname_id, state) DO NOTHING`,
+       ON CONFLICT (custom_hostname_id, key_type, state) DO NOTHING`,
       keyId,
       hostnameId,
       keyType,
@@ -61,13 +62,13 @@ export class HostnameKeys {
       hostnameId,
     );
     // Another run may have made one meanwhile: the stored one is the pending key.
-    const stored = this.#row(hostnameId, "pending");
+    const stored = this.#row(hostnameId, "pending", keyType);
     return stored ? this.#pair(stored, scope, keyring) : fail({ reason: "hostname_not_found" });
   }
 
   /** The current key of a hostname as a key pair (a renewal that keeps its key signs its CSR with it), or null when it has none. */
-  async current(hostnameId: string, scope: string, keyring: Keyring): Promise<Result<CryptoKeyPair, KeyRefusal> | null> {
-    const held = this.#row(hostnameId, "current");
+  async current(hostnameId: string, scope: string, keyring: Keyring, keyType: KeyType = "p256v1"): Promise<Result<CryptoKeyPair, KeyRefusal> | null> {
+    const held = this.#row(hostnameId, "current", keyType);
     return held ? this.#pair(held, scope, keyring) : null;
   }
 
@@ -76,17 +77,23 @@ export class HostnameKeys {
    * the transaction that stores the certificate). Without a pending key (a
    * renewal that kept its key) nothing changes.
    */
-  promote(hostnameId: string): void {
-    if (!this.#row(hostnameId, "pending")) return;
-    const old = this.#row(hostnameId, "current");
+  promote(hostnameId: string, keyType: KeyType = "p256v1"): void {
+    if (!this.#row(hostnameId, "pending", keyType)) return;
+    const old = this.#row(hostnameId, "current", keyType);
     if (old) this.#erase(old.key_id);
-    this.storage.sql.run(`UPDATE hostname_keys SET state = 'current' WHERE custom_hostname_id = ? AND state = 'pending'`, hostnameId);
+    this.storage.sql.run(`UPDATE hostname_keys SET state = 'current' WHERE custom_hostname_id = ? AND key_type = ? AND state = 'pending'`, hostnameId, keyType);
   }
 
   /** Erases a hostname's pending key, if any (a renewal that keeps the current key: nothing may replace it when the certificate arrives). */
-  dropPending(hostnameId: string): void {
-    const pending = this.#row(hostnameId, "pending");
+  dropPending(hostnameId: string, keyType: KeyType = "p256v1"): void {
+    const pending = this.#row(hostnameId, "pending", keyType);
     if (pending) this.#erase(pending.key_id);
+  }
+
+  /** Erases every key of one type of a hostname (its RSA twin is no longer wanted). */
+  removeType(hostnameId: string, keyType: KeyType): void {
+    const rows = this.storage.sql.all<{ key_id: string }>(`SELECT key_id FROM hostname_keys WHERE custom_hostname_id = ? AND key_type = ?`, hostnameId, keyType);
+    for (const { key_id } of rows) this.#erase(key_id);
   }
 
   /** Erases every key of a hostname (its deletion). */
@@ -141,8 +148,14 @@ export class HostnameKeys {
    * bytes exist only during `seal` and are overwritten afterwards (as the
    * key vault does for CSR keys).
    */
-  async sealKey(scope: string, hostnameId: string, keyring: Keyring, seal: (pkcs8: Uint8Array) => Promise<string>): Promise<Result<string, HostnameNotFound | KeyRefusal>> {
-    const row = this.#row(hostnameId, "current");
+  async sealKey(
+    scope: string,
+    hostnameId: string,
+    keyring: Keyring,
+    seal: (pkcs8: Uint8Array) => Promise<string>,
+    keyType: KeyType = "p256v1",
+  ): Promise<Result<string, HostnameNotFound | KeyRefusal>> {
+    const row = this.#row(hostnameId, "current", keyType);
     if (!row) return fail({ reason: "hostname_not_found" });
     let pkcs8: Uint8Array;
     try {
@@ -176,10 +189,11 @@ export class HostnameKeys {
     return unwrapPrivateKey(stored, row.key_type as KeyType, keyring, namedWrapContext("hostname-key", scope, row.key_id), { extractable });
   }
 
-  #row(hostnameId: string, state: "pending" | "current"): KeyRow | null {
+  #row(hostnameId: string, state: "pending" | "current", keyType: KeyType): KeyRow | null {
     return this.storage.sql.one<KeyRow>(
-      `SELECT key_id, key_type, kek_id, iv, wrapped, spki FROM hostname_keys WHERE custom_hostname_id = ? AND state = ?`,
+      `SELECT key_id, key_type, kek_id, iv, wrapped, spki FROM hostname_keys WHERE custom_hostname_id = ? AND key_type = ? AND state = ?`,
       hostnameId,
+      keyType,
       state,
     );
   }

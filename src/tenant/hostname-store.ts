@@ -23,6 +23,7 @@ import type { Counters } from "./counters";
 import type { DeliveryRow } from "./certificate-store";
 import type { CsrStore } from "./csr-store";
 import type { HostnameKeys } from "./hostname-keys";
+import type { HostnameTwins } from "./hostname-twins";
 import { type RenewBefore, renewalDue } from "./acme-config";
 
 /** No such custom hostname in the zone (Cloudflare's 1436). */
@@ -152,6 +153,8 @@ export class HostnameStore {
     private readonly storage: Storage,
     /** A managed hostname's keys, erased with its row. */
     private readonly keys: Pick<HostnameKeys, "removeAll">,
+    /** A managed hostname's RSA twin certificates, deleted with its row. */
+    private readonly twins: Pick<HostnameTwins, "remove" | "summaries">,
     private readonly csrs: Pick<CsrStore, "pem" | "names">,
     private readonly counters: Counters,
     private readonly audit: Pick<AuditTrail, "record">,
@@ -277,7 +280,8 @@ export class HostnameStore {
       ...(filter ? { where: filter } : {}),
     });
     const nowMs = Date.parse(now);
-    const items = rows.map((row) => toHostnameRecord(row, nowMs));
+    const twins = this.twins.summaries(rows.map((row) => row.id));
+    const items = rows.map((row) => toHostnameRecord(row, nowMs, twins.get(row.id)));
     return { items: JSON.stringify(items) as JsonText, count: items.length, total };
   }
 
@@ -317,7 +321,10 @@ export class HostnameStore {
           (edit.ssl?.kind === "custom_csr" && edit.ssl.acme !== null && edit.ssl.custom_certificate === null && current.ssl_kind === "custom_csr" && current.custom_csr_id === edit.ssl.custom_csr_id));
       if (edit.ssl !== undefined) for (const [column, value] of sslColumns(edit.ssl, checked.value, modified, keep, renewBefore)) set(column, value);
       // A hostname that is no longer managed has no use for its managed keys: they are erased with the change.
-      if (edit.ssl !== undefined && edit.ssl.kind !== "managed" && current.ssl_kind === "managed") this.keys.removeAll(id);
+      if (edit.ssl !== undefined && edit.ssl.kind !== "managed" && current.ssl_kind === "managed") {
+        this.keys.removeAll(id);
+        this.twins.remove(id);
+      }
       this.storage.sql.run(`UPDATE custom_hostnames SET ${sets.join(", ")} WHERE id = ?`, ...values, id);
       this.#seal(id, keyring, call);
       this.audit.record(call, {
@@ -346,6 +353,7 @@ export class HostnameStore {
       if (!row) return fail({ reason: "hostname_not_found" });
       this.storage.sql.run(`DELETE FROM custom_hostnames WHERE seq = ?`, row.seq);
       this.keys.removeAll(id);
+      this.twins.remove(id);
       this.counters.bump("custom_hostnames", -1);
       this.audit.record(call, {
         action: "delete",
@@ -630,7 +638,7 @@ export class HostnameStore {
 
   #record(id: string): CustomHostnameRecord | null {
     const row = this.storage.sql.one<HostnameRow>(`SELECT ${HOSTNAME_COLUMNS} FROM custom_hostnames WHERE id = ?`, id);
-    return row ? toHostnameRecord(row, this.clock().getTime()) : null;
+    return row ? toHostnameRecord(row, this.clock().getTime(), this.twins.summaries([id]).get(id)) : null;
   }
 }
 

@@ -11,6 +11,8 @@ import type { AuditTrail } from "./audit-trail";
 import type { CertificateStore, DeliveryRow } from "./certificate-store";
 import type { HostnameKeys } from "./hostname-keys";
 import type { HostnameNotFound, HostnameStore } from "./hostname-store";
+import type { HostnameTwins } from "./hostname-twins";
+import type { KeyType } from "../pki/csr-input";
 import type { KeyVault } from "./key-vault";
 
 // Why a delivery that reached the zone was refused, as its audit entry says.
@@ -27,6 +29,8 @@ export interface DeliverableCertificate {
   id: string;
   /** For a custom hostname: its name (the agent names its files by it); absent for a custom certificate. */
   hostname?: string;
+  /** A managed certificate's RSA twin (dual certificates): `rsa2048`; absent for every other certificate. */
+  key_type?: KeyType;
   hosts: string[];
   expires_on: string;
   modified_on: string;
@@ -45,6 +49,7 @@ export interface DeliveryBundle extends DeliverableCertificate {
 const listed = (row: DeliveryRow): DeliverableCertificate => ({
   id: row.id,
   ...(row.hostname === undefined ? {} : { hostname: row.hostname }),
+  ...(row.key_type === undefined ? {} : { key_type: row.key_type }),
   hosts: row.hosts,
   expires_on: row.expires_on,
   modified_on: row.modified_on,
@@ -65,6 +70,8 @@ export class KeyDelivery {
     private readonly vault: Pick<KeyVault, "sealKey">,
     /** A managed custom hostname's key, for sealing (src/tenant/hostname-keys.ts). */
     private readonly hostnameKeys: Pick<HostnameKeys, "sealKey">,
+    /** Managed certificates' RSA twins (src/tenant/hostname-twins.ts). */
+    private readonly twins: Pick<HostnameTwins, "placements" | "forDelivery">,
     private readonly audit: Pick<AuditTrail, "record">,
     private readonly clock: Clock,
   ) {}
@@ -72,7 +79,7 @@ export class KeyDelivery {
   /** The zone's certificates this edge may receive now, in upload order (rows changed in storage are left out). */
   list(call: TenantCall, scopeName: string, keyring: Keyring, edge: EdgeRecipient): Result<DeliverableCertificate[], never> {
     const now = this.clock().getTime();
-    const rows = [...this.certificates.placements(keyring, scopeName), ...this.hostnames.placements(keyring, call)];
+    const rows = [...this.certificates.placements(keyring, scopeName), ...this.hostnames.placements(keyring, call), ...this.twins.placements(keyring, call)];
     return ok(rows.filter((row) => this.#refusal(row, edge, now) === null).map(listed));
   }
 
@@ -86,7 +93,10 @@ export class KeyDelivery {
     const { scope } = call;
     const hostname = this.hostnames.forDelivery(certificateId, keyring, call);
     if (!hostname.ok) return hostname;
-    const found = hostname.value === null ? this.certificates.forDelivery(certificateId, keyring, scopeName) : ok(hostname.value);
+    const twin = hostname.value === null ? this.twins.forDelivery(certificateId, keyring, call) : ok(null);
+    if (!twin.ok) return twin;
+    const managed = hostname.value ?? twin.value;
+    const found = managed === null ? this.certificates.forDelivery(certificateId, keyring, scopeName) : ok(managed);
     if (!found.ok) return found;
     const row = found.value;
     const refusal = this.#refusal(row, edge, this.clock().getTime());
@@ -103,7 +113,9 @@ export class KeyDelivery {
         kid: edge.thumbprint,
       });
     const sealed =
-      row.key.kind === "csr" ? await this.vault.sealKey(scopeName, row.key.id, keyring, seal) : await this.hostnameKeys.sealKey(scopeName, row.key.id, keyring, seal);
+      row.key.kind === "csr"
+        ? await this.vault.sealKey(scopeName, row.key.id, keyring, seal)
+        : await this.hostnameKeys.sealKey(scopeName, row.key.id, keyring, seal, row.key.key_type);
     if (!sealed.ok) return sealed;
     // Recorded before the bundle leaves the object: a delivery whose entry
     // cannot be written is not made (the object's output waits for the write).
@@ -118,7 +130,8 @@ export class KeyDelivery {
       result: delivered,
       ...(info === undefined ? {} : { info }),
       metadata: {
-        ...(row.hostname === undefined ? { certificate_id: row.id } : { custom_hostname_id: row.id, hostname: row.hostname }),
+        ...(row.hostname === undefined ? { certificate_id: row.id } : { custom_hostname_id: row.key_type === undefined ? row.id : row.key.id, hostname: row.hostname }),
+        ...(row.key_type === undefined ? {} : { certificate_id: row.id, key_type: row.key_type }),
         edge_id: edge.id,
         edge_key: edge.thumbprint,
         modified_on: row.modified_on,

@@ -351,6 +351,34 @@ export const TENANT_MIGRATIONS: Migrations = [
     },
     `CREATE INDEX IF NOT EXISTS custom_hostnames_by_renewal ON custom_hostnames (renew_at) WHERE renew_at IS NOT NULL`,
   ],
+  // 18: dual certificates (MANAGED_KEY_TYPES="p256v1,rsa2048"): a hostname's keys by type, its order of the
+  // moment for one type, and its RSA twin's certificate beside the P-256 one (which stays in custom_hostnames).
+  [
+    `DROP INDEX IF EXISTS hostname_keys_by_state`,
+    `CREATE UNIQUE INDEX IF NOT EXISTS hostname_keys_by_type ON hostname_keys (custom_hostname_id, key_type, state)`,
+    (sql) => {
+      const columns = new Set(sql.all<{ name: string }>(`SELECT name FROM pragma_table_info('acme_orders')`).map((c) => c.name));
+      if (!columns.has("key_type")) sql.run(`ALTER TABLE acme_orders ADD COLUMN key_type TEXT NOT NULL DEFAULT 'p256v1'`);
+    },
+    // id: the twin's own certificate id (what an edge fetches it by); sealed like a hostname row.
+    `CREATE TABLE IF NOT EXISTS hostname_certificates (
+      id TEXT PRIMARY KEY,
+      custom_hostname_id TEXT NOT NULL,
+      key_type TEXT NOT NULL,
+      certificate TEXT NOT NULL,
+      hosts TEXT NOT NULL,
+      issuer TEXT NOT NULL,
+      serial_number TEXT NOT NULL,
+      signature TEXT NOT NULL,
+      expires_on TEXT NOT NULL,
+      uploaded_on TEXT NOT NULL,
+      leaf_sha256 TEXT NOT NULL,
+      modified_on TEXT NOT NULL,
+      mac BLOB,
+      mac_kek TEXT
+    )`,
+    `CREATE UNIQUE INDEX IF NOT EXISTS hostname_certificates_by_type ON hostname_certificates (custom_hostname_id, key_type)`,
+  ],
 ];
 
 /** The tenant schema's newest version. */

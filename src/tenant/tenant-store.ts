@@ -41,6 +41,7 @@ import { type HostnameCreateRefusal, type HostnameEditRefusal, type HostnameNotF
 import type { CustomHostnameRecord, HostnameCreate, HostnameEdit, HostnameListQuery } from "../hostnames/hostname-records";
 import { hostnameShardName } from "../hostnames/shard";
 import { HostnameKeys, type KeyRewrap } from "./hostname-keys";
+import { HostnameTwins } from "./hostname-twins";
 import type { RewrapFailure } from "../pki/key-wrap";
 import { AcmeAccounts } from "./acme-accounts";
 import { AcmeOrders } from "./acme-orders";
@@ -66,7 +67,7 @@ export type ScopeRewrap = RewrapReport & {
   /** Certificate rows that had no MAC (uploaded before rows were sealed, or stripped), sealed by this call and named in its audit entry. */
   certificates_sealed: string[];
   certificates_failed: string[];
-  /** Custom hostname rows re-sealed under the current KEK, and those whose MAC did not match (left as they are). */
+  /** Custom hostname rows (and their RSA twins' rows, named by certificate id) re-sealed under the current KEK, and those whose MAC did not match (left as they are). */
   hostnames_resealed: number;
   hostnames_failed: string[];
   /** Managed hostnames' keys and ACME account keys moved under the current KEK (all of them, each call), and those that were not. */
@@ -123,6 +124,7 @@ export class TenantStore extends DurableObject<Env> {
   readonly #certificates: CertificateStore;
   readonly #hostnames: HostnameStore;
   readonly #hostnameKeys: HostnameKeys;
+  readonly #twins: HostnameTwins;
   readonly #acmeAccounts: AcmeAccounts;
   readonly #acme: AcmeOrders;
   readonly #seals: CertificateSeals;
@@ -166,9 +168,11 @@ export class TenantStore extends DurableObject<Env> {
     this.#certificates = new CertificateStore(storage, this.#csrs, this.#counters, this.#audit, this.#seals, clock);
     this.#hostnameKeys = new HostnameKeys(storage, clock);
     this.#acmeAccounts = new AcmeAccounts(storage, clock);
+    this.#twins = new HostnameTwins(storage, this.#audit, clock);
     this.#hostnames = new HostnameStore(
       storage,
       this.#hostnameKeys,
+      this.#twins,
       this.#csrs,
       this.#counters,
       this.#audit,
@@ -185,6 +189,7 @@ export class TenantStore extends DurableObject<Env> {
       storage,
       this.#hostnames,
       this.#hostnameKeys,
+      this.#twins,
       this.#acmeAccounts,
       this.#csrs,
       {
@@ -198,7 +203,7 @@ export class TenantStore extends DurableObject<Env> {
       this.#audit,
       clock,
     );
-    this.#delivery = new KeyDelivery(this.#certificates, this.#hostnames, this.#vault, this.#hostnameKeys, this.#audit, clock);
+    this.#delivery = new KeyDelivery(this.#certificates, this.#hostnames, this.#vault, this.#hostnameKeys, this.#twins, this.#audit, clock);
     this.#gate = new KeyringGate(storage, () => this.env.KEY_ENCRYPTION_KEYS, this.#registry(), (keyring) => this.#opened(keyring), {
       kekIds: () => [...new Set([...this.#vault.kekIds(), ...this.#pool.kekIds()])],
       opens: async (kekId, keyring) => {
@@ -505,7 +510,9 @@ export class TenantStore extends DurableObject<Env> {
       }
       return report;
     });
-    const hostnames = this.#hostnames.reseal(keyring.value, call);
+    const rows = this.#hostnames.reseal(keyring.value, call);
+    const twins = this.#twins.reseal(keyring.value, call);
+    const hostnames = { resealed: rows.resealed + twins.resealed, failed: [...rows.failed, ...twins.failed] };
     const recordKeys = (type: "hostname_key" | "acme_account") => (report: KeyRewrap) =>
       this.#audit.record(call, {
         action: "rewrap",
@@ -787,6 +794,7 @@ export class TenantStore extends DurableObject<Env> {
         ...this.#audit.kekIds(),
         ...this.#seals.kekIds(),
         ...this.#hostnames.kekIds(),
+        ...this.#twins.kekIds(),
         ...this.#hostnameKeys.kekIds(),
         ...this.#acmeAccounts.kekIds(),
       ]),

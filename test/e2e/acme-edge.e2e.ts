@@ -20,13 +20,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type Cloudflare from "cloudflare";
 import type { CustomHostnameGetResponse } from "cloudflare/resources/custom-hostnames/custom-hostnames";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { admin, call } from "./api";
+import { call } from "./api";
 import { mintToken, scopeId } from "./credentials";
 import { type DocNginx, handshakeUntil, startDocNginx } from "./nginx-edge";
 import { type Pebble, startPebble } from "./pebble";
 import { sdkClient } from "./sdk-client";
 import { PID_DIR, type TestServer, freePort, killGroup, startServer } from "./server";
-import { type Handshake, type Ran, edgeAgent, edgeAgentBin, handshake } from "./tls-edge";
+import { type Handshake, type Ran, edgeAgent, edgeAgentBin, enrolEdge, handshake } from "./tls-edge";
 
 const ZONE = scopeId("acmeedge");
 const EDGE = "acme-nginx-1";
@@ -161,18 +161,9 @@ describe("issue 21 end to end: SDK → pebble (http-01 through the edge's nginx)
     nginx = await startDocNginx({ root, prefix: join(work, "nginx"), apiPort: Number(new URL(server.origin).port), httpPort: pebble.httpPort });
 
     // The edge: its key, its registration (whose reply carries the service key the edge pins), its delivery token.
-    edgeDir = join(work, "edge-key");
-    const init = recorded(await edgeAgent(process.execPath, ["init", "--dir", edgeDir]));
-    expect(init.code, init.stderr).toBe(0);
-    const jwk = JSON.parse(init.stdout.trim().split("\n").at(-1)!) as Record<string, string>;
-    const registered = await admin<{ service_key: Record<string, string> }>(server.origin, server.secrets.ADMIN_SECRET, "PUT", `/edges/${EDGE}`, {
-      public_key: jwk, labels: { country: "DE", region: "WEUR" },
-    });
-    expect(registered.status, registered.text).toBe(201);
-    serviceKey = JSON.stringify(registered.body!.result.service_key);
-    tokenFile = join(work, "token");
-    // For a year, as the operator's tool mints it (a shorter one makes every sync warn of its expiry).
-    writeFileSync(tokenFile, mintToken(server.secrets.API_TOKEN_SECRET, { zones: [ZONE], edge: EDGE, ttl: 365 * 86_400 }), { mode: 0o600 });
+    const enrolled = await enrolEdge(server, work, EDGE, ZONE);
+    recorded(enrolled.init);
+    ({ edgeDir, tokenFile, serviceKey } = enrolled);
   }, 120_000);
 
   afterAll(async () => {

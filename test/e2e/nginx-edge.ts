@@ -177,11 +177,20 @@ export async function startDocNginx(options: DocNginxOptions): Promise<DocNginx>
  * `timeoutMs` passes (a reload takes effect as new workers start); answers
  * the last handshake, which the caller asserts on.
  */
-export async function handshakeUntil(port: number, host: string, caFile: string, done: (seen: Handshake) => boolean, timeoutMs = 20_000, everyMs = 100): Promise<Handshake> {
-  let seen = await handshake(port, host, caFile);
+export async function handshakeUntil(
+  port: number,
+  host: string,
+  caFile: string,
+  done: (seen: Handshake) => boolean,
+  timeoutMs = 20_000,
+  everyMs = 100,
+  /** More s_client flags (e.g. `-sigalgs`, to ask for the RSA or the ECDSA certificate of a dual pair). */
+  extra: readonly string[] = [],
+): Promise<Handshake> {
+  let seen = await handshake(port, host, caFile, extra);
   for (const deadline = Date.now() + timeoutMs; !done(seen) && Date.now() < deadline; ) {
     await sleep(everyMs);
-    seen = await handshake(port, host, caFile);
+    seen = await handshake(port, host, caFile, extra);
   }
   return seen;
 }

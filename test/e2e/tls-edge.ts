@@ -7,7 +7,9 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { NGINX, OPENSSL } from "./checkers";
-import { PID_DIR, REPO_ROOT, freePort } from "./server";
+import { admin } from "./api";
+import { mintToken } from "./credentials";
+import { PID_DIR, REPO_ROOT, type TestServer, freePort } from "./server";
 
 /** A finished process: exit code, output, and how long it ran. */
 export interface Ran {
@@ -62,6 +64,35 @@ export function edgeAgentBin(): Promise<string> {
 /** The edge agent as an edge host runs it: `node edge.mjs ...` with the given Node binary. */
 export async function edgeAgent(node: string, args: string[]): Promise<Ran> {
   return runAsync(node, [await edgeAgentBin(), ...args], { timeoutMs: 120_000 });
+}
+
+/** What `edge sync` needs of an enrolled edge, and `edge init`'s run (its output is searched for key material). */
+export interface EnrolledEdge {
+  edgeDir: string;
+  tokenFile: string;
+  serviceKey: string;
+  init: Ran;
+}
+
+/**
+ * An edge enrolled as an operator does it: `edge init` into DIR/edge-key,
+ * registered through the admin API (labels DE, WEUR), whose reply carries
+ * the service key the edge pins, and a delivery token for a year (as the
+ * operator's tool mints it; a shorter one makes every sync warn) in
+ * DIR/token, mode 0600.
+ */
+export async function enrolEdge(server: TestServer, dir: string, edgeId: string, zone: string): Promise<EnrolledEdge> {
+  const edgeDir = join(dir, "edge-key");
+  const init = await edgeAgent(process.execPath, ["init", "--dir", edgeDir]);
+  if (init.code !== 0) throw new Error(`edge init failed: ${init.stderr}`);
+  const jwk = JSON.parse(init.stdout.trim().split("\n").at(-1)!) as Record<string, string>;
+  const registered = await admin<{ service_key: Record<string, string> }>(server.origin, server.secrets.ADMIN_SECRET, "PUT", `/edges/${edgeId}`, {
+    public_key: jwk, labels: { country: "DE", region: "WEUR" },
+  });
+  if (registered.status !== 201) throw new Error(`registering edge ${edgeId} failed: ${registered.text}`);
+  const tokenFile = join(dir, "token");
+  writeFileSync(tokenFile, mintToken(server.secrets.API_TOKEN_SECRET, { zones: [zone], edge: edgeId, ttl: 365 * 86_400 }), { mode: 0o600 });
+  return { edgeDir, tokenFile, serviceKey: JSON.stringify(registered.body!.result.service_key), init };
 }
 
 /**
@@ -191,10 +222,10 @@ export interface Handshake {
  * -servername HOST -verify_hostname HOST`: a certificate that does not chain
  * to the CA, or does not name the host, fails the handshake.
  */
-export async function handshake(port: number, host: string, caFile: string): Promise<Handshake> {
+export async function handshake(port: number, host: string, caFile: string, extra: readonly string[] = []): Promise<Handshake> {
   const ran = await runAsync(OPENSSL, [
     "s_client", "-connect", `127.0.0.1:${port}`, "-servername", host, "-verify_hostname", host,
-    "-verify_return_error", "-CAfile", caFile, "-showcerts",
+    "-verify_return_error", "-CAfile", caFile, "-showcerts", ...extra,
   ], { timeoutMs: 20_000 });
   const text = `${ran.stdout}\n${ran.stderr}`;
   const verified = ran.code === 0 && /Verify return code: 0 \(ok\)/.test(ran.stdout);

@@ -71,15 +71,21 @@ export function apply(out: string, planned: readonly Planned[], state: SyncState
   let written = 0;
   for (const c of planned) {
     if (c.write !== null) written++;
-    certificates[c.id] = { modified_on: c.modified_on, crt: c.hashes.crt, key: c.hashes.key, ...(c.hostname === undefined ? {} : { hostname: c.hostname }) };
+    certificates[c.id] = {
+      modified_on: c.modified_on,
+      crt: c.hashes.crt,
+      key: c.hashes.key,
+      ...(c.hostname === undefined ? {} : { hostname: c.hostname }),
+      ...(c.key_type === undefined ? {} : { key_type: c.key_type }),
+    };
     bases.set(c.id, c.base);
-    lines.push(certificateLine(c.id, c.write !== null, c.hosts, c.expires_on, c.hostname));
+    lines.push(certificateLine(c.id, c.write !== null, c.hosts, c.expires_on, c.hostname, c.key_type));
   }
   const removed = { ...state.removed };
   let removedCount = 0;
   for (const [id, held] of Object.entries(state.certificates)) {
     if (!UUID.test(id)) continue;
-    const base = fileBase(id, held.hostname);
+    const base = fileBase(id, held.hostname, held.key_type);
     if (bases.get(id) === base) continue;
     removeOurs(join(out, `${base}.key`), held.key);
     removeOurs(join(out, `${base}.crt`), held.crt);

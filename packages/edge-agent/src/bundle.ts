@@ -12,6 +12,8 @@ export interface BundleFor {
   id: string;
   /** A custom hostname's name, as the signed listing gave it; undefined for a custom certificate. */
   hostname: string | undefined;
+  /** `rsa2048` for a custom hostname's RSA twin, as the signed listing gave it; undefined for every other certificate. */
+  key_type: string | undefined;
   edge: string;
   /** The RFC 7638 thumbprint of this edge's public key: the `kid` the JWE must carry. */
   thumbprint: string;
@@ -70,6 +72,9 @@ export async function openBundle(bundle: unknown, expected: BundleFor): Promise<
   if (bundle.hostname !== expected.hostname) {
     const named = (hostname: unknown) => (hostname === undefined ? "none" : `"${printable(hostname)}"`);
     throw new EdgeError(`${where}: the bundle is of hostname ${named(bundle.hostname)}, the listing of ${named(expected.hostname)}: refused`);
+  }
+  if (bundle.key_type !== expected.key_type) {
+    throw new EdgeError(`${where}: the bundle is of key_type ${printable(bundle.key_type ?? "none")}, the listing of ${printable(expected.key_type ?? "none")}: refused`);
   }
   const { certificate, sealed_key: sealed, modified_on: modifiedOn } = bundle;
   if (typeof certificate !== "string" || typeof sealed !== "string" || typeof modifiedOn !== "string") {

@@ -7,7 +7,7 @@ import type { EdgeKey } from "./edge-key.ts";
 import { EdgeError } from "./errors.ts";
 import { type RequestLimits, getJson } from "./http.ts";
 import type { Listed } from "./listing.ts";
-import { fileBase } from "./names.ts";
+import { type TwinKeyType, fileBase } from "./names.ts";
 import { printable } from "./output.ts";
 import type { ServiceKey } from "./service-key.ts";
 import { CLOCK_SKEW_SECONDS, signedResult } from "./signature.ts";
@@ -19,6 +19,8 @@ export interface Planned {
   id: string;
   /** A custom hostname's name; absent for a custom certificate. */
   hostname?: string;
+  /** A custom hostname's RSA twin; absent for every other certificate. */
+  key_type?: TwinKeyType;
   /** The base name of its files in OUT (names.ts fileBase). */
   base: string;
   hosts: unknown[];
@@ -50,12 +52,13 @@ export interface Source {
 /** The certificate kept as held, under the name it was written as: what a GONE answer or an unchanged version leaves. */
 function kept(item: Listed, held: Held): Planned {
   const name = held.hostname === undefined ? {} : { hostname: held.hostname };
-  return { id: item.id, ...name, base: fileBase(item.id, held.hostname), hosts: item.hosts, expires_on: item.expires_on, modified_on: held.modified_on, hashes: { crt: held.crt, key: held.key }, write: null };
+  const twin = held.key_type === undefined ? {} : { key_type: held.key_type };
+  return { id: item.id, ...name, ...twin, base: fileBase(item.id, held.hostname, held.key_type), hosts: item.hosts, expires_on: item.expires_on, modified_on: held.modified_on, hashes: { crt: held.crt, key: held.key }, write: null };
 }
 
 /** A listed item's id, hostname and files' base name. */
-function named(item: Listed): Pick<Planned, "id" | "hostname" | "base"> {
-  return { id: item.id, ...(item.hostname === undefined ? {} : { hostname: item.hostname }), base: item.base };
+function named(item: Listed): Pick<Planned, "id" | "hostname" | "key_type" | "base"> {
+  return { id: item.id, ...(item.hostname === undefined ? {} : { hostname: item.hostname }), ...(item.key_type === undefined ? {} : { key_type: item.key_type }), base: item.base };
 }
 
 /**
@@ -76,7 +79,7 @@ export async function collect(listed: readonly Listed[], listingIat: number, sta
     const crtPath = join(source.out, `${item.base}.crt`);
     const keyPath = join(source.out, `${item.base}.key`);
     const held = state.certificates[id];
-    if (held && held.modified_on === item.modified_on && held.hostname === item.hostname && sha256File(crtPath) === held.crt && sha256File(keyPath) === held.key) {
+    if (held && held.modified_on === item.modified_on && held.hostname === item.hostname && held.key_type === item.key_type && sha256File(crtPath) === held.crt && sha256File(keyPath) === held.key) {
       planned.push(kept(item, held));
       continue;
     }
@@ -91,7 +94,7 @@ export async function collect(listed: readonly Listed[], listingIat: number, sta
     const now = source.now();
     const bundle = await signedResult(fetched.signed, "bundle", { zone: source.zone, edge: source.edge, service: source.service, now: now / 1000, maxAge: source.maxAge });
     if (bundle.iat < listingIat - CLOCK_SKEW_SECONDS) throw new EdgeError(`certificate ${id}: the bundle was signed long before the listing: refused as a replay`);
-    const opened = await openBundle(bundle.result, { zone: source.zone, id, hostname: item.hostname, edge: source.edge, thumbprint: source.edgeKey.thumbprint, privateKey: source.edgeKey.privateKey, now });
+    const opened = await openBundle(bundle.result, { zone: source.zone, id, hostname: item.hostname, key_type: item.key_type, edge: source.edge, thumbprint: source.edgeKey.thumbprint, privateKey: source.edgeKey.privateKey, now });
     if (opened.modified_on !== item.modified_on) {
       throw new EdgeError(`certificate ${id}: the bundle is of modified_on ${printable(opened.modified_on)}, the listing of ${printable(item.modified_on)}: refused`);
     }

@@ -2,7 +2,7 @@
 // before anything is fetched.
 import { EdgeError } from "./errors.ts";
 import { isRecord } from "./json.ts";
-import { UUID, checkedHostname, fileBase } from "./names.ts";
+import { type TwinKeyType, UUID, checkedHostname, checkedKeyType, fileBase } from "./names.ts";
 import { printable } from "./output.ts";
 import type { SyncState } from "./state.ts";
 
@@ -11,6 +11,8 @@ export interface Listed {
   id: string;
   /** A custom hostname's name (checked, names.ts); absent for a custom certificate. */
   hostname?: string;
+  /** A custom hostname's RSA twin (dual certificates); absent for every other certificate. */
+  key_type?: TwinKeyType;
   /** The base name of its files in OUT: the id, or the hostname (names.ts fileBase). */
   base: string;
   hosts: unknown[];
@@ -43,7 +45,8 @@ export function readListing(result: unknown, iat: number, state: SyncState): Lis
     const id = String(entry.id ?? "");
     if (!UUID.test(id)) throw new EdgeError(`listing failed: "${printable(id)}" is not a certificate id`);
     const hostname = entry.hostname === undefined ? undefined : checkedHostname(id, entry.hostname);
-    const base = fileBase(id, hostname);
+    const keyType = checkedKeyType(id, hostname, entry.key_type);
+    const base = fileBase(id, hostname, keyType);
     const other = bases.get(base);
     // `*.example.com` and `_wildcard.example.com`, or a hostname spelling a certificate id: one file, two owners.
     if (other !== undefined) throw new EdgeError(`listing failed: ${other} and ${id} would both be written as ${base}.crt: refused`);
@@ -57,6 +60,7 @@ export function readListing(result: unknown, iat: number, state: SyncState): Lis
     return {
       id,
       ...(hostname === undefined ? {} : { hostname }),
+      ...(keyType === undefined ? {} : { key_type: keyType }),
       base,
       hosts: Array.isArray(entry.hosts) ? entry.hosts : [],
       expires_on: String(entry.expires_on),

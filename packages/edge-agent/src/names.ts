@@ -47,16 +47,31 @@ export function checkedHostname(id: string, hostname: unknown): string {
   );
 }
 
+/** The key type of a managed certificate's twin (dual certificates): RSA-2048, beside the hostname's P-256 one. */
+export type TwinKeyType = "rsa2048";
+
+/**
+ * A listing item's or bundle's `key_type`: absent (a custom certificate, or a
+ * custom hostname's own certificate) or `rsa2048`, an RSA twin, which only a
+ * custom hostname has; anything else fails the sync naming the item.
+ */
+export function checkedKeyType(id: string, hostname: string | undefined, keyType: unknown): TwinKeyType | undefined {
+  if (keyType === undefined) return undefined;
+  if (keyType === "rsa2048" && hostname !== undefined) return keyType;
+  throw new EdgeError(`certificate ${id}: key_type "${printable(keyType)}" is not one the agent knows for this item (rsa2048, of a custom hostname): refused`);
+}
+
 /**
  * The base name of a pair's files in OUT: `<hostname>` for a custom hostname,
  * its leftmost `*.` written `_wildcard.` (a `*` in a file name is a glob
- * waiting to happen); `<id>` for a custom certificate, and for a hostname too
- * long to be a file name (over MAX_BASE characters as written): the file
- * system would refuse it, and with it every sync of the zone.
+ * waiting to happen), and `<hostname>.rsa` for its RSA twin; `<id>` for a
+ * custom certificate, and for a hostname too long to be a file name (over
+ * MAX_BASE characters as written): the file system would refuse it, and with
+ * it every sync of the zone.
  */
-export function fileBase(id: string, hostname: string | undefined): string {
+export function fileBase(id: string, hostname: string | undefined, keyType?: TwinKeyType): string {
   if (hostname === undefined) return id;
-  const base = hostname.replace(/^\*\./, "_wildcard.");
+  const base = `${hostname.replace(/^\*\./, "_wildcard.")}${keyType === "rsa2048" ? ".rsa" : ""}`;
   return base.length <= MAX_BASE ? base : id;
 }
 

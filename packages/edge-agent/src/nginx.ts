@@ -60,27 +60,37 @@ export function ownInclude(path: string, zone: string): boolean {
 
 /**
  * The include for a zone's pairs: custom hostnames first (a hostname's block
- * is what it is for), then custom certificates by their hosts, each name in
- * one block only (the first; nginx would warn and ignore a second). A pair
- * whose files are not both in OUT (kept this run without them) gets no block:
- * the include names only files that exist once the pairs are in place.
+ * is what it is for; with dual certificates it names both pairs, and nginx
+ * serves the RSA one to a client that cannot take ECDSA), then custom
+ * certificates by their hosts, each name in one block only (the first; nginx
+ * would warn and ignore a second). A pair whose files are not both in OUT
+ * (kept this run without them) is left out: the include names only files that
+ * exist once the pairs are in place.
  */
 export function renderInclude(zone: string, out: string, site: string, planned: readonly Planned[]): string {
-  const ordered = [...planned.filter((c) => c.hostname !== undefined), ...planned.filter((c) => c.hostname === undefined)];
+  // A hostname's pairs, its own (P-256) first, then its twin; custom certificates one block each.
+  const groups = new Map<string, Planned[]>();
+  for (const c of [...planned.filter((p) => p.hostname !== undefined && p.key_type === undefined), ...planned.filter((p) => p.key_type !== undefined)]) {
+    groups.set(c.hostname!, [...(groups.get(c.hostname!) ?? []), c]);
+  }
+  const ordered = [...groups.values(), ...planned.filter((c) => c.hostname === undefined).map((c) => [c])];
   const taken = new Set<string>();
   let served = 0;
-  const sections = ordered.map((c) => {
-    const what = c.hostname === undefined ? `custom certificate ${c.id}` : `custom hostname ${c.id}`;
+  const sections = ordered.map((pairs) => {
+    const first = pairs[0]!;
+    const what = first.hostname === undefined ? `custom certificate ${first.id}` : `custom hostname ${first.id}`;
     // Checked even when not rendered: a name nginx cannot take fails the sync whatever else holds.
-    const names = c.hostname === undefined ? serverNames(c.id, c.hosts) : [c.hostname];
-    const crt = join(out, `${c.base}.crt`);
-    const key = join(out, `${c.base}.key`);
-    if (c.write === null && !(existsSync(crt) && existsSync(key))) return `# ${what}: not served (its files are not in ${out})\n`;
+    const names = first.hostname === undefined ? serverNames(first.id, first.hosts) : [first.hostname];
+    const files = pairs
+      .map((c) => ({ c, crt: join(out, `${c.base}.crt`), key: join(out, `${c.base}.key`) }))
+      .filter(({ c, crt, key }) => c.write !== null || (existsSync(crt) && existsSync(key)));
+    if (files.length === 0) return `# ${what}: not served (its files are not in ${out})\n`;
     const fresh = names.filter((name) => !taken.has(name));
     for (const name of fresh) taken.add(name);
     if (fresh.length === 0) return `# ${what}: not served here (it has no name that a block above does not serve)\n`;
     served++;
-    return [`# ${what}`, "server {", `    server_name ${fresh.join(" ")};`, `    ssl_certificate ${crt};`, `    ssl_certificate_key ${key};`, `    include ${site};`, "}", ""].join("\n");
+    const certificates = files.flatMap(({ crt, key }) => [`    ssl_certificate ${crt};`, `    ssl_certificate_key ${key};`]);
+    return [`# ${what}`, "server {", `    server_name ${fresh.join(" ")};`, ...certificates, `    include ${site};`, "}", ""].join("\n");
   });
   const count = `# ${served} server block${served === 1 ? "" : "s"}; each includes ${site} (--nginx-site): its listen directives, locations and other settings.`;
   return `${includeHeader(zone)}\n${count}\n\n${sections.join("\n")}`;

@@ -24,11 +24,12 @@ export function printable(value: unknown): string {
 }
 
 /**
- * One certificate's line: `<id> written|unchanged [hostname=<name>] hosts=a,b
- * expires_on=...`, the hostname for a custom hostname only (its files' name).
+ * One certificate's line: `<id> written|unchanged [hostname=<name>
+ * [key_type=rsa2048]] hosts=a,b expires_on=...`, the hostname for a custom
+ * hostname only (its files' name), the key type for its RSA twin only.
  */
-export function certificateLine(id: string, written: boolean, hosts: readonly unknown[], expiresOn: string, hostname?: string): string {
-  const name = hostname === undefined ? "" : ` hostname=${printable(hostname)}`;
+export function certificateLine(id: string, written: boolean, hosts: readonly unknown[], expiresOn: string, hostname?: string, keyType?: string): string {
+  const name = `${hostname === undefined ? "" : ` hostname=${printable(hostname)}`}${keyType === undefined ? "" : ` key_type=${printable(keyType)}`}`;
   return `${id} ${written ? "written" : "unchanged"}${name} hosts=${hosts.map(printable).join(",")} expires_on=${printable(expiresOn)}`;
 }
 

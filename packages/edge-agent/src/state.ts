@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { EdgeError } from "./errors.ts";
 import { isRecord, isStringRecord } from "./json.ts";
-import { isHostname } from "./names.ts";
+import { type TwinKeyType, isHostname } from "./names.ts";
 import { writeAtomic } from "./staging.ts";
 
 /** One certificate this sync wrote: its version, the SHA-256 of each file, and a custom hostname's name. */
@@ -16,6 +16,8 @@ export interface Held {
   key: string;
   /** A custom hostname's name: its files are `<hostname>.crt|.key` (names.ts fileBase); absent, `<id>.crt|.key`. */
   hostname?: string;
+  /** A custom hostname's RSA twin: its files are `<hostname>.rsa.crt|.key`. */
+  key_type?: TwinKeyType;
 }
 
 /** A zone's sync state. */
@@ -71,7 +73,8 @@ function isHeldRecord(value: unknown): value is Record<string, Held> {
         typeof c.modified_on === "string" &&
         typeof c.crt === "string" &&
         typeof c.key === "string" &&
-        (c.hostname === undefined || isHostname(c.hostname)),
+        (c.hostname === undefined || isHostname(c.hostname)) &&
+        (c.key_type === undefined || (c.key_type === "rsa2048" && c.hostname !== undefined)),
     )
   );
 }

@@ -158,6 +158,55 @@ describe("syncing custom hostnames", () => {
     expect(edge.files()).toEqual(before);
   });
 
+  it("a dual certificate's RSA twin is written as <hostname>.rsa.crt|.key beside the P-256 pair, recorded with its key type, and removed by that name", async () => {
+    const shop = edge.service.addHostname("shop.customer-eight.com");
+    const twin = edge.service.addTwin("shop.customer-eight.com");
+    const wild = edge.service.addTwin("*.tenants.customer-eight.com");
+    const synced = success(await edge.sync());
+    expect(synced.lines.slice(0, 3)).toEqual([
+      `${shop.id} written hostname=shop.customer-eight.com hosts=shop.customer-eight.com expires_on=2030-12-31T00:00:00.000Z`,
+      `${twin.id} written hostname=shop.customer-eight.com key_type=rsa2048 hosts=shop.customer-eight.com expires_on=2030-12-31T00:00:00.000Z`,
+      `${wild.id} written hostname=*.tenants.customer-eight.com key_type=rsa2048 hosts=*.tenants.customer-eight.com expires_on=2030-12-31T00:00:00.000Z`,
+    ]);
+    expect(edge.files().map(([f]) => f)).toEqual(
+      ["_wildcard.tenants.customer-eight.com.rsa", "shop.customer-eight.com", "shop.customer-eight.com.rsa"].flatMap((base) => [`${base}.crt`, `${base}.key`]),
+    );
+    const key = createPrivateKey(readFileSync(join(edge.out, "shop.customer-eight.com.rsa.key")));
+    expect([key.asymmetricKeyType, key.asymmetricKeyDetails?.modulusLength]).toEqual(["rsa", 2048]);
+    expect(key.export({ format: "der", type: "pkcs8" })).toEqual(twin.key.export({ format: "der", type: "pkcs8" }));
+    expect(mode(join(edge.out, "shop.customer-eight.com.rsa.key"))).toBe(0o600);
+    expect(readFileSync(join(edge.out, "shop.customer-eight.com.rsa.crt"), "utf8")).toBe(twin.certificate);
+    expect(state().certificates[twin.id]).toMatchObject({ hostname: "shop.customer-eight.com", key_type: "rsa2048" });
+
+    // The twin withdrawn (dual certificates no longer configured): its files go, the P-256 pair stays.
+    edge.service.certificates.delete(twin.id);
+    edge.service.certificates.delete(wild.id);
+    const removed = success(await edge.sync());
+    expect(removed.lines).toContain(`${twin.id} removed hostname=shop.customer-eight.com`);
+    expect(edge.files().map(([f]) => f)).toEqual(["shop.customer-eight.com.crt", "shop.customer-eight.com.key"]);
+  });
+
+  it("refuses a key type it does not know, one without a hostname, and a bundle whose key type is not the listing's", async () => {
+    const shop = edge.service.addHostname("shop.customer-eight.com");
+    edge.service.certificates.set(shop.id, { ...shop, key_type: "rsa4096" as "rsa2048" });
+    expect(failure(await edge.sync())).toBe(`certificate ${shop.id}: key_type "rsa4096" is not one the agent knows for this item (rsa2048, of a custom hostname): refused`);
+    edge.service.certificates.delete(shop.id);
+    const custom = edge.service.add("api.customer-eight.com");
+    edge.service.certificates.set(custom.id, { ...custom, key_type: "rsa2048" });
+    expect(failure(await edge.sync())).toMatch(new RegExp(`^certificate ${custom.id}: key_type "rsa2048" is not one the agent knows for this item`));
+    edge.service.certificates.delete(custom.id);
+
+    // The listing names a twin, the bundle the hostname's own certificate (both signed: only the agent's comparison stands in the way).
+    const twin = edge.service.addTwin("shop.customer-eight.com");
+    edge.service.override = async (path) => {
+      if (!path.endsWith(twin.id)) return undefined;
+      const { key_type: _, ...own } = twin;
+      return edge.service.envelope("bundle", await edge.service.bundle(own));
+    };
+    expect(failure(await edge.sync())).toBe(`certificate ${twin.id}: the bundle is of key_type none, the listing of rsa2048: refused`);
+    expect(edge.files()).toEqual([]);
+  });
+
   it("refuses a bundle whose hostname is not the listing's, before writing anything", async () => {
     const shop = edge.service.addHostname("shop.customer-eight.com");
     const listed = { ...shop };

@@ -79,6 +79,31 @@ describe("rendering the include", () => {
     expect(text.split("\n")[1]).toMatch(/^# 0 server blocks;/);
   });
 
+  it("a hostname with dual certificates gets one block naming both pairs, its own first; a twin whose P-256 pair is missing is served alone", () => {
+    const T1 = "55555555-5555-4555-8555-555555555555";
+    const twin = { ...pair(T1, { hostname: "shop.customer-eight.com", hosts: ["shop.customer-eight.com"], base: "shop.customer-eight.com.rsa" }), key_type: "rsa2048" as const };
+    // Listed twin first: the block still names the P-256 pair first (nginx tries them in order for a client that takes both).
+    const text = renderInclude("zone-1", OUT, SITE, [twin, pair(H1, { hostname: "shop.customer-eight.com", hosts: ["shop.customer-eight.com"] })]);
+    expect(text).toContain(
+      [
+        `# custom hostname ${H1}`,
+        "server {",
+        "    server_name shop.customer-eight.com;",
+        `    ssl_certificate ${OUT}/shop.customer-eight.com.crt;`,
+        `    ssl_certificate_key ${OUT}/shop.customer-eight.com.key;`,
+        `    ssl_certificate ${OUT}/shop.customer-eight.com.rsa.crt;`,
+        `    ssl_certificate_key ${OUT}/shop.customer-eight.com.rsa.key;`,
+        `    include ${SITE};`,
+        "}",
+      ].join("\n"),
+    );
+    expect(text.split("\n")[1]).toMatch(/^# 1 server block;/);
+    const alone = renderInclude("zone-1", OUT, SITE, [twin, { ...pair(H1, { hostname: "shop.customer-eight.com", hosts: ["shop.customer-eight.com"] }), write: null }].map((c) => c));
+    // The P-256 pair kept without files (here: an OUT that does not exist) is left out; the twin, written this run, is served.
+    expect(alone).toContain(`    ssl_certificate ${OUT}/shop.customer-eight.com.rsa.crt;`);
+    expect(alone).not.toContain(`${OUT}/shop.customer-eight.com.crt;`);
+  });
+
   it("fails on a custom certificate's host nginx could not take as a server_name", () => {
     expect(() => renderInclude("zone-1", OUT, SITE, [pair(C1, { hosts: ["shop.customer-eight.com; include /etc/shadow"] })])).toThrow(/is not a DNS name nginx can be given as a server_name: refused/);
   });

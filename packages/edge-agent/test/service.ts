@@ -21,6 +21,8 @@ export interface Served {
   id: string;
   /** A custom hostname's name: listed and in the bundle, as src/tenant/key-delivery.ts makes them. */
   hostname?: string;
+  /** A custom hostname's RSA twin (dual certificates): listed and in the bundle with `key_type: "rsa2048"`. */
+  key_type?: "rsa2048";
   hosts: string[];
   expires_on: string;
   modified_on: string;
@@ -110,6 +112,14 @@ export class FakeService {
     return served;
   }
 
+  /** Adds the RSA-2048 twin of a custom hostname's certificate (dual certificates): an RSA key, its own id, listed by the same name. */
+  addTwin(hostname: string): Served {
+    const leaf = issueLeaf(this.ca, hostname, generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey);
+    const served: Served = { id: randomUUID(), hostname, key_type: "rsa2048", hosts: [hostname], expires_on: "2030-12-31T00:00:00.000Z", modified_on: nextVersion(), certificate: leaf.pem + this.ca.pem, key: leaf.key };
+    this.certificates.set(served.id, served);
+    return served;
+  }
+
   /** Renews a certificate: a new leaf for the same key (valid for period, default current), a new version. */
   renew(id: string, period?: Period): Served {
     const served = this.#get(id);
@@ -135,7 +145,14 @@ export class FakeService {
   async answer(path: string): Promise<Answer> {
     const listing = `/client/v4/zones/${this.zone}/key_delivery/certificates`;
     if (path === listing) {
-      const result = [...this.certificates.values()].map(({ id, hostname, hosts, expires_on, modified_on }) => ({ id, ...(hostname === undefined ? {} : { hostname }), hosts, expires_on, modified_on }));
+      const result = [...this.certificates.values()].map(({ id, hostname, key_type, hosts, expires_on, modified_on }) => ({
+        id,
+        ...(hostname === undefined ? {} : { hostname }),
+        ...(key_type === undefined ? {} : { key_type }),
+        hosts,
+        expires_on,
+        modified_on,
+      }));
       return this.envelope("list", result);
     }
     const id = path.startsWith(`${listing}/`) ? path.slice(listing.length + 1) : "";
@@ -164,8 +181,8 @@ export class FakeService {
         ...header,
       })
       .encrypt(createPublicKey({ key: edgeJwk, format: "jwk" }));
-    const { id, hostname, hosts, expires_on, modified_on, certificate } = served;
-    return { id, ...(hostname === undefined ? {} : { hostname }), zone_id: this.zone, edge_id: this.edge, hosts, expires_on, modified_on, certificate, sealed_key: sealed };
+    const { id, hostname, key_type, hosts, expires_on, modified_on, certificate } = served;
+    return { id, ...(hostname === undefined ? {} : { hostname }), ...(key_type === undefined ? {} : { key_type }), zone_id: this.zone, edge_id: this.edge, hosts, expires_on, modified_on, certificate, sealed_key: sealed };
   }
 
   /** A v4 envelope with the result and its signature in `signed`. */
