@@ -11,16 +11,12 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import type Cloudflare from "cloudflare";
 import type { CustomHostnameGetResponse } from "cloudflare/resources/custom-hostnames/custom-hostnames";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { keyMatches } from "./acme-zone";
-import { call } from "./api";
-import { mintToken, scopeId } from "./credentials";
+import { AcmeZone, keyMatches } from "./acme-zone";
+import { scopeId } from "./credentials";
 import { type DocNginx, handshakeUntil, startDocNginx } from "./nginx-edge";
 import { type Pebble, startPebble } from "./pebble";
-import { sdkClient } from "./sdk-client";
 import { type TestServer, freePort, startServer } from "./server";
 import { type EnrolledEdge, type Handshake, type Ran, edgeAgent, enrolEdge } from "./tls-edge";
 
@@ -40,7 +36,7 @@ type Hostname = CustomHostnameGetResponse & { ssl?: { certificates?: Certificate
 
 let pebble: Pebble;
 let server: TestServer;
-let client: Cloudflare;
+let zone: AcmeZone;
 let nginx: DocNginx;
 let edge: EnrolledEdge;
 let work: string;
@@ -62,16 +58,9 @@ async function sync(): Promise<Ran> {
   return ran;
 }
 
-async function until(id: string, what: string, done: (h: Hostname) => boolean, timeoutMs = 60_000): Promise<Hostname> {
-  const end = Date.now() + timeoutMs;
-  let last: Hostname | null = null;
-  while (Date.now() < end) {
-    last = (await client.customHostnames.get(id, { zone_id: ZONE })) as Hostname;
-    if (done(last)) return last;
-    await sleep(200);
-  }
-  throw new Error(`${what}: not reached in ${timeoutMs} ms; last ${JSON.stringify(last)}\n${server.logTail(30)}\n${pebble.logTail(20)}`);
-}
+/** Polls the hostname (with its `ssl.certificates`) until `done` holds. */
+const until = (id: string, what: string, done: (h: Hostname) => boolean, timeoutMs = 60_000): Promise<Hostname> =>
+  zone.until(id, what, (h) => done(h as Hostname), timeoutMs, 200) as Promise<Hostname>;
 
 /** Syncs (every second) until nginx serves what `done` wants to a client offering `offer`. */
 async function servedAfterSyncs(offer: string[], done: (s: Handshake) => boolean, timeoutMs: number): Promise<Handshake> {
@@ -100,7 +89,7 @@ describe("dual certificates: a P-256 certificate and its RSA-2048 twin, issued, 
       },
       args: ["--ca-file", pebble.listenerCaFile, "--allow-private-outbound"],
     });
-    client = sdkClient(server.baseURL, { apiToken: mintToken(server.secrets.API_TOKEN_SECRET, { zones: [ZONE] }) });
+    zone = new AcmeZone(server, pebble, ZONE, EDGE);
     work = join(server.dir, "edge");
     mkdirSync(work, { recursive: true });
     rootFile = join(work, "pebble-root.pem");
@@ -118,7 +107,7 @@ describe("dual certificates: a P-256 certificate and its RSA-2048 twin, issued, 
 
   it("issues the P-256 certificate, then its RSA twin; the agent writes both pairs in one server block; nginx serves ECDSA or RSA by what the client offers", async () => {
     const createdAt = performance.now();
-    const created = await client.customHostnames.create({ zone_id: ZONE, hostname: HOST, ssl: { method: "http", type: "dv" } });
+    const created = await zone.client.customHostnames.create({ zone_id: ZONE, hostname: HOST, ssl: { method: "http", type: "dv" } });
     const active = await until(created.id, "the P-256 certificate", (h) => h.ssl?.status === "active");
     const activeAt = performance.now();
     const both = await until(created.id, "the RSA twin", (h) => h.ssl?.certificates?.length === 2);
@@ -155,10 +144,7 @@ describe("dual certificates: a P-256 certificate and its RSA-2048 twin, issued, 
     expect(keyType(rsa.leaf!)).toBe("rsa");
 
     // Every step of both orders is in the zone's audit trail, the twin's named by its key type.
-    const audit = await call<Array<{ action: { type: string }; resource: { type: string; id: string }; metadata?: Record<string, unknown> }>>(
-      server.origin, "GET", `/client/v4/zones/${ZONE}/audit_logs?per_page=100&direction=asc`, { token: mintToken(server.secrets.API_TOKEN_SECRET, { zones: [ZONE] }) },
-    );
-    const steps = audit.body!.result!.filter((e) => e.resource.id === created.id && e.resource.type === "custom_hostname_certificate");
+    const steps = await zone.certificateSteps(created.id);
     const twinSteps = steps.filter((e) => e.metadata?.key_type === "rsa2048").map((e) => e.action.type);
     expect(twinSteps).toEqual(expect.arrayContaining(["order", "finalize", "create"]));
     console.log(
@@ -191,10 +177,10 @@ describe("dual certificates: a P-256 certificate and its RSA-2048 twin, issued, 
 
   it("switched off (MANAGED_KEY_TYPES=p256v1): the next issuance withdraws the twin, and the agent removes its files; nginx serves ECDSA alone", async () => {
     await server.restart("SIGTERM", { env: { MANAGED_KEY_TYPES: "p256v1" } });
-    const before = (await client.customHostnames.get(first.id, { zone_id: ZONE })) as Hostname;
+    const before = (await zone.get(first.id)) as Hostname;
     const twinId = before.ssl!.certificates![1]!.id;
     // Cloudflare's "PATCH with the same ssl re-triggers validation": a new P-256 certificate, and no twin beside it.
-    await client.customHostnames.edit(first.id, { zone_id: ZONE, ssl: { method: "http", type: "dv" } });
+    await zone.client.customHostnames.edit(first.id, { zone_id: ZONE, ssl: { method: "http", type: "dv" } });
     const after = await until(first.id, "the re-issued certificate", (h) => h.ssl?.status === "active" && h.ssl.serial_number !== before.ssl?.serial_number && h.ssl.certificates === undefined);
     expect(after.ssl?.certificates).toBeUndefined();
     const synced = await sync();
