@@ -71,13 +71,18 @@ describe("the README's error tables are this table", () => {
     }
     return documented;
   }
-  const tables = { custom_csrs: tableUnder("### Error codes"), custom_hostnames: tableUnder("### Custom hostname error codes") };
+  const tables = {
+    custom_csrs: tableUnder("### Error codes"),
+    custom_hostnames: tableUnder("### Custom hostname error codes"),
+    alerting: tableUnder("### Notifications error codes"),
+  };
   // Answered by the TLS proxy's nginx configuration (docs/nginx.conf), not by the Worker.
   const NOT_THE_WORKER = [1504];
 
   it("the tables are found", () => {
     expect(tables.custom_csrs.size).toBeGreaterThan(60);
     expect(tables.custom_hostnames.size).toBeGreaterThan(30);
+    expect(tables.alerting.size).toBeGreaterThan(8);
   });
 
   it("every code the API answers is documented with its status, in its API's table", () => {
@@ -85,7 +90,7 @@ describe("the README's error tables are this table", () => {
   });
 
   it("every documented code is one the API answers (or the TLS proxy's)", () => {
-    for (const api of ["custom_csrs", "custom_hostnames"] as const) {
+    for (const api of ["custom_csrs", "custom_hostnames", "alerting"] as const) {
       const answered = new Set(entries.filter(([, entry]) => (entry.api ?? "custom_csrs") === api).map(([, entry]) => entry.code));
       for (const code of tables[api].keys()) expect(answered.has(code) || NOT_THE_WORKER.includes(code), `README documents ${code} (${api})`).toBe(true);
     }

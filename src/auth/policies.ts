@@ -5,7 +5,7 @@ import { scopeName } from "../core/scope";
  * read: list and get; write: create, edit, delete; audit: read the scope's
  * audit trail; deliver: a registered edge fetches the keys sealed to it.
  */
-export type Permission = "read" | "write" | "audit" | "deliver";
+export type Permission = "read" | "write" | "audit" | "deliver" | "notifications_read" | "notifications_write";
 
 /**
  * One allow or deny of a permission on a scope: `accounts:<id>`,
@@ -33,6 +33,9 @@ const GROUPS: Record<string, Permission[]> = {
   "Account Settings Read": ["audit"],
   "Account Settings Write": ["audit"],
   "SSL and Certificates Key Delivery": ["deliver"],
+  // Cloudflare's Notifications groups (account-level): the alerting API (docs/notifications.md).
+  "Notifications Read": ["notifications_read"],
+  "Notifications Write": ["notifications_read", "notifications_write"],
 };
 
 const ACCOUNT = "com.cloudflare.api.account.";
@@ -99,7 +102,9 @@ export function fullGrants(accounts: readonly string[], zones: readonly string[]
     ...accounts.map((id) => ({ scope: "zones:*", account: id })),
     ...zones.map((id) => ({ scope: `zones:${id}` })),
   ];
-  return covers.flatMap((cover) => (["read", "write", "audit"] as const).map((permission) => ({ effect: "allow" as const, permission, ...cover })));
+  return covers.flatMap((cover) =>
+    (["read", "write", "audit", "notifications_read", "notifications_write"] as const).map((permission) => ({ effect: "allow" as const, permission, ...cover })),
+  );
 }
 
 // An account no grant can name (not a valid id): a zone under an account the grants do not mention.

@@ -400,4 +400,21 @@ export const ERRORS = {
     code: 1455,
     message: "ACME renews a custom CSR's certificate by finalizing with the CSR, so every name in it must be this hostname or its wildcard; it also names :reason. Use a CSR for this hostname only.",
   },
+
+  // Notifications (/accounts/{id}/alerting/v3): Cloudflare's codes where they are known (17004, 17009, 17102), ours from 17450.
+  alert_type_invalid: { api: "alerting", status: 400, code: 17004, message: "Invalid alert type: :reason is not one this deployment offers (GET available_alerts)." },
+  alert_interval_unsupported: {
+    api: "alerting", status: 400,
+    code: 17009,
+    message: "Invalid alert interval.: customization of alerting interval is not supported for this alert type",
+  },
+  alert_mechanisms_required: { api: "alerting", status: 400, code: 17102, message: "At least one mechanism is required: mechanisms.webhooks with a destination id." },
+  alert_filter_invalid: { api: "alerting", status: 400, code: 17450, message: "Invalid filter: :reason." },
+  alert_webhook_test_failed: { api: "alerting", status: 400, code: 17451, message: "Webhook test failed: :reason. The destination must answer the test message with a 2xx." },
+  alert_webhook_not_found: { api: "alerting", status: 404, code: 17452, message: "Webhook not found." },
+  alert_policy_not_found: { api: "alerting", status: 404, code: 17453, message: "Policy not found." },
+  alert_webhook_in_use: { api: "alerting", status: 409, code: 17454, message: "The webhook is a mechanism of policies :reason: remove it from them first." },
+  alert_mechanism_unknown: { api: "alerting", status: 400, code: 17455, message: "No webhook destination of this account has the id at :reason." },
+  alert_field_invalid: { api: "alerting", status: 400, code: 17456, message: "Invalid :reason. Check your input and try again." },
+  alert_id_invalid: { api: "alerting", status: 400, code: 17457, message: "The webhook or policy id is invalid." },
 } as const;

@@ -15,6 +15,7 @@ import type { KeyRefusal } from "../pki/keyring";
 import type { IntegrityFailed } from "../pki/row-seal";
 import type { HostnameTaken } from "../hostnames/hostname-registry";
 import type { HostnameBodyRefusal } from "./hostname-input";
+import type { AlertingRefusal } from "../alerting/alerting-store";
 import type {
   HostnameCertificateRefusal,
   HostnameNotFound,
@@ -92,7 +93,18 @@ export type Refusal =
   | CsrNamesUncovered
   | HttpForWildcard
   | UnknownCertificateAuthority
-  | HostnameQueryRefusal;
+  | HostnameQueryRefusal
+  | AlertingRefusal
+  | AlertingInputRefusal;
+
+/** A notifications request refused before it reaches the account (its body, query or path). */
+export type AlertingInputRefusal =
+  | { readonly reason: "alert_type_invalid"; readonly alert_type: string }
+  | { readonly reason: "alert_interval_unsupported" }
+  | { readonly reason: "alert_mechanisms_required" }
+  | { readonly reason: "alert_filter_invalid"; readonly problem: string }
+  | { readonly reason: "alert_field_invalid"; readonly pointer: string }
+  | { readonly reason: "alert_id_invalid" };
 
 /** A custom hostname list query refused (Cloudflare's 1437, 1438), or a malformed id in the path (1435). */
 export type HostnameQueryRefusal =
@@ -113,7 +125,7 @@ export interface ErrorEntry {
   /** Seconds, sent as Retry-After (RFC 9110 §10.2.3). */
   readonly retryAfter?: number;
   /** Which of Cloudflare's code tables the code is from, when not the Custom CSR API's (the README has one table per API). */
-  readonly api?: "custom_hostnames";
+  readonly api?: "custom_hostnames" | "alerting";
 }
 
 // JSON.stringify shows control characters and lone surrogates escaped; what
@@ -163,6 +175,12 @@ export const DETAILS: { readonly [K in Reason]?: (refusal: RefusalFor<K>) => str
   hostname_certificate_invalid: (r) => r.problem,
   hostname_csr_names_uncovered: (r) => r.names,
   field_out_of_range: (r) => `${r.pointer} must be ${r.range}`,
+  alert_type_invalid: (r) => printable(r.alert_type),
+  alert_filter_invalid: (r) => r.problem,
+  alert_webhook_test_failed: (r) => r.detail,
+  alert_webhook_in_use: (r) => r.detail,
+  alert_mechanism_unknown: (r) => r.pointer,
+  alert_field_invalid: (r) => r.pointer,
 };
 
 /**

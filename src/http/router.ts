@@ -4,6 +4,7 @@ import { authenticate } from "../auth/authenticate";
 import { logs } from "../core/log";
 import { type Scope, isScopeId } from "../core/scope";
 import { adminRoutes } from "./admin";
+import { alertingRoutes } from "./alerting-routes";
 import { auditRoutes } from "./audit-routes";
 import { certificateRoutes } from "./certificate-routes";
 import { csrRoutes } from "./csr-routes";
@@ -21,7 +22,7 @@ import type { ApiRequest, ApiRouter, RouterArgs } from "./request";
 
 // Resources served per scope kind; anything else under a scope is 404.
 const RESOURCES: Record<Scope["kind"], readonly string[]> = {
-  accounts: ["custom_csrs", "audit_logs"],
+  accounts: ["custom_csrs", "audit_logs", "alerting"],
   zones: ["custom_csrs", "custom_certificates", "custom_hostnames", "audit_logs", "key_delivery"],
 };
 const SCOPED_PATH = /^\/(?:client|api)\/v4\/(accounts|zones)\/([^/]*)\/([^/]+)(?:\/.*)?$/;
@@ -101,7 +102,7 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
 });
 
 const known: RegExp[] = [];
-for (const register of [csrRoutes, certificateRoutes, hostnameRoutes, deliveryRoutes, auditRoutes, deploymentRoutes, adminRoutes, directoryRoutes, edgeRoutes, healthRoutes]) {
+for (const register of [alertingRoutes, csrRoutes, certificateRoutes, hostnameRoutes, deliveryRoutes, auditRoutes, deploymentRoutes, adminRoutes, directoryRoutes, edgeRoutes, healthRoutes]) {
   for (const route of register(router)) known.push(route);
 }
 

@@ -101,3 +101,39 @@ export async function unwrapPrivateKey(
     ["sign"],
   );
 }
+
+// A secret that is not a key (a webhook destination's) is wrapped as the raw bytes of an HMAC key: AES-GCM
+// wrapKey is all a KEK may do, and an HMAC key takes bytes of any length.
+const SECRET_AS_KEY = { name: "HMAC", hash: "SHA-256" } as const;
+
+/** Additional data binding a wrapped secret to its scope and its owner's id (a webhook destination's). */
+export function secretWrapContext(purpose: "webhook-secret", scope: string, id: string): Uint8Array {
+  return new TextEncoder().encode(`custom-csr-${purpose}:v1:${scope}:${id}`);
+}
+
+/** Wraps a secret (non-empty text) under the current KEK with AES-256-GCM. */
+export async function wrapSecret(secret: string, keyring: Keyring, context: Uint8Array, subtle: SubtleCrypto = crypto.subtle): Promise<WrappedKey> {
+  const bytes = new TextEncoder().encode(secret);
+  try {
+    const key = await subtle.importKey("raw", bytes, SECRET_AS_KEY, true, ["sign"]);
+    const kek = keyring.keys.get(keyring.currentId)!;
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const wrapped = await subtle.wrapKey("raw", key, kek, { name: "AES-GCM", iv, additionalData: context });
+    return { kekId: keyring.currentId, iv: iv.buffer, wrapped };
+  } finally {
+    bytes.fill(0);
+  }
+}
+
+/** The secret of a wrap made by wrapSecret; throws KeyringError when its KEK is not configured, and rejects when the wrap does not open. */
+export async function unwrapSecret(stored: WrappedKey, keyring: Keyring, context: Uint8Array, subtle: SubtleCrypto = crypto.subtle): Promise<string> {
+  const kek = keyring.keys.get(stored.kekId);
+  if (!kek) throw new KeyringError(`key-encryption key ${stored.kekId} is not configured`);
+  const key = await subtle.unwrapKey("raw", stored.wrapped, kek, { name: "AES-GCM", iv: stored.iv, additionalData: context }, SECRET_AS_KEY, true, ["sign"]);
+  const bytes = new Uint8Array((await subtle.exportKey("raw", key)) as ArrayBuffer);
+  try {
+    return new TextDecoder().decode(bytes);
+  } finally {
+    bytes.fill(0);
+  }
+}

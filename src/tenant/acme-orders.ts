@@ -32,6 +32,7 @@ import type { HostnameKeys } from "./hostname-keys";
 import type { HostnameStore, ManagedHostname } from "./hostname-store";
 import type { HostnameTwins } from "./hostname-twins";
 import type { KeyType } from "../pki/csr-input";
+import { type AlertEvent, hostnameEvent } from "../alerting/alert-types";
 
 type OrderRow = {
   custom_hostname_id: string;
@@ -141,6 +142,8 @@ export class AcmeOrders {
     private readonly challenges: ChallengePublisher,
     private readonly audit: Pick<AuditTrail, "record">,
     private readonly clock: Clock,
+    /** Raises a notification event (src/tenant/alert-outbox.ts), in the transaction of its cause. */
+    private readonly alert: (call: TenantCall, event: AlertEvent, resource: { type: "custom_hostname_certificate"; id: string }) => void = () => {},
   ) {}
 
   /**
@@ -481,6 +484,9 @@ export class AcmeOrders {
         return;
       }
       this.hostnames.installManaged(call, hostname.id, checked.value, renewAt, keyring, row.purpose);
+      const ssl = { status: "active", method: hostname.method, type: "dv", serial_number: checked.value.serial_number, expires_on: checked.value.expires_on, issuer: checked.value.issuer };
+      const event = hostnameEvent(call.scope.id, hostname, row.purpose === "issue" ? "issuance.succeeded" : "renewal.succeeded", ssl, this.clock());
+      this.alert(call, event, { type: "custom_hostname_certificate", id: hostname.id });
       if (config.dual && hostname.csr_id === null) {
         // Dual certificates: the RSA twin is ordered next, for the same names from the same CA (whose
         // authorizations, now valid, it reuses where the CA allows), and renewed with each P-256 certificate.
@@ -556,6 +562,12 @@ export class AcmeOrders {
     const live = this.#guard(row, () => {
       this.hostnames.setProgress(row.custom_hostname_id, progress);
       this.#record(run, row, hostname, "order", { purpose: row.purpose, order_url: row.order_url, stage, attempt: attempts, given_up: givingUp, ...(givingUp ? {} : { next_order_in_s: Math.round(wait / 1000) }) }, message);
+      // Told on the first failure and when it is given up on (not at every retry in between).
+      if (leads(row) && (attempts === 1 || givingUp)) {
+        const kind = row.purpose === "renew" ? "renewal.failed" : stage === "validation" ? "validation.failed" : "issuance.failed";
+        const ssl = { status: progress.ssl_status ?? hostname.ssl_status, method: hostname.method, type: "dv", validation_errors: [{ message }], given_up: givingUp };
+        this.alert(run.call, hostnameEvent(run.call.scope.id, hostname, kind, ssl, this.clock()), { type: "custom_hostname_certificate", id: hostname.id });
+      }
       if (givingUp) {
         this.cancel(row.custom_hostname_id);
         // An RSA twin given up on waits for the next renewal (the hostname's own certificate serves, and the twin in force if any).

@@ -10,7 +10,7 @@ import type { JsonText, Page } from "../storage/paging";
 import type { Sql } from "../storage/sql";
 
 /** What happened, in Cloudflare's audit-log words (README lists every pair). */
-export type AuditAction = "create" | "update" | "delete" | "generate" | "rewrap" | "verify" | "deliver" | "seal" | "order" | "validate" | "finalize";
+export type AuditAction = "create" | "update" | "delete" | "generate" | "rewrap" | "verify" | "deliver" | "seal" | "order" | "validate" | "finalize" | "alert" | "notify";
 export type AuditResourceType =
   | "custom_csr"
   | "custom_certificate"
@@ -25,7 +25,9 @@ export type AuditResourceType =
   | "hostname_quota"
   | "fallback_origin"
   | "hostname_key"
-  | "acme_account";
+  | "acme_account"
+  | "alert_webhook"
+  | "alert_policy";
 
 /** One event to record: the actor comes from the call. */
 export interface AuditEvent {

@@ -379,6 +379,71 @@ export const TENANT_MIGRATIONS: Migrations = [
     )`,
     `CREATE UNIQUE INDEX IF NOT EXISTS hostname_certificates_by_type ON hostname_certificates (custom_hostname_id, key_type)`,
   ],
+  // 19: notifications (src/alerting/, docs/notifications.md). In an account's object: its webhook destinations
+  // (each secret only as its AES-GCM wrap), its policies, the events its zones raised, and one delivery per event,
+  // policy and destination, the outbox its alarm drains (and, once sent or given up on, the history). In a zone's
+  // object: the events it raised and has not yet handed to its account, and which expiry notices were raised.
+  [
+    `CREATE TABLE IF NOT EXISTS alert_webhooks (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      id TEXT NOT NULL UNIQUE,
+      name TEXT NOT NULL,
+      url TEXT NOT NULL,
+      type TEXT NOT NULL,
+      secret_kek TEXT,
+      secret_iv BLOB,
+      secret_wrapped BLOB,
+      created_at TEXT NOT NULL,
+      last_success TEXT,
+      last_failure TEXT
+    )`,
+    `CREATE TABLE IF NOT EXISTS alert_policies (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      id TEXT NOT NULL UNIQUE,
+      name TEXT NOT NULL,
+      description TEXT NOT NULL,
+      alert_type TEXT NOT NULL,
+      enabled INTEGER NOT NULL,
+      mechanisms TEXT NOT NULL,
+      filters TEXT NOT NULL,
+      created TEXT NOT NULL,
+      modified TEXT NOT NULL
+    )`,
+    `CREATE TABLE IF NOT EXISTS alert_events (
+      id TEXT PRIMARY KEY,
+      alert_type TEXT NOT NULL,
+      zone_id TEXT NOT NULL,
+      body TEXT NOT NULL,
+      raised_at TEXT NOT NULL,
+      received_at TEXT NOT NULL
+    )`,
+    `CREATE TABLE IF NOT EXISTS alert_deliveries (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      event_id TEXT NOT NULL,
+      policy_id TEXT NOT NULL,
+      webhook_id TEXT NOT NULL,
+      state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+      attempts INTEGER NOT NULL DEFAULT 0,
+      next_at TEXT,
+      outcome TEXT,
+      sent TEXT
+    )`,
+    `CREATE UNIQUE INDEX IF NOT EXISTS alert_deliveries_once ON alert_deliveries (event_id, policy_id, webhook_id)`,
+    `CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (next_at) WHERE state = 'pending'`,
+    `CREATE INDEX IF NOT EXISTS alert_deliveries_by_sent ON alert_deliveries (sent) WHERE state != 'pending'`,
+    `CREATE TABLE IF NOT EXISTS alert_outbox (
+      id TEXT PRIMARY KEY,
+      alert_type TEXT NOT NULL,
+      body TEXT NOT NULL,
+      raised_at TEXT NOT NULL
+    )`,
+    `CREATE TABLE IF NOT EXISTS expiry_notices (
+      certificate_id TEXT NOT NULL,
+      expires_on TEXT NOT NULL,
+      days INTEGER NOT NULL,
+      PRIMARY KEY (certificate_id, expires_on, days)
+    ) WITHOUT ROWID`,
+  ],
 ];
 
 /** The tenant schema's newest version. */

@@ -47,6 +47,10 @@ import { AcmeAccounts } from "./acme-accounts";
 import { AcmeOrders } from "./acme-orders";
 import { type AcmeEnv, type RenewBefore, acmeConfig, acmeRetryMs } from "./acme-config";
 import type { HostnameSslInput } from "../hostnames/hostname-records";
+import { AlertOutbox } from "./alert-outbox";
+import { type AlertingRefusal, AlertingStore, type HistoryEntry, type Policy, type PolicyInput, type Webhook, type WebhookInput } from "../alerting/alerting-store";
+import { postWebhook } from "../alerting/post";
+import type { AlertEvent } from "../alerting/alert-types";
 
 export type { AuditHead, ChainCheck, DeliverableCertificate, DeliveryBundle, Entitlement, KeyCheck, PoolCheck, PoolState, RewrapReport };
 
@@ -86,6 +90,10 @@ export const RSA_GENERATIONS_WAITING = 16;
 
 /** The actor of the ACME machinery's audit entries (certificates it installs). */
 const ACME_ACTOR = { type: "system", id: "acme" } as const;
+// Who raises and sends notifications, in the audit trail.
+const ALERT_ACTOR = { type: "system", id: "notifications" } as const;
+// A hand-over or delivery run that failed is tried again this much later.
+const ALERT_RETRY_MS = 60_000;
 // How soon ACME work that could not run (no usable configuration or keys) is looked at again.
 const ACME_BLOCKED_RETRY_MS = 5 * 60_000;
 
@@ -125,6 +133,8 @@ export class TenantStore extends DurableObject<Env> {
   readonly #hostnames: HostnameStore;
   readonly #hostnameKeys: HostnameKeys;
   readonly #twins: HostnameTwins;
+  readonly #outbox: AlertOutbox;
+  readonly #alerting: AlertingStore;
   readonly #acmeAccounts: AcmeAccounts;
   readonly #acme: AcmeOrders;
   readonly #seals: CertificateSeals;
@@ -169,6 +179,8 @@ export class TenantStore extends DurableObject<Env> {
     this.#hostnameKeys = new HostnameKeys(storage, clock);
     this.#acmeAccounts = new AcmeAccounts(storage, clock);
     this.#twins = new HostnameTwins(storage, this.#audit, clock);
+    this.#outbox = new AlertOutbox(storage, this.#audit, clock);
+    this.#alerting = new AlertingStore(storage, this.#audit, clock);
     this.#hostnames = new HostnameStore(
       storage,
       this.#hostnameKeys,
@@ -202,6 +214,7 @@ export class TenantStore extends DurableObject<Env> {
       },
       this.#audit,
       clock,
+      (call, event, resource) => this.#outbox.raise(call, event, resource),
     );
     this.#delivery = new KeyDelivery(this.#certificates, this.#hostnames, this.#vault, this.#hostnameKeys, this.#twins, this.#audit, clock);
     this.#gate = new KeyringGate(storage, () => this.env.KEY_ENCRYPTION_KEYS, this.#registry(), (keyring) => this.#opened(keyring), {
@@ -217,7 +230,8 @@ export class TenantStore extends DurableObject<Env> {
     // runtime's retries) gets its alarm back when the object starts.
     if (storage.exists) {
       void ctx.blockConcurrencyWhile(async () => {
-        if (this.#acme.nextWake() !== null && (await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(this.#clock().getTime());
+        const work = this.#acme.nextWake() !== null || this.#outbox.pending().length > 0 || this.#alerting.nextWake() !== null;
+        if (work && (await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(this.#clock().getTime());
       });
     }
   }
@@ -282,7 +296,9 @@ export class TenantStore extends DurableObject<Env> {
     if (read.value === null) return fail({ reason: "csr_not_found", pointer: "/custom_csr_id" });
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
-    return this.#certificates.upload(call, upload, keyring.value);
+    const uploaded = await this.#certificates.upload(call, upload, keyring.value);
+    if (uploaded.ok) await this.#wakeForExpiry();
+    return uploaded;
   }
 
   /** Cloudflare's edit: a renewed certificate for the same key, a new placement or bundle method. */
@@ -292,7 +308,9 @@ export class TenantStore extends DurableObject<Env> {
     if (read.value === null) return fail({ reason: "certificate_not_found" });
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
-    return this.#certificates.edit(call, id, edit, keyring.value);
+    const edited = await this.#certificates.edit(call, id, edit, keyring.value);
+    if (edited.ok) await this.#wakeForExpiry();
+    return edited;
   }
 
   getCertificate(call: TenantCall, id: string): Result<CertificateRecord, ScopeMismatch | CertificateNotFound> {
@@ -369,6 +387,7 @@ export class TenantStore extends DurableObject<Env> {
       // The alarm runs now: it orders, or schedules itself for the renewal of an uploaded certificate.
       if (acme) await this.#wake(this.#clock().getTime());
     }
+    if (made.ok) await this.#wakeForExpiry();
     return made;
   }
 
@@ -405,6 +424,7 @@ export class TenantStore extends DurableObject<Env> {
       if (cancelled) await this.#hostnameRegistry(edited.value.hostname).dropChallenges({ zone_id: this.#zoneId(), custom_hostname_id: id });
       if (acme) await this.#wake(this.#clock().getTime());
     }
+    if (edited.ok) await this.#wakeForExpiry();
     return edited;
   }
 
@@ -445,6 +465,108 @@ export class TenantStore extends DurableObject<Env> {
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
     return ok(this.#hostnames.setFallbackOrigin(call, origin));
+  }
+
+  // ---- notifications (accounts): Cloudflare's alerting v3 (src/alerting/, docs/notifications.md)
+
+  /** Creates a webhook destination once its test message was answered with a 2xx. */
+  async createWebhook(call: TenantCall, input: WebhookInput): Promise<Result<{ id: string }, AccessRefusal | NoRoute | AlertingRefusal>> {
+    if (call.scope.kind !== "accounts") return fail({ reason: "no_route" });
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
+    return this.#alerting.createWebhook(call, input, keyring.value, postWebhook);
+  }
+
+  async updateWebhook(call: TenantCall, id: string, input: WebhookInput): Promise<Result<{ id: string }, AccessRefusal | NoRoute | AlertingRefusal>> {
+    if (call.scope.kind !== "accounts") return fail({ reason: "no_route" });
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return fail({ reason: "alert_webhook_not_found" });
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
+    return this.#alerting.updateWebhook(call, id, input, keyring.value, postWebhook);
+  }
+
+  listWebhooks(call: TenantCall): Result<Webhook[], ScopeMismatch> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    return ok(read.value === null ? [] : this.#alerting.listWebhooks());
+  }
+
+  getWebhook(call: TenantCall, id: string): Result<Webhook, ScopeMismatch | AlertingRefusal> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    return read.value === null ? fail({ reason: "alert_webhook_not_found" }) : this.#alerting.getWebhook(id);
+  }
+
+  async deleteWebhook(call: TenantCall, id: string): Promise<Result<null, AccessRefusal | AlertingRefusal>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return fail({ reason: "alert_webhook_not_found" });
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
+    return this.#alerting.removeWebhook(call, id);
+  }
+
+  async createPolicy(call: TenantCall, input: PolicyInput): Promise<Result<{ id: string }, AccessRefusal | NoRoute | AlertingRefusal>> {
+    if (call.scope.kind !== "accounts") return fail({ reason: "no_route" });
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    // A policy names destinations: an account with none has nothing a policy could name.
+    if (read.value === null && (input.mechanisms.webhooks ?? []).length > 0) return fail({ reason: "alert_mechanism_unknown", pointer: "/mechanisms/webhooks/0/id" });
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
+    return this.#alerting.createPolicy(call, input);
+  }
+
+  async updatePolicy(call: TenantCall, id: string, edit: Partial<PolicyInput>): Promise<Result<{ id: string }, AccessRefusal | AlertingRefusal>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return fail({ reason: "alert_policy_not_found" });
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
+    return this.#alerting.updatePolicy(call, id, edit);
+  }
+
+  listPolicies(call: TenantCall): Result<Policy[], ScopeMismatch> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    return ok(read.value === null ? [] : this.#alerting.listPolicies());
+  }
+
+  getPolicy(call: TenantCall, id: string): Result<Policy, ScopeMismatch | AlertingRefusal> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    return read.value === null ? fail({ reason: "alert_policy_not_found" }) : this.#alerting.getPolicy(id);
+  }
+
+  async deletePolicy(call: TenantCall, id: string): Promise<Result<null, AccessRefusal | AlertingRefusal>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return fail({ reason: "alert_policy_not_found" });
+    const keyring = await this.#writeWithKeys(call);
+    if (!keyring.ok) return keyring;
+    return this.#alerting.removePolicy(call, id);
+  }
+
+  alertHistory(call: TenantCall, query: { page: number; per_page: number; since?: string; before?: string }): Result<{ items: HistoryEntry[]; total: number }, ScopeMismatch> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    return ok(read.value === null ? { items: [], total: 0 } : this.#alerting.history(query));
+  }
+
+  /**
+   * A zone of this account hands over the events it raised (its alarm; the
+   * account takes each once, by id). An account that never wrote anything
+   * has no policies: nothing is written, and the events are answered as taken.
+   */
+  async receiveAlerts(call: TenantCall, events: AlertEvent[]): Promise<Result<number, ScopeMismatch>> {
+    const read = this.#read(call);
+    if (!read.ok) return read;
+    if (read.value === null) return ok(0);
+    const made = this.#alerting.receive(events);
+    if (made > 0) await this.#wake(this.#clock().getTime());
+    return ok(made);
   }
 
   /** Admin self-check of one stored key. */
@@ -617,6 +739,9 @@ export class TenantStore extends DurableObject<Env> {
       const next = this.#acme.nextWake();
       // Work that could not run (no usable configuration or keys, or a failure) is looked at again in a few minutes, not at once.
       if (next !== null) wakes.push(ran ? next : Math.max(next, this.#clock().getTime() + ACME_BLOCKED_RETRY_MS));
+      wakes.push(...(await this.#runZoneAlerts({ scope, actor: ALERT_ACTOR }, name)));
+    } else {
+      wakes.push(...(await this.#runDeliveries({ scope, actor: ALERT_ACTOR }, name)));
     }
     if (wakes.length > 0) await this.ctx.storage.setAlarm(Math.max(Math.min(...wakes), this.#clock().getTime() + 50));
   }
@@ -642,6 +767,54 @@ export class TenantStore extends DurableObject<Env> {
     }
     await this.#acme.run(call, name, keyring.value, config.value, acmeRetryMs(this.env as AcmeEnv));
     return true;
+  }
+
+  // A zone's notifications: the expiry notices that are due raised, and the events raised handed to the
+  // zone's account (a zone under no account has no policies: its events are dropped). Answers when to run again.
+  async #runZoneAlerts(call: TenantCall, name: string): Promise<number[]> {
+    const wakes: number[] = [];
+    try {
+      const keyring = await this.#gate.open(name);
+      if (!keyring.ok) return [this.#clock().getTime() + ACME_BLOCKED_RETRY_MS];
+      this.#outbox.raiseExpiries(call);
+      const events = this.#outbox.pending();
+      if (events.length > 0) {
+        const account = this.#account.current();
+        if (account !== null) {
+          const stub = this.env.TENANTS.get(this.env.TENANTS.idFromName(`accounts:${account}`));
+          await stub.receiveAlerts({ scope: { kind: "accounts", id: account }, actor: ALERT_ACTOR }, events);
+        }
+        this.#outbox.handedOver(events.map((e) => e.id));
+        if (this.#outbox.pending().length > 0) wakes.push(this.#clock().getTime());
+      }
+    } catch (error) {
+      console.error(JSON.stringify({ level: "error", event: "alerts_run_failed", message: error instanceof Error ? error.message : String(error) }));
+      wakes.push(this.#clock().getTime() + ALERT_RETRY_MS);
+    }
+    const expiry = this.#outbox.nextExpiry();
+    if (expiry !== null) wakes.push(expiry);
+    return wakes;
+  }
+
+  // An account's webhook deliveries that are due; answers when the next one is.
+  async #runDeliveries(call: TenantCall, name: string): Promise<number[]> {
+    try {
+      const keyring = await this.#gate.open(name);
+      if (!keyring.ok) return this.#alerting.nextWake() === null ? [] : [this.#clock().getTime() + ACME_BLOCKED_RETRY_MS];
+      const seconds = Number(this.env.NOTIFICATION_RETRY_SECONDS ?? "30");
+      await this.#alerting.run(call, call.scope.id, keyring.value, postWebhook, Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 30_000);
+    } catch (error) {
+      console.error(JSON.stringify({ level: "error", event: "deliveries_run_failed", message: error instanceof Error ? error.message : String(error) }));
+      return [this.#clock().getTime() + ALERT_RETRY_MS];
+    }
+    const next = this.#alerting.nextWake();
+    return next === null ? [] : [next];
+  }
+
+  // The alarm by the next expiry notice (a certificate was uploaded, edited, or a hostname made).
+  async #wakeForExpiry(): Promise<void> {
+    const at = this.#outbox.nextExpiry();
+    if (at !== null) await this.#wake(at);
   }
 
   // The object's alarm at `at` at the latest (it may be set earlier already: the key pool's, or another order's).
@@ -795,6 +968,7 @@ export class TenantStore extends DurableObject<Env> {
         ...this.#seals.kekIds(),
         ...this.#hostnames.kekIds(),
         ...this.#twins.kekIds(),
+        ...this.#alerting.kekIds(),
         ...this.#hostnameKeys.kekIds(),
         ...this.#acmeAccounts.kekIds(),
       ]),

@@ -12,6 +12,8 @@ export interface TokenGrant {
   edge?: string;
   /** Seconds from now; negative for an expired token. */
   ttl?: number;
+  /** The permission groups, instead of the one `readOnly` and `edge` choose (e.g. "Notifications Write"). */
+  groups?: readonly string[];
 }
 
 const b64url = (data: string | Buffer): string => Buffer.from(data).toString("base64url");
@@ -29,7 +31,7 @@ export function policiesFor(grant: TokenGrant): unknown[] {
   for (const id of grant.accounts ?? []) resources[`com.cloudflare.api.account.${id}`] = "*";
   for (const id of grant.zones ?? []) resources[`com.cloudflare.api.account.zone.${id}`] = "*";
   const group = grant.edge !== undefined ? "SSL and Certificates Key Delivery" : grant.readOnly ? "SSL and Certificates Read" : "SSL and Certificates Write";
-  return [{ id: randomUUID(), effect: "allow", resources, permission_groups: [{ id: randomUUID(), name: group }] }];
+  return [{ id: randomUUID(), effect: "allow", resources, permission_groups: (grant.groups ?? [group]).map((name) => ({ id: randomUUID(), name })) }];
 }
 
 /** A bearer token for the grant, valid for `ttl` seconds (default an hour). */

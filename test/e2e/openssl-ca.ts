@@ -14,12 +14,12 @@ export function opensslCa(dir: string, subject = "/CN=e2e throwaway CA") {
   return {
     /** The CA's certificate (PEM). */
     pem: () => readFileSync(pem, "utf8"),
-    /** A 30-day certificate for `csrPem`, as PEM (the leaf alone). */
-    issue(csrPem: string, name: string): string {
+    /** A certificate for `csrPem` valid for `days` (default 30) from now, as PEM (the leaf alone). */
+    issue(csrPem: string, name: string, days = 30): string {
       const csrPath = join(dir, `${name}.csr.pem`);
       const certPath = join(dir, `${name}.cert.pem`);
       writeFileSync(csrPath, csrPem);
-      execFileSync(OPENSSL, ["x509", "-req", "-in", csrPath, "-CA", pem, "-CAkey", key, "-CAcreateserial", "-days", "30", "-sha256", "-copy_extensions", "copy", "-out", certPath], {
+      execFileSync(OPENSSL, ["x509", "-req", "-in", csrPath, "-CA", pem, "-CAkey", key, "-CAcreateserial", "-days", String(days), "-sha256", "-copy_extensions", "copy", "-out", certPath], {
         stdio: "pipe",
       });
       return readFileSync(certPath, "utf8");

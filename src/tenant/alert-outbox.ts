@@ -1,0 +1,125 @@
+import { type AlertEvent, EXPIRY_NOTICE_DAYS, type Expiring, expiryEvent } from "../alerting/alert-types";
+import type { TenantCall } from "../core/call";
+import type { Clock } from "../core/clock";
+import type { Storage } from "../storage/storage";
+import type { AuditResourceType, AuditTrail } from "./audit-trail";
+
+const DAY = 86_400_000;
+// A certificate renewed by ACME is renewed about 30 days ahead (RENEW_BEFORE): only a late one is worth telling.
+const ACME_NOTICE_DAYS = [14, 0] as const;
+// Events handed to the account per call, and expiry notices raised per scan (the rest at the next alarm, at once).
+const BATCH = 100;
+
+type Candidate = { kind: "custom_certificate" | "custom_hostname"; id: string; expires_on: string; hosts: string; custom_csr_id: string | null; hostname: string | null; acme: number };
+
+/**
+ * The events a zone raises for its account's notification policies (the
+ * only writer of `alert_outbox` and `expiry_notices`): each is written, with
+ * its audit entry, in the transaction of what caused it, and handed to the
+ * account's object by the zone's alarm, which deletes it once the account
+ * has it (the account takes an event once, by id). So an event is neither
+ * lost by a restart nor raised twice. Expiry notices (30 and 14 days before
+ * a certificate expires, and at its expiry) are raised by the alarm too, at
+ * the times `nextExpiry` says, never by a scan of every zone.
+ */
+export class AlertOutbox {
+  constructor(
+    private readonly storage: Storage,
+    private readonly audit: Pick<AuditTrail, "record">,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Raises an event (call inside the transaction of its cause). */
+  raise(call: TenantCall, event: AlertEvent, resource: { type: AuditResourceType; id: string }): void {
+    this.storage.sql.run(`INSERT INTO alert_outbox (id, alert_type, body, raised_at) VALUES (?, ?, ?, ?)`, event.id, event.alert_type, JSON.stringify(event), event.raised_at);
+    const type = (event.data.metadata as { event?: { type?: string } } | undefined)?.event?.type;
+    this.audit.record(call, { action: "alert", resource, result: true, metadata: { event_id: event.id, alert_type: event.alert_type, event_type: type, text: event.text } });
+  }
+
+  /** Events not yet handed to the account, oldest first. */
+  pending(): AlertEvent[] {
+    return this.storage.sql.all<{ body: string }>(`SELECT body FROM alert_outbox ORDER BY raised_at, id LIMIT ?`, BATCH).map((r) => JSON.parse(r.body) as AlertEvent);
+  }
+
+  /** Forgets events the account has (or that have no account to go to). */
+  handedOver(ids: readonly string[]): void {
+    this.storage.transaction(() => {
+      for (const id of ids) this.storage.sql.run(`DELETE FROM alert_outbox WHERE id = ?`, id);
+    });
+  }
+
+  /**
+   * Raises the expiry notices that are due: for each certificate (custom
+   * certificates, and custom hostnames' certificates) the most urgent
+   * threshold it has crossed and not yet been noticed at, once per
+   * certificate version (its expires_on). Answers how many were raised.
+   */
+  raiseExpiries(call: TenantCall): number {
+    const now = this.clock();
+    return this.storage.transaction(() => {
+      let raised = 0;
+      for (const c of this.#candidates(now)) {
+        const days = this.#thresholds(c).filter((d) => Date.parse(c.expires_on) - d * DAY <= now.getTime());
+        if (days.length === 0) continue;
+        const urgent = Math.min(...days);
+        if (this.#noticed(c, urgent)) continue;
+        for (const d of days) this.storage.sql.run(`INSERT INTO expiry_notices (certificate_id, expires_on, days) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, c.id, c.expires_on, d);
+        const expiring: Expiring = {
+          kind: c.kind,
+          id: c.id,
+          expires_on: c.expires_on,
+          hosts: JSON.parse(c.hosts) as string[],
+          ...(c.hostname === null ? {} : { hostname: c.hostname }),
+          custom_csr_id: c.custom_csr_id,
+        };
+        this.raise(call, expiryEvent(call.scope.id, expiring, urgent, now), { type: c.kind === "custom_certificate" ? "custom_certificate" : "custom_hostname_certificate", id: c.id });
+        raised++;
+        if (raised >= BATCH) break;
+      }
+      return raised;
+    });
+  }
+
+  /** When the next expiry notice falls due (after now), or null when none will. */
+  nextExpiry(): number | null {
+    const now = this.clock().getTime();
+    const times: number[] = [];
+    for (const c of this.#candidates(new Date(now))) {
+      for (const d of this.#thresholds(c)) {
+        const at = Date.parse(c.expires_on) - d * DAY;
+        if (at > now) times.push(at);
+        else if (!this.#noticed(c, d)) times.push(now);
+      }
+    }
+    const horizon = new Date(now + EXPIRY_NOTICE_DAYS[0] * DAY).toISOString();
+    const later = this.storage.sql.one<{ at: string | null }>(
+      `SELECT min(at) AS at FROM (SELECT min(expires_on) AS at FROM certificates WHERE expires_on > ?1
+         UNION ALL SELECT min(expires_on) FROM custom_hostnames WHERE expires_on > ?1)`,
+      horizon,
+    )?.at;
+    if (later) times.push(Date.parse(later) - EXPIRY_NOTICE_DAYS[0] * DAY);
+    return times.length === 0 ? null : Math.min(...times);
+  }
+
+  #thresholds(c: Candidate): readonly number[] {
+    return c.acme === 1 ? ACME_NOTICE_DAYS : EXPIRY_NOTICE_DAYS;
+  }
+
+  #noticed(c: Candidate, days: number): boolean {
+    return this.storage.sql.one(`SELECT 1 AS found FROM expiry_notices WHERE certificate_id = ? AND expires_on = ? AND days = ?`, c.id, c.expires_on, days) !== null;
+  }
+
+  // Certificates within the notice window whose expiry has not been told yet (its last notice, at 0 days, not raised).
+  #candidates(now: Date): Candidate[] {
+    const horizon = new Date(now.getTime() + EXPIRY_NOTICE_DAYS[0] * DAY).toISOString();
+    const untold = (table: string) => `NOT EXISTS (SELECT 1 FROM expiry_notices n WHERE n.certificate_id = ${table}.id AND n.expires_on = ${table}.expires_on AND n.days = 0)`;
+    return this.storage.sql.all<Candidate>(
+      `SELECT 'custom_certificate' AS kind, id, expires_on, hosts, custom_csr_id, NULL AS hostname, 0 AS acme FROM certificates WHERE expires_on <= ?1 AND ${untold("certificates")}
+       UNION ALL
+       SELECT 'custom_hostname', id, expires_on, hosts, custom_csr_id, hostname, ssl_method IS NOT NULL FROM custom_hostnames
+         WHERE expires_on IS NOT NULL AND expires_on <= ?1 AND ${untold("custom_hostnames")}
+       ORDER BY expires_on LIMIT 1000`,
+      horizon,
+    );
+  }
+}
