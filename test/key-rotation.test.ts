@@ -3,7 +3,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { parseCsrInput } from "../src/pki/csr-input";
 import { generateAccountKey } from "../src/acme/index";
-import { namedWrapContext, wrapPrivateKey } from "../src/pki/key-wrap";
+import { namedWrapContext, secretWrapContext, unwrapSecret, wrapPrivateKey } from "../src/pki/key-wrap";
+import { AlertingStore } from "../src/alerting/alerting-store";
 import { loadKeyring } from "../src/pki/keyring";
 import { openStorage } from "../src/storage/storage";
 import { HostnameKeys } from "../src/tenant/hostname-keys";
@@ -146,6 +147,29 @@ describe("key-encryption-key rotation", () => {
     });
   });
 
+  it("moves webhook destinations' secrets under the new KEK, the secret unchanged; one whose KEK is gone stays and is named", async () => {
+    const s = await scope("accounts");
+    expect((await s.create(csrBody({ key_type: "p256v1" }))).status).toBe(201);
+    const where = adminCall(s.kind, s.id);
+    await runInDurableObject(tenantStub(s.kind, s.id), async (_, state) => {
+      const storage = openStorage(state, TENANT_MIGRATIONS);
+      const old = await loadKeyring(OLD);
+      // The destination's test message is the transport's to send; here it is answered 204 without leaving the object.
+      const alerting = new AlertingStore(storage, { record: () => {} }, () => new Date());
+      const created = await alerting.createWebhook(where, { name: "ops", url: "https://hooks.example.com/certs", secret: "shared-secret-1" }, old, async () => ({ ok: true, status: 204 }));
+      if (!created.ok) throw new Error(created.reason);
+      const rotated = withKeys(state, `${NEW_KEY},${OLD}`);
+      expect(await rotated.rewrapKeys(where, 100, "")).toMatchObject({ ok: true, value: { kek_id: "k2", webhook_secrets_rewrapped: 1, remaining: 0, key_failures: [] } });
+      const row = state.storage.sql.exec("SELECT secret_kek, secret_iv, secret_wrapped FROM alert_webhooks").one();
+      expect(row.secret_kek).toBe("k2");
+      const context = secretWrapContext("webhook-secret", `accounts:${s.id}`, created.value.id);
+      const wrapped = { kekId: String(row.secret_kek), iv: row.secret_iv as ArrayBuffer, wrapped: row.secret_wrapped as ArrayBuffer };
+      expect(await unwrapSecret(wrapped, await loadKeyring(NEW_KEY), context)).toBe("shared-secret-1");
+      // The secret is in no row in the clear.
+      expect(JSON.stringify(state.storage.sql.exec("SELECT * FROM alert_webhooks").toArray(), (_k, v: unknown) => (v instanceof ArrayBuffer ? [...new Uint8Array(v)] : v))).not.toContain("shared-secret-1");
+    });
+  });
+
   it("a wrong key under a known id is refused by name (1505) before anything is wrapped, unwrapped or rewritten", async () => {
     const s = await scope();
     for (let i = 0; i < 2; i++) await s.create(csrBody({ key_type: "p256v1" }));
@@ -229,6 +253,7 @@ describe("key-encryption-key rotation", () => {
       hostnames_failed: [],
       hostname_keys_rewrapped: 0,
       acme_accounts_rewrapped: 0,
+      webhook_secrets_rewrapped: 0,
       key_failures: [],
     });
     const bad = await call("POST", `/admin/v1/${s.kind}/${s.id}/rewrap?limit=0`, { headers: adminHeaders });

@@ -180,6 +180,43 @@ export class AlertingStore {
     });
   }
 
+  /**
+   * The operator's rewrap: every destination's secret not under the current
+   * KEK is moved under it. One whose KEK is not configured stays (keeping
+   * that KEK in use); one whose wrap does not open stays too, named in the
+   * failures (its deliveries fail until the destination is sent again).
+   */
+  async rewrapSecrets(call: TenantCall, keyring: Keyring): Promise<{ rewrapped: number; failures: Array<{ id: string; kek_id: string; reason: "kek_not_configured" | "unwrap_failed" }>; remaining: number }> {
+    const scope = `${call.scope.kind}:${call.scope.id}`;
+    const rows = this.storage.sql.all<{ id: string; secret_kek: string; secret_iv: ArrayBuffer; secret_wrapped: ArrayBuffer }>(
+      `SELECT id, secret_kek, secret_iv, secret_wrapped FROM alert_webhooks WHERE secret_kek IS NOT NULL AND secret_kek != ?`,
+      keyring.currentId,
+    );
+    const failures: Array<{ id: string; kek_id: string; reason: "kek_not_configured" | "unwrap_failed" }> = [];
+    let rewrapped = 0;
+    for (const row of rows) {
+      const context = secretWrapContext("webhook-secret", scope, row.id);
+      let secret: string;
+      try {
+        secret = await unwrapSecret({ kekId: row.secret_kek, iv: row.secret_iv, wrapped: row.secret_wrapped }, keyring, context);
+      } catch (error) {
+        failures.push({ id: row.id, kek_id: row.secret_kek, reason: error instanceof KeyringError ? "kek_not_configured" : "unwrap_failed" });
+        continue;
+      }
+      const wrap = await wrapSecret(secret, keyring, context);
+      rewrapped += this.storage.sql.run(
+        `UPDATE alert_webhooks SET secret_kek = ?, secret_iv = ?, secret_wrapped = ? WHERE id = ? AND secret_kek = ?`,
+        wrap.kekId,
+        wrap.iv,
+        wrap.wrapped,
+        row.id,
+        row.secret_kek,
+      );
+    }
+    const remaining = this.storage.sql.one<{ n: number }>(`SELECT count(*) AS n FROM alert_webhooks WHERE secret_kek IS NOT NULL AND secret_kek != ?`, keyring.currentId)!.n;
+    return { rewrapped, failures, remaining };
+  }
+
   /** Every KEK id a destination's secret is wrapped under. */
   kekIds(): string[] {
     return this.storage.sql.all<{ kek: string }>(`SELECT DISTINCT secret_kek AS kek FROM alert_webhooks WHERE secret_kek IS NOT NULL`).map((r) => r.kek);

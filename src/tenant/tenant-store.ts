@@ -77,7 +77,9 @@ export type ScopeRewrap = RewrapReport & {
   /** Managed hostnames' keys and ACME account keys moved under the current KEK (all of them, each call), and those that were not. */
   hostname_keys_rewrapped: number;
   acme_accounts_rewrapped: number;
-  key_failures: Array<RewrapFailure & { kind: "hostname_key" | "acme_account" }>;
+  /** Webhook destinations' secrets (accounts) moved under the current KEK. */
+  webhook_secrets_rewrapped: number;
+  key_failures: Array<RewrapFailure & { kind: "hostname_key" | "acme_account" | "webhook_secret" }>;
 };
 
 /**
@@ -610,6 +612,7 @@ export class TenantStore extends DurableObject<Env> {
         hostnames_failed: [],
         hostname_keys_rewrapped: 0,
         acme_accounts_rewrapped: 0,
+        webhook_secrets_rewrapped: 0,
         key_failures: [],
       });
     }
@@ -645,6 +648,16 @@ export class TenantStore extends DurableObject<Env> {
       });
     const hostnameKeys = await this.#hostnameKeys.rewrap(name, keyring.value, recordKeys("hostname_key"));
     const accounts = await this.#acmeAccounts.rewrap(name, keyring.value, recordKeys("acme_account"));
+    const secrets = await this.#alerting.rewrapSecrets(call, keyring.value);
+    if (secrets.rewrapped > 0 || secrets.failures.length > 0) {
+      this.#audit.record(call, {
+        action: "rewrap",
+        resource: { type: "alert_webhook", id: null },
+        result: secrets.failures.length === 0,
+        ...(secrets.failures.length === 0 ? {} : { info: `${secrets.failures.length} webhook secret(s) not moved` }),
+        metadata: { kek_id: keyring.value.currentId, rewrapped: secrets.rewrapped, failures: secrets.failures },
+      });
+    }
     if (hostnameKeys.lost.length > 0) {
       // A managed key that no longer opens: its certificate is renewed at once, with a fresh key.
       this.#storage.transaction(() => {
@@ -655,7 +668,7 @@ export class TenantStore extends DurableObject<Env> {
     await this.#registry().reportKeks(name, this.#keksInUse());
     return ok({
       ...batch,
-      remaining: batch.remaining + pooled.remaining + audit.remaining + seals.failed.length + hostnames.failed.length + hostnameKeys.remaining + accounts.remaining,
+      remaining: batch.remaining + pooled.remaining + audit.remaining + seals.failed.length + hostnames.failed.length + hostnameKeys.remaining + accounts.remaining + secrets.remaining,
       pooled_rewrapped: pooled.rewrapped,
       pooled_failed: pooled.failed,
       pooled_failures: pooled.failures,
@@ -668,9 +681,11 @@ export class TenantStore extends DurableObject<Env> {
       hostnames_failed: hostnames.failed,
       hostname_keys_rewrapped: hostnameKeys.rewrapped,
       acme_accounts_rewrapped: accounts.rewrapped,
+      webhook_secrets_rewrapped: secrets.rewrapped,
       key_failures: [
         ...hostnameKeys.failures.map((f) => ({ ...f, kind: "hostname_key" as const })),
         ...accounts.failures.map((f) => ({ ...f, kind: "acme_account" as const })),
+        ...secrets.failures.map((f) => ({ ...f, kind: "webhook_secret" as const })),
       ],
     });
   }
