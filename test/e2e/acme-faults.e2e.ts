@@ -12,8 +12,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type Listening, startChallengeProxy, startDohResolver } from "./acme-support";
 import { AcmeZone, type Hostname, keyMatches } from "./acme-zone";
-import { call } from "./api";
+import { admin, call } from "./api";
 import { mintToken, scopeId } from "./credentials";
+import { sdkClient } from "./sdk-client";
+import { WebhookReceiver } from "./webhook-receiver";
 import { type Pebble, startPebble } from "./pebble";
 import { type TestServer, freePort, startServer } from "./server";
 
@@ -25,6 +27,9 @@ let proxy: Listening;
 let doh: Listening & { caFile: string };
 let server: TestServer;
 let zone: AcmeZone;
+/** The zone's account's webhook receiver: the hostname certificate events (docs/notifications.md). */
+let receiver: WebhookReceiver;
+const ACCOUNT = scopeId("faultsacct");
 /** Every private key an edge received in this file, as PKCS#8 DER. */
 const deliveredKeys: Buffer[] = [];
 
@@ -54,10 +59,19 @@ describe("managed certificates: faults, against a pebble that requires EAB", () 
     proxy = await startChallengeProxy(pebble.httpPort, () => server.origin);
     zone = new AcmeZone(server, pebble, scopeId("faults"), "faults-edge-1");
     await zone.registerEdge();
+    // The zone's account is told of its hostnames' certificate events, through a real receiver.
+    receiver = await new WebhookReceiver().start();
+    expect((await admin(server.origin, server.secrets.ADMIN_SECRET, "PUT", `/zones/${zone.zone}/account`, { account_id: ACCOUNT })).status).toBe(200);
+    const alerting = sdkClient(server.baseURL, { apiToken: mintToken(server.secrets.API_TOKEN_SECRET, { accounts: [ACCOUNT], groups: ["Notifications Write"] }) }).alerting;
+    const webhook = await alerting.destinations.webhooks.create({ account_id: ACCOUNT, name: "certificates", url: receiver.url });
+    await alerting.policies.create({
+      account_id: ACCOUNT, name: "Hostname certificates", alert_type: "custom_ssl_certificate_event_type", enabled: true, mechanisms: { webhooks: [{ id: webhook.id! }] },
+    });
   }, 120_000);
 
   afterAll(async () => {
     pebble?.resume();
+    await receiver?.stop();
     await server?.stop();
     await proxy?.close();
     await doh?.close();
@@ -100,6 +114,14 @@ describe("managed certificates: faults, against a pebble that requires EAB", () 
     const active = await zone.until(created.id, "issuance once the name points at the edge", (h) => h.ssl?.status === "active");
     expect(active.ssl?.validation_errors).toBeUndefined();
     deliveredKeys.push((await zone.delivered(created.id)).der);
+
+    // The account heard both, as Cloudflare's SSL for SaaS webhooks say them: the failed validation, then the issuance.
+    const events = () => receiver.alerts().filter((r) => (r.body.data as { id?: string }).id === created.id);
+    const type = (r: { body: Record<string, unknown> }) => (r.body.data as { metadata: { event: { type: string } } }).metadata.event.type;
+    await receiver.until("the hostname's certificate events", () => events().some((r) => type(r) === "ssl.custom_hostname_certificate.issuance.succeeded"), 30_000, () => server.logTail(20));
+    expect(events().map(type)).toEqual(["ssl.custom_hostname_certificate.validation.failed", "ssl.custom_hostname_certificate.issuance.succeeded"]);
+    expect(events()[0]!.body).toMatchObject({ alert_type: "custom_ssl_certificate_event_type", data: { hostname: host, certificate_id: created.id, ssl: { status: "pending_validation" } } });
+    expect(events()[1]!.body.data).toMatchObject({ hostname: host, ssl: { status: "active", serial_number: active.ssl?.serial_number } });
   });
 
   it("the CA hangs: the status stays truthful, validation_errors says so; an edit meanwhile starts the order over; it resumes when the CA answers", async () => {
