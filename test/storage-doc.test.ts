@@ -63,6 +63,7 @@ describe("docs/storage.md is the schema", () => {
     ZoneDirectory: () => env.ZONE_DIRECTORY.get(env.ZONE_DIRECTORY.idFromName(`storage-doc-${crypto.randomUUID()}`)),
     ReadinessProbe: () => env.READINESS.get(env.READINESS.idFromName(`storage-doc-${crypto.randomUUID()}`)),
     HostnameRegistry: () => env.HOSTNAMES.get(env.HOSTNAMES.idFromName(`storage-doc-${crypto.randomUUID()}`)),
+    FleetMetrics: () => env.METRICS.get(env.METRICS.idFromName(`storage-doc-${crypto.randomUUID()}`)),
   };
   // Classes whose schema is made at the first write rather than in the constructor.
   const lazy: Record<string, (sql: Sql, state: DurableObjectState) => void> = {

@@ -112,6 +112,8 @@ export class AlertingStore {
     private readonly storage: Storage,
     private readonly audit: Pick<AuditTrail, "record">,
     private readonly clock: Clock,
+    /** Counts a delivery's outcome for the fleet's metrics, in the transaction that records it. */
+    private readonly count: (name: "webhook_deliveries_sent" | "webhook_deliveries_failed") => void = () => {},
   ) {}
 
   // ---- webhook destinations
@@ -448,6 +450,7 @@ export class AlertingStore {
     const now = this.clock().toISOString();
     this.storage.transaction(() => {
       this.storage.sql.run(`UPDATE alert_deliveries SET state = ?, attempts = ?, outcome = ?, sent = ?, next_at = NULL WHERE seq = ?`, state, delivery.attempts + 1, detail, now, delivery.seq);
+      this.count(state === "sent" ? "webhook_deliveries_sent" : "webhook_deliveries_failed");
       if (webhookId !== undefined) this.storage.sql.run(`UPDATE alert_webhooks SET ${state === "sent" ? "last_success" : "last_failure"} = ? WHERE id = ?`, now, webhookId);
       this.audit.record(call, {
         action: "notify",

@@ -10,5 +10,8 @@ export const DEPLOYMENT_REGISTRY_NAME = "deployment";
 /** The operator's edges and the service's signing key (src/edges); also its name as a holder of KEK-wrapped data. */
 export const EDGE_REGISTRY_NAME = "edge-registry";
 
+/** The fleet's metrics, as every scope reports them (src/metrics). */
+export const FLEET_METRICS_NAME = "fleet";
+
 /** The hostname registry's shard names: `hostnames:0` … (src/hostnames). */
 export const hostnameRegistryName = (shard: number): string => `hostnames:${shard}`;

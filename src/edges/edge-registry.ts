@@ -94,13 +94,24 @@ export class EdgeRegistry extends DurableObject<Env> {
   }
 
   /** The edge a delivery request comes from, as registered now; 1474 when unknown or revoked, 1477 when its row was changed. */
-  async deliveryEdge(id: string): Promise<Result<EdgeRecipient, KeyRefusal | EdgeNotRegistered | IntegrityFailed>> {
+  async deliveryEdge(id: string, listing = false): Promise<Result<EdgeRecipient, KeyRefusal | EdgeNotRegistered | IntegrityFailed>> {
     const keyring = await this.#keys();
     if (!keyring.ok) return keyring;
     const record = this.#edges.get(id, keyring.value);
     if (!record.ok) return record.reason === "edge_not_found" ? fail({ reason: "edge_not_registered" }) : record;
+    // A listing is a sync: when it happened is the edge's last-sync metric.
+    if (listing) this.ctx.storage.sql.exec(`INSERT INTO edge_syncs (edge_id, last_sync_at) VALUES (?, ?) ON CONFLICT (edge_id) DO UPDATE SET last_sync_at = excluded.last_sync_at`, id, new Date().toISOString());
     const { public_key, thumbprint, labels } = record.value;
     return ok({ id, public_key, thumbprint, labels });
+  }
+
+  /** When each registered edge last fetched its listing (null: never), for the fleet's metrics. */
+  syncTimes(): Result<Array<{ id: string; last_sync_at: string | null }>, never> {
+    return ok(
+      this.ctx.storage.sql
+        .exec<{ id: string; last_sync_at: string | null }>(`SELECT e.id AS id, s.last_sync_at AS last_sync_at FROM edges e LEFT JOIN edge_syncs s ON s.edge_id = e.id ORDER BY e.id`)
+        .toArray(),
+    );
   }
 
   /** The labels of every registered (intact) edge. */

@@ -42,6 +42,10 @@ export const EDGE_MIGRATIONS: Migrations = [
     ) WITHOUT ROWID`,
     `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
   ],
+  [
+    // When each edge last fetched its listing (a sync), for the fleet's metrics; not sealed: it decides nothing.
+    `CREATE TABLE IF NOT EXISTS edge_syncs (edge_id TEXT PRIMARY KEY, last_sync_at TEXT NOT NULL) WITHOUT ROWID`,
+  ],
 ];
 
 /** The edge registry schema's newest version. */

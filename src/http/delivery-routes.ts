@@ -11,8 +11,8 @@ import { API_PREFIXES, type ApiRequest, type ApiRouter, edgeContext } from "./re
  * (no cache), so a revocation takes effect on the edge's next request.
  * Unknown or revoked is 1474.
  */
-async function registeredEdge(env: Env, edgeId: string): Promise<EdgeRecipient> {
-  return unwrap(await edgeRegistry(env).deliveryEdge(edgeId));
+async function registeredEdge(env: Env, edgeId: string, listing = false): Promise<EdgeRecipient> {
+  return unwrap(await edgeRegistry(env).deliveryEdge(edgeId, listing));
 }
 
 /**
@@ -31,7 +31,7 @@ async function signed(env: Env, what: "list" | "bundle", zoneId: string, edgeId:
 /** The zone's certificates this edge may receive now: id, hosts, expires_on, modified_on. */
 async function list(request: ApiRequest, env: Env): Promise<Response> {
   const { scope, edgeId, call } = await edgeContext(request, env);
-  const edge = await registeredEdge(env, edgeId);
+  const edge = await registeredEdge(env, edgeId, true);
   const stub = await readableTenant(env, scope);
   return signed(env, "list", scope.id, edgeId, stub ? unwrap(await stub.listDeliverable(call, edge)) : []);
 }

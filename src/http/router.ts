@@ -5,6 +5,8 @@ import { logs } from "../core/log";
 import { type Scope, isScopeId } from "../core/scope";
 import { adminRoutes } from "./admin";
 import { alertingRoutes } from "./alerting-routes";
+import { metricsRoutes } from "./metrics-route";
+import { recordRequest } from "../metrics/request-metrics";
 import { auditRoutes } from "./audit-routes";
 import { certificateRoutes } from "./certificate-routes";
 import { csrRoutes } from "./csr-routes";
@@ -81,6 +83,7 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
     (response: Response | undefined, request: ApiRequest, env: Env) => {
       const final = response ?? failure({ reason: "internal" }, request.requestId);
       final.headers.set("x-request-id", request.requestId);
+      recordRequest(request.route ?? null, request.method, final.status, Date.now() - request.started);
       // One line per request at info (stdout); LOG_LEVEL warn or error silences them.
       if (logs(env.LOG_LEVEL, "info")) {
         console.log(
@@ -102,7 +105,7 @@ const router: ApiRouter = Router<ApiRequest, RouterArgs>({
 });
 
 const known: RegExp[] = [];
-for (const register of [alertingRoutes, csrRoutes, certificateRoutes, hostnameRoutes, deliveryRoutes, auditRoutes, deploymentRoutes, adminRoutes, directoryRoutes, edgeRoutes, healthRoutes]) {
+for (const register of [alertingRoutes, metricsRoutes, csrRoutes, certificateRoutes, hostnameRoutes, deliveryRoutes, auditRoutes, deploymentRoutes, adminRoutes, directoryRoutes, edgeRoutes, healthRoutes]) {
   for (const route of register(router)) known.push(route);
 }
 

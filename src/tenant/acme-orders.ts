@@ -144,6 +144,8 @@ export class AcmeOrders {
     private readonly clock: Clock,
     /** Raises a notification event (src/tenant/alert-outbox.ts), in the transaction of its cause. */
     private readonly alert: (call: TenantCall, event: AlertEvent, resource: { type: "custom_hostname_certificate"; id: string }) => void = () => {},
+    /** Counts an outcome for the fleet's metrics (src/metrics/fleet-metrics.ts FLEET_COUNTERS), in the transaction of the step. */
+    private readonly count: (name: "acme_orders_placed" | "acme_orders_failed" | "acme_certificates_issued" | "acme_renewals_attempted" | "acme_renewals_failed") => void = () => {},
   ) {}
 
   /**
@@ -335,6 +337,8 @@ export class AcmeOrders {
         row.custom_hostname_id,
       );
       if (row.purpose === "issue" && leads(row)) this.hostnames.setProgress(row.custom_hostname_id, { ssl_status: "pending_validation" });
+      this.count("acme_orders_placed");
+      if (row.purpose === "renew") this.count("acme_renewals_attempted");
       this.#record(run, row, hostname, "order", { purpose: row.purpose, identifiers, order_url: order.value.url, attempt: row.attempts + 1 });
     });
     return live ? { kind: "again" } : STALE;
@@ -476,6 +480,7 @@ export class AcmeOrders {
     const renewAt = new Date(renewalDue(Date.parse(checked.value.not_before), Date.parse(checked.value.expires_on), config.renewBefore)).toISOString();
     // Installed only if the order is still the hostname's (an edit since would make it the wrong certificate or key).
     this.#guard(row, () => {
+      this.count("acme_certificates_issued");
       this.keys.promote(hostname.id, row.key_type);
       if (!leads(row)) {
         this.twins.install(call, hostname.id, row.key_type, checked.value, keyring, row.purpose);
@@ -562,6 +567,8 @@ export class AcmeOrders {
     const live = this.#guard(row, () => {
       this.hostnames.setProgress(row.custom_hostname_id, progress);
       this.#record(run, row, hostname, "order", { purpose: row.purpose, order_url: row.order_url, stage, attempt: attempts, given_up: givingUp, ...(givingUp ? {} : { next_order_in_s: Math.round(wait / 1000) }) }, message);
+      this.count("acme_orders_failed");
+      if (row.purpose === "renew") this.count("acme_renewals_failed");
       // Told on the first failure and when it is given up on (not at every retry in between).
       if (leads(row) && (attempts === 1 || givingUp)) {
         const kind = row.purpose === "renew" ? "renewal.failed" : stage === "validation" ? "validation.failed" : "issuance.failed";

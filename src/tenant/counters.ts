@@ -4,9 +4,11 @@ import type { Sql } from "../storage/sql";
  * Rows of a table; CSRs per block of seqs (`csrs@<block>`, src/tenant/seq-ranks.ts);
  * audit entries of one action type (`audit:<action>`).
  */
-export type CounterName = "csrs" | "certificates" | "custom_hostnames" | `csrs@${string}` | `audit:${string}`;
+export type CounterName = "csrs" | "certificates" | "custom_hostnames" | `csrs@${string}` | `audit:${string}` | `metric:${string}`;
 
 /**
+ * (`metric:<name>`: cumulative counts a scope reports to the fleet's metrics, src/metrics/fleet-metrics.ts.)
+ *
  * Row counts kept in step with inserts and deletes, in the same transaction,
  * so lists and quotas never count rows. The only writer of `counters`.
  */

@@ -6,10 +6,12 @@ import type { Storage } from "../storage/storage";
  * - `account`, `account_revision`: a zone's recorded account, and the number
  *   of its latest link (the directory orders concurrent moves by it);
  * - `created_at_follows_seq`: '1' when CSR creation times never go backwards
- *   (set by schema version 6, which checked the CSRs made before it).
+ *   (set by schema version 6, which checked the CSRs made before it);
+ * - `metrics_reported`: the audit trail's length when the scope last reported
+ *   its metrics (a longer trail: something changed, report again).
  * (Objects of an earlier version may also hold `placements_sealed`, no longer read.)
  */
-export type MetaKey = "scope" | "account" | "account_revision" | "created_at_follows_seq";
+export type MetaKey = "scope" | "account" | "account_revision" | "created_at_follows_seq" | "metrics_reported";
 
 /**
  * The tenant's `meta` table: its only reader and writer at run time (the

@@ -50,6 +50,8 @@ import type { HostnameSslInput } from "../hostnames/hostname-records";
 import { AlertOutbox } from "./alert-outbox";
 import { type AlertingRefusal, AlertingStore, type HistoryEntry, type Policy, type PolicyInput, type Webhook, type WebhookInput } from "../alerting/alerting-store";
 import { postWebhook } from "../alerting/post";
+import { FLEET_METRICS_NAME } from "../core/objects";
+import { scopeReport } from "./metrics-report";
 import type { AlertEvent } from "../alerting/alert-types";
 
 export type { AuditHead, ChainCheck, DeliverableCertificate, DeliveryBundle, Entitlement, KeyCheck, PoolCheck, PoolState, RewrapReport };
@@ -96,6 +98,8 @@ const ACME_ACTOR = { type: "system", id: "acme" } as const;
 const ALERT_ACTOR = { type: "system", id: "notifications" } as const;
 // A hand-over or delivery run that failed is tried again this much later.
 const ALERT_RETRY_MS = 60_000;
+// A scope reports its metrics this long after a write (the writes of a burst are reported together).
+const METRICS_DELAY_MS = 1_000;
 // How soon ACME work that could not run (no usable configuration or keys) is looked at again.
 const ACME_BLOCKED_RETRY_MS = 5 * 60_000;
 
@@ -135,6 +139,7 @@ export class TenantStore extends DurableObject<Env> {
   readonly #hostnames: HostnameStore;
   readonly #hostnameKeys: HostnameKeys;
   readonly #twins: HostnameTwins;
+  readonly #meta: Meta;
   readonly #outbox: AlertOutbox;
   readonly #alerting: AlertingStore;
   readonly #acmeAccounts: AcmeAccounts;
@@ -149,7 +154,7 @@ export class TenantStore extends DurableObject<Env> {
     const storage = (this.#storage = openLazyStorage(ctx, TENANT_MIGRATIONS));
     const { sql } = storage;
     const clock = this.#clock;
-    const meta = new Meta(storage);
+    const meta = (this.#meta = new Meta(storage));
     this.#binding = new ScopeBinding(meta);
     this.#counters = new Counters(sql);
     this.#audit = new AuditTrail(sql, this.#counters, clock);
@@ -182,7 +187,7 @@ export class TenantStore extends DurableObject<Env> {
     this.#acmeAccounts = new AcmeAccounts(storage, clock);
     this.#twins = new HostnameTwins(storage, this.#audit, clock);
     this.#outbox = new AlertOutbox(storage, this.#audit, clock);
-    this.#alerting = new AlertingStore(storage, this.#audit, clock);
+    this.#alerting = new AlertingStore(storage, this.#audit, clock, (name) => this.#counters.bump(`metric:${name}`, 1));
     this.#hostnames = new HostnameStore(
       storage,
       this.#hostnameKeys,
@@ -217,6 +222,7 @@ export class TenantStore extends DurableObject<Env> {
       this.#audit,
       clock,
       (call, event, resource) => this.#outbox.raise(call, event, resource),
+      (name) => this.#counters.bump(`metric:${name}`, 1),
     );
     this.#delivery = new KeyDelivery(this.#certificates, this.#hostnames, this.#vault, this.#hostnameKeys, this.#twins, this.#audit, clock);
     this.#gate = new KeyringGate(storage, () => this.env.KEY_ENCRYPTION_KEYS, this.#registry(), (keyring) => this.#opened(keyring), {
@@ -232,7 +238,7 @@ export class TenantStore extends DurableObject<Env> {
     // runtime's retries) gets its alarm back when the object starts.
     if (storage.exists) {
       void ctx.blockConcurrencyWhile(async () => {
-        const work = this.#acme.nextWake() !== null || this.#outbox.pending().length > 0 || this.#alerting.nextWake() !== null;
+        const work = this.#acme.nextWake() !== null || this.#outbox.pending().length > 0 || this.#alerting.nextWake() !== null || this.#metricsStale();
         if (work && (await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(this.#clock().getTime());
       });
     }
@@ -758,7 +764,28 @@ export class TenantStore extends DurableObject<Env> {
     } else {
       wakes.push(...(await this.#runDeliveries({ scope, actor: ALERT_ACTOR }, name)));
     }
+    await this.#reportMetrics(name);
     if (wakes.length > 0) await this.ctx.storage.setAlarm(Math.max(Math.min(...wakes), this.#clock().getTime() + 50));
+  }
+
+  // Whether the scope changed since it last reported its metrics (every change is an audit entry).
+  #metricsStale(): boolean {
+    return String(this.#audit.head().entries) !== (this.#meta.get("metrics_reported") ?? "");
+  }
+
+  // Reports the scope to the fleet's metrics when it changed since the last report; a failure is logged and
+  // retried at the next alarm (the report replaces the last one whole, so one missed is made up by the next).
+  async #reportMetrics(name: string): Promise<void> {
+    if (!this.#metricsStale()) return;
+    const entries = String(this.#audit.head().entries);
+    try {
+      const report = scopeReport(this.#storage, name, this.#pool.state(), this.#counters, this.#clock());
+      await this.env.METRICS.get(this.env.METRICS.idFromName(FLEET_METRICS_NAME)).report(report);
+      this.#storage.transaction(() => this.#meta.set("metrics_reported", entries));
+    } catch (error) {
+      console.error(JSON.stringify({ level: "error", event: "metrics_report_failed", scope: name, message: error instanceof Error ? error.message : String(error) }));
+      await this.#wake(this.#clock().getTime() + ALERT_RETRY_MS);
+    }
   }
 
   // One run of the ACME machinery, when the deployment has CAs configured and
@@ -963,7 +990,10 @@ export class TenantStore extends DurableObject<Env> {
       await this.#registry().enlistScope(name);
       this.#storage.create();
     }
-    return this.#binding.bind(call.scope);
+    const bound = this.#binding.bind(call.scope);
+    // The scope reports its metrics a moment after the write (src/metrics/fleet-metrics.ts).
+    if (bound.ok) await this.#wake(this.#clock().getTime() + METRICS_DELAY_MS);
+    return bound;
   }
 
   // A write that needs the keyring (every write: its audit entry is keyed).
