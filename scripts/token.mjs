@@ -6,19 +6,22 @@
 //   prints an edge's delivery token ("SSL and Certificates Key Delivery" on the zones, claim edge_id;
 //   default ttl 365 days: an edge syncs unattended for months, see EDGE_TTL below)
 // TTL: whole seconds (3600 or 3600s), hours (12h) or days (30d), from 1 s to 366 days.
-// The signing secret is API_TOKEN_SECRET from the environment, else from .dev.vars, as for
-// `npm start`. This tool never creates .dev.vars, nor any secret: a checkout without one
+// The signing secret is API_TOKEN_SECRET from --secret-file FILE (an environment file with an
+// API_TOKEN_SECRET= line, or the bare secret; - reads standard input), else from the environment,
+// else from .dev.vars, as for `npm start`: --secret-file keeps it out of the shell's history. This tool never creates .dev.vars, nor any secret: a checkout without one
 // (a production host, whose secrets live elsewhere) gets a clear error instead.
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
-import { DEV_VARS, readDevVars, writeDevVars } from "./dev-vars.mjs";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { DEV_VARS, parseDevVars, readDevVars, writeDevVars } from "./dev-vars.mjs";
 import { signToken } from "./sign-token.mjs";
 
 const USAGE = `usage:
   npm run --silent token -- [--account ID ...] [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--read-only] [--ttl TTL]
   npm run --silent token -- --legacy --email EMAIL --account ID [--zone ID ...]
   npm run --silent token -- --edge EDGE_ID [--zone ID ...] [--account-zones ACCOUNT_ID ...] [--ttl TTL]
-TTL: 3600 or 3600s (seconds), 12h (hours), 30d (days); 1 s to 366d. Default: 1d; 365d with --edge.`;
+TTL: 3600 or 3600s (seconds), 12h (hours), 30d (days); 1 s to 366d. Default: 1d; 365d with --edge.
+--secret-file FILE: the signing secret from FILE (a line API_TOKEN_SECRET=..., or the secret alone; - for
+standard input) instead of the environment or .dev.vars, so it is never typed on a command line.`;
 
 /** The default lifetime of an API token: one day (a person or a script that mints a new one as it goes). */
 const API_TTL = 86_400;
@@ -60,7 +63,7 @@ const SCOPE_ID = /^[A-Za-z0-9_-]{1,32}$|^\*$/;
 const EDGE_ID = /^(?!\.+$)[A-Za-z0-9._-]{1,64}$/;
 
 function parseArgs(argv) {
-  const opts = { accounts: [], zones: [], accountZones: [], readOnly: false, ttl: API_TTL, ttlSet: false, legacy: false, email: null, edge: null };
+  const opts = { accounts: [], zones: [], accountZones: [], readOnly: false, ttl: API_TTL, ttlSet: false, legacy: false, email: null, edge: null, secretFile: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -83,6 +86,7 @@ function parseArgs(argv) {
     } else if (arg === "--legacy") opts.legacy = true;
     else if (arg === "--email") opts.email = value();
     else if (arg === "--edge") opts.edge = value();
+    else if (arg === "--secret-file") opts.secretFile = value();
     else usage(`unknown argument ${arg}`);
   }
   for (const id of [...opts.accounts, ...opts.zones, ...opts.accountZones]) {
@@ -106,6 +110,7 @@ function parseArgs(argv) {
     if (opts.ttlSet) usage("global API keys do not expire; --ttl does not apply");
     if (opts.accountZones.length) usage("a global API key covers the zones recorded under its accounts already; --account-zones does not apply");
   } else if (opts.email) usage("--email goes with --legacy");
+  if (opts.legacy && opts.secretFile !== null) usage("--legacy registers a key in .dev.vars and signs nothing; --secret-file does not apply");
   return opts;
 }
 
@@ -114,10 +119,32 @@ function fail(message) {
   process.exit(1);
 }
 
+/**
+ * The secret in --secret-file: the value of its API_TOKEN_SECRET= line (an
+ * environment file, as systemd's EnvironmentFile or .dev.vars), else its one
+ * line as it is. A file others may read is used, with a warning.
+ * @param {string} path
+ * @returns {string}
+ */
+function secretFromFile(path) {
+  let text;
+  try {
+    text = path === "-" ? readFileSync(0, "utf8") : readFileSync(path, "utf8");
+    if (path !== "-" && (statSync(path).mode & 0o077) !== 0) process.stderr.write(`token: warning: ${path} can be read by other users (chmod 600 it)\n`);
+  } catch (error) {
+    fail(`cannot read --secret-file ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const named = parseDevVars(text).API_TOKEN_SECRET;
+  const lines = text.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+  const secret = named ?? (lines.length === 1 && !lines[0].includes("=") ? lines[0] : "");
+  if (!secret) fail(`--secret-file ${path} holds no API_TOKEN_SECRET= line, nor a secret alone on one line`);
+  return secret;
+}
+
 const opts = parseArgs(process.argv.slice(2));
 // A server whose secret comes from the environment gets its tokens signed
-// with that secret, and needs no .dev.vars for them.
-const envSecret = process.env.API_TOKEN_SECRET;
+// with that secret, and needs no .dev.vars for them; --secret-file wins over both.
+const envSecret = opts.secretFile !== null ? secretFromFile(opts.secretFile) : process.env.API_TOKEN_SECRET;
 const vars = envSecret && !opts.legacy ? { API_TOKEN_SECRET: envSecret } : readDevVars();
 if (opts.legacy) {
   if (!existsSync(DEV_VARS)) {

@@ -8,12 +8,14 @@
 // -- sync --watch` stopped by SIGTERM at npm's pid, and `--help` of the
 // token tool.
 import { type ChildProcess, spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import { PID_DIR, freePort, generateSecrets, killGroup, npmRun, projectEnv, snapshotApp } from "./server";
+import { PID_DIR, REPO_ROOT, freePort, generateSecrets, killGroup, npmRun, projectEnv, snapshotApp } from "./server";
+import { runAsync } from "./tls-edge";
 
 const root = inject("e2eRoot");
 const app = snapshotApp(root);
@@ -197,5 +199,43 @@ describe("npm run token", () => {
     expect(minted.code, minted.stderr).toBe(0);
     expect(minted.stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
     expect(readdirSync(bare).sort()).toEqual(before);
+  });
+
+  it("--secret-file takes the secret from an environment file, a bare secret, or stdin, never from the command line; it verifies", async () => {
+    const bare = snapshotApp(root, "token-secret-file");
+    rmSync(join(bare, ".dev.vars"), { force: true });
+    const secret = generateSecrets().API_TOKEN_SECRET;
+    const verify = (token: string) => {
+      const [header, payload, signature] = token.trim().split(".");
+      return createHmac("sha256", secret).update(`${header}.${payload}`).digest("base64url") === signature;
+    };
+    const envFile = join(bare, "token.env");
+    writeFileSync(envFile, `# the signer's secret\nAPI_TOKEN_SECRET=${secret}\n`, { mode: 0o600 });
+    const fromEnvFile = await npmRun(bare, "token", ["--zone", "z", "--secret-file", envFile]);
+    expect([fromEnvFile.code, fromEnvFile.stderr]).toEqual([0, ""]);
+    expect(verify(fromEnvFile.stdout)).toBe(true);
+    // A bare secret, readable by others: used, with a warning.
+    const bareFile = join(bare, "token.secret");
+    writeFileSync(bareFile, `${secret}\n`, { mode: 0o644 });
+    const fromBare = await npmRun(bare, "token", ["--zone", "z", "--secret-file", bareFile]);
+    expect(fromBare.code).toBe(0);
+    expect(verify(fromBare.stdout)).toBe(true);
+    expect(fromBare.stderr).toBe(`token: warning: ${bareFile} can be read by other users (chmod 600 it)\n`);
+    // Standard input; it wins over a different secret in the environment.
+    const piped = await runAsync("npm", ["run", "--silent", "token", "--", "--zone", "z", "--secret-file", "-"], { input: `API_TOKEN_SECRET=${secret}\n`, env: projectEnv(bare, { API_TOKEN_SECRET: "another-secret" }), cwd: bare });
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(verify(piped.stdout)).toBe(true);
+    // The README's way to read one value from .dev.vars (as npm start writes it: single-quoted values), run as written there.
+    const snippet = /`(ADMIN_SECRET=\$\(sed [^`]+\))`/.exec(readFileSync(join(REPO_ROOT, "README.md"), "utf8"))?.[1];
+    expect(snippet, "the README's .dev.vars snippet").toBeDefined();
+    writeFileSync(join(bare, ".dev.vars"), `# Local development secrets: never commit this file.\nADMIN_SECRET='a+b/c=d'\nAPI_TOKEN_SECRET='${secret}'\n`, { mode: 0o600 });
+    const read = await runAsync("bash", ["-c", `${snippet} && printf %s "$ADMIN_SECRET"`], { cwd: bare });
+    expect([read.code, read.stdout]).toEqual([0, "a+b/c=d"]);
+    rmSync(join(bare, ".dev.vars"));
+    // A file without it: refused, naming the file, nothing printed.
+    writeFileSync(envFile, "OTHER=1\nMORE=2\n");
+    const missing = await npmRun(bare, "token", ["--zone", "z", "--secret-file", envFile]);
+    expect([missing.code, missing.stdout]).toEqual([1, ""]);
+    expect(missing.stderr).toContain(`--secret-file ${envFile} holds no API_TOKEN_SECRET= line`);
   });
 });

@@ -23,13 +23,13 @@ export interface Ran {
  * Runs a program to completion without blocking the event loop (a blocked
  * loop lets the server close keep-alive sockets under the test's feet).
  */
-export function runAsync(file: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Ran> {
+export function runAsync(file: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<Ran> {
   const started = performance.now();
   return new Promise((done, fail) => {
     const child = execFile(
       file,
       args,
-      { encoding: "utf8", maxBuffer: 16 * 1024 * 1024, env: options.env ?? process.env, timeout: options.timeoutMs ?? 60_000 },
+      { encoding: "utf8", maxBuffer: 16 * 1024 * 1024, env: options.env ?? process.env, timeout: options.timeoutMs ?? 60_000, ...(options.cwd === undefined ? {} : { cwd: options.cwd }) },
       (error, stdout, stderr) => {
         if (error && typeof error.code !== "number") return fail(error);
         done({ code: typeof error?.code === "number" ? error.code : 0, stdout, stderr, ms: performance.now() - started });
