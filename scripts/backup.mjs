@@ -4,7 +4,9 @@
 //   transaction per database: scripts/snapshot.mjs), in one archive file.
 //   The archive holds private keys only as their wraps: it is useless
 //   without KEY_ENCRYPTION_KEYS, which must be kept somewhere else.
-import { existsSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
+import { userInfo } from "node:os";
+import { dirname } from "node:path";
 import { parseFlags, usageError } from "./cli.mjs";
 import { DEFAULT_DATA_DIR, absolute, listDatabases, serverUsing, storageDir } from "./data-dir.mjs";
 import { writeArchive } from "./snapshot.mjs";
@@ -18,6 +20,15 @@ const dataDir = absolute(flags["data-dir"] ?? DEFAULT_DATA_DIR);
 const out = absolute(flags.out);
 if (!existsSync(storageDir(dataDir))) usage(`${dataDir} holds no Durable Object storage (no v3/do inside)`);
 if (existsSync(out) && !flags.force) usage(`${out} exists; --force replaces it`);
+// The archive's directory, checked first: its real cause, not a failure halfway through the copies.
+const outDir = dirname(out);
+if (!existsSync(outDir)) usage(`${outDir} does not exist: create it first (install -d -m 0700 ${outDir}, owned by the user who runs the backups)`);
+try {
+  accessSync(outDir, constants.W_OK | constants.X_OK);
+} catch {
+  process.stderr.write(`backup: permission denied: ${userInfo().username} cannot write to ${outDir} (owned by uid ${statSync(outDir).uid}, mode ${(statSync(outDir).mode & 0o777).toString(8)})\n`);
+  process.exit(1);
+}
 
 const started = Date.now();
 try {

@@ -55,6 +55,11 @@ if (vars) console.log(exampleRequest(`http://localhost:${port}`, vars.API_TOKEN_
 
 // Flags pass straight through; the port defaults to wrangler's own 8787.
 const wranglerArgs = ["dev", ...(flag("port") === undefined ? ["--port", port] : []), ...args];
-const child = spawn("wrangler", wranglerArgs, { stdio: "inherit", env: toolEnv({ WRANGLER_LOG: process.env.WRANGLER_LOG ?? "info" }) });
+// Miniflare fetches workers.cloudflare.com/cf.json for `request.cf` at start: offline that prints a stack trace
+// twice, and the API reads nothing of `request.cf`. Off unless the developer turns it on.
+const child = spawn("wrangler", wranglerArgs, {
+  stdio: "inherit",
+  env: toolEnv({ WRANGLER_LOG: process.env.WRANGLER_LOG ?? "info", CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false" }),
+});
 child.on("exit", (code, signal) => process.exit(signal ? 1 : (code ?? 0)));
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));

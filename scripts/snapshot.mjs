@@ -6,7 +6,8 @@
 // sees only committed transactions). A file copy of a live database and its
 // -wal could tear a transaction in half; this cannot.
 import { createHash } from "node:crypto";
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -170,6 +171,17 @@ export async function writeArchive({ dataDir, paths, out, meta = {} }) {
 /** The archive's own description (`archive` table) and file list; throws when `file` is not one of ours. */
 export async function readArchiveIndex(file) {
   const { DatabaseSync } = await sqlite();
+  // What keeps it from being read is said as it is (a permission, a missing file), not as "not a backup".
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (error) {
+    if (error.code === "ENOENT") throw new Error(`${file} does not exist`);
+    if (error.code === "EACCES") {
+      const { uid, mode } = statSync(file);
+      throw new Error(`permission denied: ${userInfo().username} cannot read ${file} (owned by uid ${uid}, mode ${(mode & 0o777).toString(8)}); run the restore as its owner, or give this user read access`);
+    }
+    throw error;
+  }
   let db;
   try {
     db = new DatabaseSync(file, { readOnly: true });

@@ -4,7 +4,7 @@
 // with a wrapped key that passes the admin self-check. Plus what restore
 // refuses, and what the archive must not hold.
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type CsrRecord, admin, call, csrBody, listAll } from "./api";
@@ -97,6 +97,25 @@ describe("npm run backup while creates run", () => {
     expect(existing.code).toBe(2);
     expect(existing.stderr).toContain("--force replaces it");
     expect((await npmRun(app, "backup", ["--data-dir", join(server.dir, "nothing-here"), "--out", join(server.dir, "x.backup")])).code).toBe(2);
+    // A directory for the archive that no step made: said as it is, before anything is copied.
+    const noDir = await npmRun(app, "backup", ["--data-dir", server.dataDir, "--out", join(server.dir, "no-such-dir", "x.backup")]);
+    expect(noDir.code).toBe(2);
+    expect(noDir.stderr).toContain(`${join(server.dir, "no-such-dir")} does not exist: create it first`);
+  });
+
+  // Root reads and writes whatever the modes say: only another user meets a permission error.
+  it.skipIf(process.getuid?.() === 0)("an archive this user cannot read, or a directory it cannot write, is a permission error, said as one", async () => {
+    const locked = join(server.dir, "locked.backup");
+    copyFileSync(backupFile, locked);
+    chmodSync(locked, 0o000);
+    const unreadable = await npmRun(app, "restore", ["--in", locked, "--data-dir", join(server.dir, "never")]);
+    expect(unreadable.code).toBe(1);
+    expect(unreadable.stderr).toMatch(/permission denied: .* cannot read .*locked\.backup \(owned by uid \d+, mode 0\)/);
+    const closed = join(server.dir, "closed");
+    mkdirSync(closed, { mode: 0o500 });
+    const unwritable = await npmRun(app, "backup", ["--data-dir", server.dataDir, "--out", join(closed, "x.backup")]);
+    expect(unwritable.code).toBe(1);
+    expect(unwritable.stderr).toMatch(/permission denied: .* cannot write to .*closed/);
   });
 });
 

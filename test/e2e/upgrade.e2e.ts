@@ -2,7 +2,7 @@
 // start` did before it ran workerd directly) survives the upgrade: the first
 // `npm start` imports .wrangler/state into ./data, and `--persist-to` on a
 // wrangler state directory serves it as it is. Ids, bytes and keys carry over.
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type CsrRecord, admin, call, csrBody } from "./api";
@@ -39,7 +39,8 @@ async function expectAllThere(server: TestServer, label: string): Promise<void> 
 describe("npm run dev (wrangler dev)", () => {
   let dev: TestServer;
   beforeAll(async () => {
-    dev = await startServer({ root, name: "upgrade-dev", command: "dev", app, dataDir: null, secretsInEnv: false, secrets });
+    // Where Miniflare would cache the cf.json it fetches from workers.cloudflare.com: npm run dev fetches none.
+    dev = await startServer({ root, name: "upgrade-dev", command: "dev", app, dataDir: null, secretsInEnv: false, secrets, env: { CLOUDFLARE_CF_FETCH_PATH: join(root, "upgrade-dev-cf.json") } });
   });
   afterAll(async () => {
     await dev?.stop();
@@ -47,6 +48,9 @@ describe("npm run dev (wrangler dev)", () => {
 
   it("serves the API with .dev.vars and prints the example request (smoke)", async () => {
     expect(dev.stdout()).toMatch(/Custom CSR API on http:\/\/localhost:\d+/);
+    // No request to workers.cloudflare.com (offline it printed stack traces), so no cf.json, and no trace.
+    expect(existsSync(join(root, "upgrade-dev-cf.json"))).toBe(false);
+    expect(dev.stderr()).not.toMatch(/workers\.cloudflare\.com|ENOTFOUND/);
     const set = await admin(dev.origin, secrets.ADMIN_SECRET, "PUT", `/zones/${zone}/entitlement`, { granted: true, quota: 50 });
     expect(set.status, set.text).toBe(200);
     for (const [path, key_type] of [
