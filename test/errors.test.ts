@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { errorInfo, failures } from "../src/http/envelope";
 import { DETAILS, ERRORS, type ErrorEntry, type Reason } from "../src/http/errors";
-import readme from "../README.md?raw";
+import readme from "../docs/api.md?raw";
 
 const entries = Object.entries(ERRORS) as Array<[Reason, ErrorEntry]>;
 
@@ -55,7 +55,7 @@ describe("the one table of refusals", () => {
   });
 });
 
-describe("the README's error tables are this table", () => {
+describe("docs/api.md's error tables are this table", () => {
   // Rows look like `| 400 | 1405–1409 | … |` or `| 400 | 1442 / 1443 | … |`; one table per API, under its heading.
   function tableUnder(heading: string): Map<number, number> {
     const start = readme.indexOf(`\n${heading}\n`);
@@ -72,9 +72,9 @@ describe("the README's error tables are this table", () => {
     return documented;
   }
   const tables = {
-    custom_csrs: tableUnder("### Error codes"),
-    custom_hostnames: tableUnder("### Custom hostname error codes"),
-    alerting: tableUnder("### Notifications error codes"),
+    custom_csrs: tableUnder("## Error codes"),
+    custom_hostnames: tableUnder("## Custom hostname error codes"),
+    alerting: tableUnder("## Notifications error codes"),
   };
   // Answered by the TLS proxy's nginx configuration (docs/nginx.conf), not by the Worker.
   const NOT_THE_WORKER = [1504];
@@ -92,7 +92,7 @@ describe("the README's error tables are this table", () => {
   it("every documented code is one the API answers (or the TLS proxy's)", () => {
     for (const api of ["custom_csrs", "custom_hostnames", "alerting"] as const) {
       const answered = new Set(entries.filter(([, entry]) => (entry.api ?? "custom_csrs") === api).map(([, entry]) => entry.code));
-      for (const code of tables[api].keys()) expect(answered.has(code) || NOT_THE_WORKER.includes(code), `README documents ${code} (${api})`).toBe(true);
+      for (const code of tables[api].keys()) expect(answered.has(code) || NOT_THE_WORKER.includes(code), `docs/api.md documents ${code} (${api})`).toBe(true);
     }
   });
 });

@@ -4,7 +4,7 @@
  * or an entry without a reason, does not compile). Plain data, imported by
  * the edge agent too. Codes and messages of the Custom CSR table are
  * Cloudflare's, verbatim; codes the seeds do not give are ours, listed in the
- * README (a test holds its table to this one), never reused for another meaning.
+ * docs/api.md (a test holds its tables to this one), never reused for another meaning.
  */
 export const ERRORS = {
   // Cloudflare's authentication codes (seeds' table, 401).
@@ -287,7 +287,7 @@ export const ERRORS = {
       "A stored private key could not be unwrapped: its wrap is damaged or was moved. The operator can run the key self-check on it (POST /admin/v1/{kind}/{id}/custom_csrs/{csr_id}/verify).",
   },
   // Custom hostnames (Cloudflare's table for its custom hostname API, whose
-  // codes overlap the Custom CSR table's with other meanings: the README has
+  // codes overlap the Custom CSR table's with other meanings: docs/api.md has
   // one table per API). Messages verbatim where Cloudflare gives them.
   hostname_metadata_invalid: { api: "custom_hostnames", status: 400, code: 1401, message: "Unable to encode the Custom Metadata as JSON. Check your input and try again." },
   hostname_quota_unallocated: {

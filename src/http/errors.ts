@@ -124,7 +124,7 @@ export interface ErrorEntry {
   readonly message: string;
   /** Seconds, sent as Retry-After (RFC 9110 §10.2.3). */
   readonly retryAfter?: number;
-  /** Which of Cloudflare's code tables the code is from, when not the Custom CSR API's (the README has one table per API). */
+  /** Which of Cloudflare's code tables the code is from, when not the Custom CSR API's (docs/api.md has one table per API). */
   readonly api?: "custom_hostnames" | "alerting";
 }
 

@@ -207,7 +207,7 @@ class Parser {
 
 /**
  * Parses a policy. Every malformed input is a refusal naming its reason
- * (README: 1450–1457) and where the problem is; never throws.
+ * (docs/api.md: 1450–1457) and where the problem is; never throws.
  */
 export function parsePolicy(text: string): Result<PolicyExpr, PolicyRefusal> {
   if (text.length > MAX_POLICY_LENGTH) {

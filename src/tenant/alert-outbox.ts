@@ -5,12 +5,22 @@ import type { Storage } from "../storage/storage";
 import type { AuditResourceType, AuditTrail } from "./audit-trail";
 
 const DAY = 86_400_000;
-// A certificate renewed by ACME is renewed about 30 days ahead (RENEW_BEFORE): only a late one is worth telling.
-const ACME_NOTICE_DAYS = [14, 0] as const;
+// A certificate ACME renews is told of only when its renewal is late: 14 days before expiry, but never before
+// half-way from its renewal's due time (renew_at) to its expiry, so a short-lived one (6 days) is not told at once.
+const ACME_NOTICE_DAYS = 14;
 // Events handed to the account per call, and expiry notices raised per scan (the rest at the next alarm, at once).
 const BATCH = 100;
 
-type Candidate = { kind: "custom_certificate" | "custom_hostname"; id: string; expires_on: string; hosts: string; custom_csr_id: string | null; hostname: string | null; acme: number };
+type Candidate = {
+  kind: "custom_certificate" | "custom_hostname";
+  id: string;
+  expires_on: string;
+  hosts: string;
+  custom_csr_id: string | null;
+  hostname: string | null;
+  /** When ACME renews it (null: nobody does, an uploaded certificate). */
+  renew_at: string | null;
+};
 
 /**
  * The events a zone raises for its account's notification policies (the
@@ -59,7 +69,9 @@ export class AlertOutbox {
     return this.storage.transaction(() => {
       let raised = 0;
       for (const c of this.#candidates(now)) {
-        const days = this.#thresholds(c).filter((d) => Date.parse(c.expires_on) - d * DAY <= now.getTime());
+        const days = this.#notices(c)
+          .filter((n) => n.at <= now.getTime())
+          .map((n) => n.days);
         if (days.length === 0) continue;
         const urgent = Math.min(...days);
         if (this.#noticed(c, urgent)) continue;
@@ -85,10 +97,9 @@ export class AlertOutbox {
     const now = this.clock().getTime();
     const times: number[] = [];
     for (const c of this.#candidates(new Date(now))) {
-      for (const d of this.#thresholds(c)) {
-        const at = Date.parse(c.expires_on) - d * DAY;
+      for (const { days, at } of this.#notices(c)) {
         if (at > now) times.push(at);
-        else if (!this.#noticed(c, d)) times.push(now);
+        else if (!this.#noticed(c, days)) times.push(now);
       }
     }
     const horizon = new Date(now + EXPIRY_NOTICE_DAYS[0] * DAY).toISOString();
@@ -101,8 +112,15 @@ export class AlertOutbox {
     return times.length === 0 ? null : Math.min(...times);
   }
 
-  #thresholds(c: Candidate): readonly number[] {
-    return c.acme === 1 ? ACME_NOTICE_DAYS : EXPIRY_NOTICE_DAYS;
+  // A certificate's notices: how many days before expiry each says (0: expired), and when it is due.
+  #notices(c: Candidate): Array<{ days: number; at: number }> {
+    const expires = Date.parse(c.expires_on);
+    if (c.renew_at === null) return EXPIRY_NOTICE_DAYS.map((days) => ({ days, at: expires - days * DAY }));
+    const renew = Date.parse(c.renew_at);
+    return [
+      { days: ACME_NOTICE_DAYS, at: Math.max(expires - ACME_NOTICE_DAYS * DAY, renew + (expires - renew) / 2) },
+      { days: 0, at: expires },
+    ];
   }
 
   #noticed(c: Candidate, days: number): boolean {
@@ -114,9 +132,9 @@ export class AlertOutbox {
     const horizon = new Date(now.getTime() + EXPIRY_NOTICE_DAYS[0] * DAY).toISOString();
     const untold = (table: string) => `NOT EXISTS (SELECT 1 FROM expiry_notices n WHERE n.certificate_id = ${table}.id AND n.expires_on = ${table}.expires_on AND n.days = 0)`;
     return this.storage.sql.all<Candidate>(
-      `SELECT 'custom_certificate' AS kind, id, expires_on, hosts, custom_csr_id, NULL AS hostname, 0 AS acme FROM certificates WHERE expires_on <= ?1 AND ${untold("certificates")}
+      `SELECT 'custom_certificate' AS kind, id, expires_on, hosts, custom_csr_id, NULL AS hostname, NULL AS renew_at FROM certificates WHERE expires_on <= ?1 AND ${untold("certificates")}
        UNION ALL
-       SELECT 'custom_hostname', id, expires_on, hosts, custom_csr_id, hostname, ssl_method IS NOT NULL FROM custom_hostnames
+       SELECT 'custom_hostname', id, expires_on, hosts, custom_csr_id, hostname, renew_at FROM custom_hostnames
          WHERE expires_on IS NOT NULL AND expires_on <= ?1 AND ${untold("custom_hostnames")}
        ORDER BY expires_on LIMIT 1000`,
       horizon,

@@ -9,7 +9,7 @@ import { readPage } from "../storage/paging";
 import type { JsonText, Page } from "../storage/paging";
 import type { Sql } from "../storage/sql";
 
-/** What happened, in Cloudflare's audit-log words (README lists every pair). */
+/** What happened, in Cloudflare's audit-log words (docs/audit.md lists every pair). */
 export type AuditAction = "create" | "update" | "delete" | "generate" | "rewrap" | "verify" | "deliver" | "seal" | "order" | "validate" | "finalize" | "alert" | "notify";
 export type AuditResourceType =
   | "custom_csr"

@@ -108,7 +108,7 @@ export class CertificateStore {
           issuer: checked.value.issuer,
           expires_on: checked.value.expires_on,
           bundle_method: upload.bundle_method,
-          // A lone leaf: no signature on it was checked (README, "messages" 1462).
+          // A lone leaf: no signature on it was checked (docs/api.md, "messages" 1462).
           chain_checked: checked.value.chain_checked,
           ...(upload.placement.policy === null ? {} : { policy: upload.placement.policy }),
           ...(upload.placement.geo_restriction === null ? {} : { geo_restriction: upload.placement.geo_restriction }),

@@ -79,7 +79,7 @@ export class KeyVault {
    * wrap is first overwritten in place with zeros of its own length, so the
    * page SQLite writes for the delete holds no byte of it (a same-size
    * update rewrites the row where it is); older copies of the page may stay
-   * in SQLite's write-ahead log until it is reused (README, "Private keys").
+   * in SQLite's write-ahead log until it is reused (docs/keys.md).
    */
   remove(seq: number): void {
     this.storage.sql.run(`UPDATE wrapped_keys SET iv = zeroblob(length(iv)), wrapped = zeroblob(length(wrapped)) WHERE seq = ?`, seq);

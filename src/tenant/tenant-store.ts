@@ -87,7 +87,7 @@ export type ScopeRewrap = RewrapReport & {
 /**
  * At most one fresh RSA key generation at a time per scope, and at most this
  * many creates waiting for one; beyond, a create is refused with 429 (971)
- * and Retry-After (README, "Limits"), so one scope's flood of rsa2048
+ * and Retry-After (docs/api.md, "Limits"), so one scope's flood of rsa2048
  * creates cannot hold every other scope's requests behind its generations.
  */
 export const RSA_GENERATIONS_WAITING = 16;

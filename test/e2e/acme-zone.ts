@@ -93,9 +93,14 @@ export class AcmeZone {
     }
   }
 
-  /** The audit entries of one hostname's certificate (orders, validations, finalizes, installations). */
+  /** The audit entries of one hostname's certificate (orders, validations, finalizes, installations), without the notification events it raised (`alert`). */
   async certificateSteps(id: string): Promise<AuditEntry[]> {
-    return (await this.audit()).filter((e) => e.resource.id === id && e.resource.type === "custom_hostname_certificate");
+    return (await this.audit()).filter((e) => e.resource.id === id && e.resource.type === "custom_hostname_certificate" && e.action.type !== "alert");
+  }
+
+  /** The notification events the zone raised for one hostname's certificate (`alert` entries), by event type. */
+  async alerts(id: string): Promise<string[]> {
+    return (await this.audit()).filter((e) => e.resource.id === id && e.action.type === "alert").map((e) => String(e.metadata?.event_type));
   }
 
   /** openssl verify of the leaf against pebble's root, with the delivered chain's intermediates, for `name`. */

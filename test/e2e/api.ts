@@ -143,16 +143,16 @@ export function admin<T = unknown>(origin: string, secret: string, method: strin
 }
 
 /**
- * The README's error table as code → HTTP status, read at run time so the
+ * docs/api.md's error table as code → HTTP status, read at run time so the
  * suite holds the service to whatever its documentation currently promises.
  * Rows look like `| 400 | 1405–1409 | … |` or `| 400 | 1442 / 1443 | … |`.
  */
-export function documentedCodes(heading = "### Error codes"): Map<number, number> {
+export function documentedCodes(heading = "## Error codes"): Map<number, number> {
   const table = new Map<number, number>();
-  const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
+  const readme = readFileSync(join(REPO_ROOT, "docs", "api.md"), "utf8");
   // The Custom CSR API's table by default; the custom hostname API's has codes of its own, under its own heading.
   const start = readme.indexOf(`\n${heading}\n`);
-  if (start < 0) throw new Error(`README.md has no ${heading}`);
+  if (start < 0) throw new Error(`docs/api.md has no ${heading}`);
   const section = readme.slice(start, readme.indexOf("\n#", start + 2));
   for (const line of section.split("\n")) {
     const row = /^\|\s*(\d{3})\s*\|\s*([0-9][0-9\s/–-]*?)\s*\|/.exec(line);
@@ -163,6 +163,6 @@ export function documentedCodes(heading = "### Error codes"): Map<number, number
       for (let code = from!; code <= (to ?? from!); code++) table.set(code, status);
     }
   }
-  if (table.size < 15) throw new Error(`README.md error table ${heading} not found or unreadable`);
+  if (table.size < 15) throw new Error(`docs/api.md error table ${heading} not found or unreadable`);
   return table;
 }

@@ -2,7 +2,7 @@
 // edit bodies of every broken shape (hostnames, ssl of both kinds, metadata,
 // origins, raw bytes), list query strings, and ids. Whatever arrives, the
 // answer is a well-formed v4 envelope whose every code is documented with
-// that status (the README's custom hostname table, or the codes it says the
+// that status (docs/api.md's custom hostname table, or the codes it says the
 // routes share with the Custom CSR table), never a 5xx; a refused create adds
 // nothing, and a refused edit leaves the hostname byte for byte as it was.
 import { randomUUID } from "node:crypto";
@@ -21,8 +21,8 @@ const params = { numRuns: NUM_RUNS, ...(SEED === undefined ? {} : { seed: SEED }
 const ZONE = scopeId("fh");
 const BASE = `/client/v4/zones/${ZONE}/custom_hostnames`;
 
-// The custom hostname table, and the codes the README says these routes share with the Custom CSR table.
-const HOSTNAME_CODES = documentedCodes("### Custom hostname error codes");
+// The custom hostname table, and the codes docs/api.md says these routes share with the Custom CSR table.
+const HOSTNAME_CODES = documentedCodes("## Custom hostname error codes");
 const CSR_CODES = documentedCodes();
 const SHARED = new Set([1000, 1001, 1002, 1003, 1004, 1005, 9103, 10000, 1402, 7000, 7001, 1400, 1433, 1438, 971, 1500, 1501, 1502, 1503, 1504, 1505, 1506]);
 const documented = (code: number, status: number): boolean =>

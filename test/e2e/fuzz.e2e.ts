@@ -20,7 +20,7 @@ const ZONE = scopeId("fz");
 const SCOPES = { accounts: ACCOUNT, zones: ZONE } as const;
 type Kind = keyof typeof SCOPES;
 
-// Every code the README's table documents, with its status; 5xx codes are
+// Every code docs/api.md's table documents, with its status; 5xx codes are
 // documented but must never be seen here.
 const DOCUMENTED = documentedCodes();
 const AUTH_CODES = new Set([1000, 1001, 1002, 1003, 1004, 1005, 1402, 9103, 10000]);
@@ -417,7 +417,7 @@ describe("fuzz", () => {
   });
 });
 
-/** What the README says a list query should do: null for a 400 (1435). */
+/** What docs/api.md says a list query should do: null for a 400 (1435). */
 function listModel(q: URLSearchParams, kind: Kind): { page: number; perPage: number } | null {
   for (const name of ["page", "per_page", "order", "direction"]) if (q.getAll(name).length > 1) return null;
   const int = (raw: string, min: number, max: number): number | null => {
@@ -542,7 +542,7 @@ function credentialCase(): fc.Arbitrary<CredentialCase> {
         return { label: `legacy ${JSON.stringify(headers)}`, headers, valid: false, codes: codes(9103, 1402) };
       }),
     fc.constant(null).map((): CredentialCase => ({
-      // Authorization wins over X-Auth-* (README): a bad bearer with a good key is still refused.
+      // Authorization wins over X-Auth-* (docs/api.md): a bad bearer with a good key is still refused.
       label: "bad bearer with a good global key",
       headers: { authorization: "Bearer x.y.z", "x-auth-email": legacy.email, "x-auth-key": legacy.key },
       valid: false,

@@ -1,0 +1,59 @@
+// Expiry notices as a zone raises them (src/tenant/alert-outbox.ts): 30 and
+// 14 days before a custom certificate expires and at its expiry, the most
+// urgent one only when several are due at once, each once per certificate
+// version; the alarm's next time is the next notice's.
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { openStorage } from "../src/storage/storage";
+import { AlertOutbox } from "../src/tenant/alert-outbox";
+import { TENANT_MIGRATIONS } from "../src/tenant/schema";
+import { adminCall, call, csrBody, scope, tenantStub } from "./shared";
+import { createCa, issueLeaf } from "./test-ca";
+
+const DAY = 86_400_000;
+
+describe("expiry notices", () => {
+  it("raises 30, 14 and 0 days ahead, the most urgent when several are due, once each; says when the next is due", async () => {
+    const s = await scope("zones");
+    const ca = await createCa("p256v1");
+    const start = Date.now();
+    const upload = async (days: number) => {
+      const csr = (await s.create(csrBody({ key_type: "p256v1" }))).body.result;
+      const leaf = await issueLeaf(ca, csr.csr, { notAfter: new Date(start + days * DAY) });
+      const reply = await call<{ id: string; expires_on: string }>("POST", `/client/v4/zones/${s.id}/custom_certificates`, { token: s.token, body: { certificate: leaf, custom_csr_id: csr.id } });
+      expect(reply.status).toBe(200);
+      return reply.body.result;
+    };
+    const far = await upload(45);
+    const near = await upload(10);
+    await runInDurableObject(tenantStub("zones", s.id), async (_, state) => {
+      const storage = openStorage(state, TENANT_MIGRATIONS);
+      state.storage.sql.exec("DELETE FROM alert_outbox");
+      state.storage.sql.exec("DELETE FROM expiry_notices");
+      let now = start;
+      const entries: Array<{ action: string; metadata: Record<string, unknown> }> = [];
+      const outbox = new AlertOutbox(storage, { record: (_call, e) => void entries.push(e as never) }, () => new Date(now));
+      const where = adminCall("zones", s.id);
+      const told = () =>
+        outbox.pending().map((e) => `${(e.data as { certificate_id: string }).certificate_id === far.id ? "far" : "near"}:${(e.data as { metadata: { event: { type: string } } }).metadata.event.type.split(".").at(-1)}:${(e.data as { days_til_expiration: number }).days_til_expiration}`);
+
+      // Now: the one 10 days out is inside both windows: one notice (the 14 days'), not two; again, none.
+      expect(outbox.raiseExpiries(where)).toBe(1);
+      expect(outbox.raiseExpiries(where)).toBe(0);
+      // Next: its expiry, before the far one's 30-day notice (15 days from now); then that, the 14-day one, its expiry.
+      for (const at of [Date.parse(near.expires_on), Date.parse(far.expires_on) - 30 * DAY, Date.parse(far.expires_on) - 14 * DAY]) {
+        expect(outbox.nextExpiry()).toBe(at);
+        now = at + 1000;
+        expect(outbox.raiseExpiries(where)).toBe(1);
+      }
+      expect(outbox.nextExpiry()).toBe(Date.parse(far.expires_on));
+      expect(told()).toEqual(["near:upcoming_expiration_notification:9", "near:expired:0", "far:upcoming_expiration_notification:29", "far:upcoming_expiration_notification:13"]);
+      // Each raised event is an audit entry of the zone.
+      expect(entries.map((e) => e.action)).toEqual(["alert", "alert", "alert", "alert"]);
+      // Handed over, they are gone; the outbox is empty until the next one is due.
+      outbox.handedOver(outbox.pending().map((e) => e.id));
+      expect(outbox.pending()).toEqual([]);
+      expect(outbox.nextExpiry()).toBe(Date.parse(far.expires_on));
+    });
+  });
+});
