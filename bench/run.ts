@@ -20,7 +20,8 @@ import { createBench } from "./lib/bench.ts";
 import { freshSecrets } from "./lib/fixtures.ts";
 import { guard, onCleanup, runMain, tempDir } from "./lib/lifecycle.ts";
 import { machine as describeMachine } from "./lib/machine.ts";
-import { section } from "./lib/sections.ts";
+import { section, withSection } from "./lib/sections.ts";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { closingNotes } from "./lib/notes.ts";
 import { writeOutputs } from "./lib/outputs.ts";
 import { renewalsMarkdown, writeRenewals } from "./lib/renewals-report.ts";
@@ -38,22 +39,25 @@ import { lists } from "./scenarios/lists.ts";
 import { npmStartVsDirect } from "./scenarios/npm-start.ts";
 import { poolBurst } from "./scenarios/pool-burst.ts";
 import { renewals } from "./scenarios/renewals.ts";
+import { fleetMetrics, metricsMarkdown } from "./scenarios/metrics.ts";
 import { rsaBeyondPool } from "./scenarios/rsa.ts";
 import { bytesOnDisk, growthPerCsr } from "./scenarios/storage.ts";
 import { wranglerDev } from "./scenarios/wrangler-dev.ts";
 
-const USAGE = `usage: npm run bench [-- --quick] [--no-dev] [--no-cfssl] [--no-renewals] [renewals [--at=<commit>]]
+const USAGE = `usage: npm run bench [-- --quick] [--no-dev] [--no-cfssl] [--no-renewals] [renewals [--at=<commit>] | metrics]
   --quick        small scopes, short loads (1–2 minutes): bench/out/ only
   --no-dev       skip the npm run dev (wrangler dev) rows
   --no-cfssl     skip the cfssl rows
   --no-renewals  skip the managed-certificate renewals (pebble, about 5 minutes)
   renewals       run only that scenario (about 5 minutes; with --quick about 2): its section of
                  bench/RESULTS.md (unless --quick) and bench/out/renewals.{json,md}
-  --at=<commit>  with renewals: npm start from that commit (git archive), not the working tree`;
+  --at=<commit>  with renewals: npm start from that commit (git archive), not the working tree
+  metrics        run only GET /metrics at fleet scale (10,000 zones, 100,000 certificates; about 2 minutes):
+                 its section of bench/RESULTS.md (unless --quick) and bench/out/metrics.{json,md}`;
 
 const FLAGS = ["--quick", "--no-dev", "--no-cfssl", "--no-renewals"];
 // Scenarios that can run alone, by name.
-const ALONE = ["renewals"];
+const ALONE = ["renewals", "metrics"];
 const argv = process.argv.slice(2);
 if (argv.includes("--help")) {
   console.log(USAGE);
@@ -70,7 +74,7 @@ const WITH_DEV = !argv.includes("--no-dev");
 const WITH_CFSSL = !argv.includes("--no-cfssl");
 const WITH_RENEWALS = !argv.includes("--no-renewals");
 const SELECTED = argv.filter((a) => ALONE.includes(a));
-if (AT !== undefined && (SELECTED.length === 0 || AT === "")) {
+if (AT !== undefined && (!SELECTED.includes("renewals") || AT === "")) {
   console.error(`--at=<commit> goes with renewals run alone\n${USAGE}`);
   process.exit(2);
 }
@@ -188,6 +192,21 @@ async function alone(): Promise<void> {
   const machine = describeMachine();
   log(machine.summary);
   const work = tempDir("csr-bench-");
+  if (SELECTED.includes("metrics")) {
+    const report = await fleetMetrics({ work, secrets: freshSecrets("bench"), log, quick: QUICK });
+    const md = metricsMarkdown(report, { command: `npm run bench -- ${argv.join(" ")}`, date: stamp(), machine });
+    const out = join(ROOT, "bench/out");
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, "metrics.json"), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(join(out, "metrics.md"), md);
+    if (!QUICK) {
+      const file = join(ROOT, "bench/RESULTS.md");
+      writeFileSync(file, withSection(existsSync(file) ? readFileSync(file, "utf8") : "# Benchmark: latest results\n", "metrics", section("metrics", md)));
+    }
+    process.stdout.write(md);
+    log(`done in ${((Date.now() - started) / 60000).toFixed(1)} min; wrote bench/out/metrics.{json,md}${QUICK ? "" : " and its section of bench/RESULTS.md"}`);
+    return;
+  }
   const report = await renewals({ work, secrets: freshSecrets("bench"), log, quick: QUICK, ...(AT === undefined ? {} : { at: AT }) });
   const md = renewalsMarkdown(report, { command: `npm run bench -- ${argv.join(" ")}`, date: stamp(), machine });
   writeRenewals(report, md, { committed: !QUICK });

@@ -2,7 +2,7 @@
 // src/ exports: its entry point (the Durable Object classes, which the slice
 // Worker serves as the API does) and each floor's index (the pieces the
 // slice Worker times one by one).
-export { DeploymentRegistry, EdgeRegistry, ReadinessProbe, TenantStore, ZoneDirectory } from "../../src/index";
+export { DeploymentRegistry, EdgeRegistry, FleetMetrics, ReadinessProbe, TenantStore, ZoneDirectory } from "../../src/index";
 export { authenticate, authorize, verifyJwt } from "../../src/auth/index";
 export { handle, pageOf, readJson, success } from "../../src/http/index";
 export {
