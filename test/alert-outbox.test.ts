@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { openStorage } from "../src/storage/storage";
 import { AlertOutbox } from "../src/tenant/alert-outbox";
 import { TENANT_MIGRATIONS } from "../src/tenant/schema";
-import { adminCall, call, csrBody, scope, tenantStub } from "./shared";
+import { adminCall, adminHeaders, call, csrBody, scope, tenantStub } from "./shared";
 import { createCa, issueLeaf } from "./test-ca";
 
 const DAY = 86_400_000;
@@ -54,6 +54,26 @@ describe("expiry notices", () => {
       outbox.handedOver(outbox.pending().map((e) => e.id));
       expect(outbox.pending()).toEqual([]);
       expect(outbox.nextExpiry()).toBe(Date.parse(far.expires_on));
+    });
+  });
+});
+
+describe("an audit chain that fails verification", () => {
+  it("raises custom_csr_audit_chain_failed once per break, an audit entry of the scope", async () => {
+    const s = await scope("zones");
+    expect((await s.create(csrBody({ key_type: "p256v1" }))).status).toBe(201);
+    expect((await s.create(csrBody({ key_type: "p256v1" }))).status).toBe(201);
+    await runInDurableObject(tenantStub("zones", s.id), (_, state) => {
+      state.storage.sql.exec(`UPDATE audit_log SET metadata = '{"edited":true}' WHERE seq = 2`);
+    });
+    const verify = () => call<{ ok: boolean; broken_at?: { position: number } }>("POST", `/admin/v1/zones/${s.id}/audit/verify`, { headers: adminHeaders });
+    for (let i = 0; i < 2; i++) expect((await verify()).body.result).toMatchObject({ ok: false, broken_at: { position: 2 } });
+    await runInDurableObject(tenantStub("zones", s.id), (_, state) => {
+      const raised = state.storage.sql
+        .exec("SELECT resource_type, metadata FROM audit_log WHERE action = 'alert'")
+        .toArray()
+        .map((r) => [r.resource_type, (JSON.parse(String(r.metadata)) as { alert_type: string; event_type: string }).alert_type]);
+      expect(raised).toEqual([["audit_log", "custom_csr_audit_chain_failed"]]);
     });
   });
 });

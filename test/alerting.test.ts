@@ -83,3 +83,18 @@ describe("notifications (alerting v3)", () => {
     expect((await call("GET", `${base(account)}/policies`, { token })).body.result).toEqual([]);
   });
 });
+
+describe("notifications of our own (alerting v3)", () => {
+  it("available_alerts lists the key pool, audit chain and edge alerts; an edge policy needs its edges (17103) and a whole max_age_minutes (17450)", async () => {
+    const account = scopeId("alrt");
+    const token = await writer(account);
+    const listed = await call<Record<string, Array<{ type: string }>>>("GET", `${base(account)}/available_alerts`, { token });
+    expect(listed.body.result["Custom CSR API"]!.map((a) => a.type)).toEqual(["custom_csr_key_pool_empty", "custom_csr_audit_chain_failed", "custom_csr_edge_stale"]);
+    const policy = (filters: Record<string, string[]>) => ({ name: "edges", alert_type: "custom_csr_edge_stale", enabled: true, mechanisms: { webhooks: [{ id: UNKNOWN }] }, filters });
+    expectError(await call("POST", `${base(account)}/policies`, { token, body: policy({}) }), 400, 17103);
+    expectError(await call("POST", `${base(account)}/policies`, { token, body: policy({ edges: ["fra-1"], max_age_minutes: ["5m"] }) }), 400, 17450);
+    expectError(await call("POST", `${base(account)}/policies`, { token, body: policy({ edges: ["fra 1"] }) }), 400, 17450);
+    // Well-formed, it fails only on the destination it names.
+    expectError(await call("POST", `${base(account)}/policies`, { token, body: policy({ edges: ["fra-1"], max_age_minutes: ["30"] }) }), 400, 17455);
+  });
+});

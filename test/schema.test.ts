@@ -100,6 +100,7 @@ describe("schema migrations", () => {
         "table acme_accounts",
         "table acme_orders",
         "table alert_deliveries",
+        "table alert_edge_episodes",
         "table alert_events",
         "table alert_outbox",
         "table alert_policies",

@@ -6,6 +6,13 @@
  * those 30 and 14 days ahead without an alert type of their own).
  */
 export const CERTIFICATE_ALERT = "custom_ssl_certificate_event_type";
+/** Ours: a scope's RSA key pool found empty by a create (the key made on demand instead). */
+export const KEY_POOL_ALERT = "custom_csr_key_pool_empty";
+/** Ours: a scope's audit chain failed verification. */
+export const AUDIT_CHAIN_ALERT = "custom_csr_audit_chain_failed";
+/** Ours: a registered edge has not synced for longer than the policy allows. */
+export const EDGE_STALE_ALERT = "custom_csr_edge_stale";
+export type AlertType = typeof CERTIFICATE_ALERT | typeof KEY_POOL_ALERT | typeof AUDIT_CHAIN_ALERT | typeof EDGE_STALE_ALERT;
 
 export const AVAILABLE_ALERTS = {
   "SSL/TLS": [
@@ -17,10 +24,41 @@ export const AVAILABLE_ALERTS = {
       filter_options: [{ Key: "zones", ComparisonOperator: "==", Range: "0-1", AvailableValues: null }],
     },
   ],
+  "Custom CSR API": [
+    {
+      type: KEY_POOL_ALERT,
+      display_name: "RSA Key Pool Empty",
+      description: "A create found the scope's RSA key pool empty and generated its key on demand (told at most once an hour per scope).",
+      filter_options: [{ Key: "zones", ComparisonOperator: "==", Range: "0-1", AvailableValues: null }],
+    },
+    {
+      type: AUDIT_CHAIN_ALERT,
+      display_name: "Audit Chain Verification Failed",
+      description: "POST /admin/v1/{accounts|zones}/{id}/audit/verify found the scope's audit trail altered (told once per break).",
+      filter_options: [{ Key: "zones", ComparisonOperator: "==", Range: "0-1", AvailableValues: null }],
+    },
+    {
+      type: EDGE_STALE_ALERT,
+      display_name: "Edge Not Syncing",
+      description: "A registered edge has not fetched its listing (edge sync) for longer than max_age_minutes (default 60).",
+      filter_options: [
+        { Key: "edges", ComparisonOperator: "==", Range: "1-n", AvailableValues: null },
+        { Key: "max_age_minutes", ComparisonOperator: ">=", Range: "0-1", AvailableValues: null },
+      ],
+    },
+  ],
 } as const;
 
 /** The alert types a policy may name, and the filters each takes. */
-export const ALERT_FILTERS: ReadonlyMap<string, readonly string[]> = new Map([[CERTIFICATE_ALERT, ["zones"]]]);
+export const ALERT_FILTERS: ReadonlyMap<string, readonly string[]> = new Map([
+  [CERTIFICATE_ALERT, ["zones"]],
+  [KEY_POOL_ALERT, ["zones"]],
+  [AUDIT_CHAIN_ALERT, ["zones"]],
+  [EDGE_STALE_ALERT, ["edges", "max_age_minutes"]],
+]);
+
+/** Filters a policy of the type must give (Cloudflare's 17103 without them). */
+export const REQUIRED_FILTERS: ReadonlyMap<string, readonly string[]> = new Map([[EDGE_STALE_ALERT, ["edges"]]]);
 
 /** When a certificate's expiry is notified: this many days before it, and at it (0). */
 export const EXPIRY_NOTICE_DAYS = [30, 14, 0] as const;
@@ -32,7 +70,8 @@ export const EXPIRY_NOTICE_DAYS = [30, 14, 0] as const;
 export interface AlertEvent {
   /** Random, once per event: the payload's `alert_correlation_id`, and what makes a second hand-over of it a no-op. */
   readonly id: string;
-  readonly alert_type: typeof CERTIFICATE_ALERT;
+  readonly alert_type: AlertType;
+  /** The zone it concerns; "" for an account's own (its key pool, its audit trail, an edge). */
   readonly zone_id: string;
   readonly raised_at: string;
   /** One line a person reads (the webhook's `text`). */
@@ -110,5 +149,17 @@ export function hostnameEvent(
       zone_id: zoneId,
       ssl,
     },
+  };
+}
+
+/** A scope's own event (ours): its key pool found empty, or its audit chain broken. */
+export function scopeEvent(scope: { kind: "accounts" | "zones"; id: string }, type: typeof KEY_POOL_ALERT | typeof AUDIT_CHAIN_ALERT, text: string, data: Record<string, unknown>, now: Date): AlertEvent {
+  return {
+    id: crypto.randomUUID(),
+    alert_type: type,
+    zone_id: scope.kind === "zones" ? scope.id : "",
+    raised_at: now.toISOString(),
+    text,
+    data: { metadata: { event: { type: type === KEY_POOL_ALERT ? "key_pool.empty" : "audit_chain.verification_failed", created_at: now.toISOString() } }, scope: `${scope.kind}:${scope.id}`, ...data },
   };
 }

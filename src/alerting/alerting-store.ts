@@ -5,7 +5,7 @@ import { secretWrapContext, unwrapSecret, wrapSecret } from "../pki/key-wrap";
 import { type Keyring, KeyringError } from "../pki/keyring";
 import type { Storage } from "../storage/storage";
 import type { AuditTrail } from "../tenant/audit-trail";
-import type { AlertEvent } from "./alert-types";
+import { type AlertEvent, EDGE_STALE_ALERT } from "./alert-types";
 
 /** A webhook destination as the API shows it (the SDK's `Webhooks`): never its secret. */
 export type Webhook = {
@@ -316,7 +316,8 @@ export class AlertingStore {
         );
         if (inserted === 0) continue;
         for (const policy of policies) {
-          if (policy.alert_type !== event.alert_type) continue;
+          // An edge's staleness is the watching policy's own (checkEdges); events arrive here from scopes.
+          if (policy.alert_type !== event.alert_type || policy.alert_type === EDGE_STALE_ALERT) continue;
           const zones = policy.filters.zones;
           if (zones !== undefined && zones.length > 0 && !zones.includes(event.zone_id)) continue;
           for (const { id: webhookId } of policy.mechanisms.webhooks ?? []) {
@@ -332,6 +333,66 @@ export class AlertingStore {
       }
       return made;
     });
+  }
+
+  /** Whether any enabled policy watches edges (the account's alarm then checks them). */
+  watchesEdges(): boolean {
+    return this.#policies().some((p) => p.enabled && p.alert_type === EDGE_STALE_ALERT);
+  }
+
+  /**
+   * Checks the edges the account's enabled custom_csr_edge_stale policies
+   * name against when each last synced: an edge past the policy's
+   * max_age_minutes (default 60; one never synced counts from the policy's
+   * creation) is told once to that policy's destinations, until it syncs
+   * again. Answers when to check next (null: no such policy).
+   */
+  checkEdges(call: TenantCall, syncs: ReadonlyArray<{ id: string; last_sync_at: string | null }>): number | null {
+    const policies = this.#policies().filter((p) => p.enabled && p.alert_type === EDGE_STALE_ALERT);
+    if (policies.length === 0) return null;
+    const now = this.clock();
+    const last = new Map(syncs.map((e) => [e.id, e.last_sync_at]));
+    let next = Number.POSITIVE_INFINITY;
+    this.storage.transaction(() => {
+      for (const policy of policies) {
+        const maxAgeMs = Number(policy.filters.max_age_minutes?.[0] ?? "60") * 60_000;
+        next = Math.min(next, now.getTime() + Math.max(60_000, maxAgeMs / 4));
+        for (const edge of policy.filters.edges ?? []) {
+          const seen = last.get(edge) ?? null;
+          const since = Date.parse(seen ?? policy.created);
+          const open = this.storage.sql.one(`SELECT 1 AS open FROM alert_edge_episodes WHERE policy_id = ? AND edge_id = ?`, policy.id, edge) !== null;
+          if (now.getTime() - since <= maxAgeMs) {
+            if (open) this.storage.sql.run(`DELETE FROM alert_edge_episodes WHERE policy_id = ? AND edge_id = ?`, policy.id, edge);
+            next = Math.min(next, since + maxAgeMs + 1_000);
+            continue;
+          }
+          if (open) continue;
+          this.storage.sql.run(`INSERT INTO alert_edge_episodes (policy_id, edge_id, since) VALUES (?, ?, ?)`, policy.id, edge, now.toISOString());
+          const minutes = Math.floor((now.getTime() - since) / 60_000);
+          const event: AlertEvent = {
+            id: crypto.randomUUID(),
+            alert_type: EDGE_STALE_ALERT,
+            zone_id: "",
+            raised_at: now.toISOString(),
+            text: seen === null ? `Edge ${edge} has never synced (watched for ${minutes} minutes).` : `Edge ${edge} has not synced for ${minutes} minutes (last at ${seen}).`,
+            data: { metadata: { event: { type: "edge.stale", created_at: now.toISOString() } }, edge_id: edge, last_sync_at: seen, max_age_minutes: maxAgeMs / 60_000 },
+          };
+          this.storage.sql.run(
+            `INSERT INTO alert_events (id, alert_type, zone_id, body, raised_at, received_at) VALUES (?, ?, '', ?, ?, ?)`,
+            event.id,
+            event.alert_type,
+            JSON.stringify(event),
+            event.raised_at,
+            event.raised_at,
+          );
+          for (const { id: webhookId } of policy.mechanisms.webhooks ?? []) {
+            this.storage.sql.run(`INSERT INTO alert_deliveries (event_id, policy_id, webhook_id, state, next_at) VALUES (?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING`, event.id, policy.id, webhookId, event.raised_at);
+          }
+          this.audit.record(call, { action: "alert", resource: { type: "edge", id: edge }, result: true, metadata: { event_id: event.id, alert_type: event.alert_type, event_type: "edge.stale", text: event.text, policy_id: policy.id } });
+        }
+      }
+    });
+    return next === Number.POSITIVE_INFINITY ? null : next;
   }
 
   /** When the alarm should next send (a pending delivery's time), or null. */

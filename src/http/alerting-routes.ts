@@ -1,4 +1,5 @@
-import { ALERT_FILTERS, AVAILABLE_ALERTS } from "../alerting/alert-types";
+import { ALERT_FILTERS, AVAILABLE_ALERTS, REQUIRED_FILTERS } from "../alerting/alert-types";
+import { isEdgeId } from "../core/edge-id";
 import type { PolicyInput, WebhookInput } from "../alerting/alerting-store";
 import { type Result, fail, ok } from "../core/result";
 import { isScopeId } from "../core/scope";
@@ -103,8 +104,14 @@ export function parsePolicy(body: Body, partial: boolean): Result<Partial<Policy
       if (!allowed.includes(key)) return fail({ reason: "alert_filter_invalid", problem: `${key.slice(0, 64)} is not a filter of this alert type (${allowed.join(", ")})` });
       if (!Array.isArray(values) || values.some((v) => typeof v !== "string")) return bad(`/filters/${key}`);
       if (key === "zones" && values.some((v) => !isScopeId(v as string))) return fail({ reason: "alert_filter_invalid", problem: "zones must be zone ids" });
+      if (key === "edges" && values.some((v) => !isEdgeId(v as string))) return fail({ reason: "alert_filter_invalid", problem: "edges must be edge ids" });
+      if (key === "max_age_minutes" && (values.length !== 1 || !/^[1-9][0-9]{0,5}$/.test(values[0] as string))) {
+        return fail({ reason: "alert_filter_invalid", problem: "max_age_minutes takes one whole number of minutes, 1 to 999999" });
+      }
       filters[key] = values as string[];
     }
+    const missing = (REQUIRED_FILTERS.get(out.alert_type ?? "") ?? []).filter((key) => (filters[key] ?? []).length === 0);
+    if (missing.length > 0) return fail({ reason: "alert_filters_required", filters: missing.join(", ") });
     out.filters = filters;
   }
   return ok(out);

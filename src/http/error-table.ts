@@ -408,6 +408,7 @@ export const ERRORS = {
     code: 17009,
     message: "Invalid alert interval.: customization of alerting interval is not supported for this alert type",
   },
+  alert_filters_required: { api: "alerting", status: 400, code: 17103, message: "Filters selection must be provided to create a policy: :reason." },
   alert_mechanisms_required: { api: "alerting", status: 400, code: 17102, message: "At least one mechanism is required: mechanisms.webhooks with a destination id." },
   alert_filter_invalid: { api: "alerting", status: 400, code: 17450, message: "Invalid filter: :reason." },
   alert_webhook_test_failed: { api: "alerting", status: 400, code: 17451, message: "Webhook test failed: :reason. The destination must answer the test message with a 2xx." },

@@ -102,6 +102,7 @@ export type AlertingInputRefusal =
   | { readonly reason: "alert_type_invalid"; readonly alert_type: string }
   | { readonly reason: "alert_interval_unsupported" }
   | { readonly reason: "alert_mechanisms_required" }
+  | { readonly reason: "alert_filters_required"; readonly filters: string }
   | { readonly reason: "alert_filter_invalid"; readonly problem: string }
   | { readonly reason: "alert_field_invalid"; readonly pointer: string }
   | { readonly reason: "alert_id_invalid" };
@@ -177,6 +178,7 @@ export const DETAILS: { readonly [K in Reason]?: (refusal: RefusalFor<K>) => str
   field_out_of_range: (r) => `${r.pointer} must be ${r.range}`,
   alert_type_invalid: (r) => printable(r.alert_type),
   alert_filter_invalid: (r) => r.problem,
+  alert_filters_required: (r) => r.filters,
   alert_webhook_test_failed: (r) => r.detail,
   alert_webhook_in_use: (r) => r.detail,
   alert_mechanism_unknown: (r) => r.pointer,

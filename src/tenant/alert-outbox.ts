@@ -40,7 +40,7 @@ export class AlertOutbox {
   ) {}
 
   /** Raises an event (call inside the transaction of its cause). */
-  raise(call: TenantCall, event: AlertEvent, resource: { type: AuditResourceType; id: string }): void {
+  raise(call: TenantCall, event: AlertEvent, resource: { type: AuditResourceType; id: string | null }): void {
     this.storage.sql.run(`INSERT INTO alert_outbox (id, alert_type, body, raised_at) VALUES (?, ?, ?, ?)`, event.id, event.alert_type, JSON.stringify(event), event.raised_at);
     const type = (event.data.metadata as { event?: { type?: string } } | undefined)?.event?.type;
     this.audit.record(call, { action: "alert", resource, result: true, metadata: { event_id: event.id, alert_type: event.alert_type, event_type: type, text: event.text } });

@@ -27,7 +27,8 @@ export type AuditResourceType =
   | "hostname_key"
   | "acme_account"
   | "alert_webhook"
-  | "alert_policy";
+  | "alert_policy"
+  | "edge";
 
 /** One event to record: the actor comes from the call. */
 export interface AuditEvent {

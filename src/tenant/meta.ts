@@ -8,10 +8,13 @@ import type { Storage } from "../storage/storage";
  * - `created_at_follows_seq`: '1' when CSR creation times never go backwards
  *   (set by schema version 6, which checked the CSRs made before it);
  * - `metrics_reported`: the audit trail's length when the scope last reported
- *   its metrics (a longer trail: something changed, report again).
+ *   its metrics (a longer trail: something changed, report again);
+ * - `pool_empty_told_at`, `audit_break_told`: when the scope last raised
+ *   custom_csr_key_pool_empty (at most hourly), and the audit break it last
+ *   raised custom_csr_audit_chain_failed for (once per break).
  * (Objects of an earlier version may also hold `placements_sealed`, no longer read.)
  */
-export type MetaKey = "scope" | "account" | "account_revision" | "created_at_follows_seq" | "metrics_reported";
+export type MetaKey = "scope" | "account" | "account_revision" | "created_at_follows_seq" | "metrics_reported" | "pool_empty_told_at" | "audit_break_told";
 
 /**
  * The tenant's `meta` table: its only reader and writer at run time (the

@@ -444,6 +444,16 @@ export const TENANT_MIGRATIONS: Migrations = [
       PRIMARY KEY (certificate_id, expires_on, days)
     ) WITHOUT ROWID`,
   ],
+  // 20: an account's edges found stale by its policies of custom_csr_edge_stale: one row per policy and edge
+  // while the edge stays stale (told once per episode), gone once it syncs again.
+  [
+    `CREATE TABLE IF NOT EXISTS alert_edge_episodes (
+      policy_id TEXT NOT NULL,
+      edge_id TEXT NOT NULL,
+      since TEXT NOT NULL,
+      PRIMARY KEY (policy_id, edge_id)
+    ) WITHOUT ROWID`,
+  ],
 ];
 
 /** The tenant schema's newest version. */

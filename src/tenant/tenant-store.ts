@@ -50,9 +50,9 @@ import type { HostnameSslInput } from "../hostnames/hostname-records";
 import { AlertOutbox } from "./alert-outbox";
 import { type AlertingRefusal, AlertingStore, type HistoryEntry, type Policy, type PolicyInput, type Webhook, type WebhookInput } from "../alerting/alerting-store";
 import { postWebhook } from "../alerting/post";
-import { FLEET_METRICS_NAME } from "../core/objects";
+import { EDGE_REGISTRY_NAME, FLEET_METRICS_NAME } from "../core/objects";
 import { scopeReport } from "./metrics-report";
-import type { AlertEvent } from "../alerting/alert-types";
+import { AUDIT_CHAIN_ALERT, type AlertEvent, KEY_POOL_ALERT, scopeEvent } from "../alerting/alert-types";
 
 export type { AuditHead, ChainCheck, DeliverableCertificate, DeliveryBundle, Entitlement, KeyCheck, PoolCheck, PoolState, RewrapReport };
 
@@ -98,6 +98,8 @@ const ACME_ACTOR = { type: "system", id: "acme" } as const;
 const ALERT_ACTOR = { type: "system", id: "notifications" } as const;
 // A hand-over or delivery run that failed is tried again this much later.
 const ALERT_RETRY_MS = 60_000;
+// custom_csr_key_pool_empty is raised at most this often per scope.
+const POOL_ALERT_INTERVAL_MS = 3_600_000;
 // A scope reports its metrics this long after a write (the writes of a burst are reported together).
 const METRICS_DELAY_MS = 1_000;
 // How soon ACME work that could not run (no usable configuration or keys) is looked at again.
@@ -238,7 +240,8 @@ export class TenantStore extends DurableObject<Env> {
     // runtime's retries) gets its alarm back when the object starts.
     if (storage.exists) {
       void ctx.blockConcurrencyWhile(async () => {
-        const work = this.#acme.nextWake() !== null || this.#outbox.pending().length > 0 || this.#alerting.nextWake() !== null || this.#metricsStale();
+        const work =
+          this.#acme.nextWake() !== null || this.#outbox.pending().length > 0 || this.#alerting.nextWake() !== null || this.#alerting.watchesEdges() || this.#metricsStale();
         if (work && (await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(this.#clock().getTime());
       });
     }
@@ -261,7 +264,25 @@ export class TenantStore extends DurableObject<Env> {
     const keyring = await this.#gate.open(name.value);
     if (!keyring.ok) return keyring;
     if (!admitted.ok) return this.#csrs.refuse(call, input, admitted.refuse);
-    return this.#csrs.create(call, name.value, admitted.value, keyring.value);
+    const pool = this.#pool.state();
+    const created = await this.#csrs.create(call, name.value, admitted.value, keyring.value);
+    // A pool that was running and had no key for this create: the key was made on demand.
+    if (created.ok && admitted.value.key_type === "rsa2048" && pool.started && pool.size > 0 && pool.available === 0) await this.#poolEmptyAlert(call, pool.size);
+    return created;
+  }
+
+  // custom_csr_key_pool_empty: an rsa2048 create found the scope's running pool empty (at most once an hour per scope).
+  async #poolEmptyAlert(call: TenantCall, size: number): Promise<void> {
+    const now = this.#clock();
+    const told = this.#meta.get("pool_empty_told_at");
+    if (told !== null && now.getTime() - Date.parse(told) < POOL_ALERT_INTERVAL_MS) return;
+    const scope = call.scope;
+    this.#storage.transaction(() => {
+      this.#meta.set("pool_empty_told_at", now.toISOString());
+      const event = scopeEvent(scope, KEY_POOL_ALERT, `The RSA key pool of ${scope.kind}:${scope.id} is empty: creates generate their keys on demand.`, { pool_size: size, available: 0 }, now);
+      this.#outbox.raise({ scope, actor: ALERT_ACTOR }, event, { type: "key_pool", id: null });
+    });
+    await this.#wake(now.getTime());
   }
 
   /** One CSR by id, as the API's JSON. */
@@ -524,7 +545,10 @@ export class TenantStore extends DurableObject<Env> {
     if (read.value === null && (input.mechanisms.webhooks ?? []).length > 0) return fail({ reason: "alert_mechanism_unknown", pointer: "/mechanisms/webhooks/0/id" });
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
-    return this.#alerting.createPolicy(call, input);
+    const created = this.#alerting.createPolicy(call, input);
+    // A policy that watches edges starts being checked now.
+    if (created.ok && this.#alerting.watchesEdges()) await this.#wake(this.#clock().getTime());
+    return created;
   }
 
   async updatePolicy(call: TenantCall, id: string, edit: Partial<PolicyInput>): Promise<Result<{ id: string }, AccessRefusal | AlertingRefusal>> {
@@ -533,7 +557,9 @@ export class TenantStore extends DurableObject<Env> {
     if (read.value === null) return fail({ reason: "alert_policy_not_found" });
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
-    return this.#alerting.updatePolicy(call, id, edit);
+    const updated = this.#alerting.updatePolicy(call, id, edit);
+    if (updated.ok && this.#alerting.watchesEdges()) await this.#wake(this.#clock().getTime());
+    return updated;
   }
 
   listPolicies(call: TenantCall): Result<Policy[], ScopeMismatch> {
@@ -811,6 +837,20 @@ export class TenantStore extends DurableObject<Env> {
     return true;
   }
 
+  // custom_csr_audit_chain_failed: a verification found the trail broken (once per break: its position and reason).
+  async #auditBreakAlert(call: TenantCall, checked: Extract<ChainCheck, { ok: false }>): Promise<void> {
+    const key = JSON.stringify(checked.broken_at);
+    if (this.#meta.get("audit_break_told") === key) return;
+    const now = this.#clock();
+    const scope = call.scope;
+    this.#storage.transaction(() => {
+      this.#meta.set("audit_break_told", key);
+      const event = scopeEvent(scope, AUDIT_CHAIN_ALERT, `The audit trail of ${scope.kind}:${scope.id} failed verification at entry ${checked.broken_at.position}.`, { broken_at: checked.broken_at, entries_checked: checked.entries_checked }, now);
+      this.#outbox.raise({ scope, actor: ALERT_ACTOR }, event, { type: "audit_log", id: null });
+    });
+    await this.#wake(now.getTime());
+  }
+
   // A zone's notifications: the expiry notices that are due raised, and the events raised handed to the
   // zone's account (a zone under no account has no policies: its events are dropped). Answers when to run again.
   async #runZoneAlerts(call: TenantCall, name: string): Promise<number[]> {
@@ -838,11 +878,23 @@ export class TenantStore extends DurableObject<Env> {
     return wakes;
   }
 
-  // An account's webhook deliveries that are due; answers when the next one is.
+  // An account's notifications: its own events (its key pool, its audit trail) taken as its zones' are, its
+  // policies' edges checked, and the deliveries that are due sent; answers when to run again.
   async #runDeliveries(call: TenantCall, name: string): Promise<number[]> {
+    const wakes: number[] = [];
     try {
       const keyring = await this.#gate.open(name);
-      if (!keyring.ok) return this.#alerting.nextWake() === null ? [] : [this.#clock().getTime() + ACME_BLOCKED_RETRY_MS];
+      if (!keyring.ok) return this.#alerting.nextWake() === null && !this.#alerting.watchesEdges() ? [] : [this.#clock().getTime() + ACME_BLOCKED_RETRY_MS];
+      const own = this.#outbox.pending();
+      if (own.length > 0) {
+        this.#alerting.receive(own);
+        this.#outbox.handedOver(own.map((e) => e.id));
+      }
+      if (this.#alerting.watchesEdges()) {
+        const syncs = await this.env.EDGES.get(this.env.EDGES.idFromName(EDGE_REGISTRY_NAME)).syncTimes();
+        const next = this.#alerting.checkEdges(call, syncs.ok ? syncs.value : []);
+        if (next !== null) wakes.push(next);
+      }
       const seconds = Number(this.env.NOTIFICATION_RETRY_SECONDS ?? "30");
       await this.#alerting.run(call, call.scope.id, keyring.value, postWebhook, Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 30_000);
     } catch (error) {
@@ -850,7 +902,7 @@ export class TenantStore extends DurableObject<Env> {
       return [this.#clock().getTime() + ALERT_RETRY_MS];
     }
     const next = this.#alerting.nextWake();
-    return next === null ? [] : [next];
+    return next === null ? wakes : [...wakes, next];
   }
 
   // The alarm by the next expiry notice (a certificate was uploaded, edited, or a hostname made).
@@ -947,7 +999,9 @@ export class TenantStore extends DurableObject<Env> {
     const keyring = await this.#gate.open(read.value);
     if (!keyring.ok) return keyring;
     try {
-      return ok(this.#audit.verify(read.value, keyring.value));
+      const checked = this.#audit.verify(read.value, keyring.value);
+      if (!checked.ok) await this.#auditBreakAlert(call, checked);
+      return ok(checked);
     } catch (error) {
       if (error instanceof MacKeyMissing) return fail({ reason: "key_encryption_key_missing", kek_id: error.kekId });
       throw error;

@@ -8,6 +8,7 @@
 // another zone's is not; a failing destination is retried with backoff, and
 // a SIGKILL while an alert is due neither loses nor repeats it; the history
 // lists each delivery with its outcome.
+import { generateKeyPairSync } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import Cloudflare from "cloudflare";
@@ -174,6 +175,41 @@ describe("notifications: Cloudflare's alerting API, a real webhook receiver, exp
     expect(entry.outcome).toMatchObject({ state: "sent", attempts: mine.length });
     expect(mine.length).toBeGreaterThanOrEqual(3);
   });
+
+  it("ours: an account's RSA key pool found empty, and an edge that never synced past its policy's max_age_minutes, are told once each", async () => {
+    receiver.status = 200;
+    const account = mintToken(server.secrets.API_TOKEN_SECRET, { accounts: [ACCOUNT] });
+    const pool = await client.alerting.policies.create({ account_id: ACCOUNT, name: "Pool", alert_type: "custom_csr_key_pool_empty" as never, enabled: true, mechanisms: { webhooks: [{ id: webhookId }] } });
+    // An edge registered and never synced, watched with the shortest max age.
+    const { publicKey } = generateKeyPairSync("x25519");
+    const registered = await admin(server.origin, server.secrets.ADMIN_SECRET, "PUT", "/edges/notify-edge-1", { public_key: publicKey.export({ format: "jwk" }), labels: { country: "DE", region: "WEUR" } });
+    expect(registered.status, registered.text).toBe(201);
+    const edgePolicy = await client.alerting.policies.create({
+      account_id: ACCOUNT, name: "Edges", alert_type: "custom_csr_edge_stale" as never, enabled: true, mechanisms: { webhooks: [{ id: webhookId }] },
+      filters: { edges: ["notify-edge-1"], max_age_minutes: ["1"] } as never,
+    });
+    const watchedAt = Date.now();
+
+    // The account's pool set running, then RSA creates straight away: one finds it empty (the key made on demand).
+    expect((await admin(server.origin, server.secrets.ADMIN_SECRET, "PUT", `/accounts/${ACCOUNT}/key_pool`, { size: 2 })).status).toBe(200);
+    for (let i = 0; i < 3; i++) {
+      const made = await call(server.origin, "POST", `/client/v4/accounts/${ACCOUNT}/custom_csrs`, { token: account, json: csrBody({ key_type: "rsa2048" }) });
+      expect(made.status, made.text).toBe(201);
+    }
+    const of = (type: string) => receiver.alerts().filter((r) => r.body.alert_type === type);
+    await receiver.until("the empty pool", () => of("custom_csr_key_pool_empty").length > 0, 30_000, () => server.logTail(20));
+    expect(of("custom_csr_key_pool_empty")[0]!.body).toMatchObject({ policy_id: pool.id, data: { scope: `accounts:${ACCOUNT}`, pool_size: 2, metadata: { event: { type: "key_pool.empty" } } } });
+
+    await receiver.until("the stale edge", () => of("custom_csr_edge_stale").length > 0, 120_000, () => server.logTail(20));
+    const stale = of("custom_csr_edge_stale")[0]!;
+    expect(stale.at - watchedAt).toBeGreaterThanOrEqual(60_000);
+    expect(stale.body).toMatchObject({ policy_id: edgePolicy.id, data: { edge_id: "notify-edge-1", last_sync_at: null, max_age_minutes: 1 } });
+    expect(stale.body.text).toMatch(/^Edge notify-edge-1 has never synced/);
+    // Once per episode, and once per hour for the pool: nothing more meanwhile.
+    await new Promise((done) => setTimeout(done, 3_000));
+    expect([of("custom_csr_edge_stale").length, of("custom_csr_key_pool_empty").length]).toEqual([1, 1]);
+    for (const id of [pool.id!, edgePolicy.id!]) await client.alerting.policies.delete(id, { account_id: ACCOUNT });
+  }, 180_000);
 
   it("deleting: a destination a policy names is refused (17454); the policy first, then the destination", async () => {
     await expect(client.alerting.destinations.webhooks.delete(webhookId, { account_id: ACCOUNT })).rejects.toMatchObject({ status: 409 });
