@@ -47,13 +47,36 @@ describe("expiry notices", () => {
         expect(outbox.raiseExpiries(where)).toBe(1);
       }
       expect(outbox.nextExpiry()).toBe(Date.parse(far.expires_on));
-      expect(told()).toEqual(["near:upcoming_expiration_notification:9", "near:expired:0", "far:upcoming_expiration_notification:29", "far:upcoming_expiration_notification:13"]);
+      expect(told()).toEqual(["near:upcoming_expiration_notification:10", "near:expired:0", "far:upcoming_expiration_notification:30", "far:upcoming_expiration_notification:14"]);
       // Each raised event is an audit entry of the zone.
       expect(entries.map((e) => e.action)).toEqual(["alert", "alert", "alert", "alert"]);
       // Handed over, they are gone; the outbox is empty until the next one is due.
       outbox.handedOver(outbox.pending().map((e) => e.id));
       expect(outbox.pending()).toEqual([]);
       expect(outbox.nextExpiry()).toBe(Date.parse(far.expires_on));
+    });
+  });
+});
+
+describe("a notice passed over", () => {
+  it("a less urgent notice due after a more urgent one was told is marked, never told, and keeps no alarm busy", async () => {
+    const s = await scope("zones");
+    const csr = (await s.create(csrBody({ key_type: "p256v1" }))).body.result;
+    const start = Date.now();
+    const leaf = await issueLeaf(await createCa("p256v1"), csr.csr, { notAfter: new Date(start + 10 * DAY) });
+    expect((await call("POST", `/client/v4/zones/${s.id}/custom_certificates`, { token: s.token, body: { certificate: leaf, custom_csr_id: csr.id } })).status).toBe(200);
+    await runInDurableObject(tenantStub("zones", s.id), async (_, state) => {
+      const storage = openStorage(state, TENANT_MIGRATIONS);
+      // As after a certificate's notices changed (ACME switched off): its 14-day notice told, its 30-day one never.
+      state.storage.sql.exec("DELETE FROM alert_outbox");
+      state.storage.sql.exec("DELETE FROM expiry_notices");
+      const { id, expires_on } = state.storage.sql.exec<{ id: string; expires_on: string }>("SELECT id, expires_on FROM certificates").one();
+      state.storage.sql.exec("INSERT INTO expiry_notices (certificate_id, expires_on, days) VALUES (?, ?, 14)", id, expires_on);
+      const outbox = new AlertOutbox(storage, { record: () => {} }, () => new Date(start));
+      expect(outbox.raiseExpiries(adminCall("zones", s.id))).toBe(0);
+      expect(outbox.pending()).toEqual([]);
+      // The next notice is the expiry, not "now" (an alarm every 50 ms until then).
+      expect(outbox.nextExpiry()).toBe(Date.parse(expires_on));
     });
   });
 });

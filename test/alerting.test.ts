@@ -2,8 +2,14 @@
 // each refuses (and writes nothing for), who may call them, and what an
 // account without notifications answers. Delivery to a real receiver is in
 // test/e2e/notifications.e2e.ts.
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { call, expectError, scopeId } from "./shared";
+import { AlertingStore } from "../src/alerting/alerting-store";
+import { loadKeyring } from "../src/pki/keyring";
+import { openStorage } from "../src/storage/storage";
+import { TENANT_MIGRATIONS } from "../src/tenant/schema";
+import { adminCall, call, expectError, scope, scopeId, tenantStub } from "./shared";
 import { mintToken } from "./tokens";
 
 const base = (account: string) => `/client/v4/accounts/${account}/alerting/v3`;
@@ -96,5 +102,28 @@ describe("notifications of our own (alerting v3)", () => {
     expectError(await call("POST", `${base(account)}/policies`, { token, body: policy({ edges: ["fra 1"] }) }), 400, 17450);
     // Well-formed, it fails only on the destination it names.
     expectError(await call("POST", `${base(account)}/policies`, { token, body: policy({ edges: ["fra-1"], max_age_minutes: ["30"] }) }), 400, 17455);
+  });
+});
+
+describe("a policy changed in part (PUT)", () => {
+  it("is checked whole: filters its type does not take (17450), or its type's required filters missing (17103); the audit trail keeps a destination's origin, not its URL", async () => {
+    const s = await scope("accounts");
+    expect((await s.create()).status).toBe(201);
+    await runInDurableObject(tenantStub("accounts", s.id), async (_, state) => {
+      const entries: Array<{ metadata?: Record<string, unknown> }> = [];
+      const alerting = new AlertingStore(openStorage(state, TENANT_MIGRATIONS), { record: (_call, e) => void entries.push(e) }, () => new Date());
+      const where = adminCall("accounts", s.id);
+      // The transport answers the test message 204 without leaving the object.
+      const hook = await alerting.createWebhook(where, { name: "slack", url: "https://hooks.slack.com/services/T000/B000/s3cretpath", secret: null }, await loadKeyring(env.KEY_ENCRYPTION_KEYS), async () => ({ ok: true, status: 204 }));
+      if (!hook.ok) throw new Error(hook.reason);
+      expect(entries[0]!.metadata).toEqual({ name: "slack", origin: "https://hooks.slack.com", secret: false });
+      expect(JSON.stringify(entries)).not.toContain("s3cretpath");
+      const policy = alerting.createPolicy(where, { name: "certs", description: "", alert_type: "custom_ssl_certificate_event_type", enabled: true, mechanisms: { webhooks: [{ id: hook.value.id }] }, filters: {} });
+      if (!policy.ok) throw new Error(policy.reason);
+      expect(alerting.updatePolicy(where, policy.value.id, { alert_type: "custom_csr_edge_stale" })).toMatchObject({ ok: false, reason: "alert_filters_required", filters: "edges" });
+      expect(alerting.updatePolicy(where, policy.value.id, { filters: { edges: ["fra-1"] } })).toMatchObject({ ok: false, reason: "alert_filter_invalid" });
+      expect(alerting.updatePolicy(where, policy.value.id, { alert_type: "custom_csr_edge_stale", filters: { edges: ["fra-1"] } })).toMatchObject({ ok: true });
+      expect(alerting.getPolicy(policy.value.id)).toMatchObject({ ok: true, value: { alert_type: "custom_csr_edge_stale", filters: { edges: ["fra-1"] } } });
+    });
   });
 });

@@ -100,7 +100,8 @@ export function expiryEvent(zoneId: string, expiring: Expiring, days: number, no
       : hostname
         ? "ssl.custom_hostname_certificate.renewal.upcoming_certificate_expiration_notification"
         : "ssl.custom_certificate.upcoming_expiration_notification";
-  const left = Math.max(0, Math.floor((Date.parse(expiring.expires_on) - now.getTime()) / 86_400_000));
+  // Whole days, rounded up: the 30-day notice says 30.
+  const left = Math.max(0, Math.ceil((Date.parse(expiring.expires_on) - now.getTime()) / 86_400_000));
   const what = hostname ? `The certificate of custom hostname ${expiring.hostname}` : `Custom certificate ${expiring.id} (${expiring.hosts.join(", ")})`;
   return {
     id: crypto.randomUUID(),

@@ -5,7 +5,7 @@ import { secretWrapContext, unwrapSecret, wrapSecret } from "../pki/key-wrap";
 import { type Keyring, KeyringError } from "../pki/keyring";
 import type { Storage } from "../storage/storage";
 import type { AuditTrail } from "../tenant/audit-trail";
-import { type AlertEvent, EDGE_STALE_ALERT } from "./alert-types";
+import { ALERT_FILTERS, type AlertEvent, EDGE_STALE_ALERT, REQUIRED_FILTERS } from "./alert-types";
 
 /** A webhook destination as the API shows it (the SDK's `Webhooks`): never its secret. */
 export type Webhook = {
@@ -54,7 +54,9 @@ export type AlertingRefusal =
   | AlertingNotFound
   | { readonly reason: "alert_webhook_test_failed"; readonly detail: string }
   | { readonly reason: "alert_webhook_in_use"; readonly detail: string }
-  | { readonly reason: "alert_mechanism_unknown"; readonly pointer: string };
+  | { readonly reason: "alert_mechanism_unknown"; readonly pointer: string }
+  | { readonly reason: "alert_filter_invalid"; readonly problem: string }
+  | { readonly reason: "alert_filters_required"; readonly filters: string };
 
 /** What a test message or an alert got from the destination: a status, or why there was none. */
 export type Posted = { ok: true; status: number } | { ok: false; status: number | null; detail: string };
@@ -65,6 +67,8 @@ export type PostWebhook = (url: string, secret: string | null, body: unknown) =>
 // Attempts before a delivery is given up on, and the backoff between them (×2 each, at most an hour).
 export const MAX_DELIVERY_ATTEMPTS = 8;
 const RETRY_MAX_MS = 3_600_000;
+// Days a delivery stays in the history (and an event while nothing refers to it).
+export const HISTORY_DAYS = 30;
 // Deliveries one alarm run sends at most (the rest are due at once, for the next run).
 const DELIVERIES_PER_RUN = 25;
 
@@ -155,7 +159,8 @@ export class AlertingStore {
         now,
         now,
       );
-      this.audit.record(call, { action, resource: { type: "alert_webhook", id }, result: true, metadata: { name: input.name, url: input.url, secret: input.secret !== null } });
+      // The URL's origin only: a Slack or Discord URL's path is itself a credential, and the trail is readable more widely.
+      this.audit.record(call, { action, resource: { type: "alert_webhook", id }, result: true, metadata: { name: input.name, origin: new URL(input.url).origin, secret: input.secret !== null } });
       return ok({ id });
     });
   }
@@ -255,6 +260,12 @@ export class AlertingStore {
       const current = this.getPolicy(id);
       if (!current.ok) return current;
       const next = { ...current.value, ...edit };
+      // The policy as it would be, checked whole: a PUT of some members cannot leave it with filters its type does not take.
+      const allowed = ALERT_FILTERS.get(next.alert_type) ?? [];
+      const foreign = Object.keys(next.filters).find((key) => !allowed.includes(key));
+      if (foreign !== undefined) return fail({ reason: "alert_filter_invalid", problem: `${foreign} is not a filter of this alert type (${allowed.join(", ")})` });
+      const missing = (REQUIRED_FILTERS.get(next.alert_type) ?? []).filter((key) => (next.filters[key] ?? []).length === 0);
+      if (missing.length > 0) return fail({ reason: "alert_filters_required", filters: missing.join(", ") });
       const unknown = this.#unknownWebhook(next.mechanisms);
       if (unknown !== null) return fail(unknown);
       this.storage.sql.run(
@@ -287,6 +298,7 @@ export class AlertingStore {
       if (this.storage.sql.run(`DELETE FROM alert_policies WHERE id = ?`, id) === 0) return fail({ reason: "alert_policy_not_found" });
       // What it had not sent yet is not sent: the policy is gone.
       this.storage.sql.run(`DELETE FROM alert_deliveries WHERE policy_id = ? AND state = 'pending'`, id);
+      this.storage.sql.run(`DELETE FROM alert_edge_episodes WHERE policy_id = ?`, id);
       this.audit.record(call, { action: "delete", resource: { type: "alert_policy", id }, result: true, metadata: {} });
       return ok(null);
     });
@@ -303,6 +315,7 @@ export class AlertingStore {
     return this.storage.transaction(() => {
       let made = 0;
       const now = this.clock().toISOString();
+      this.#prune();
       const policies = this.#policies().filter((p) => p.enabled);
       for (const event of events) {
         const inserted = this.storage.sql.run(
@@ -423,6 +436,10 @@ export class AlertingStore {
         this.#conclude(call, delivery, "failed", "the policy or its destination was deleted");
         continue;
       }
+      if (!policy.value.enabled || !(policy.value.mechanisms.webhooks ?? []).some((w) => w.id === webhook.id)) {
+        this.#conclude(call, delivery, "failed", "the policy was disabled, or the destination removed from it, before this was sent");
+        continue;
+      }
       let secret: string | null = null;
       if (webhook.secret_kek !== null) {
         try {
@@ -494,6 +511,13 @@ export class AlertingStore {
       };
     });
     return { items, total };
+  }
+
+  // History is kept HISTORY_DAYS (Cloudflare keeps 30 to 90): older deliveries go, then events nothing refers to.
+  #prune(): void {
+    const cutoff = new Date(this.clock().getTime() - HISTORY_DAYS * 86_400_000).toISOString();
+    this.storage.sql.run(`DELETE FROM alert_deliveries WHERE state != 'pending' AND sent < ?`, cutoff);
+    this.storage.sql.run(`DELETE FROM alert_events WHERE received_at < ? AND id NOT IN (SELECT event_id FROM alert_deliveries)`, cutoff);
   }
 
   #policies(): Policy[] {

@@ -22,7 +22,8 @@ export async function postWebhook(url: string, secret: string | null, body: unkn
     });
     await reply.body?.cancel();
     if (reply.status >= 200 && reply.status < 300) return { ok: true, status: reply.status };
-    return { ok: false, status: reply.status, detail: `the destination answered HTTP ${reply.status}${reply.statusText ? ` ${reply.statusText}` : ""}` };
+    // The status only (a clear error), not the reason phrase or the body: nothing of what answers is relayed.
+    return { ok: false, status: reply.status, detail: `the destination answered HTTP ${reply.status}` };
   } catch (error) {
     console.error(JSON.stringify({ level: "warn", event: "webhook_post_failed", host: safeHost(url), message: error instanceof Error ? error.message : String(error) }));
     return { ok: false, status: null, detail: "the destination could not be reached, or did not answer in time" };

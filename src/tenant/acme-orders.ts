@@ -569,10 +569,18 @@ export class AcmeOrders {
       this.#record(run, row, hostname, "order", { purpose: row.purpose, order_url: row.order_url, stage, attempt: attempts, given_up: givingUp, ...(givingUp ? {} : { next_order_in_s: Math.round(wait / 1000) }) }, message);
       this.count("acme_orders_failed");
       if (row.purpose === "renew") this.count("acme_renewals_failed");
-      // Told on the first failure and when it is given up on (not at every retry in between).
-      if (leads(row) && (attempts === 1 || givingUp)) {
-        const kind = row.purpose === "renew" ? "renewal.failed" : stage === "validation" ? "validation.failed" : "issuance.failed";
-        const ssl = { status: progress.ssl_status ?? hostname.ssl_status, method: hostname.method, type: "dv", validation_errors: [{ message }], given_up: givingUp };
+      // Told on the first failure and when it is given up on (not at every retry in between); an RSA twin's when it
+      // is given up on (it waits for the next renewal then, its own certificate serving meanwhile).
+      if ((leads(row) && (attempts === 1 || givingUp)) || (!leads(row) && givingUp)) {
+        const kind = row.purpose === "renew" || !leads(row) ? "renewal.failed" : stage === "validation" ? "validation.failed" : "issuance.failed";
+        const ssl = {
+          status: progress.ssl_status ?? hostname.ssl_status,
+          method: hostname.method,
+          type: "dv",
+          validation_errors: [{ message: said(row, message) }],
+          given_up: givingUp,
+          ...(leads(row) ? {} : { key_type: row.key_type }),
+        };
         this.alert(run.call, hostnameEvent(run.call.scope.id, hostname, kind, ssl, this.clock()), { type: "custom_hostname_certificate", id: hostname.id });
       }
       if (givingUp) {

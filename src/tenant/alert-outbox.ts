@@ -5,9 +5,11 @@ import type { Storage } from "../storage/storage";
 import type { AuditResourceType, AuditTrail } from "./audit-trail";
 
 const DAY = 86_400_000;
-// A certificate ACME renews is told of only when its renewal is late: 14 days before expiry, but never before
-// half-way from its renewal's due time (renew_at) to its expiry, so a short-lived one (6 days) is not told at once.
+// A certificate ACME renews is told of only when its renewal is late: 14 days before expiry, but never before 5/6
+// of its lifetime (from its installation, `uploaded_on`) has passed, so a short-lived one (6 days, renewed 2 days
+// ahead) is not told at once. Not from renew_at, which each renewal given up on moves a day later.
 const ACME_NOTICE_DAYS = 14;
+const ACME_NOTICE_LIFETIME = 5 / 6;
 // Events handed to the account per call, and expiry notices raised per scan (the rest at the next alarm, at once).
 const BATCH = 100;
 
@@ -20,6 +22,8 @@ type Candidate = {
   hostname: string | null;
   /** When ACME renews it (null: nobody does, an uploaded certificate). */
   renew_at: string | null;
+  /** When it was installed (uploaded, or issued by ACME). */
+  uploaded_on: string;
 };
 
 /**
@@ -67,6 +71,8 @@ export class AlertOutbox {
   raiseExpiries(call: TenantCall): number {
     const now = this.clock();
     return this.storage.transaction(() => {
+      // Notices of versions that expired over 30 days ago are done with (a renewal has another expires_on).
+      this.storage.sql.run(`DELETE FROM expiry_notices WHERE expires_on < ?`, new Date(now.getTime() - EXPIRY_NOTICE_DAYS[0] * DAY).toISOString());
       let raised = 0;
       for (const c of this.#candidates(now)) {
         const days = this.#notices(c)
@@ -74,8 +80,11 @@ export class AlertOutbox {
           .map((n) => n.days);
         if (days.length === 0) continue;
         const urgent = Math.min(...days);
-        if (this.#noticed(c, urgent)) continue;
+        const told = this.#noticed(c, urgent);
+        // Every notice due is marked, told or passed over (a less urgent one is never told after a more urgent one,
+        // and a notice due but passed over never keeps the alarm busy).
         for (const d of days) this.storage.sql.run(`INSERT INTO expiry_notices (certificate_id, expires_on, days) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, c.id, c.expires_on, d);
+        if (told) continue;
         const expiring: Expiring = {
           kind: c.kind,
           id: c.id,
@@ -116,9 +125,10 @@ export class AlertOutbox {
   #notices(c: Candidate): Array<{ days: number; at: number }> {
     const expires = Date.parse(c.expires_on);
     if (c.renew_at === null) return EXPIRY_NOTICE_DAYS.map((days) => ({ days, at: expires - days * DAY }));
-    const renew = Date.parse(c.renew_at);
+    const parsed = Date.parse(c.uploaded_on);
+    const installed = Number.isNaN(parsed) ? expires - 90 * DAY : parsed;
     return [
-      { days: ACME_NOTICE_DAYS, at: Math.max(expires - ACME_NOTICE_DAYS * DAY, renew + (expires - renew) / 2) },
+      { days: ACME_NOTICE_DAYS, at: Math.max(expires - ACME_NOTICE_DAYS * DAY, installed + (expires - installed) * ACME_NOTICE_LIFETIME) },
       { days: 0, at: expires },
     ];
   }
@@ -132,11 +142,11 @@ export class AlertOutbox {
     const horizon = new Date(now.getTime() + EXPIRY_NOTICE_DAYS[0] * DAY).toISOString();
     const untold = (table: string) => `NOT EXISTS (SELECT 1 FROM expiry_notices n WHERE n.certificate_id = ${table}.id AND n.expires_on = ${table}.expires_on AND n.days = 0)`;
     return this.storage.sql.all<Candidate>(
-      `SELECT 'custom_certificate' AS kind, id, expires_on, hosts, custom_csr_id, NULL AS hostname, NULL AS renew_at FROM certificates WHERE expires_on <= ?1 AND ${untold("certificates")}
+      `SELECT 'custom_certificate' AS kind, id, expires_on, hosts, custom_csr_id, NULL AS hostname, NULL AS renew_at, uploaded_on FROM certificates WHERE expires_on <= ?1 AND ${untold("certificates")}
        UNION ALL
-       SELECT 'custom_hostname', id, expires_on, hosts, custom_csr_id, hostname, renew_at FROM custom_hostnames
+       SELECT 'custom_hostname', id, expires_on, hosts, custom_csr_id, hostname, renew_at, uploaded_on FROM custom_hostnames
          WHERE expires_on IS NOT NULL AND expires_on <= ?1 AND ${untold("custom_hostnames")}
-       ORDER BY expires_on LIMIT 1000`,
+       ORDER BY expires_on LIMIT 10000`,
       horizon,
     );
   }

@@ -791,6 +791,10 @@ export class TenantStore extends DurableObject<Env> {
       wakes.push(...(await this.#runDeliveries({ scope, actor: ALERT_ACTOR }, name)));
     }
     await this.#reportMetrics(name);
+    // A request during this run may have set an earlier alarm (a write's metrics report, an order): it is kept.
+    // (One already due is this run's own, should the runtime still report it: never a reason to run again at once.)
+    const set = await this.ctx.storage.getAlarm();
+    if (set !== null && set > this.#clock().getTime()) wakes.push(set);
     if (wakes.length > 0) await this.ctx.storage.setAlarm(Math.max(Math.min(...wakes), this.#clock().getTime() + 50));
   }
 

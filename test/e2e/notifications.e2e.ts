@@ -138,7 +138,7 @@ describe("notifications: Cloudflare's alerting API, a real webhook receiver, exp
         certificate_id: certificateId,
         zone_id: ZONE,
         hosts: ["shop.customer-notify.com"],
-        days_til_expiration: 19,
+        days_til_expiration: 20,
         metadata: { event: { type: "ssl.custom_certificate.upcoming_expiration_notification" } },
       },
     });
@@ -169,7 +169,7 @@ describe("notifications: Cloudflare's alerting API, a real webhook receiver, exp
     expect(mine.at(-1)!.status).toBe(200);
     // Every attempt carried the same event (one correlation id); the last was answered 200 and nothing came after it.
     expect(new Set(mine.map((r) => r.body.alert_correlation_id)).size).toBe(1);
-    expect(mine[0]!.body.data).toMatchObject({ days_til_expiration: 4, metadata: { event: { type: "ssl.custom_certificate.upcoming_expiration_notification" } } });
+    expect(mine[0]!.body.data).toMatchObject({ days_til_expiration: 5, metadata: { event: { type: "ssl.custom_certificate.upcoming_expiration_notification" } } });
     const history = (await historyOf(ACCOUNT, 2)) as Array<{ alert_body: string; outcome: { state: string; attempts: number } }>;
     const entry = history.find((h) => h.alert_body.includes(certificateId))!;
     expect(entry.outcome).toMatchObject({ state: "sent", attempts: mine.length });
