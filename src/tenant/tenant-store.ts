@@ -861,14 +861,21 @@ export class TenantStore extends DurableObject<Env> {
     const wakes: number[] = [];
     try {
       const keyring = await this.#gate.open(name);
-      if (!keyring.ok) return [this.#clock().getTime() + ACME_BLOCKED_RETRY_MS];
+      if (!keyring.ok) {
+        // Only work waiting is looked at again later (a zone with nothing due is not woken for nothing).
+        const expiry = this.#outbox.nextExpiry();
+        const due = this.#outbox.pending().length > 0 || (expiry !== null && expiry <= this.#clock().getTime());
+        return due ? [this.#clock().getTime() + ACME_BLOCKED_RETRY_MS] : expiry === null ? [] : [expiry];
+      }
       this.#outbox.raiseExpiries(call);
       const events = this.#outbox.pending();
       if (events.length > 0) {
         const account = this.#account.current();
         if (account !== null) {
           const stub = this.env.TENANTS.get(this.env.TENANTS.idFromName(`accounts:${account}`));
-          await stub.receiveAlerts({ scope: { kind: "accounts", id: account }, actor: ALERT_ACTOR }, events);
+          const taken = await stub.receiveAlerts({ scope: { kind: "accounts", id: account }, actor: ALERT_ACTOR }, events);
+          // Kept for the next run unless the account took them.
+          if (!taken.ok) throw new Error(`the account's object refused the events (${taken.reason})`);
         }
         this.#outbox.handedOver(events.map((e) => e.id));
         if (this.#outbox.pending().length > 0) wakes.push(this.#clock().getTime());
