@@ -2,7 +2,13 @@
 // 14 days before a custom certificate expires and at its expiry, the most
 // urgent one only when several are due at once, each once per certificate
 // version; the alarm's next time is the next notice's.
+import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
+import { checkCertificate } from "../src/pki/certificate-check";
+import { buildCsr } from "../src/pki/csr-builder";
+import { loadKeyring } from "../src/pki/keyring";
+import { HostnameKeys } from "../src/tenant/hostname-keys";
+import { HostnameTwins } from "../src/tenant/hostname-twins";
 import { describe, expect, it } from "vitest";
 import { openStorage } from "../src/storage/storage";
 import { AlertOutbox } from "../src/tenant/alert-outbox";
@@ -97,6 +103,42 @@ describe("an audit chain that fails verification", () => {
         .toArray()
         .map((r) => [r.resource_type, (JSON.parse(String(r.metadata)) as { alert_type: string; event_type: string }).alert_type]);
       expect(raised).toEqual([["audit_log", "custom_csr_audit_chain_failed"]]);
+    });
+  });
+});
+
+describe("an RSA twin's expiry", () => {
+  it("is told as its hostname's, with key_type rsa2048, once its renewal is late (5/6 of its life, 14 days at most ahead)", async () => {
+    const s = await scope("zones");
+    const ca = await createCa("p256v1");
+    const csr = (await s.create(csrBody({ key_type: "p256v1", common_name: "shop.twin-notice.com", sans: ["shop.twin-notice.com"] }))).body.result;
+    const start = Date.now();
+    const own = await issueLeaf(ca, csr.csr, { notAfter: new Date(start + 300 * DAY) });
+    const created = await call<{ id: string }>("POST", `/client/v4/zones/${s.id}/custom_hostnames`, { token: s.token, body: { hostname: "shop.twin-notice.com", ssl: { custom_csr_id: csr.id, custom_certificate: own } } });
+    expect(created.status).toBe(201);
+    const hostnameId = created.body.result.id;
+    await runInDurableObject(tenantStub("zones", s.id), async (_, state) => {
+      const storage = openStorage(state, TENANT_MIGRATIONS);
+      state.storage.sql.exec("DELETE FROM alert_outbox");
+      // A twin of 10 days, installed now: its notice is due at 5/6 of its life, not 14 days ahead (at once).
+      const keys = new HostnameKeys(storage, () => new Date(start));
+      const pair = await keys.pending(hostnameId, `zones:${s.id}`, await loadKeyring(env.KEY_ENCRYPTION_KEYS), "rsa2048");
+      if (!pair.ok) throw new Error(pair.reason);
+      const twinCsr = await buildCsr({ common_name: "shop.twin-notice.com", country: "", state: "", locality: "", organization: "", organizational_unit: null, sans: ["shop.twin-notice.com"], key_type: "rsa2048" }, pair.value);
+      const checked = await checkCertificate(await issueLeaf(ca, twinCsr, { notBefore: new Date(start - 1000), notAfter: new Date(start + 10 * DAY) }), twinCsr, new Date(start));
+      if (!checked.ok) throw new Error(checked.reason);
+      new HostnameTwins(storage, { record: () => {} }, () => new Date(start)).install(adminCall("zones", s.id), hostnameId, "rsa2048", checked.value, await loadKeyring(env.KEY_ENCRYPTION_KEYS), "issue");
+      const twinId = String(state.storage.sql.exec("SELECT id FROM hostname_certificates").one().id);
+      let now = start;
+      const outbox = new AlertOutbox(storage, { record: () => {} }, () => new Date(now));
+      expect(outbox.raiseExpiries(adminCall("zones", s.id))).toBe(0);
+      const due = outbox.nextExpiry()!;
+      expect(Math.abs(due - (start + (10 * DAY * 5) / 6))).toBeLessThan(5_000);
+      now = due + 1000;
+      expect(outbox.raiseExpiries(adminCall("zones", s.id))).toBe(1);
+      const [event] = outbox.pending();
+      expect(event!.data).toMatchObject({ id: hostnameId, certificate_id: twinId, hostname: "shop.twin-notice.com", key_type: "rsa2048", days_til_expiration: 2 });
+      expect(event!.text).toMatch(/^The RSA-2048 certificate of custom hostname shop\.twin-notice\.com expires at /);
     });
   });
 });

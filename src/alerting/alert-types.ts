@@ -87,6 +87,8 @@ export interface Expiring {
   readonly hosts: readonly string[];
   readonly hostname?: string;
   readonly custom_csr_id?: string | null;
+  /** An RSA twin's hostname id (its own id is `id`). */
+  readonly twin_of?: string;
 }
 
 /** The event of a certificate `days` from its expiry (0: expired), Cloudflare's event names where it has one. */
@@ -102,7 +104,9 @@ export function expiryEvent(zoneId: string, expiring: Expiring, days: number, no
         : "ssl.custom_certificate.upcoming_expiration_notification";
   // Whole days, rounded up: the 30-day notice says 30.
   const left = Math.max(0, Math.ceil((Date.parse(expiring.expires_on) - now.getTime()) / 86_400_000));
-  const what = hostname ? `The certificate of custom hostname ${expiring.hostname}` : `Custom certificate ${expiring.id} (${expiring.hosts.join(", ")})`;
+  const what = hostname
+    ? `The ${expiring.twin_of === undefined ? "" : "RSA-2048 "}certificate of custom hostname ${expiring.hostname}`
+    : `Custom certificate ${expiring.id} (${expiring.hosts.join(", ")})`;
   return {
     id: crypto.randomUUID(),
     alert_type: CERTIFICATE_ALERT,
@@ -113,7 +117,8 @@ export function expiryEvent(zoneId: string, expiring: Expiring, days: number, no
       metadata: { event: { type, created_at: now.toISOString() }, zone: { id: zoneId } },
       certificate_id: expiring.id,
       zone_id: zoneId,
-      ...(hostname ? { id: expiring.id, hostname: expiring.hostname } : { custom_csr_id: expiring.custom_csr_id ?? null }),
+      ...(hostname ? { id: expiring.twin_of ?? expiring.id, hostname: expiring.hostname } : { custom_csr_id: expiring.custom_csr_id ?? null }),
+      ...(expiring.twin_of === undefined ? {} : { key_type: "rsa2048" }),
       hosts: expiring.hosts,
       expires_on: expiring.expires_on,
       days_til_expiration: left,

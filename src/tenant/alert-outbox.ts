@@ -24,6 +24,8 @@ type Candidate = {
   renew_at: string | null;
   /** When it was installed (uploaded, or issued by ACME). */
   uploaded_on: string;
+  /** A managed certificate's RSA twin: its hostname's id (the row's id is the twin's own); null otherwise. */
+  twin_of: string | null;
 };
 
 /**
@@ -92,8 +94,9 @@ export class AlertOutbox {
           hosts: JSON.parse(c.hosts) as string[],
           ...(c.hostname === null ? {} : { hostname: c.hostname }),
           custom_csr_id: c.custom_csr_id,
+          ...(c.twin_of === null ? {} : { twin_of: c.twin_of }),
         };
-        this.raise(call, expiryEvent(call.scope.id, expiring, urgent, now), { type: c.kind === "custom_certificate" ? "custom_certificate" : "custom_hostname_certificate", id: c.id });
+        this.raise(call, expiryEvent(call.scope.id, expiring, urgent, now), { type: c.kind === "custom_certificate" ? "custom_certificate" : "custom_hostname_certificate", id: c.twin_of ?? c.id });
         raised++;
         if (raised >= BATCH) break;
       }
@@ -114,7 +117,8 @@ export class AlertOutbox {
     const horizon = new Date(now + EXPIRY_NOTICE_DAYS[0] * DAY).toISOString();
     const later = this.storage.sql.one<{ at: string | null }>(
       `SELECT min(at) AS at FROM (SELECT min(expires_on) AS at FROM certificates WHERE expires_on > ?1
-         UNION ALL SELECT min(expires_on) FROM custom_hostnames WHERE expires_on > ?1)`,
+         UNION ALL SELECT min(expires_on) FROM custom_hostnames WHERE expires_on > ?1
+         UNION ALL SELECT min(expires_on) FROM hostname_certificates WHERE expires_on > ?1)`,
       horizon,
     )?.at;
     if (later) times.push(Date.parse(later) - EXPIRY_NOTICE_DAYS[0] * DAY);
@@ -142,10 +146,14 @@ export class AlertOutbox {
     const horizon = new Date(now.getTime() + EXPIRY_NOTICE_DAYS[0] * DAY).toISOString();
     const untold = (table: string) => `NOT EXISTS (SELECT 1 FROM expiry_notices n WHERE n.certificate_id = ${table}.id AND n.expires_on = ${table}.expires_on AND n.days = 0)`;
     return this.storage.sql.all<Candidate>(
-      `SELECT 'custom_certificate' AS kind, id, expires_on, hosts, custom_csr_id, NULL AS hostname, NULL AS renew_at, uploaded_on FROM certificates WHERE expires_on <= ?1 AND ${untold("certificates")}
+      `SELECT 'custom_certificate' AS kind, id, expires_on, hosts, custom_csr_id, NULL AS hostname, NULL AS renew_at, uploaded_on, NULL AS twin_of
+         FROM certificates WHERE expires_on <= ?1 AND ${untold("certificates")}
        UNION ALL
-       SELECT 'custom_hostname', id, expires_on, hosts, custom_csr_id, hostname, renew_at, uploaded_on FROM custom_hostnames
+       SELECT 'custom_hostname', id, expires_on, hosts, custom_csr_id, hostname, renew_at, uploaded_on, NULL FROM custom_hostnames
          WHERE expires_on IS NOT NULL AND expires_on <= ?1 AND ${untold("custom_hostnames")}
+       UNION ALL
+       SELECT 'custom_hostname', t.id, t.expires_on, t.hosts, NULL, h.hostname, t.expires_on, t.uploaded_on, t.custom_hostname_id
+         FROM hostname_certificates t JOIN custom_hostnames h ON h.id = t.custom_hostname_id WHERE t.expires_on <= ?1 AND ${untold("t")}
        ORDER BY expires_on LIMIT 10000`,
       horizon,
     );

@@ -18,6 +18,12 @@ export function scopeReport(storage: Storage, scope: string, pool: PoolState, co
         `SELECT id, hostname, custom_csr_id, expires_on, ssl_status FROM custom_hostnames WHERE expires_on IS NOT NULL`,
       )
       .map((h): CertificateFact => ({ id: h.id, kind: "custom_hostname", custom_csr_id: h.custom_csr_id, hostname: h.hostname, expires_on: h.expires_on, status: h.ssl_status })),
+    // Managed certificates' RSA twins, by their own ids (each expires on its own).
+    ...storage.sql
+      .all<{ id: string; hostname: string; expires_on: string }>(
+        `SELECT t.id, h.hostname, t.expires_on FROM hostname_certificates t JOIN custom_hostnames h ON h.id = t.custom_hostname_id`,
+      )
+      .map((t): CertificateFact => ({ id: t.id, kind: "custom_hostname", custom_csr_id: null, hostname: t.hostname, expires_on: t.expires_on, status: "active" })),
   ];
   const metrics = counters.range("metric:");
   return {

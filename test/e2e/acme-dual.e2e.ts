@@ -11,6 +11,7 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { CustomHostnameGetResponse } from "cloudflare/resources/custom-hostnames/custom-hostnames";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AcmeZone, keyMatches } from "./acme-zone";
@@ -151,6 +152,15 @@ describe("dual certificates: a P-256 certificate and its RSA-2048 twin, issued, 
       `acme-dual: create → P-256 active ${((activeAt - createdAt) / 1000).toFixed(1)} s, → RSA twin installed ${((bothAt - createdAt) / 1000).toFixed(1)} s, ` +
         `→ nginx serving both ${((servedAt - createdAt) / 1000).toFixed(1)} s; the twin's order ${twinSteps.includes("validate") ? "was validated again" : "reused the valid authorization"}`,
     );
+    // Both are in the metrics, each by its own id and expiry (the zone reports a moment after the install).
+    const series = (id: string) => `custom_csr_certificate_expiry_timestamp_seconds{zone="${ZONE}",certificate_id="${id}",kind="custom_hostname",`;
+    let scraped = "";
+    for (let i = 0; i < 50 && !(scraped.includes(series(twin!.id)) && scraped.includes(series(created.id))); i++) {
+      scraped = await (await fetch(`${server.origin}/metrics`, { headers: { authorization: `Bearer ${server.secrets.ADMIN_SECRET}` } })).text();
+      await sleep(200);
+    }
+    const line = scraped.split("\n").find((l) => l.startsWith(series(twin!.id)));
+    expect(line, scraped.slice(0, 2000)).toMatch(new RegExp(` ${Math.floor(Date.parse(twin!.expires_on) / 1000)}$`));
     first = { id: created.id, ecdsa, rsa, twin: twin!, rsaKey };
   });
 
