@@ -264,10 +264,11 @@ export class TenantStore extends DurableObject<Env> {
     const keyring = await this.#gate.open(name.value);
     if (!keyring.ok) return keyring;
     if (!admitted.ok) return this.#csrs.refuse(call, input, admitted.refuse);
-    const pool = this.#pool.state();
+    // The pool as this create finds it (rsa2048 only: p256v1 keys are not pooled).
+    const pool = admitted.value.key_type === "rsa2048" ? this.#pool.state() : null;
     const created = await this.#csrs.create(call, name.value, admitted.value, keyring.value);
     // A pool that was running and had no key for this create: the key was made on demand.
-    if (created.ok && admitted.value.key_type === "rsa2048" && pool.started && pool.size > 0 && pool.available === 0) await this.#poolEmptyAlert(call, pool.size);
+    if (created.ok && pool !== null && pool.started && pool.size > 0 && pool.available === 0) await this.#poolEmptyAlert(call, pool.size);
     return created;
   }
 
@@ -325,9 +326,7 @@ export class TenantStore extends DurableObject<Env> {
     if (read.value === null) return fail({ reason: "csr_not_found", pointer: "/custom_csr_id" });
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
-    const uploaded = await this.#certificates.upload(call, upload, keyring.value);
-    if (uploaded.ok) await this.#wakeForExpiry();
-    return uploaded;
+    return this.#certificates.upload(call, upload, keyring.value);
   }
 
   /** Cloudflare's edit: a renewed certificate for the same key, a new placement or bundle method. */
@@ -337,9 +336,7 @@ export class TenantStore extends DurableObject<Env> {
     if (read.value === null) return fail({ reason: "certificate_not_found" });
     const keyring = await this.#writeWithKeys(call);
     if (!keyring.ok) return keyring;
-    const edited = await this.#certificates.edit(call, id, edit, keyring.value);
-    if (edited.ok) await this.#wakeForExpiry();
-    return edited;
+    return this.#certificates.edit(call, id, edit, keyring.value);
   }
 
   getCertificate(call: TenantCall, id: string): Result<CertificateRecord, ScopeMismatch | CertificateNotFound> {
@@ -416,7 +413,6 @@ export class TenantStore extends DurableObject<Env> {
       // The alarm runs now: it orders, or schedules itself for the renewal of an uploaded certificate.
       if (acme) await this.#wake(this.#clock().getTime());
     }
-    if (made.ok) await this.#wakeForExpiry();
     return made;
   }
 
@@ -453,7 +449,6 @@ export class TenantStore extends DurableObject<Env> {
       if (cancelled) await this.#hostnameRegistry(edited.value.hostname).dropChallenges({ zone_id: this.#zoneId(), custom_hostname_id: id });
       if (acme) await this.#wake(this.#clock().getTime());
     }
-    if (edited.ok) await this.#wakeForExpiry();
     return edited;
   }
 
@@ -916,12 +911,6 @@ export class TenantStore extends DurableObject<Env> {
     return next === null ? wakes : [...wakes, next];
   }
 
-  // The alarm by the next expiry notice (a certificate was uploaded, edited, or a hostname made).
-  async #wakeForExpiry(): Promise<void> {
-    const at = this.#outbox.nextExpiry();
-    if (at !== null) await this.#wake(at);
-  }
-
   // The object's alarm at `at` at the latest (it may be set earlier already: the key pool's, or another order's).
   async #wake(at: number): Promise<void> {
     const current = await this.ctx.storage.getAlarm();
@@ -1056,7 +1045,8 @@ export class TenantStore extends DurableObject<Env> {
       this.#storage.create();
     }
     const bound = this.#binding.bind(call.scope);
-    // The scope reports its metrics a moment after the write (src/metrics/fleet-metrics.ts).
+    // The alarm runs a moment after the write: the scope reports its metrics (src/metrics/fleet-metrics.ts), and a
+    // zone raises the expiry notices now due and schedules the next (src/tenant/alert-outbox.ts).
     if (bound.ok) await this.#wake(this.#clock().getTime() + METRICS_DELAY_MS);
     return bound;
   }
